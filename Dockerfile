@@ -1,0 +1,19 @@
+# Multi-stage: build wheels once, run from a slim image as an unprivileged user.
+FROM python:3.13-slim AS build
+WORKDIR /build
+COPY requirements.txt .
+RUN pip wheel --wheel-dir /wheels -r requirements.txt
+
+FROM python:3.13-slim AS runtime
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+RUN apt-get update && apt-get install -y --no-install-recommends curl \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --create-home --uid 1000 desk
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir /wheels/* && rm -rf /wheels
+WORKDIR /app
+COPY . .
+RUN DJANGO_DEBUG=1 python manage.py collectstatic --no-input
+USER desk
+EXPOSE 8000 9100
+CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "arbsite.asgi:application"]

@@ -1,0 +1,45 @@
+# The only entry points a newcomer needs: run, test, bench, setup.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+SIM_PORT ?= 8765
+# Local development defaults; real deployments set these in the environment.
+export DJANGO_DEBUG ?= 1
+
+.PHONY: setup run test bench lint format
+
+$(VENV)/bin/python:
+	@python -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 13) else "Python 3.13 is needed (see .python-version); found " + sys.version.split()[0])'
+	python -m venv $(VENV)
+
+$(VENV)/.installed: $(VENV)/bin/python requirements.txt requirements-dev.txt
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+setup: $(VENV)/.installed
+	@mkdir -p var staticfiles
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py createcachetable
+
+run: setup
+	$(PY) manage.py seed_demo
+	$(PY) manage.py run_desk --host $(HOST) --port $(PORT) --sim-port $(SIM_PORT)
+
+test: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/pytest
+
+bench: setup
+	$(PY) -m bench
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format:
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .

@@ -1,0 +1,41 @@
+"""Serve the site with daphne and run the engine in the same process and loop (`make run`).
+
+On the embedded default the channel layer lives in memory, so the engine's pushes reach the
+pages only when both share one process.
+"""
+
+import asyncio
+import os
+
+from django.core.management.base import BaseCommand
+
+from arbsite.management.commands.seed_demo import DEMO_USERS, demo_password
+
+
+class Command(BaseCommand):
+    help = "Run the web UI and the engine on simulated venues in one process."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--sim-port", type=int, default=8765)
+
+    def handle(self, *args, host: str, port: int, sim_port: int, **options) -> None:
+        from daphne.server import Server, twisted_loop  # installs the asyncio reactor first
+        from twisted.internet import reactor
+
+        from arbsite.asgi import application
+        from markets.engine import Engine
+
+        engine = Engine()
+        reactor.callWhenRunning(lambda: asyncio.ensure_future(engine.run(), loop=twisted_loop))
+        reactor.addSystemEventTrigger("before", "shutdown", engine.stop)
+        self.print_banner(host, port)
+        Server(application, endpoints=[f"tcp:port={port}:interface={host}"]).run()
+
+    def print_banner(self, host: str, port: int) -> None:
+        lines = [f"Arbitrage desk: http://{host}:{port}/", "Demo logins (username / password):"]
+        lines += [f"  {user:<8} {demo_password()}   ({role})" for user, role in DEMO_USERS.items()]
+        if not os.environ.get("DEMO_PASSWORD"):
+            lines.append("  (set DEMO_PASSWORD before the first run to choose another password)")
+        self.stdout.write("\n".join(lines), ending="\n")

@@ -1,0 +1,118 @@
+"""Create demo users (one per role), venues, markets and the default paper risk profile."""
+
+import os
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from arbsite.roles import ADMINISTRATOR, RISK_MANAGER, STAFF_ROLES, TRADER, VIEWER
+from markets.models import Exchange, Listing, Market
+from risk.models import Mode, RiskProfile
+
+DEMO_USERS = {"viewer": VIEWER, "trader": TRADER, "risk": RISK_MANAGER, "admin": ADMINISTRATOR}
+SIM = os.environ.get("SIMULATOR_URL", "ws://127.0.0.1:8765")
+SIM_HTTP = SIM.replace("ws://", "http://", 1)
+# slug: (name, ws_url, rest_url, taker bps, maker bps)
+EXCHANGES = {
+    "coinbase": ("Coinbase", f"{SIM}/coinbase", "", "40", "25"),
+    "kraken": ("Kraken", f"{SIM}/kraken/v2", "", "26", "16"),
+    "binance": ("Binance", f"{SIM}/binance", f"{SIM_HTTP}/binance", "10", "10"),
+}
+# market: {venue: (venue symbol, tick size, lot size)}
+MARKETS = {
+    "BTC-USD": {
+        "coinbase": ("BTC-USD", "0.01", "0.00000001"),
+        "kraken": ("BTC/USD", "0.1", "0.00000001"),
+        "binance": ("BTCUSDT", "0.01", "0.00001"),
+    },
+    "ETH-USD": {
+        "coinbase": ("ETH-USD", "0.01", "0.00000001"),
+        "kraken": ("ETH/USD", "0.01", "0.00000001"),
+        "binance": ("ETHUSDT", "0.01", "0.0001"),
+    },
+}
+
+
+def demo_password() -> str:
+    return os.environ.get("DEMO_PASSWORD", "demo-desk-2026")
+
+
+class Command(BaseCommand):
+    help = "Create the demo data; running it again changes nothing."
+
+    @transaction.atomic
+    def handle(self, *args, **options) -> None:
+        created = self.seed_users() + self.seed_venues() + self.seed_profile()
+        self.stdout.write(
+            f"seed_demo: {created} objects created"
+            if created
+            else "seed_demo: demo data already present, nothing changed"
+        )
+
+    def seed_users(self) -> int:
+        created = 0
+        user_model = get_user_model()
+        for username, role in DEMO_USERS.items():
+            user, is_new = user_model.objects.get_or_create(
+                username=username, defaults={"is_staff": role in STAFF_ROLES}
+            )
+            if is_new:
+                user.set_password(demo_password())
+                user.save()
+                user.groups.add(Group.objects.get(name=role))
+                created += 1
+        return created
+
+    def seed_venues(self) -> int:
+        created = 0
+        for slug, (name, ws_url, rest_url, taker, maker) in EXCHANGES.items():
+            _, is_new = Exchange.objects.get_or_create(
+                slug=slug,
+                defaults={
+                    "name": name,
+                    "ws_url": ws_url,
+                    "rest_url": rest_url,
+                    "taker_fee_bps": Decimal(taker),
+                    "maker_fee_bps": Decimal(maker),
+                },
+            )
+            created += is_new
+        for symbol, listings in MARKETS.items():
+            base, quote = symbol.split("-")
+            market, is_new = Market.objects.get_or_create(
+                symbol=symbol, defaults={"base": base, "quote": quote}
+            )
+            created += is_new
+            for slug, (venue_symbol, tick, lot) in listings.items():
+                _, is_new = Listing.objects.get_or_create(
+                    exchange=Exchange.objects.get(slug=slug),
+                    market=market,
+                    defaults={
+                        "venue_symbol": venue_symbol,
+                        "tick_size": Decimal(tick),
+                        "lot_size": Decimal(lot),
+                    },
+                )
+                created += is_new
+        return created
+
+    def seed_profile(self) -> int:
+        if RiskProfile.objects.filter(mode=Mode.PAPER, is_active=True).exists():
+            return 0
+        profile, is_new = RiskProfile.objects.get_or_create(
+            name="Paper default",
+            defaults={
+                "mode": Mode.PAPER,
+                "is_active": True,
+                "auto_execute": True,
+                "min_profit_bps": Decimal(2),
+                "max_notional": Decimal(2000),
+            },
+        )
+        if is_new:
+            profile.allowed_exchanges.set(Exchange.objects.all())
+            profile.allowed_markets.set(Market.objects.all())
+        return int(is_new)

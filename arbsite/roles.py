@@ -1,0 +1,59 @@
+"""The four desk roles and the permissions each holds; each role includes the one before it."""
+
+VIEWER, TRADER, RISK_MANAGER, ADMINISTRATOR = "Viewer", "Trader", "Risk manager", "Administrator"
+
+_VIEW = [
+    "arbsite.view_desk",
+    "markets.view_exchange",
+    "markets.view_market",
+    "markets.view_listing",
+    "risk.view_riskprofile",
+]
+_TRADE = ["arbsite.operate_desk"]
+_RISK = [
+    "arbsite.view_audit",
+    "risk.add_riskprofile",
+    "risk.change_riskprofile",
+    "risk.delete_riskprofile",
+]
+_ADMIN = [
+    f"{app}.{action}_{model}"
+    for app, model in [
+        ("auth", "user"),
+        ("auth", "group"),
+        ("markets", "exchange"),
+        ("markets", "market"),
+        ("markets", "listing"),
+    ]
+    for action in ("add", "change", "delete", "view")
+]
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    VIEWER: _VIEW,
+    TRADER: _VIEW + _TRADE,
+    RISK_MANAGER: _VIEW + _TRADE + _RISK,
+    ADMINISTRATOR: _VIEW + _TRADE + _RISK + _ADMIN,
+}
+# Roles whose members use the Django admin.
+STAFF_ROLES = {RISK_MANAGER, ADMINISTRATOR}
+
+
+def sync_roles(apps) -> None:
+    """Create the role groups and set exactly their permissions (used by data migrations)."""
+    from django.contrib.auth.management import create_permissions
+
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, verbosity=0)
+        app_config.models_module = None
+
+    group_model = apps.get_model("auth", "Group")
+    permission_model = apps.get_model("auth", "Permission")
+    for role, names in ROLE_PERMISSIONS.items():
+        group, _ = group_model.objects.get_or_create(name=role)
+        wanted = [tuple(name.split(".", 1)) for name in names]
+        permissions = [
+            permission_model.objects.get(content_type__app_label=app, codename=codename)
+            for app, codename in wanted
+        ]
+        group.permissions.set(permissions)

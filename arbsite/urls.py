@@ -1,0 +1,29 @@
+"""The site's URLs: auth, the desk pages, admin and health."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from arbsite import views as site_views
+from markets import views as market_views
+from portfolio import views as portfolio_views
+from trading import views as trading_views
+
+admin.site.site_header = "Arbitrage desk administration"
+admin.site.site_title = "Arbitrage desk"
+
+urlpatterns = [
+    path("", market_views.dashboard, name="dashboard"),
+    path("opportunities/", trading_views.opportunities, name="opportunities"),
+    path("trades/", trading_views.trades, name="trades"),
+    path("reports/", trading_views.reports, name="reports"),
+    path("portfolio/", portfolio_views.portfolio, name="portfolio"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path(
+        "password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"
+    ),
+    path("healthz", site_views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,1 @@
+"""Exchanges, markets, order books, venue feeds, the simulated venues and the engine."""

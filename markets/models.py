@@ -1,0 +1,84 @@
+"""Exchanges (venues), markets and each venue's listing of a market."""
+
+import os
+from decimal import Decimal
+
+from django.core.validators import MinValueValidator
+from django.db import models
+
+
+class Exchange(models.Model):
+    slug = models.SlugField(unique=True, help_text="Short id used in code and URLs, e.g. kraken.")
+    name = models.CharField(max_length=60)
+    ws_url = models.CharField("WebSocket URL", max_length=200)
+    rest_url = models.CharField("REST base URL", max_length=200, blank=True)
+    taker_fee_bps = models.DecimalField(
+        max_digits=8,
+        decimal_places=3,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="Taker fee in basis points of the leg's quote notional (per account tier).",
+    )
+    maker_fee_bps = models.DecimalField(
+        max_digits=8,
+        decimal_places=3,
+        default=Decimal(0),
+        validators=[MinValueValidator(Decimal(0))],
+    )
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def taker_fee(self) -> Decimal:
+        """The taker fee as a fraction of notional."""
+        return self.taker_fee_bps / Decimal(10_000)
+
+    def effective_ws_url(self) -> str:
+        """The WebSocket URL, overridden by ARB_<SLUG>_WS_URL when set."""
+        return os.environ.get(f"ARB_{self.slug.upper()}_WS_URL") or self.ws_url
+
+    def effective_rest_url(self) -> str:
+        """The REST base URL, overridden by ARB_<SLUG>_REST_URL when set."""
+        return os.environ.get(f"ARB_{self.slug.upper()}_REST_URL") or self.rest_url
+
+
+class Market(models.Model):
+    symbol = models.CharField(max_length=30, unique=True, help_text="Canonical, e.g. BTC-USD.")
+    base = models.CharField(max_length=12)
+    quote = models.CharField(max_length=12)
+    exchanges = models.ManyToManyField(Exchange, through="Listing", related_name="markets")
+
+    class Meta:
+        ordering = ["symbol"]
+
+    def __str__(self) -> str:
+        return self.symbol
+
+
+class Listing(models.Model):
+    """A market as one venue lists it: its own symbol, tick size and lot size."""
+
+    exchange = models.ForeignKey(Exchange, on_delete=models.CASCADE, related_name="listings")
+    market = models.ForeignKey(Market, on_delete=models.CASCADE, related_name="listings")
+    venue_symbol = models.CharField(max_length=30, help_text="The venue's code, e.g. BTC/USD.")
+    tick_size = models.DecimalField(max_digits=20, decimal_places=10)
+    lot_size = models.DecimalField(max_digits=20, decimal_places=10)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["market__symbol", "exchange__slug"]
+        constraints = [
+            models.UniqueConstraint(fields=["exchange", "market"], name="one_listing_per_venue"),
+            models.UniqueConstraint(
+                fields=["exchange", "venue_symbol"], name="venue_symbol_unique"
+            ),
+            models.CheckConstraint(condition=models.Q(tick_size__gt=0), name="tick_size_positive"),
+            models.CheckConstraint(condition=models.Q(lot_size__gt=0), name="lot_size_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.market} on {self.exchange.slug} ({self.venue_symbol})"

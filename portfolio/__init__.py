@@ -1,0 +1,1 @@
+"""Accounts, balances, the ledger, PnL and exposure."""

@@ -1,0 +1,1 @@
+"""Portfolio models (filled in by the execution work)."""

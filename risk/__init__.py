@@ -1,0 +1,1 @@
+"""Risk profiles, the kill switch and pre-trade checks."""

@@ -1,0 +1,28 @@
+"""Risk profiles in the admin: Risk managers edit, the rest may only read."""
+
+from django import forms
+from django.contrib import admin
+
+from .models import RiskProfile
+
+
+class RiskProfileForm(forms.ModelForm):
+    class Meta:
+        model = RiskProfile
+        fields = "__all__"
+
+    def clean(self) -> dict:
+        data = super().clean()
+        self.instance.is_active = data.get("is_active", False)
+        self.instance.clean_allowed(
+            list(data.get("allowed_exchanges") or []), list(data.get("allowed_markets") or [])
+        )
+        return data
+
+
+@admin.register(RiskProfile)
+class RiskProfileAdmin(admin.ModelAdmin):
+    form = RiskProfileForm
+    list_display = ["name", "mode", "is_active", "auto_execute", "max_notional", "updated_at"]
+    list_filter = ["mode", "is_active"]
+    filter_horizontal = ["allowed_exchanges", "allowed_markets"]

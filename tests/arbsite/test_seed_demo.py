@@ -1,0 +1,57 @@
+"""seed_demo creates one user per role and the demo venues, and is idempotent."""
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from arbsite.roles import ROLE_PERMISSIONS
+from markets.models import Exchange, Listing, Market
+from risk.models import RiskProfile
+
+
+def seed() -> str:
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_seed_demo_creates_one_user_per_role_and_a_paper_profile():
+    seed()
+
+    users = get_user_model().objects.all()
+    assert sorted(u.groups.get().name for u in users) == sorted(ROLE_PERMISSIONS)
+    assert Exchange.objects.count() == 3
+    assert Listing.objects.count() == 3 * Market.objects.count()
+    profile = RiskProfile.objects.get(is_active=True)
+    assert (profile.mode, profile.auto_execute) == ("paper", True)
+
+
+@pytest.mark.django_db
+def test_seed_demo_twice_changes_nothing_the_second_time():
+    seed()
+    before = [
+        list(model.objects.order_by("pk").values())
+        for model in (get_user_model(), Exchange, Market, Listing, RiskProfile)
+    ]
+
+    output = seed()
+
+    after = [
+        list(model.objects.order_by("pk").values())
+        for model in (get_user_model(), Exchange, Market, Listing, RiskProfile)
+    ]
+    assert after == before
+    assert "nothing changed" in output
+
+
+@pytest.mark.django_db
+def test_demo_user_can_log_in_with_the_demo_password(client):
+    seed()
+
+    response = client.post("/login/", {"username": "trader", "password": "demo-desk-2026"})
+
+    assert response.status_code == 302
+    assert client.get("/").status_code == 200

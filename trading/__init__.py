@@ -1,0 +1,1 @@
+"""Opportunities, trades, their legs and fills; the detector and execution."""

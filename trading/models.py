@@ -1,0 +1,1 @@
+"""Trading models (filled in by the detector and execution work)."""

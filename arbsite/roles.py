@@ -8,6 +8,7 @@ _VIEW = [
     "markets.view_market",
     "markets.view_listing",
     "risk.view_riskprofile",
+    "trading.view_opportunity",
 ]
 _TRADE = ["arbsite.operate_desk"]
 _RISK = [
@@ -38,15 +39,19 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 STAFF_ROLES = {RISK_MANAGER, ADMINISTRATOR}
 
 
-def sync_roles(apps) -> None:
-    """Create the role groups and set exactly their permissions (used by data migrations)."""
+def create_groups(apps) -> None:
+    """Create the role groups (the data migration); `sync_roles` gives them permissions."""
+    group_model = apps.get_model("auth", "Group")
+    for role in ROLE_PERMISSIONS:
+        group_model.objects.get_or_create(name=role)
+
+
+def sync_roles(apps, **kwargs) -> None:
+    """Set exactly each role's permissions; runs after every migrate, when all models exist."""
     from django.contrib.auth.management import create_permissions
 
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
+    for app_config in apps.get_app_configs():  # apps later in INSTALLED_APPS have none yet
         create_permissions(app_config, verbosity=0)
-        app_config.models_module = None
-
     group_model = apps.get_model("auth", "Group")
     permission_model = apps.get_model("auth", "Permission")
     for role, names in ROLE_PERMISSIONS.items():

@@ -1,19 +1,13 @@
-"""Shared fixtures: users per role, demo data."""
+"""Shared fixtures: users per role. Imports Django lazily so pure tests run without it."""
 
 import pytest
-from django.apps import apps
-from django.contrib.auth.models import Group
-
-from arbsite.roles import ROLE_PERMISSIONS, sync_roles
-from tests.factories import UserFactory
-
-ROLES = list(ROLE_PERMISSIONS)
 
 
 @pytest.fixture
 def user_with_role(db):
-    if not Group.objects.exists():  # transactional tests flush what the migrations created
-        sync_roles(apps)
+    from django.contrib.auth.models import Group
+
+    from tests.factories import UserFactory
 
     def make(role: str | None):
         user = UserFactory()
@@ -25,5 +19,7 @@ def user_with_role(db):
 
 
 @pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def fast_password_hashing(request):
+    if request.config.pluginmanager.hasplugin("django"):
+        settings = request.getfixturevalue("settings")
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,12 +1,12 @@
-"""Create the four role groups with their permissions."""
+"""Create the four role groups; arbsite.apps sets their permissions after every migrate."""
 
 from django.db import migrations
 
-from arbsite.roles import sync_roles
+from arbsite.roles import create_groups
 
 
 def create_roles(apps, schema_editor):
-    sync_roles(apps)
+    create_groups(apps)
 
 
 class Migration(migrations.Migration):

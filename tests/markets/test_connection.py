@@ -1,0 +1,167 @@
+"""Tests for the connection manager against real loopback WebSocket servers (Coinbase frames)."""
+
+import asyncio
+import json
+import socket
+
+import pytest
+import pytest_asyncio
+from websockets.asyncio.server import serve
+
+from markets.feeds.coinbase import CoinbaseFeed
+from markets.feeds.connection import Connection
+
+
+class FakeCoinbase:
+    """A loopback Advanced Trade server: ack, snapshot, then heartbeats, one counter per socket."""
+
+    def __init__(self, *, drop_first: bool = False, stall: bool = False) -> None:
+        self.drop_first = drop_first
+        self.stall = stall
+        self.connections = 0
+        self.received: list[dict] = []
+        self.release_snapshot = asyncio.Event()
+        self.release_snapshot.set()
+
+    async def handler(self, ws) -> None:
+        self.connections += 1
+        number = self.connections
+        seq = iter(range(1_000_000))
+        for _ in range(2):
+            self.received.append(json.loads(await ws.recv()))
+        await ws.send(self.frame(next(seq), "subscriptions", [{"subscriptions": {}}]))
+        if number > 1:
+            await self.release_snapshot.wait()
+        snapshot = {
+            "type": "snapshot",
+            "product_id": "BTC-USD",
+            "updates": [
+                {"side": "bid", "price_level": "100", "new_quantity": "1"},
+                {"side": "offer", "price_level": "101", "new_quantity": "2"},
+            ],
+        }
+        await ws.send(self.frame(next(seq), "l2_data", [snapshot]))
+        if self.drop_first and number == 1:
+            return  # closing the socket
+        if self.stall and number == 1:
+            await ws.wait_closed()  # silent until the client gives up
+        while True:
+            await asyncio.sleep(0.02)
+            await ws.send(self.frame(next(seq), "heartbeats", [{"heartbeat_counter": 1}]))
+
+    @staticmethod
+    def frame(seq: int, channel: str, events: list) -> str:
+        return json.dumps(
+            {
+                "channel": channel,
+                "timestamp": "2023-02-09T20:32:50.714964855Z",
+                "sequence_num": seq,
+                "events": events,
+            }
+        )
+
+
+async def until(condition, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def connection_to(port: int, **options) -> Connection:
+    feed = CoinbaseFeed("coinbase", f"ws://127.0.0.1:{port}", {"BTC-USD": "BTC-USD"})
+    defaults = {"backoff_base": 0.01, "backoff_max": 0.05, "idle_timeout": 0.5}
+    return Connection(feed, **(defaults | options))
+
+
+@pytest_asyncio.fixture
+async def running():
+    """Run connections as tasks and stop them after the test."""
+    tasks: list[tuple[Connection, asyncio.Task]] = []
+
+    def start(conn: Connection) -> Connection:
+        tasks.append((conn, asyncio.create_task(conn.run())))
+        return conn
+
+    yield start
+    for conn, task in tasks:
+        conn.stop()
+        await asyncio.wait_for(task, 5)
+
+
+@pytest.mark.asyncio
+async def test_subscribes_and_goes_live(running):
+    server = FakeCoinbase()
+    frames, changed = [], []
+    async with serve(server.handler, "127.0.0.1", 0) as ws_server:
+        port = ws_server.sockets[0].getsockname()[1]
+        conn = running(
+            connection_to(
+                port,
+                on_frame=lambda *args: frames.append(args[3]),
+                on_books_changed=lambda venue, markets: changed.append((venue, markets)),
+            )
+        )
+
+        await until(lambda: conn.state == "live" and conn.feed.books["BTC-USD"].valid)
+
+        assert [m["channel"] for m in server.received] == ["level2", "heartbeats"]
+        assert ("coinbase", ["BTC-USD"]) in changed
+        assert frames[:3] == ["sent", "sent", "recv"]
+        health = conn.health()
+        assert health["state"] == "live" and health["books_valid"] == 1
+        assert health["frames"] >= 2 and health["last_frame_age"] < 1
+
+
+@pytest.mark.asyncio
+async def test_dropped_connection_reconnects_and_books_are_invalid_until_a_new_snapshot(running):
+    server = FakeCoinbase(drop_first=True)
+    server.release_snapshot.clear()
+    async with serve(server.handler, "127.0.0.1", 0) as ws_server:
+        conn = running(connection_to(ws_server.sockets[0].getsockname()[1]))
+        book = conn.feed.books["BTC-USD"]
+
+        await until(lambda: server.connections == 2 and len(server.received) == 4)
+        assert conn.reconnects == 1
+        assert not book.valid
+
+        server.release_snapshot.set()
+        await until(lambda: book.valid)
+
+        assert conn.state == "live" and conn.health()["reconnects"] == 1
+
+
+@pytest.mark.asyncio
+async def test_stalled_server_is_detected_idle_and_the_connection_replaced(running):
+    server = FakeCoinbase(stall=True)
+    states = []
+    async with serve(server.handler, "127.0.0.1", 0) as ws_server:
+        conn = running(connection_to(ws_server.sockets[0].getsockname()[1], idle_timeout=0.2))
+        await until(lambda: conn.state == "live")
+
+        await until(lambda: states.append(conn.state) or server.connections == 2)
+        await until(lambda: conn.state == "live" and conn.feed.books["BTC-USD"].valid)
+
+        assert "stale" in states
+        assert conn.reconnects == 1
+
+
+@pytest.mark.asyncio
+async def test_circuit_opens_after_refused_attempts_and_closes_when_the_server_is_back(running):
+    port = free_port()
+    conn = running(connection_to(port, circuit_threshold=3, circuit_cooldown=0.3))
+
+    await until(lambda: conn.state == "circuit_open")
+    assert conn.failures >= 3 and conn.feed.books["BTC-USD"].valid is False
+
+    server = FakeCoinbase()
+    async with serve(server.handler, "127.0.0.1", port):
+        await until(lambda: conn.state == "live")
+
+        assert conn.failures == 0
+        assert conn.health()["state"] == "live"

@@ -1,0 +1,374 @@
+"""Cross-venue arbitrage detection: the depth walk that sizes a cross after both taker fees.
+
+Pure: plain Decimal values in, frozen value objects out; no Django, no I/O.
+
+Conventions, the contract the rest of the product relies on:
+- Prices and sizes are exact `Decimal`; levels are `(price, size)`, best first (asks ascending,
+  bids descending). Taker fees are Decimal fractions of each leg's quote notional (0.0026 = 26 bps).
+- All sums and products are exact: they run in `EXACT`, which raises `decimal.Inexact` rather
+  than round. The only rounded numbers are the reported quotients (VWAPs, `margin_bps`): the
+  exact quotient cut toward zero to 60 significant digits (`QUOTIENT`).
+- A slice of the walk pays when `b*(1 - fee_b) / (a*(1 + fee_a)) - 1 >= min_profit_bps / 10_000`,
+  evaluated without division as `b*(1 - fee_b)*10_000 >= a*(1 + fee_a)*(10_000 + min_profit_bps)`.
+- Timestamps are float seconds since the epoch, passed through untouched.
+"""
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from decimal import (
+    ROUND_DOWN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+    Rounded,
+    localcontext,
+)
+from functools import cache
+from math import lcm
+from operator import attrgetter
+from typing import NamedTuple, Protocol
+
+type Level = tuple[Decimal, Decimal]
+type Slice = tuple[Decimal, Decimal, Decimal]  # (ask price, bid price, size)
+
+EXACT = Context(prec=60, traps=[Inexact, Rounded, InvalidOperation, DivisionByZero, Overflow])
+QUOTIENT = Context(prec=60, rounding=ROUND_DOWN)
+ZERO = Decimal(0)
+BPS = Decimal(10_000)
+
+
+@dataclass(frozen=True, slots=True)
+class Cross:
+    """The best size to buy on one venue and sell on another, and what it earns.
+
+    `buy_notional`/`sell_notional` are before fees; `fees` = fee_a*buy + fee_b*sell;
+    `net_profit` = `gross_profit` - `fees`; `margin_bps` = net / buy notional * 10_000 (the buy
+    cost is the buy notional before its fee). `asks_taken`/`bids_taken` are the levels walked on
+    each side with the size taken at each, so their last prices bound the execution legs.
+    """
+
+    size: Decimal
+    buy_vwap: Decimal
+    sell_vwap: Decimal
+    buy_notional: Decimal
+    sell_notional: Decimal
+    gross_profit: Decimal
+    fees: Decimal
+    net_profit: Decimal
+    margin_bps: Decimal
+    asks_taken: tuple[Level, ...]
+    bids_taken: tuple[Level, ...]
+    exchange_ts: float | None
+    received_ts: float | None
+    detected_ts: float
+
+    @property
+    def buy_limit(self) -> Decimal:
+        """The worst ask price the buy leg needs."""
+        return self.asks_taken[-1][0]
+
+    @property
+    def sell_limit(self) -> Decimal:
+        """The worst bid price the sell leg needs."""
+        return self.bids_taken[-1][0]
+
+
+class OpportunityKey(NamedTuple):
+    """One lifecycle: buy `market` on `buy_venue`, sell it on `sell_venue`."""
+
+    market: str
+    buy_venue: str
+    sell_venue: str
+
+
+class BookView(Protocol):
+    """What the detector reads of a venue's book; `markets.book.Book` satisfies it.
+
+    `asks()` and `bids()` return a fresh best-first iterator on each call.
+    """
+
+    @property
+    def valid(self) -> bool: ...
+
+    @property
+    def exchange_ts(self) -> float | None: ...
+
+    @property
+    def received_ts(self) -> float | None: ...
+
+    def asks(self) -> Iterator[Level]: ...
+
+    def bids(self) -> Iterator[Level]: ...
+
+
+def pays_at_top(
+    best_ask: Decimal,
+    best_bid: Decimal,
+    buy_fee: Decimal,
+    sell_fee: Decimal,
+    min_profit_bps: Decimal,
+) -> bool:
+    """Return whether the first slice (best ask against best bid) meets the threshold.
+
+    The prefilter: when it is False, no slice pays and `best_cross` would return None.
+    """
+    ask_factor, bid_factor = _price_factors(buy_fee, sell_fee, min_profit_bps)
+    return EXACT.multiply(best_bid, bid_factor) >= EXACT.multiply(best_ask, ask_factor)
+
+
+@cache
+def common_lot(lot_a: Decimal, lot_b: Decimal) -> Decimal:
+    """Return the finest size both venues accept: the coarser lot when one divides the other."""
+    with localcontext(EXACT):
+        unit = Decimal(1).scaleb(min(lot_a.as_tuple().exponent, lot_b.as_tuple().exponent))
+        return lcm(int(lot_a / unit), int(lot_b / unit)) * unit
+
+
+def best_cross(
+    asks: Iterable[Level],
+    bids: Iterable[Level],
+    *,
+    buy_fee: Decimal,
+    sell_fee: Decimal,
+    min_profit_bps: Decimal,
+    buy_lot: Decimal,
+    sell_lot: Decimal,
+    exchange_ts: float | None,
+    received_ts: float | None,
+    detected_ts: float,
+    max_notional: Decimal | None = None,
+    max_base: Decimal | None = None,
+    max_quote: Decimal | None = None,
+) -> Cross | None:
+    """Return the cross from buying `asks` (venue A) and selling into `bids` (venue B), or None.
+
+    Takes whole slices while they pay and stops at the first that does not; the caps cut the
+    last slice: `max_notional` bounds the buy notional before fee, `max_quote` (quote held on A)
+    bounds the buy notional including A's fee, `max_base` (base held on B) bounds the size. The
+    size is then rounded down to `common_lot(buy_lot, sell_lot)` and the VWAPs recomputed for it.
+    Levels are pulled lazily: one past the last slice taken, at most.
+    """
+    ask_factor, bid_factor = _price_factors(buy_fee, sell_fee, min_profit_bps)
+    with localcontext(EXACT):
+        caps = _notional_caps(max_notional, max_quote, buy_fee)
+        lot = common_lot(buy_lot, sell_lot)
+        size, taken = _walk(_slices(asks, bids), ask_factor, bid_factor, caps, max_base, lot)
+        if size <= 0:
+            return None
+        asks_taken, bids_taken = _levels_for(taken, size)
+        stamps = (exchange_ts, received_ts, detected_ts)
+        return _report(size, asks_taken, bids_taken, buy_fee, sell_fee, stamps)
+
+
+def find_opportunities(
+    market: str,
+    books_by_venue: Mapping[str, BookView],
+    fees_by_venue: Mapping[str, Decimal],
+    lots_by_venue: Mapping[str, Decimal],
+    *,
+    min_profit_bps: Decimal,
+    max_book_age: float,
+    now: float,
+    max_notional: Decimal | None = None,
+    base_by_venue: Mapping[str, Decimal] | None = None,
+    quote_by_venue: Mapping[str, Decimal] | None = None,
+) -> dict[OpportunityKey, Cross]:
+    """Return the cross of every ordered venue pair of `market` that pays, keyed by pair.
+
+    Invalid books, and books received more than `max_book_age` seconds before `now`, take part
+    in no pair. With a balance mapping, a venue missing from it holds nothing. A cross carries the
+    stamps of whichever of its two books was received last (the change that revealed it).
+    """
+    fresh = {v: b for v, b in books_by_venue.items() if _is_fresh(b, now, max_book_age)}
+    best_asks = {v: top[0] for v, b in fresh.items() if (top := next(b.asks(), None))}
+    best_bids = {v: top[0] for v, b in fresh.items() if (top := next(b.bids(), None))}
+    crosses: dict[OpportunityKey, Cross] = {}
+    for buy, best_ask in best_asks.items():
+        for sell, best_bid in best_bids.items():
+            if buy == sell:
+                continue
+            fee_a, fee_b = fees_by_venue[buy], fees_by_venue[sell]
+            if not pays_at_top(best_ask, best_bid, fee_a, fee_b, min_profit_bps):
+                continue
+            latest = max(fresh[buy], fresh[sell], key=attrgetter("received_ts"))
+            cross = best_cross(
+                fresh[buy].asks(),
+                fresh[sell].bids(),
+                buy_fee=fee_a,
+                sell_fee=fee_b,
+                min_profit_bps=min_profit_bps,
+                buy_lot=lots_by_venue[buy],
+                sell_lot=lots_by_venue[sell],
+                exchange_ts=latest.exchange_ts,
+                received_ts=latest.received_ts,
+                detected_ts=now,
+                max_notional=max_notional,
+                max_base=_balance(base_by_venue, sell),
+                max_quote=_balance(quote_by_venue, buy),
+            )
+            if cross is not None:
+                crosses[OpportunityKey(market, buy, sell)] = cross
+    return crosses
+
+
+@cache
+def _price_factors(
+    buy_fee: Decimal, sell_fee: Decimal, min_profit_bps: Decimal
+) -> tuple[Decimal, Decimal]:
+    """Return (ask factor, bid factor): a slice pays when bid * bid factor >= ask * ask factor."""
+    with localcontext(EXACT):
+        return (1 + buy_fee) * (BPS + min_profit_bps), (1 - sell_fee) * BPS
+
+
+def _notional_caps(
+    max_notional: Decimal | None, max_quote: Decimal | None, buy_fee: Decimal
+) -> tuple[tuple[Decimal, Decimal], ...]:
+    """Return the caps as (cap, weight) pairs, each meaning weight * buy notional <= cap."""
+    caps = []
+    if max_notional is not None:
+        caps.append((max_notional, Decimal(1)))
+    if max_quote is not None:
+        caps.append((max_quote, 1 + buy_fee))
+    return tuple(caps)
+
+
+def _slices(asks: Iterable[Level], bids: Iterable[Level]) -> Iterator[Slice]:
+    """Yield (ask, bid, size) slices of the two-pointer walk, pulling each level only when due."""
+    ask_levels, bid_levels = iter(asks), iter(bids)
+    ask, bid = next(ask_levels, None), next(bid_levels, None)
+    if ask is None or bid is None:
+        return
+    (a, ask_left), (b, bid_left) = ask, bid
+    while True:
+        size = min(ask_left, bid_left)
+        if size:
+            yield a, b, size
+        ask_left -= size
+        bid_left -= size
+        if not ask_left:
+            if (ask := next(ask_levels, None)) is None:
+                return
+            a, ask_left = ask
+        if not bid_left:
+            if (bid := next(bid_levels, None)) is None:
+                return
+            b, bid_left = bid
+
+
+def _walk(
+    slices: Iterator[Slice],
+    ask_factor: Decimal,
+    bid_factor: Decimal,
+    caps: tuple[tuple[Decimal, Decimal], ...],
+    max_base: Decimal | None,
+    lot: Decimal,
+) -> tuple[Decimal, list[Slice]]:
+    """Return the lot-rounded size that pays within the caps, and the slices it draws on."""
+    size = notional = ZERO
+    taken: list[Slice] = []
+    limit = None if max_base is None else _round_down(max_base, lot)
+    for a, b, q in slices:
+        if b * bid_factor < a * ask_factor:
+            break
+        taken.append((a, b, q))
+        if caps and (cut := _cut_size(caps, a, q, size, notional, lot)) is not None:
+            return _smaller(cut, limit), taken
+        size += q
+        notional += a * q
+        if limit is not None and size >= limit:
+            break
+    return _smaller(_round_down(size, lot), limit), taken
+
+
+def _cut_size(
+    caps: tuple[tuple[Decimal, Decimal], ...],
+    a: Decimal,
+    q: Decimal,
+    size: Decimal,
+    notional: Decimal,
+    lot: Decimal,
+) -> Decimal | None:
+    """Return the lot-rounded size at which a cap cuts the slice (a, q), or None if none does.
+
+    Cap (c, w) stops at size + (c - w*notional) / (w*a); in lots that is one integer division.
+    """
+    cut = None
+    for cap, weight in caps:
+        if weight * (notional + a * q) > cap:
+            lots = (weight * a * size + cap - weight * notional) // (weight * a * lot)
+            cut = _smaller(lots * lot, cut)
+    return cut
+
+
+def _levels_for(taken: list[Slice], size: Decimal) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
+    """Return the (price, size) taken per ask and per bid level to fill `size` from `taken`."""
+    asks: list[Level] = []
+    bids: list[Level] = []
+    left = size
+    for a, b, q in taken:
+        if not left:
+            break
+        q = min(q, left)
+        left -= q
+        _add(asks, a, q)
+        _add(bids, b, q)
+    return tuple(asks), tuple(bids)
+
+
+def _add(levels: list[Level], price: Decimal, size: Decimal) -> None:
+    """Add `size` at `price`, merging with the last level when the walk stayed on it."""
+    if levels and levels[-1][0] == price:
+        levels[-1] = (price, levels[-1][1] + size)
+    else:
+        levels.append((price, size))
+
+
+def _report(
+    size: Decimal,
+    asks_taken: tuple[Level, ...],
+    bids_taken: tuple[Level, ...],
+    buy_fee: Decimal,
+    sell_fee: Decimal,
+    stamps: tuple[float | None, float | None, float],
+) -> Cross:
+    buy_notional = sum((p * q for p, q in asks_taken), ZERO)
+    sell_notional = sum((p * q for p, q in bids_taken), ZERO)
+    gross = sell_notional - buy_notional
+    fees = buy_fee * buy_notional + sell_fee * sell_notional
+    net = gross - fees
+    return Cross(
+        size=size,
+        buy_vwap=QUOTIENT.divide(buy_notional, size),
+        sell_vwap=QUOTIENT.divide(sell_notional, size),
+        buy_notional=buy_notional,
+        sell_notional=sell_notional,
+        gross_profit=gross,
+        fees=fees,
+        net_profit=net,
+        margin_bps=QUOTIENT.divide(net * BPS, buy_notional),
+        asks_taken=asks_taken,
+        bids_taken=bids_taken,
+        exchange_ts=stamps[0],
+        received_ts=stamps[1],
+        detected_ts=stamps[2],
+    )
+
+
+def _round_down(size: Decimal, lot: Decimal) -> Decimal:
+    return size // lot * lot
+
+
+def _smaller(value: Decimal, other: Decimal | None) -> Decimal:
+    return value if other is None or value < other else other
+
+
+def _is_fresh(book: BookView, now: float, max_book_age: float) -> bool:
+    received = book.received_ts
+    return book.valid and received is not None and now - received <= max_book_age
+
+
+def _balance(balances: Mapping[str, Decimal] | None, venue: str) -> Decimal | None:
+    return None if balances is None else balances.get(venue, ZERO)

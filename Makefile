@@ -31,7 +31,7 @@ run: setup
 test: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/pytest
+	DATABASE_CONN_MAX_AGE=0 $(VENV)/bin/pytest
 
 bench: setup
 	$(PY) -m bench

@@ -94,6 +94,10 @@ class OpportunityTracker:
         gone = [k for k in self._open if k.market == market and k not in crosses]
         return events + [self._close(key, now, "gone") for key in gone]
 
+    def open_crosses(self) -> dict[OpportunityKey, Cross]:
+        """Return the last cross of every open lifecycle."""
+        return {key: life.cross for key, life in self._open.items()}
+
     def close_venue(self, venue: str, now: float, reason: str = "venue") -> list[OpportunityEvent]:
         """Close every lifecycle that buys or sells on `venue` (its feed dropped or resyncs)."""
         keys = [k for k in self._open if venue in (k.buy_venue, k.sell_venue)]

@@ -55,6 +55,11 @@ class Feed:
         """Return the text frames to send right after connecting."""
         raise NotImplementedError
 
+    @classmethod
+    def recorded_subscription(cls, sent: list[str], url: str) -> tuple[list[str], dict]:
+        """From a recording's sent frames and connection URL: (venue symbols, feed options)."""
+        raise NotImplementedError
+
     @property
     def subscribed(self) -> bool:
         """True once the venue confirmed every subscription of this connection."""
@@ -67,6 +72,10 @@ class Feed:
     def handle_snapshot(self, market: str, body: str, received_ts: float) -> list[str]:
         """Apply a REST snapshot body; only venues that ask for `FetchSnapshot` implement it."""
         return []
+
+    def snapshot_market(self, url: str) -> str | None:
+        """Return the market a recorded REST snapshot URL was fetched for (FetchSnapshot venues)."""
+        return None
 
     def ping_message(self) -> str | None:
         """Return an application-level ping frame, for venues that want one."""

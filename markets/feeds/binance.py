@@ -1,6 +1,6 @@
 """Binance spot feed: `<symbol>@depth@100ms` diffs on a combined stream, synced to REST depth."""
 
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import orjson
 
@@ -38,6 +38,11 @@ class BinanceFeed(Feed):
         # Per market: diff events received while the book waits for its snapshot.
         self.buffers: dict[str, list[tuple[int, int, list, list]]] = {m: [] for m in self.symbols}
         self.requested: set[str] = set()
+
+    @classmethod
+    def recorded_subscription(cls, sent: list[str], url: str) -> tuple[list[str], dict]:
+        streams = parse_qs(urlsplit(url).query).get("streams", [""])[0]
+        return [name.split("@")[0].upper() for name in streams.split("/") if name], {}
 
     def subscribe_messages(self) -> list[str]:
         return []  # the stream names are in the URL
@@ -83,6 +88,10 @@ class BinanceFeed(Feed):
             return [market]  # it just became invalid
         book.stamp(exchange_ts, received_ts)
         return self._check_crossed(market)
+
+    def snapshot_market(self, url: str) -> str | None:
+        symbol = parse_qs(urlsplit(url).query).get("symbol", [""])[0]
+        return self.markets.get(symbol)
 
     def handle_snapshot(self, market: str, body: str, received_ts: float) -> list[str]:
         """Sync `market` to a REST depth snapshot body, then replay the buffered diffs."""

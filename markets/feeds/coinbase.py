@@ -36,6 +36,15 @@ class CoinbaseFeed(Feed):
         self.last_seq: int | None = None
         self._subscribed = False
 
+    @classmethod
+    def recorded_subscription(cls, sent: list[str], url: str) -> tuple[list[str], dict]:
+        symbols: list[str] = []
+        for text in sent:
+            msg = orjson.loads(text)
+            if msg.get("type") == "subscribe" and msg.get("channel") == "level2":
+                symbols += [p for p in msg.get("product_ids", []) if p not in symbols]
+        return symbols, {}
+
     def subscribe_messages(self) -> list[str]:
         products = list(self.markets)
         return [

@@ -64,6 +64,7 @@ class Connection:
         self.state = "connecting"
         self.failures = 0  # consecutive attempts that never went live
         self.reconnects = 0
+        self.idle_timeouts = 0
         self.connections = 0
         self.last_frame_ts: float | None = None
         self._stopping = asyncio.Event()
@@ -101,6 +102,7 @@ class Connection:
             "state": self.state,
             "frames": stats.frames,
             "reconnects": self.reconnects,
+            "idle_timeouts": self.idle_timeouts,
             "gaps": stats.gaps,
             "checksum_failures": stats.checksum_failed,
             "malformed": stats.malformed,
@@ -185,6 +187,7 @@ class Connection:
                 raise StaleConnection("subscription not confirmed")
             if now - self.last_frame_ts > self.idle_timeout:
                 self.state = "stale"
+                self.idle_timeouts += 1
                 raise StaleConnection(f"no frame for {self.idle_timeout} s")
             if now >= next_ping:
                 next_ping = now + self.feed.ping_interval

@@ -38,6 +38,18 @@ class KrakenFeed(Feed):
         self.acked: set[str] = set()
         self._req_ids = count(1)
 
+    @classmethod
+    def recorded_subscription(cls, sent: list[str], url: str) -> tuple[list[str], dict]:
+        symbols: list[str] = []
+        depth = 10
+        for text in sent:
+            msg = json.loads(text)
+            params = msg.get("params", {})
+            if msg.get("method") == "subscribe" and params.get("channel") == "book":
+                symbols += [s for s in params.get("symbol", []) if s not in symbols]
+                depth = params.get("depth", depth)
+        return symbols, {"depth": depth}
+
     def subscribe_messages(self) -> list[str]:
         return [self._book_request("subscribe", list(self.markets))]
 

@@ -139,16 +139,15 @@ async def test_dropped_connection_reconnects_and_books_are_invalid_until_a_new_s
 @pytest.mark.asyncio
 async def test_stalled_server_is_detected_idle_and_the_connection_replaced(running):
     server = FakeCoinbase(stall=True)
-    states = []
     async with serve(server.handler, "127.0.0.1", 0) as ws_server:
         conn = running(connection_to(ws_server.sockets[0].getsockname()[1], idle_timeout=0.2))
         await until(lambda: conn.state == "live")
 
-        await until(lambda: states.append(conn.state) or server.connections == 2)
+        await until(lambda: server.connections == 2)
         await until(lambda: conn.state == "live" and conn.feed.books["BTC-USD"].valid)
 
-        assert "stale" in states
-        assert conn.reconnects == 1
+        assert conn.health()["idle_timeouts"] >= 1
+        assert conn.reconnects >= 1
 
 
 @pytest.mark.asyncio

@@ -25,13 +25,26 @@ class Command(BaseCommand):
         from twisted.internet import reactor
 
         from arbsite.asgi import application
-        from markets.engine import Engine
+        from markets.runner import EngineOptions, run_engine
 
-        engine = Engine()
-        reactor.callWhenRunning(lambda: asyncio.ensure_future(engine.run(), loop=twisted_loop))
-        reactor.addSystemEventTrigger("before", "shutdown", engine.stop)
+        stop = asyncio.Event()
+        options = EngineOptions(simulate=True, sim_host=host, sim_port=sim_port)
+        engine = []
+        reactor.callWhenRunning(
+            lambda: engine.append(
+                asyncio.ensure_future(run_engine(options, stop), loop=twisted_loop)
+            )
+        )
+        reactor.addSystemEventTrigger("before", "shutdown", self.stop_engine, stop, engine)
         self.print_banner(host, port)
         Server(application, endpoints=[f"tcp:port={port}:interface={host}"]).run()
+
+    def stop_engine(self, stop: asyncio.Event, engine: list):
+        """Let the engine close its opportunities and connections before the reactor stops."""
+        from twisted.internet.defer import Deferred
+
+        stop.set()
+        return Deferred.fromFuture(engine[0]) if engine else None
 
     def print_banner(self, host: str, port: int) -> None:
         lines = [f"Arbitrage desk: http://{host}:{port}/", "Demo logins (username / password):"]

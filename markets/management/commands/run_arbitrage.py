@@ -5,18 +5,38 @@ import signal
 
 from django.core.management.base import BaseCommand
 
-from markets.engine import Engine
+from markets.runner import EngineOptions, run_engine
+
+
+def _csv(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 class Command(BaseCommand):
     help = "Hold the exchange WebSockets and the detector until SIGINT/SIGTERM."
 
-    def handle(self, *args, **options) -> None:
-        asyncio.run(self.serve())
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--simulate", action="store_true", help="start the simulated venues in-process first"
+        )
+        parser.add_argument("--sim-port", type=int, default=8765)
+        parser.add_argument("--exchanges", type=_csv, default=[], help="e.g. coinbase,kraken")
+        parser.add_argument("--symbols", type=_csv, default=[], help="e.g. BTC-USD,ETH-USD")
+        parser.add_argument("--record", metavar="PATH", help="write every frame (.gz to compress)")
 
-    async def serve(self) -> None:
-        engine = Engine()
+    def handle(self, *args, **options) -> None:
+        engine_options = EngineOptions(
+            simulate=options["simulate"],
+            sim_port=options["sim_port"],
+            exchanges=options["exchanges"],
+            symbols=options["symbols"],
+            record=options["record"],
+        )
+        asyncio.run(self.serve(engine_options))
+
+    async def serve(self, options: EngineOptions) -> None:
+        stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, engine.stop)
-        await engine.run()
+            loop.add_signal_handler(sig, stop.set)
+        await run_engine(options, stop)

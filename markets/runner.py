@@ -1,0 +1,89 @@
+"""Start the engine as the commands run it: venues from the database, optionally simulated."""
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+from asgiref.sync import sync_to_async
+
+from markets.engine import Engine, limits_from_profile, market_ids
+from markets.simulator import VenueSimulator
+from markets.venues import load_venues
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EngineOptions:
+    simulate: bool = False
+    sim_host: str = "127.0.0.1"
+    sim_port: int = 8765
+    exchanges: list[str] = field(default_factory=list)
+    symbols: list[str] = field(default_factory=list)
+    record: str | None = None
+
+
+def _live_hooks() -> tuple:
+    """The live pages' coalescing push hooks, when the web UI is installed in this process."""
+    try:
+        from arbsite import live
+    except ImportError:
+        return None, None
+    return live.mark_dirty, live.pump
+
+
+def _on_opened(opportunity_ids: list[int]) -> None:
+    """Hand newly opened opportunities to execution (the risk checks decide)."""
+    try:
+        from trading.services import auto_execute_opened
+    except ImportError:
+        return
+    auto_execute_opened(opportunity_ids)
+
+
+def _prepare(options: EngineOptions) -> tuple:
+    from trading.opportunities import close_stale_rows
+
+    closed = close_stale_rows()
+    if closed:
+        log.info("closed %d opportunities a previous engine left open", closed)
+    venues = load_venues(options.exchanges or None, options.symbols or None)
+    return venues, market_ids(), limits_from_profile()
+
+
+async def run_engine(options: EngineOptions, stop: asyncio.Event) -> None:
+    """Run the engine (and the simulated venues first, with `simulate`) until `stop` is set."""
+    simulator = None
+    if options.simulate:
+        simulator = VenueSimulator(options.sim_host, options.sim_port)
+        await simulator.start()
+        log.info("simulated venues on %s", simulator.urls)
+    venues, ids, limits = await sync_to_async(_prepare)(options)
+    if simulator is not None:
+        for venue in venues:
+            venue.ws_url = simulator.urls[venue.slug]
+            venue.rest_url = simulator.urls.get(f"{venue.slug}_rest", venue.rest_url)
+    if not venues:
+        log.error("no enabled venue with a listing: add them in the admin or run seed_demo")
+    notify, pump = _live_hooks()
+    engine = Engine(
+        venues,
+        market_ids=ids,
+        limits=limits,
+        record_path=options.record,
+        on_opened=_on_opened,
+        load_limits=limits_from_profile,
+        **({"notify": notify} if notify else {}),
+    )
+    tasks = [asyncio.create_task(engine.run())]
+    if pump is not None:
+        tasks.append(asyncio.create_task(pump(engine.stopping)))
+    try:
+        await stop.wait()
+    finally:
+        engine.stop()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if simulator is not None:
+            with contextlib.suppress(Exception):
+                await simulator.stop()

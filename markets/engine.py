@@ -17,6 +17,7 @@ from asgiref.sync import sync_to_async
 from arbsite.health import record_engine_heartbeat
 from markets.bookcache import publish_book
 from markets.feeds.connection import Connection
+from markets.metrics import APPLY_LATENCY
 from markets.pipeline import Limits, Pipeline
 from markets.recording import Recorder
 from markets.venues import VenueConfig
@@ -82,6 +83,9 @@ class Engine:
             self.pending += events
         for market in markets:
             self.dirty_books.add((venue, market))
+        received = self.pipeline.books[markets[0]][venue].received_ts
+        if received is not None:
+            APPLY_LATENCY.observe(time.time() - received)
 
     # -- off the hot path ----------------------------------------------------------------------
 

@@ -6,8 +6,10 @@ import logging
 from dataclasses import dataclass, field
 
 from asgiref.sync import sync_to_async
+from prometheus_client import REGISTRY
 
 from markets.engine import Engine, limits_from_profile, market_ids
+from markets.metrics import serve_metrics
 from markets.simulator import VenueSimulator
 from markets.venues import load_venues
 
@@ -22,6 +24,7 @@ class EngineOptions:
     exchanges: list[str] = field(default_factory=list)
     symbols: list[str] = field(default_factory=list)
     record: str | None = None
+    metrics_port: int = 0  # 0: no metrics server of its own (run_desk's web serves /metrics)
 
 
 def _live_hooks() -> tuple:
@@ -76,6 +79,9 @@ async def run_engine(options: EngineOptions, stop: asyncio.Event) -> None:
         load_limits=limits_from_profile,
         **({"notify": notify} if notify else {}),
     )
+    collector = serve_metrics(
+        lambda: [c.health() for c in engine.connections], options.metrics_port
+    )
     tasks = [asyncio.create_task(engine.run())]
     if pump is not None:
         tasks.append(asyncio.create_task(pump(engine.stopping)))
@@ -84,6 +90,7 @@ async def run_engine(options: EngineOptions, stop: asyncio.Event) -> None:
     finally:
         engine.stop()
         await asyncio.gather(*tasks, return_exceptions=True)
+        REGISTRY.unregister(collector)
         if simulator is not None:
             with contextlib.suppress(Exception):
                 await simulator.stop()

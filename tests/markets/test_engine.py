@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 import pytest_asyncio
+from prometheus_client import REGISTRY
 
 from markets.engine import Engine
 from markets.simulator import Timing, VenueSimulator
@@ -67,6 +68,7 @@ async def test_engine_keeps_every_venue_book_live_and_uncrossed(running):
 
     assert await wait_for(lambda: all_books_valid(engine))
 
+    assert REGISTRY.get_sample_value("arb_frame_to_detection_seconds_count") > 0
     states = {c.feed.venue: c.health()["state"] for c in engine.connections}
     assert states == {"coinbase": "live", "kraken": "live", "binance": "live"}
     for books in engine.pipeline.books.values():

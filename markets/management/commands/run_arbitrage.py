@@ -1,6 +1,7 @@
 """Run the engine on its own (the full stack's `engine` service)."""
 
 import asyncio
+import os
 import signal
 
 from django.core.management.base import BaseCommand
@@ -23,6 +24,12 @@ class Command(BaseCommand):
         parser.add_argument("--exchanges", type=_csv, default=[], help="e.g. coinbase,kraken")
         parser.add_argument("--symbols", type=_csv, default=[], help="e.g. BTC-USD,ETH-USD")
         parser.add_argument("--record", metavar="PATH", help="write every frame (.gz to compress)")
+        parser.add_argument(
+            "--metrics-port",
+            type=int,
+            default=int(os.environ.get("ENGINE_METRICS_PORT", "9100")),
+            help="serve Prometheus /metrics on this port (0: off)",
+        )
 
     def handle(self, *args, **options) -> None:
         engine_options = EngineOptions(
@@ -31,6 +38,7 @@ class Command(BaseCommand):
             exchanges=options["exchanges"],
             symbols=options["symbols"],
             record=options["record"],
+            metrics_port=options["metrics_port"],
         )
         asyncio.run(self.serve(engine_options))
 

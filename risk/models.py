@@ -1,9 +1,11 @@
-"""Risk profiles: the limits a risk manager sets, one active profile per mode."""
+"""Risk profiles (the limits a risk manager sets, one active per mode) and the kill switch."""
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 
 
 class Mode(models.TextChoices):
@@ -39,6 +41,11 @@ class RiskProfile(models.Model):
     max_open_imbalance = _money(
         verbose_name="maximum open imbalance (quote)", default=Decimal(2000)
     )
+    max_consecutive_failures = models.PositiveIntegerField(
+        "maximum consecutive failed or hedged trades",
+        default=3,
+        help_text="The kill switch trips when this many trades in a row fail or need a hedge.",
+    )
     allowed_exchanges = models.ManyToManyField("markets.Exchange", blank=True)
     allowed_markets = models.ManyToManyField("markets.Market", blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -63,6 +70,7 @@ class RiskProfile(models.Model):
             "max_position",
             "max_open_imbalance",
             "min_profit_quote",
+            "min_profit_bps",
             "max_hedge_slippage_bps",
         ):
             value = getattr(self, field)
@@ -71,6 +79,9 @@ class RiskProfile(models.Model):
                 errors[field] = f"The {label} cannot be below zero."
         if self.max_notional is not None and self.max_notional == 0:
             errors["max_notional"] = "The maximum notional must be above zero to trade."
+        if self.max_consecutive_failures == 0:
+            # Zero would trip the kill switch before the first trade.
+            errors["max_consecutive_failures"] = "Allow at least one failed or hedged trade."
         if self.is_active and self.mode:
             others = RiskProfile.objects.filter(mode=self.mode, is_active=True).exclude(pk=self.pk)
             if others.exists():
@@ -81,9 +92,70 @@ class RiskProfile(models.Model):
         if errors:
             raise ValidationError(errors)
 
+    def set_auto_execute(self, on: bool) -> bool:
+        """Switch automatic execution; False if it already was so (nothing changed)."""
+        changed = (
+            RiskProfile.objects.filter(pk=self.pk)
+            .exclude(auto_execute=on)
+            .update(auto_execute=on, updated_at=timezone.now())
+        )
+        self.auto_execute = on
+        return bool(changed)
+
     def clean_allowed(self, exchanges: list, markets: list) -> None:
         """Validate the many-to-many choices, which clean() cannot see before saving."""
         if self.is_active and not exchanges:
             raise ValidationError({"allowed_exchanges": "An active profile must allow a venue."})
         if self.is_active and not markets:
             raise ValidationError({"allowed_markets": "An active profile must allow a market."})
+
+
+class KillSwitch(models.Model):
+    """The desk-wide stop: one row (pk 1); while it is on nothing new executes, in any mode."""
+
+    SINGLETON_PK = 1
+
+    is_on = models.BooleanField("on", default=False)
+    reason = models.CharField(max_length=200, blank=True)
+    automatic = models.BooleanField(default=False, help_text="Tripped by the desk itself.")
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "kill switch"
+        verbose_name_plural = "kill switch"
+        default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        return "on" if self.is_on else "off"
+
+    @classmethod
+    def current(cls) -> "KillSwitch":
+        switch, _ = cls.objects.get_or_create(pk=cls.SINGLETON_PK)
+        return switch
+
+    @classmethod
+    def throw(cls, *, reason: str, user=None, automatic: bool = False) -> bool:
+        """Turn it on; False if it already was (so one incident is recorded and alerted once)."""
+        cls.current()
+        return bool(
+            cls.objects.filter(pk=cls.SINGLETON_PK, is_on=False).update(
+                is_on=True,
+                reason=reason[:200],
+                automatic=automatic,
+                changed_by=user,
+                changed_at=timezone.now(),
+            )
+        )
+
+    @classmethod
+    def reset(cls, *, user) -> bool:
+        """Turn it off; False if it already was."""
+        cls.current()
+        return bool(
+            cls.objects.filter(pk=cls.SINGLETON_PK, is_on=True).update(
+                is_on=False, reason="", automatic=False, changed_by=user, changed_at=timezone.now()
+            )
+        )

@@ -1,0 +1,43 @@
+"""The audit trail in the admin (read-only), and users and roles re-registered to be audited.
+
+Importing `arbsite.audit` here also connects its login receivers in every process, since the
+admin's autodiscovery imports this module at start-up.
+"""
+
+from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group, User
+
+from arbsite.audit import AuditedAdminMixin
+from arbsite.models import AuditEvent
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ["at", "username", "action", "ip", "object_type", "object_id", "object_repr"]
+    list_filter = ["action", "at"]
+    search_fields = ["username", "action", "object_repr"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class AuditedUserAdmin(AuditedAdminMixin, UserAdmin):
+    pass
+
+
+@admin.register(Group)
+class AuditedGroupAdmin(AuditedAdminMixin, GroupAdmin):
+    pass

@@ -1,8 +1,9 @@
 """Admin for exchanges and markets (Administrators edit, everyone with view permission reads)."""
 
+from django import forms
 from django.contrib import admin
 
-from .models import Exchange, Listing, Market
+from .models import Exchange, ExchangeCredential, Listing, Market
 
 
 class ListingInline(admin.TabularInline):
@@ -20,3 +21,29 @@ class ExchangeAdmin(admin.ModelAdmin):
 class MarketAdmin(admin.ModelAdmin):
     list_display = ["symbol", "base", "quote"]
     inlines = [ListingInline]
+
+
+class ExchangeCredentialForm(forms.ModelForm):
+    """Keys are write-only: the form never shows a stored value back."""
+
+    api_key = forms.CharField(widget=forms.PasswordInput(render_value=False))
+    secret = forms.CharField(widget=forms.PasswordInput(render_value=False))
+    passphrase = forms.CharField(widget=forms.PasswordInput(render_value=False), required=False)
+
+    class Meta:
+        model = ExchangeCredential
+        fields = ["exchange"]
+
+    def save(self, commit: bool = True):
+        self.instance.set_keys(
+            api_key=self.cleaned_data["api_key"],
+            secret=self.cleaned_data["secret"],
+            passphrase=self.cleaned_data["passphrase"],
+        )
+        return super().save(commit=commit)
+
+
+@admin.register(ExchangeCredential)
+class ExchangeCredentialAdmin(admin.ModelAdmin):
+    form = ExchangeCredentialForm
+    list_display = ["exchange", "updated_at"]

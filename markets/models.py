@@ -3,6 +3,7 @@
 import os
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 
@@ -82,3 +83,51 @@ class Listing(models.Model):
 
     def __str__(self) -> str:
         return f"{self.market} on {self.exchange.slug} ({self.venue_symbol})"
+
+
+class ExchangeCredential(models.Model):
+    """API keys for one venue's live trading, encrypted at rest with CREDENTIALS_KEY (Fernet)."""
+
+    exchange = models.OneToOneField(Exchange, on_delete=models.CASCADE, related_name="credential")
+    api_key_encrypted = models.TextField(editable=False)
+    secret_encrypted = models.TextField(editable=False)
+    passphrase_encrypted = models.TextField(editable=False, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"API credential for {self.exchange}"
+
+    @staticmethod
+    def _fernet():
+        from cryptography.fernet import Fernet
+
+        key = settings.CREDENTIALS_KEY
+        if not key:
+            from django.core.exceptions import ImproperlyConfigured
+
+            raise ImproperlyConfigured("CREDENTIALS_KEY must be set to store or use API keys.")
+        return Fernet(key.encode())
+
+    def _seal(self, value: str) -> str:
+        return self._fernet().encrypt(value.encode()).decode() if value else ""
+
+    def _open(self, token: str) -> str:
+        return self._fernet().decrypt(token.encode()).decode() if token else ""
+
+    def set_keys(self, *, api_key: str, secret: str, passphrase: str = "") -> None:
+        """Encrypt and hold new keys on this instance; the caller saves."""
+        self.api_key_encrypted = self._seal(api_key)
+        self.secret_encrypted = self._seal(secret)
+        self.passphrase_encrypted = self._seal(passphrase)
+
+    @property
+    def api_key(self) -> str:
+        return self._open(self.api_key_encrypted)
+
+    @property
+    def secret(self) -> str:
+        return self._open(self.secret_encrypted)
+
+    @property
+    def passphrase(self) -> str:
+        return self._open(self.passphrase_encrypted)

@@ -1,10 +1,58 @@
-"""The portfolio page."""
+"""The portfolio page (balances, exposure, PnL) and the PnL and balances partial contexts."""
 
-from django.shortcuts import render
+from collections import defaultdict
+from decimal import Decimal
+
+from django.utils import timezone
 
 from arbsite.access import desk_view
+from arbsite.live import VIEW, render_page
+from markets.models import Exchange
+from risk.models import Mode
+
+from . import selectors
 
 
 @desk_view
 def portfolio(request):
-    return render(request, "portfolio.html")
+    context = {**balances_context(), **pnl_context(), "topics": ["desk", "portfolio"]}
+    return render_page(request, "portfolio.html", context)
+
+
+def pnl_context(key: str = "", *, audience: str = VIEW) -> dict:
+    """Realised PnL per mode and quote currency: today (UTC) and since the desk began."""
+    return {
+        "pnl": [
+            {
+                "mode": label,
+                "today": sorted(selectors.realised_pnl_today(mode=mode).items()),
+                "total": sorted(selectors.realised_pnl(mode=mode).items()),
+            }
+            for mode, label in Mode.choices
+        ],
+        "pnl_day": timezone.now().date(),
+    }
+
+
+def balances_context(key: str = "", *, audience: str = VIEW) -> dict:
+    """Balances and exposure per venue and asset in each mode, and totals per quote currency."""
+    names = dict(Exchange.objects.values_list("slug", "name"))
+    modes = []
+    for mode, label in Mode.choices:
+        rows = selectors.exposure(mode=mode)
+        totals: dict[str, Decimal] = defaultdict(Decimal)
+        unpriced = False
+        for row in rows:
+            if row.value is None:
+                unpriced = True
+            else:
+                totals[row.quote] += row.value
+        modes.append(
+            {
+                "mode": label,
+                "rows": [{"row": row, "venue": names.get(row.venue, row.venue)} for row in rows],
+                "totals": sorted(totals.items()),
+                "unpriced": unpriced,
+            }
+        )
+    return {"balances": modes}

@@ -1,6 +1,13 @@
-"""Opportunities: one row per lifecycle of a cross-venue price difference that pays."""
+"""Opportunities (one row per lifecycle of a cross that pays) and the trades taken on them."""
 
-from django.db import models
+from functools import partial
+
+from django.conf import settings
+from django.db import models, transaction
+from django.utils import timezone
+
+from risk.models import Mode
+from trading.signals import trade_changed
 
 
 def _money(**kwargs) -> models.DecimalField:
@@ -56,3 +63,190 @@ class Opportunity(models.Model):
     @property
     def duration(self):
         return (self.closed_at - self.opened_at) if self.closed_at else None
+
+
+class Trade(models.Model):
+    """One attempt to take an opportunity: two legs, then a hedge or unwind if they differ.
+
+    States move only through `advance`, a guarded update whose row count says who won.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUBMITTED = "submitted", "Submitted"
+        FILLED = "filled", "Filled"
+        PARTIALLY_FILLED = "partially_filled", "Partially filled"
+        HEDGED = "hedged", "Hedged"
+        UNWOUND = "unwound", "Unwound"
+        CLOSED = "closed", "Closed"
+        REJECTED = "rejected", "Rejected"
+        FAILED = "failed", "Failed"
+
+    NEXT_STATES = {
+        State.PENDING: {State.SUBMITTED, State.REJECTED, State.FAILED},
+        State.SUBMITTED: {State.FILLED, State.PARTIALLY_FILLED, State.FAILED},
+        State.FILLED: {State.CLOSED},
+        State.PARTIALLY_FILLED: {State.HEDGED, State.UNWOUND},
+        State.HEDGED: {State.CLOSED},
+        State.UNWOUND: {State.CLOSED},
+    }
+    # The column stamped when a trade enters each state.
+    STAMPS = {
+        State.SUBMITTED: "submitted_at",
+        State.FILLED: "filled_at",
+        State.PARTIALLY_FILLED: "filled_at",
+        State.HEDGED: "hedged_at",
+        State.UNWOUND: "hedged_at",
+        State.CLOSED: "closed_at",
+        State.REJECTED: "closed_at",
+        State.FAILED: "closed_at",
+    }
+
+    opportunity = models.ForeignKey(Opportunity, on_delete=models.PROTECT, related_name="trades")
+    mode = models.CharField(max_length=5, choices=Mode.choices)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    requested_size = _money()
+    expected_net_profit = _money()
+    realised_net_profit = _money(null=True, blank=True)
+    failure_reason = models.CharField(max_length=200, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    filled_at = models.DateTimeField(null=True, blank=True)
+    hedged_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    state_changed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # The execution task's idempotency key: a second delivery finds this row.
+            models.UniqueConstraint(fields=["opportunity"], name="one_trade_per_opportunity"),
+        ]
+        indexes = [
+            # recover_trades: trades stuck in one state since before a cut-off.
+            models.Index(fields=["state", "state_changed_at"], name="trade_state_changed"),
+            # Trade history and today's PnL: newest closed first.
+            models.Index(fields=["-closed_at"], name="trade_closed"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Trade {self.pk} ({self.state})"
+
+    def advance(self, to_state: str, *, detail: str = "", **fields) -> bool:
+        """Move from the state this instance holds to `to_state`; False if another writer won.
+
+        Records a TradeEvent and sends `trade_changed` after commit; `fields` are saved with it.
+        """
+        from_state = self.state
+        if to_state not in self.NEXT_STATES.get(from_state, ()):
+            raise ValueError(f"A trade cannot go from {from_state} to {to_state}.")
+        now = timezone.now()
+        fields = {self.STAMPS[to_state]: now, **fields}
+        with transaction.atomic():
+            won = Trade.objects.filter(pk=self.pk, state=from_state).update(
+                state=to_state, state_changed_at=now, **fields
+            )
+            if not won:
+                return False
+            TradeEvent.objects.create(
+                trade=self, from_state=from_state, to_state=to_state, at=now, detail=detail[:200]
+            )
+            transaction.on_commit(partial(trade_changed.send, sender=Trade, trade_id=self.pk))
+        self.state, self.state_changed_at = to_state, now
+        for name, value in fields.items():
+            setattr(self, name, value)
+        return True
+
+
+class TradeEvent(models.Model):
+    """One recorded state transition of a trade."""
+
+    trade = models.ForeignKey(Trade, on_delete=models.CASCADE, related_name="events")
+    from_state = models.CharField(max_length=16, blank=True)
+    to_state = models.CharField(max_length=16, choices=Trade.State.choices)
+    at = models.DateTimeField()
+    detail = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.trade_id}: {self.from_state or '-'} -> {self.to_state}"
+
+
+class Order(models.Model):
+    """One immediate-or-cancel limit order on one venue: a leg, a hedge or an unwind."""
+
+    class Side(models.TextChoices):
+        BUY = "buy", "Buy"
+        SELL = "sell", "Sell"
+
+    class Purpose(models.TextChoices):
+        LEG = "leg", "Leg"
+        HEDGE = "hedge", "Hedge"
+        UNWIND = "unwind", "Unwind"
+
+    class State(models.TextChoices):
+        NEW = "new", "New"
+        SUBMITTED = "submitted", "Submitted"
+        FILLED = "filled", "Filled"
+        PARTIALLY_FILLED = "partially_filled", "Partially filled"
+        CANCELED = "canceled", "Canceled (nothing filled)"
+        REJECTED = "rejected", "Rejected by the venue"
+
+    trade = models.ForeignKey(Trade, on_delete=models.PROTECT, related_name="orders")
+    exchange = models.ForeignKey("markets.Exchange", on_delete=models.PROTECT, related_name="+")
+    purpose = models.CharField(max_length=6, choices=Purpose.choices, default=Purpose.LEG)
+    side = models.CharField(max_length=4, choices=Side.choices)
+    limit_price = _money()
+    amount = _money()
+    filled_amount = _money(default=0)
+    average_price = _money(null=True, blank=True)
+    fee = _money(default=0)
+    client_order_id = models.CharField(max_length=40, unique=True)
+    venue_order_id = models.CharField(max_length=80, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.NEW)
+    error = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["trade", "created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="order_amount_positive"),
+            models.CheckConstraint(
+                condition=models.Q(filled_amount__gte=0, filled_amount__lte=models.F("amount")),
+                name="order_filled_within_amount",
+            ),
+            models.CheckConstraint(condition=models.Q(fee__gte=0), name="order_fee_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client_order_id} {self.side} {self.amount} @ {self.limit_price}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in {self.State.NEW, self.State.SUBMITTED}
+
+
+class Fill(models.Model):
+    """One execution of an order: price, amount and the fee charged in quote."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="fills")
+    price = _money()
+    amount = _money()
+    fee = _money(default=0)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="fill_amount_positive"),
+            models.CheckConstraint(condition=models.Q(price__gt=0), name="fill_price_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} @ {self.price}"

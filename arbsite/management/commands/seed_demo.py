@@ -10,6 +10,8 @@ from django.db import transaction
 
 from arbsite.roles import ADMINISTRATOR, RISK_MANAGER, STAFF_ROLES, TRADER, VIEWER
 from markets.models import Exchange, Listing, Market
+from portfolio.models import Account
+from portfolio.services import open_account
 from risk.models import Mode, RiskProfile
 
 DEMO_USERS = {"viewer": VIEWER, "trader": TRADER, "risk": RISK_MANAGER, "admin": ADMINISTRATOR}
@@ -34,6 +36,8 @@ MARKETS = {
         "binance": ("ETHUSDT", "0.01", "0.0001"),
     },
 }
+# What each demo venue's paper account is funded with, by asset.
+PAPER_FUNDING = {"USD": Decimal(100_000), "BTC": Decimal(2), "ETH": Decimal(30)}
 
 
 def demo_password() -> str:
@@ -45,7 +49,9 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, **options) -> None:
-        created = self.seed_users() + self.seed_venues() + self.seed_profile()
+        created = (
+            self.seed_users() + self.seed_venues() + self.seed_profile() + self.seed_accounts()
+        )
         self.stdout.write(
             f"seed_demo: {created} objects created"
             if created
@@ -116,3 +122,15 @@ class Command(BaseCommand):
             profile.allowed_exchanges.set(Exchange.objects.all())
             profile.allowed_markets.set(Market.objects.all())
         return int(is_new)
+
+    def seed_accounts(self) -> int:
+        """One paper account per demo venue, funded by deposits when first opened."""
+        assets = {a for m in Market.objects.all() for a in (m.base, m.quote)}
+        funding = {asset: amount for asset, amount in PAPER_FUNDING.items() if asset in assets}
+        created = 0
+        for exchange in Exchange.objects.filter(slug__in=EXCHANGES):
+            if Account.objects.filter(exchange=exchange, mode=Mode.PAPER).exists():
+                continue
+            open_account(exchange=exchange, mode=Mode.PAPER, funding=funding)
+            created += 1
+        return created

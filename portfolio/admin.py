@@ -1,0 +1,48 @@
+"""Accounts, balances and the ledger in the admin, read-only: only the services write them."""
+
+from django.contrib import admin
+
+from .models import Account, Balance, LedgerEntry
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class BalanceInline(admin.TabularInline):
+    model = Balance
+    fields = ["asset", "amount", "updated_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Account)
+class AccountAdmin(ReadOnlyAdmin):
+    list_display = ["exchange", "mode", "created_at"]
+    list_filter = ["mode", "exchange"]
+    inlines = [BalanceInline]
+
+
+@admin.register(Balance)
+class BalanceAdmin(ReadOnlyAdmin):
+    list_display = ["account", "asset", "amount", "updated_at"]
+    list_filter = ["account__mode", "asset"]
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "account", "asset", "amount", "kind", "trade", "order", "note"]
+    list_filter = ["kind", "account__mode", "asset"]
+    date_hierarchy = "created_at"
+    list_select_related = ["account__exchange", "trade", "order"]

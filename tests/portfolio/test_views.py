@@ -1,0 +1,83 @@
+"""The portfolio page: balances per venue and asset, their value at the mid, and realised PnL."""
+
+from decimal import Decimal
+
+import pytest
+from django.core.cache import caches
+from django.urls import reverse
+from django.utils import timezone
+
+from arbsite import live
+from arbsite.roles import VIEWER
+from portfolio.services import open_account
+from tests.factories import ExchangeFactory, MarketFactory, OpportunityFactory, publish_test_book
+from trading.models import Trade
+
+pytestmark = pytest.mark.django_db
+D = Decimal
+
+
+@pytest.fixture(autouse=True)
+def no_books():
+    caches["books"].clear()
+
+
+@pytest.fixture
+def viewer(client, user_with_role):
+    client.force_login(user_with_role(VIEWER))
+    return client
+
+
+@pytest.fixture
+def accounts():
+    MarketFactory(symbol="BTC-USD")
+    kraken = ExchangeFactory(slug="kraken", name="Kraken")
+    open_account(exchange=kraken, mode="paper", funding={"USD": D(1000), "BTC": D(2)})
+    return kraken
+
+
+def test_portfolio_shows_each_balance_and_its_value_at_the_mid(viewer, accounts):
+    publish_test_book("kraken", "BTC-USD", bids=[(D(99), D(1))], asks=[(D(101), D(1))])
+
+    html = viewer.get(reverse("portfolio")).content.decode()
+
+    assert "Kraken" in html
+    assert ">2<" in html and ">1000<" in html
+    assert "200.00 USD" in html  # 2 BTC at the mid of 100
+    assert "total 1200.00 USD" in html
+
+
+def test_portfolio_says_when_an_asset_has_no_price(viewer, accounts):
+    html = viewer.get(reverse("portfolio")).content.decode()
+
+    assert "no price" in html
+    assert "some assets have no fresh price" in html
+
+
+def test_portfolio_shows_todays_realised_pnl_per_mode(viewer):
+    now = timezone.now()
+    Trade.objects.create(
+        opportunity=OpportunityFactory(),
+        mode="paper",
+        state="closed",
+        requested_size=D(1),
+        expected_net_profit=D(2),
+        realised_net_profit=D("1.75"),
+        created_at=now,
+        closed_at=now,
+        state_changed_at=now,
+    )
+
+    html = viewer.get(reverse("portfolio")).content.decode()
+
+    assert "1.75 USD" in html
+
+
+def test_the_balances_push_is_the_same_partial_the_page_renders(viewer, accounts):
+    page = viewer.get(reverse("portfolio")).content.decode()
+
+    (group, pushed), _pnl = live.render_pushes("portfolio")
+
+    assert group == "portfolio"
+    section = pushed.split('data-published="', 1)[1].split(">", 1)[1]
+    assert section in page

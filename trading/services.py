@@ -1,0 +1,386 @@
+"""Execution writes: record a trade and its legs, record what the venues did, balance, close.
+
+Each function is one transaction (or a sequence of them around venue calls, never holding one
+open across the network); pushes and task enqueues go out via on_commit.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from markets.models import Exchange, Listing
+from portfolio.models import Account, Balance, LedgerEntry
+from portfolio.services import InsufficientBalance, Posting, post_entries
+from risk.models import Mode, RiskProfile
+from risk.services import active_profile
+from trading.detector import common_lot
+from trading.models import Fill, Opportunity, Order, Trade
+from trading.venues.base import BPS, OrderReport, OrderRequest, Venue, money, taker_fee
+
+log = logging.getLogger(__name__)
+
+# How long an enqueued execution stays worth doing.
+EXECUTION_DEADLINE_S = 10.0
+# A trade untouched this long in pending/submitted has lost its worker (task time_limit is 120).
+STUCK_AFTER_S = 150.0
+
+# States a trade may be left in by a worker that stopped.
+UNFINISHED = {
+    Trade.State.PENDING,
+    Trade.State.SUBMITTED,
+    Trade.State.PARTIALLY_FILLED,
+    Trade.State.FILLED,
+    Trade.State.HEDGED,
+    Trade.State.UNWOUND,
+}
+VenueFor = Callable[[Exchange, str, RiskProfile], Venue]
+State = Trade.State
+
+
+def execution_mode() -> str:
+    """Live when a live risk profile is active, paper otherwise."""
+    return Mode.LIVE if active_profile(Mode.LIVE) else Mode.PAPER
+
+
+def request_execution(opportunity: Opportunity, *, user=None, mode: str | None = None) -> None:
+    """Enqueue `execute_opportunity` once the caller's transaction commits.
+
+    The engine's automatic path and a Trader's manual execute both call this.
+    """
+    from trading.tasks import execute_opportunity
+
+    kwargs = {
+        "deadline_ts": time.time() + EXECUTION_DEADLINE_S,
+        "mode": mode or execution_mode(),
+        "user_id": getattr(user, "pk", None),
+    }
+    transaction.on_commit(lambda: execute_opportunity.delay(opportunity.pk, **kwargs))
+
+
+def default_venue(exchange: Exchange, mode: str, profile: RiskProfile) -> Venue:
+    """The paper venue, or the live ccxt venue for `exchange`."""
+    if mode == Mode.LIVE:
+        from trading.venues.live import LiveVenue
+
+        return LiveVenue.for_exchange(exchange)
+    from trading.venues.paper import PaperVenue
+
+    return PaperVenue(max_book_age_s=profile.max_book_age_ms / 1000)
+
+
+def _available(exchange: Exchange, mode: str, asset: str) -> Decimal:
+    row = Balance.objects.filter(account__exchange=exchange, account__mode=mode, asset=asset)
+    return row.values_list("amount", flat=True).first() or Decimal(0)
+
+
+def trade_size(*, opportunity: Opportunity, mode: str, profile: RiskProfile) -> Decimal:
+    """The size both legs can take: within the opportunity, the profile's max notional, the
+    quote on the buy venue (with its taker fee) and the base on the sell venue, in whole lots."""
+    market, buy, sell = opportunity.market, opportunity.buy_exchange, opportunity.sell_exchange
+    lots = dict(Listing.objects.filter(market=market).values_list("exchange_id", "lot_size"))
+    lot = common_lot(lots.get(buy.pk, Decimal("1e-8")), lots.get(sell.pk, Decimal("1e-8")))
+    price = opportunity.buy_vwap
+    size = min(
+        opportunity.size,
+        profile.max_notional / price,
+        _available(buy, mode, market.quote) / (price * (1 + buy.taker_fee)),
+        _available(sell, mode, market.base),
+    )
+    return max(size // lot * lot, Decimal(0))
+
+
+def open_trade(
+    *, opportunity: Opportunity, mode: str, profile: RiskProfile, user=None
+) -> Trade | None:
+    """Record the Trade and its two legs in one transaction; None if the opportunity already
+    has a trade (the task's idempotency key). A size of zero records a rejected trade.
+
+    The legs' limit prices are the detector's VWAPs: no leg can fill at a worse average than
+    the detector priced, at the cost of leaving depth beyond the VWAP unfilled (a shortfall the
+    hedge path covers).
+    """
+    size = trade_size(opportunity=opportunity, mode=mode, profile=profile)
+    buy, sell = opportunity.buy_exchange, opportunity.sell_exchange
+    fees = taker_fee(size * opportunity.buy_vwap, buy.taker_fee_bps) + taker_fee(
+        size * opportunity.sell_vwap, sell.taker_fee_bps
+    )
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            trade = Trade.objects.create(
+                opportunity=opportunity,
+                mode=mode,
+                requested_size=size,
+                expected_net_profit=money(size * (opportunity.sell_vwap - opportunity.buy_vwap))
+                - fees,
+                requested_by=user,
+                created_at=now,
+                state_changed_at=now,
+            )
+            if size <= 0:
+                reason = "no size fits the balances and the maximum notional"
+                trade.advance(State.REJECTED, detail=reason, failure_reason=reason)
+                return trade
+            for exchange, side, price in (
+                (buy, "buy", opportunity.buy_vwap),
+                (sell, "sell", opportunity.sell_vwap),
+            ):
+                Order.objects.create(
+                    trade=trade,
+                    exchange=exchange,
+                    side=side,
+                    limit_price=price,
+                    amount=size,
+                    client_order_id=f"arb-{trade.pk}-{side}",
+                )
+    except IntegrityError:
+        return None
+    return trade
+
+
+def _request(order: Order) -> OrderRequest:
+    market = order.trade.opportunity.market
+    listing = Listing.objects.filter(exchange=order.exchange, market=market).first()
+    return OrderRequest(
+        client_order_id=order.client_order_id,
+        venue=order.exchange.slug,
+        market=market.symbol,
+        venue_symbol=listing.venue_symbol if listing else market.symbol,
+        side=order.side,
+        amount=order.amount,
+        limit_price=order.limit_price,
+        taker_fee_bps=order.exchange.taker_fee_bps,
+    )
+
+
+def _call_venues(calls: list) -> list[OrderReport | BaseException | None]:
+    async def run():
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    return asyncio.run(run())
+
+
+def record_order_report(*, order: Order, report: OrderReport | None, error: str = "") -> bool:
+    """Record what the venue did with `order`: its fills, and their ledger entries on the
+    account, in one transaction. None means the venue never got the order. False if the order
+    was already recorded (another run won)."""
+    fills = report.fills if report else ()
+    filled = sum((f.amount for f in fills), Decimal(0))
+    notional = sum((f.price * f.amount for f in fills), Decimal(0))
+    fee = sum((f.fee for f in fills), Decimal(0))
+    if report and report.error:
+        state, error = Order.State.REJECTED, report.error
+    elif filled == 0:
+        state = Order.State.CANCELED
+    else:
+        state = Order.State.FILLED if filled == order.amount else Order.State.PARTIALLY_FILLED
+    trade = order.trade
+    market = trade.opportunity.market
+    with transaction.atomic():
+        won = Order.objects.filter(pk=order.pk, state=Order.State.SUBMITTED).update(
+            state=state,
+            filled_amount=filled,
+            average_price=money(notional / filled) if filled else None,
+            fee=fee,
+            venue_order_id=report.venue_order_id if report else "",
+            error=error[:200],
+            updated_at=timezone.now(),
+        )
+        if not won:
+            return False
+        Fill.objects.bulk_create(
+            Fill(order=order, price=f.price, amount=f.amount, fee=f.fee) for f in fills
+        )
+        if fills:
+            sign = 1 if order.side == Order.Side.BUY else -1
+            postings = [
+                Posting(market.base, sign * filled, LedgerEntry.Kind.FILL),
+                Posting(market.quote, -sign * money(notional), LedgerEntry.Kind.FILL),
+                Posting(market.quote, -fee, LedgerEntry.Kind.FEE),
+            ]
+            account = Account.objects.get(exchange=order.exchange, mode=trade.mode)
+            post_entries(account=account, postings=postings, trade=trade, order=order)
+        transaction.on_commit(lambda: trade_changed_push(trade.pk))
+    order.refresh_from_db()
+    return True
+
+
+def trade_changed_push(trade_id: int) -> None:
+    from trading.signals import trade_changed
+
+    trade_changed.send(sender=Trade, trade_id=trade_id)
+
+
+def place_orders(*, orders: list[Order], venue_for: VenueFor, profile: RiskProfile) -> None:
+    """Send `orders` (already SUBMITTED) to their venues at once and record every answer."""
+    venues = [venue_for(o.exchange, o.trade.mode, profile) for o in orders]
+    requests = [_request(o) for o in orders]
+    results = _call_venues([v.place_ioc(r) for v, r in zip(venues, requests, strict=True)])
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, Exception):
+            raise result  # the worker is going down: leave the orders for recover_trades
+    for order, result in zip(orders, results, strict=True):
+        if isinstance(result, Exception):
+            log.warning("order %s failed: %r", order.client_order_id, result)
+            result = OrderReport(venue_order_id="", error=f"{type(result).__name__}: {result}")
+        _record_or_flag(order, result)
+
+
+def _record_or_flag(order: Order, report: OrderReport | None, error: str = "") -> None:
+    try:
+        record_order_report(order=order, report=report, error=error)
+    except InsufficientBalance as exc:
+        # The venue filled but the ledger cannot follow: leave the order for a person to see.
+        log.error("order %s: %s", order.client_order_id, exc)
+        Order.objects.filter(pk=order.pk).update(error=str(exc)[:200])
+
+
+def submit_trade(*, trade: Trade, venue_for: VenueFor, profile: RiskProfile) -> Trade:
+    """Claim a pending trade, place both legs at once, record them, then settle the trade."""
+    if not trade.advance(State.SUBMITTED):
+        return trade
+    legs = list(trade.orders.select_related("exchange", "trade__opportunity__market"))
+    Order.objects.filter(trade=trade, state=Order.State.NEW).update(state=Order.State.SUBMITTED)
+    for order in legs:
+        order.state = Order.State.SUBMITTED
+    place_orders(orders=legs, venue_for=venue_for, profile=profile)
+    return settle_trade(trade=trade, venue_for=venue_for, profile=profile)
+
+
+def imbalance(trade: Trade) -> Decimal:
+    """Base bought minus base sold over all of the trade's orders."""
+    net = Decimal(0)
+    for side, filled in trade.orders.values_list("side", "filled_amount"):
+        net += filled if side == Order.Side.BUY else -filled
+    return net
+
+
+def settle_trade(*, trade: Trade, venue_for: VenueFor, profile: RiskProfile) -> Trade:
+    """After the legs: filled and closed, hedged or unwound, or failed when nothing filled."""
+    trade.refresh_from_db()
+    if trade.state == State.SUBMITTED:
+        legs = list(trade.orders.filter(purpose=Order.Purpose.LEG))
+        if any(o.is_open for o in legs):
+            return trade
+        filled = [o.filled_amount for o in legs]
+        if not any(filled):
+            errors = "; ".join(o.error for o in legs if o.error)
+            reason = f"neither leg filled{': ' + errors if errors else ''}"
+            trade.advance(State.FAILED, detail=reason, failure_reason=reason[:200])
+            return trade
+        if imbalance(trade) == 0:
+            trade.advance(State.FILLED, detail=f"both legs filled {filled[0]}")
+        else:
+            trade.advance(State.PARTIALLY_FILLED, detail=f"legs filled {filled[0]} / {filled[1]}")
+    if trade.state == State.PARTIALLY_FILLED:
+        balance_trade(trade=trade, venue_for=venue_for, profile=profile)
+    if trade.state in {State.FILLED, State.HEDGED, State.UNWOUND}:
+        close_trade(trade=trade)
+    return trade
+
+
+def _slipped(price: Decimal, side: str, bps: Decimal) -> Decimal:
+    factor = (1 + bps / BPS) if side == Order.Side.BUY else (1 - bps / BPS)
+    return money(price * factor)
+
+
+def _extra_order(
+    trade: Trade, *, purpose: str, exchange: Exchange, side: str, price: Decimal, amount: Decimal
+) -> Order:
+    number = trade.orders.filter(purpose=purpose).count() + 1
+    return Order.objects.create(
+        trade=trade,
+        exchange=exchange,
+        purpose=purpose,
+        side=side,
+        limit_price=price,
+        amount=amount,
+        client_order_id=f"arb-{trade.pk}-{purpose}-{number}",
+        state=Order.State.SUBMITTED,
+    )
+
+
+def balance_trade(*, trade: Trade, venue_for: VenueFor, profile: RiskProfile) -> Trade:
+    """Close a partly filled trade's imbalance: first retry the short leg against the current
+    book within the profile's max hedge slippage (hedge), then trade back what is left of the
+    long leg within the same slippage (unwind). A remainder leaves the trade partially filled
+    for `recover_trades` to try again; it counts against exposure until then."""
+    legs = {o.side: o for o in trade.orders.filter(purpose=Order.Purpose.LEG)}
+    slip = profile.max_hedge_slippage_bps
+    unwound = False
+    for purpose in (Order.Purpose.HEDGE, Order.Purpose.UNWIND):
+        net = imbalance(trade)
+        if net == 0:
+            break
+        side = Order.Side.SELL if net > 0 else Order.Side.BUY
+        if purpose == Order.Purpose.HEDGE:
+            # The short leg again, on its own venue, from its original limit.
+            leg = legs[side]
+            exchange, price = leg.exchange, _slipped(leg.limit_price, side, slip)
+        else:
+            # Trade back the long leg on its venue, from the price it filled at.
+            leg = legs[Order.Side.BUY if side == Order.Side.SELL else Order.Side.SELL]
+            exchange, price = leg.exchange, _slipped(leg.average_price, side, slip)
+        order = _extra_order(
+            trade, purpose=purpose, exchange=exchange, side=side, price=price, amount=abs(net)
+        )
+        place_orders(orders=[order], venue_for=venue_for, profile=profile)
+        order.refresh_from_db()
+        unwound = unwound or (purpose == Order.Purpose.UNWIND and order.filled_amount > 0)
+    if imbalance(trade) == 0:
+        to_state = State.UNWOUND if unwound else State.HEDGED
+        trade.advance(to_state, detail=f"imbalance closed by {to_state}")
+    return trade
+
+
+def realised_pnl(trade: Trade) -> Decimal:
+    """Quote received on sells minus quote paid on buys minus every fee, over all fills."""
+    total = Decimal(0)
+    for side, price, amount, fee in Fill.objects.filter(order__trade=trade).values_list(
+        "order__side", "price", "amount", "fee"
+    ):
+        notional = price * amount
+        total += (notional if side == Order.Side.SELL else -notional) - fee
+    return money(total)
+
+
+def close_trade(*, trade: Trade) -> bool:
+    """Close a balanced trade with its realised PnL."""
+    return trade.advance(State.CLOSED, realised_net_profit=realised_pnl(trade))
+
+
+def recover_trades(
+    *, older_than_s: float = STUCK_AFTER_S, venue_for: VenueFor = default_venue
+) -> list[int]:
+    """Finish or fail trades whose worker stopped: pending ones never placed an order (failed);
+    submitted orders are looked up at the venue by client order id and recorded; partly filled
+    trades are balanced again; balanced ones are closed. Returns the ids it touched."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_s)
+    stuck = Trade.objects.filter(
+        state_changed_at__lte=cutoff,
+        state__in=[*UNFINISHED],
+    ).select_related("opportunity__market")
+    touched = []
+    for trade in stuck:
+        touched.append(trade.pk)
+        if trade.state == State.PENDING:
+            reason = "worker stopped before placing orders"
+            if trade.advance(State.FAILED, detail=reason, failure_reason=reason):
+                trade.orders.filter(state=Order.State.NEW).update(state=Order.State.CANCELED)
+            continue
+        profile = active_profile(trade.mode) or RiskProfile(mode=trade.mode)
+        for order in trade.orders.filter(state=Order.State.SUBMITTED).select_related("exchange"):
+            venue = venue_for(order.exchange, trade.mode, profile)
+            report = _call_venues([venue.find_order(_request(order))])[0]
+            if isinstance(report, Exception):
+                log.warning("order %s lookup failed: %r", order.client_order_id, report)
+                continue
+            _record_or_flag(order, report, "" if report else "the venue has no such order")
+        settle_trade(trade=trade, venue_for=venue_for, profile=profile)
+    return touched

@@ -1,0 +1,52 @@
+"""Celery tasks for execution: thin edges over `trading.services`."""
+
+import time
+
+from celery import shared_task
+from django.contrib.auth import get_user_model
+
+from risk.services import active_profile, execution_refusals, record_refusals
+from trading import services
+from trading.models import Opportunity, Trade
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=120, soft_time_limit=90)
+def execute_opportunity(
+    opportunity_id: int,
+    deadline_ts: float | None = None,
+    mode: str | None = None,
+    user_id: int | None = None,
+) -> int | None:
+    """Take one opportunity: re-check risk, record the trade, place both legs, settle it.
+
+    Idempotent by opportunity: a second delivery finds the trade and places nothing. Not
+    retried automatically: a trade a worker dropped is finished by `recover_trades`.
+    Returns the trade id, or None when refused.
+    """
+    opportunity = Opportunity.objects.select_related("market", "buy_exchange", "sell_exchange").get(
+        pk=opportunity_id
+    )
+    existing = Trade.objects.filter(opportunity=opportunity).values_list("pk", flat=True).first()
+    if existing:
+        return existing
+    mode = mode or services.execution_mode()
+    reasons = execution_refusals(opportunity, mode=mode, automatic=user_id is None)
+    if not reasons and deadline_ts is not None and time.time() > deadline_ts:
+        reasons = ["execution deadline passed"]
+    if reasons:
+        record_refusals(opportunity_id, reasons)
+        return None
+    profile = active_profile(mode)
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    trade = services.open_trade(opportunity=opportunity, mode=mode, profile=profile, user=user)
+    if trade is None:
+        return Trade.objects.get(opportunity=opportunity).pk
+    if trade.state == Trade.State.PENDING:
+        services.submit_trade(trade=trade, venue_for=services.default_venue, profile=profile)
+    return trade.pk
+
+
+@shared_task(acks_late=True, time_limit=300, soft_time_limit=240)
+def recover_trades() -> list[int]:
+    """Periodic: finish or fail trades a worker left behind."""
+    return services.recover_trades()

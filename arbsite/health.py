@@ -69,3 +69,9 @@ def health_report() -> tuple[bool, dict]:
             "feeds": heartbeat.get("feeds", {}),
         }
     return ok, report
+
+
+def engine_feed_healths() -> list[dict]:
+    """Each engine connection's health as the engine's last heartbeat reported it."""
+    heartbeat = engine_heartbeat() or {}
+    return list(heartbeat.get("feeds", {}).values())

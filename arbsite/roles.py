@@ -9,15 +9,25 @@ _VIEW = [
     "markets.view_listing",
     "risk.view_riskprofile",
     "trading.view_opportunity",
+    "trading.view_trade",
+    "trading.view_order",
+    "trading.view_fill",
+    "portfolio.view_account",
+    "portfolio.view_balance",
+    "portfolio.view_ledgerentry",
 ]
 _TRADE = ["arbsite.operate_desk"]
 _RISK = [
     "arbsite.view_audit",
+    "arbsite.view_auditevent",
+    "risk.view_killswitch",
     "risk.add_riskprofile",
     "risk.change_riskprofile",
     "risk.delete_riskprofile",
 ]
 _ADMIN = [
+    "arbsite.view_metrics",
+] + [
     f"{app}.{action}_{model}"
     for app, model in [
         ("auth", "user"),
@@ -25,6 +35,7 @@ _ADMIN = [
         ("markets", "exchange"),
         ("markets", "market"),
         ("markets", "listing"),
+        ("markets", "exchangecredential"),
     ]
     for action in ("add", "change", "delete", "view")
 ]

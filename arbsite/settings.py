@@ -221,6 +221,18 @@ STORAGES = {
     },
 }
 
+# Apprise URLs that receive alerts (kill switch, limit hit, one-legged trade, feed down).
+ALERT_URLS = env_list("ALERT_URLS", [])
+# Simulated order latency of the paper venue.
+PAPER_FILL_LATENCY_MS = float(os.environ.get("PAPER_FILL_LATENCY_MS", "0"))
+# Fernet key that encrypts exchange API credentials at rest; required only to store or use them.
+CREDENTIALS_KEY = os.environ.get("CREDENTIALS_KEY", "")
+
+CELERY_BEAT_SCHEDULE = {
+    # Finish or fail trades a killed worker left half-done.
+    "recover-trades": {"task": "trading.tasks.recover_trades", "schedule": 60.0},
+}
+
 # How old the engine's heartbeat may be before /healthz reports the engine down.
 ENGINE_HEARTBEAT_MAX_AGE_S = float(os.environ.get("ENGINE_HEARTBEAT_MAX_AGE_S", "30"))
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")

@@ -2,8 +2,9 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
+from arbsite import metrics as site_metrics
 from arbsite import views as site_views
 from markets import views as market_views
 from portfolio import views as portfolio_views
@@ -14,7 +15,10 @@ admin.site.site_title = "Arbitrage desk"
 
 urlpatterns = [
     path("", market_views.dashboard, name="dashboard"),
+    path("markets/<str:symbol>/", market_views.market_detail, name="market_detail"),
     path("opportunities/", trading_views.opportunities, name="opportunities"),
+    path("opportunities/<int:pk>/", trading_views.opportunity_detail, name="opportunity_detail"),
+    path("opportunities/<int:pk>/execute/", trading_views.execute, name="execute"),
     path("trades/", trading_views.trades, name="trades"),
     path("reports/", trading_views.reports, name="reports"),
     path("portfolio/", portfolio_views.portfolio, name="portfolio"),
@@ -24,6 +28,9 @@ urlpatterns = [
     path(
         "password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"
     ),
+    path("risk/", include("risk.urls")),
+    path("audit/", include("arbsite.audit_views")),
     path("healthz", site_views.healthz, name="healthz"),
+    path("metrics", site_metrics.metrics, name="metrics"),
     path("admin/", admin.site.urls),
 ]

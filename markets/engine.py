@@ -45,6 +45,7 @@ class Engine:
         notify: Notify = _no_notify,
         on_opened: Callable[[list[int]], None] | None = None,
         load_limits: Callable[[], Limits | None] | None = None,
+        on_beat: Callable[[dict], None] | None = None,
         connection_options: dict | None = None,
         flush_every_s: float = 0.25,
         heartbeat_every_s: float = 2.0,
@@ -54,6 +55,7 @@ class Engine:
         self.notify = notify
         self.on_opened = on_opened
         self.load_limits = load_limits
+        self.on_beat = on_beat
         self.flush_every_s = flush_every_s
         self.heartbeat_every_s = heartbeat_every_s
         self.stopping = asyncio.Event()
@@ -130,7 +132,10 @@ class Engine:
         return bool(events)
 
     async def beat(self) -> None:
-        await sync_to_async(record_engine_heartbeat)(self.health())
+        health = self.health()
+        await sync_to_async(record_engine_heartbeat)(health)
+        if self.on_beat is not None:
+            await sync_to_async(self.on_beat)(health)
         self.notify("health", "")
 
     async def _every(self, seconds: float, step: Callable) -> None:

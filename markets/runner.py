@@ -12,6 +12,7 @@ from markets.engine import Engine, limits_from_profile, market_ids
 from markets.metrics import serve_metrics
 from markets.simulator import VenueSimulator
 from markets.venues import load_venues
+from trading.opportunities import close_stale_rows, execute_opened
 
 log = logging.getLogger(__name__)
 
@@ -36,18 +37,20 @@ def _live_hooks() -> tuple:
     return live.mark_dirty, live.pump
 
 
-def _on_opened(opportunity_ids: list[int]) -> None:
-    """Hand newly opened opportunities to execution (the risk checks decide)."""
-    try:
-        from trading.services import auto_execute_opened
-    except ImportError:
-        return
-    auto_execute_opened(opportunity_ids)
+def _check_feeds(health: dict) -> None:
+    """Trip the kill switch when a feed the desk trades on live has gone stale."""
+    from risk.services import trip_if
+    from trading.services import execution_mode
+
+    ages = {
+        venue: feed["last_frame_age"] * 1000
+        for venue, feed in health["feeds"].items()
+        if feed["last_frame_age"] is not None  # not connected yet: nothing to judge
+    }
+    trip_if(mode=execution_mode(), feed_ages_ms=ages)
 
 
 def _prepare(options: EngineOptions) -> tuple:
-    from trading.opportunities import close_stale_rows
-
     closed = close_stale_rows()
     if closed:
         log.info("closed %d opportunities a previous engine left open", closed)
@@ -75,8 +78,9 @@ async def run_engine(options: EngineOptions, stop: asyncio.Event) -> None:
         market_ids=ids,
         limits=limits,
         record_path=options.record,
-        on_opened=_on_opened,
+        on_opened=execute_opened,
         load_limits=limits_from_profile,
+        on_beat=_check_feeds,
         **({"notify": notify} if notify else {}),
     )
     collector = serve_metrics(

@@ -83,3 +83,28 @@ def close_stale_rows(reason: str = "engine restart") -> int:
     return Opportunity.objects.filter(state=Opportunity.State.OPEN).update(
         state=Opportunity.State.CLOSED, closed_at=datetime.now(UTC), close_reason=reason
     )
+
+
+def execute_opened(opportunity_ids: list[int]) -> int:
+    """The engine's automatic path: enqueue each new opportunity the active profile allows.
+
+    Refusals are counted on the opportunity; the execution task checks again against the
+    database before it places anything. Returns how many were enqueued.
+    """
+    from risk.selectors import candidate_of
+    from risk.services import engine_refusals, load_limits, load_state, record_refusals
+    from trading.services import execution_mode, request_execution
+
+    mode = execution_mode()
+    limits, state = load_limits(mode), load_state(mode)
+    enqueued = 0
+    opportunities = Opportunity.objects.select_related("market", "buy_exchange", "sell_exchange")
+    with transaction.atomic():
+        for opportunity in opportunities.filter(id__in=opportunity_ids):
+            reasons = engine_refusals(candidate_of(opportunity), limits=limits, state=state)
+            if reasons:
+                record_refusals(opportunity.id, reasons)
+            else:
+                request_execution(opportunity, mode=mode)
+                enqueued += 1
+    return enqueued

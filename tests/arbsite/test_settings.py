@@ -70,7 +70,8 @@ def test_check_deploy_passes_with_production_variables():
 def test_env_example_lists_every_variable_the_code_reads():
     apps = ("arbsite", "markets", "trading", "risk", "portfolio")
     code = "\n".join(p.read_text() for app in apps for p in (ROOT / app).rglob("*.py"))
-    read = set(re.findall(r"os\.environ(?:\.get)?[\[(]\"([A-Z_]+)\"", code))
+    reader = r"(?:os\.environ(?:\.get)?[\[(]|env_list\(|env_bool\()\"([A-Z_]+)\""
+    read = set(re.findall(reader, code))
     listed = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
 
     assert read - {"DJANGO_SETTINGS_MODULE"} <= listed

@@ -1,0 +1,46 @@
+"""The web process's /metrics: the engine's feeds as its heartbeat reports them, and the site's."""
+
+import hmac
+import time
+
+from django.conf import settings
+from django.http import HttpResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from arbsite.health import engine_feed_healths, engine_heartbeat
+from markets.metrics import FeedCollector
+from trading.models import Opportunity
+
+
+class SiteCollector(Collector):
+    def collect(self):
+        heartbeat = engine_heartbeat()
+        age = GaugeMetricFamily(
+            "arb_engine_heartbeat_age_seconds", "Seconds since the engine's last heartbeat"
+        )
+        if heartbeat is not None:
+            age.add_metric([], time.time() - heartbeat["ts"])
+        yield age
+        open_count = GaugeMetricFamily("arb_opportunities_open", "Opportunities open now")
+        open_count.add_metric([], Opportunity.objects.filter(state="open").count())
+        yield open_count
+
+
+REGISTRY = CollectorRegistry()
+REGISTRY.register(FeedCollector(engine_feed_healths))
+REGISTRY.register(SiteCollector())
+
+
+def _token_ok(request) -> bool:
+    token = settings.METRICS_TOKEN
+    offered = request.headers.get("Authorization", "").removeprefix("Bearer ")
+    return bool(token) and hmac.compare_digest(offered, token)
+
+
+def metrics(request):
+    """Prometheus scrape: a bearer METRICS_TOKEN, or a logged-in user allowed to read metrics."""
+    if not (_token_ok(request) or request.user.has_perm("arbsite.view_metrics")):
+        return HttpResponse("metrics need METRICS_TOKEN or an administrator's login", status=403)
+    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)

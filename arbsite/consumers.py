@@ -1,11 +1,21 @@
 """The one live WebSocket consumer: login and permission checked before joining any group."""
 
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from urllib.parse import parse_qs
 
-HEALTH_GROUP = "health"
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from arbsite import live
+
+MAX_TOPICS = 20
 
 
-class LiveConsumer(AsyncJsonWebsocketConsumer):
+class LiveConsumer(AsyncWebsocketConsumer):
+    """Joins the groups the page asks for (`?topics=desk,spreads:BTC-USD`) that its role may see.
+
+    Each message is a complete fragment, so a push the channel layer dropped for a slow client
+    is made good by the next one; the layer's per-channel capacity bounds what waits here.
+    """
+
     groups_joined: list[str]
 
     async def connect(self) -> None:
@@ -13,10 +23,12 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=4401)
             return
-        if not await user.ahas_perm("arbsite.view_desk"):
+        if not await user.ahas_perm(live.VIEW_PERM):
             await self.close(code=4403)
             return
-        self.groups_joined = [HEALTH_GROUP]
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        topics = [t for value in query.get("topics", []) for t in value.split(",") if t]
+        self.groups_joined = await live.groups_for(user, topics[:MAX_TOPICS])
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
@@ -24,6 +36,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """The page sends nothing the desk acts on (htmx may send form values); ignore it."""
 
     async def push_html(self, event: dict) -> None:
         await self.send(text_data=event["html"])

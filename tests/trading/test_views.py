@@ -1,0 +1,281 @@
+"""Opportunities and trades pages: filters, sorting, pagination, fragments, manual execute."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from arbsite import celery_app
+from arbsite.models import AuditEvent
+from arbsite.roles import TRADER, VIEWER
+from tests.factories import (
+    ExchangeFactory,
+    MarketFactory,
+    OpportunityFactory,
+    paper_desk,
+    publish_test_book,
+)
+from trading.models import Fill, Opportunity, Order, Trade
+
+pytestmark = pytest.mark.django_db
+D = Decimal
+
+
+@pytest.fixture
+def viewer(client, user_with_role):
+    client.force_login(user_with_role(VIEWER))
+    return client
+
+
+@pytest.fixture
+def trader(client, user_with_role):
+    user = user_with_role(TRADER)
+    client.force_login(user)
+    client.user = user
+    return client
+
+
+def trade_for(opportunity: Opportunity, *, state: str = "closed", mode: str = "paper") -> Trade:
+    now = timezone.now()
+    trade = Trade.objects.create(
+        opportunity=opportunity,
+        mode=mode,
+        state=state,
+        requested_size=D(1),
+        expected_net_profit=D("1.798"),
+        realised_net_profit=D("1.5") if state == "closed" else None,
+        created_at=now,
+        state_changed_at=now,
+    )
+    for side, exchange, price in (
+        ("buy", opportunity.buy_exchange, D(100)),
+        ("sell", opportunity.sell_exchange, D(102)),
+    ):
+        order = Order.objects.create(
+            trade=trade,
+            exchange=exchange,
+            side=side,
+            limit_price=price,
+            amount=D(1),
+            filled_amount=D(1),
+            average_price=price,
+            fee=D("0.1"),
+            client_order_id=f"t{trade.pk}-{side}",
+            state="filled",
+        )
+        Fill.objects.create(order=order, price=price, amount=D(1), fee=D("0.1"))
+    return trade
+
+
+def test_opportunities_page_lists_history_newest_first(viewer):
+    OpportunityFactory(opened_at=timezone.now() - timedelta(hours=1), net_profit=D("1.11"))
+    OpportunityFactory(net_profit=D("2.22"))
+
+    html = viewer.get(reverse("opportunities")).content.decode()
+
+    assert "2 opportunities" in html
+    assert html.index("2.22") < html.index("1.11")
+
+
+def test_opportunities_filter_by_market_and_buy_venue(viewer):
+    eth = MarketFactory(symbol="ETH-USD")
+    kraken = ExchangeFactory(slug="kraken")
+    OpportunityFactory(market=eth, buy_exchange=kraken, net_profit=D("3.33"))
+    OpportunityFactory(market=eth, net_profit=D("4.44"))
+    OpportunityFactory(net_profit=D("5.55"))
+
+    html = viewer.get(reverse("opportunities"), {"market": "ETH-USD", "buy": "kraken"}).content
+    html = html.decode()
+
+    assert "1 opportunity" in html
+    assert "3.33" in html and "4.44" not in html and "5.55" not in html
+
+
+def test_opportunities_filter_by_date_range(viewer):
+    OpportunityFactory(opened_at=timezone.now() - timedelta(days=3), net_profit=D("6.66"))
+    OpportunityFactory(net_profit=D("7.77"))
+    today = timezone.now().date().isoformat()
+
+    html = viewer.get(reverse("opportunities"), {"since": today}).content.decode()
+
+    assert "7.77" in html and "6.66" not in html
+
+
+def test_opportunities_filter_taken_and_by_refusal_reason(viewer):
+    taken = OpportunityFactory(net_profit=D("8.88"))
+    trade_for(taken)
+    OpportunityFactory(net_profit=D("9.99"), refusals={"max daily loss": 3})
+    OpportunityFactory(net_profit=D("1.23"), refusals={"stale book": 1})
+
+    taken_html = viewer.get(reverse("opportunities"), {"taken": "yes"}).content.decode()
+    refused_html = viewer.get(reverse("opportunities"), {"reason": "max daily loss"}).content
+    refused_html = refused_html.decode()
+
+    assert "8.88" in taken_html and "9.99" not in taken_html
+    assert "9.99" in refused_html and "1.23" not in refused_html and "8.88" not in refused_html
+    assert "max daily loss (3 times)" in refused_html
+
+
+def test_opportunities_sort_by_net_profit(viewer):
+    for profit in ("3.01", "9.02", "5.03"):
+        OpportunityFactory(net_profit=D(profit))
+
+    html = viewer.get(reverse("opportunities"), {"sort": "-net"}).content.decode()
+
+    assert html.index("9.02") < html.index("5.03") < html.index("3.01")
+    assert 'aria-sort="descending"' in html
+
+
+def test_opportunities_paginate(viewer):
+    for _ in range(30):
+        OpportunityFactory()
+
+    first = viewer.get(reverse("opportunities")).content.decode()
+    second = viewer.get(reverse("opportunities"), {"page": 2}).content.decode()
+
+    assert "page 1 of 2" in first and 'rel="next"' in first
+    assert "page 2 of 2" in second and second.count("<tr>") == 5 + 1  # 5 rows and the header
+
+
+def test_htmx_request_gets_only_the_results_fragment(viewer):
+    OpportunityFactory()
+
+    response = viewer.get(reverse("opportunities"), {"page": 1}, headers={"HX-Request": "true"})
+
+    html = response.content.decode()
+    assert html.lstrip().startswith('<section id="results"')
+    assert "<html" not in html
+
+
+def test_an_invalid_filter_shows_no_rows_and_says_so(viewer):
+    OpportunityFactory()
+
+    html = viewer.get(reverse("opportunities"), {"since": "yesterday-ish"}).content.decode()
+
+    assert "Fix the filter above." in html
+
+
+def test_opportunity_detail_shows_lifecycle_and_what_was_done(viewer):
+    opened = timezone.now() - timedelta(seconds=10)
+    opportunity = OpportunityFactory(
+        opened_at=opened,
+        closed_at=opened + timedelta(seconds=2.5),
+        state="closed",
+        peak_net_profit=D("4.2"),
+        refusals={"max notional": 2},
+    )
+    trade_for(opportunity)
+
+    html = viewer.get(reverse("opportunity_detail", args=[opportunity.pk])).content.decode()
+
+    assert "2.500 s" in html
+    assert "4.2000" in html
+    assert "Legs and fills of trade" in html
+    assert "max notional" in html
+
+
+def test_trades_page_shows_legs_fills_fees_and_pnl(viewer):
+    trade = trade_for(OpportunityFactory())
+
+    html = viewer.get(reverse("trades")).content.decode()
+
+    assert f"Trade #{trade.pk}" in html
+    assert "1 @ 100" in html and "1 @ 102" in html
+    assert "0.2000" in html  # both legs' fees
+    assert "1.5000" in html
+
+
+@pytest.mark.parametrize("params", [{"state": "failed"}, {"mode": "live"}, {"venue": "odd"}])
+def test_trades_filter_by_state_mode_and_venue(viewer, params):
+    plain = trade_for(OpportunityFactory())
+    odd = trade_for(
+        OpportunityFactory(buy_exchange=ExchangeFactory(slug="odd")),
+        state="failed",
+        mode="live",
+    )
+
+    html = viewer.get(reverse("trades"), params).content.decode()
+
+    assert f"Trade #{odd.pk}" in html
+    assert f"Trade #{plain.pk}" not in html
+
+
+def test_trades_filter_by_market_and_date(viewer):
+    trade = trade_for(OpportunityFactory(market=MarketFactory(symbol="ETH-USD")))
+    trade_for(OpportunityFactory())
+    today = timezone.now().date().isoformat()
+
+    html = viewer.get(reverse("trades"), {"market": "ETH-USD", "since": today}).content.decode()
+
+    assert "1 trade" in html and f"Trade #{trade.pk}" in html
+
+
+def test_viewer_may_not_execute_by_hand(viewer):
+    opportunity = OpportunityFactory()
+
+    assert viewer.get(reverse("execute", args=[opportunity.pk])).status_code == 403
+    assert viewer.post(reverse("execute", args=[opportunity.pk])).status_code == 403
+    assert not Trade.objects.exists()
+
+
+def test_trader_sees_a_confirm_step_before_executing(trader):
+    opportunity = OpportunityFactory()
+
+    response = trader.get(reverse("execute", args=[opportunity.pk]))
+
+    assert response.status_code == 200
+    assert "Execute opportunity" in response.content.decode()
+    assert not Trade.objects.exists()
+
+
+def test_trader_post_enqueues_execution_after_commit_and_is_audited(
+    trader, monkeypatch, django_capture_on_commit_callbacks
+):
+    from trading import tasks
+
+    opportunity = OpportunityFactory()
+    queued = []
+    monkeypatch.setattr(tasks.execute_opportunity, "delay", lambda *a, **kw: queued.append((a, kw)))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = trader.post(reverse("execute", args=[opportunity.pk]))
+
+    assert response.status_code == 302
+    assert queued[0][0] == (opportunity.pk,)
+    assert queued[0][1]["user_id"] == trader.user.pk
+    event = AuditEvent.objects.get(action="opportunity executed by hand")
+    assert (event.user, event.object_id) == (trader.user, str(opportunity.pk))
+
+
+@pytest.fixture
+def eager_celery():
+    before = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = before
+
+
+def test_trader_post_runs_a_paper_trade_in_eager_mode(
+    trader, eager_celery, django_capture_on_commit_callbacks
+):
+    opportunity = paper_desk()
+    publish_test_book("buyv", "BTC-USD", bids=[(D(99), D(1))], asks=[(D(100), D(2))])
+    publish_test_book("sellv", "BTC-USD", bids=[(D(102), D(2))], asks=[(D(103), D(1))])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        trader.post(reverse("execute", args=[opportunity.pk]))
+
+    trade = Trade.objects.get(opportunity=opportunity)
+    assert trade.requested_by == trader.user
+
+
+def test_executing_a_closed_opportunity_does_nothing(trader, django_capture_on_commit_callbacks):
+    opportunity = OpportunityFactory(state="closed", closed_at=timezone.now())
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = trader.post(reverse("execute", args=[opportunity.pk]), follow=True)
+
+    assert "has closed" in response.content.decode()
+    assert not Trade.objects.exists()

@@ -137,6 +137,7 @@ class Engine:
         if self.on_beat is not None:
             await sync_to_async(self.on_beat)(health)
         self.notify("health", "")
+        self.notify("risk-status", "")
 
     async def _every(self, seconds: float, step: Callable) -> None:
         while not self.stopping.is_set():

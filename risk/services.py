@@ -100,8 +100,13 @@ def kill_switch_on() -> bool:
     return bool(value)
 
 
-def _forget_kill_switch() -> None:
+def _desk_changed() -> None:
+    """After commit: drop the cached switch so every process reads it anew, and push the pages."""
+    from arbsite.live import publish_now
+
     transaction.on_commit(lambda: cache.delete(KILL_SWITCH_KEY))
+    publish_now("health")
+    publish_now("risk-status")
 
 
 def throw_kill_switch(*, reason: str, user, request: HttpRequest | None = None) -> bool:
@@ -117,7 +122,7 @@ def throw_kill_switch(*, reason: str, user, request: HttpRequest | None = None) 
             before={"is_on": False},
             after={"is_on": True, "reason": reason},
         )
-        _forget_kill_switch()
+        _desk_changed()
         alerts.kill_switch_thrown(reason, by=user.get_username())
     return True
 
@@ -134,7 +139,7 @@ def trip_kill_switch(*, reason: str) -> bool:
             after={"is_on": True, "reason": reason},
             username="desk",
         )
-        _forget_kill_switch()
+        _desk_changed()
         alerts.kill_switch_thrown(reason, by="tripped automatically")
     return True
 
@@ -153,7 +158,7 @@ def reset_kill_switch(*, user, request: HttpRequest | None = None) -> bool:
             before={"is_on": True, "reason": before.reason},
             after={"is_on": False},
         )
-        _forget_kill_switch()
+        _desk_changed()
     return True
 
 
@@ -173,6 +178,7 @@ def set_auto_execution(
             before={"auto_execute": not on},
             after={"auto_execute": on},
         )
+        _desk_changed()
     return True
 
 

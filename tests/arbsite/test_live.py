@@ -190,3 +190,35 @@ async def _poll(layer, channel: str, seconds: float = 0.1) -> dict | None:
         return await asyncio.wait_for(layer.receive(channel), seconds)
     except TimeoutError:
         return None
+
+
+async def test_throwing_the_kill_switch_pushes_the_desk_status_to_open_pages(user_with_role):
+    from risk.services import throw_kill_switch
+
+    viewer = await database_sync_to_async(user_with_role)(VIEWER)
+    trader = await database_sync_to_async(user_with_role)(TRADER)
+    comm = communicator(viewer, "desk")
+    assert (await comm.connect())[0]
+
+    await database_sync_to_async(throw_kill_switch)(reason="venue outage", user=trader)
+
+    messages = await drain(comm, 1.0)
+    assert any('id="desk-status"' in html and "Kill switch ON" in html for html in messages)
+    await comm.disconnect()
+
+
+async def test_risk_manager_admin_panel_receives_the_risk_status_push(user_with_role):
+    from arbsite.roles import RISK_MANAGER
+    from risk.services import trip_kill_switch
+
+    user = await database_sync_to_async(user_with_role)(RISK_MANAGER)
+    user.is_staff = True
+    await database_sync_to_async(user.save)()
+    comm = communicator(user, "risk-status")
+    assert (await comm.connect())[0]
+
+    await database_sync_to_async(trip_kill_switch)(reason="daily loss limit reached")
+
+    messages = await drain(comm, 1.0)
+    assert any('id="risk-status"' in html and "daily loss limit" in html for html in messages)
+    await comm.disconnect()

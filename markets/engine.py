@@ -99,6 +99,15 @@ class Engine:
     def health(self) -> dict:
         return {"feeds": {c.feed.venue: c.health() for c in self.connections}}
 
+    async def flush(self) -> bool:
+        """Publish changed books, then write opportunities and hand new ones to execution.
+
+        In that order: a paper leg executed from this flush must see the book it was priced on.
+        """
+        published = await self.publish_books()
+        written = await self.flush_opportunities()
+        return published or written
+
     async def flush_opportunities(self) -> bool:
         """Write the pending lifecycle events in one transaction; hand new ones to execution."""
         events, self.pending = self.pending, []
@@ -152,8 +161,7 @@ class Engine:
         log.info("engine started: %s", ", ".join(c.feed.url for c in self.connections))
         tasks = [asyncio.create_task(c.run()) for c in self.connections]
         tasks += [
-            asyncio.create_task(self._every(self.flush_every_s, self.flush_opportunities)),
-            asyncio.create_task(self._every(self.flush_every_s, self.publish_books)),
+            asyncio.create_task(self._every(self.flush_every_s, self.flush)),
             asyncio.create_task(self._every(1.0, self.sweep)),
             asyncio.create_task(self._every(self.heartbeat_every_s, self.beat)),
         ]

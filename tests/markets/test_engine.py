@@ -3,6 +3,7 @@
 import asyncio
 import time
 from decimal import Decimal
+from io import StringIO
 
 import pytest
 import pytest_asyncio
@@ -178,3 +179,45 @@ async def wait_for_async(probe, timeout: float) -> bool:
             return True
         await asyncio.sleep(0.1)
     return False
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_engine_executes_paper_trades_at_the_prices_it_detected(monkeypatch):
+    """The demo's promise: seeded desk, simulated venues, trades that realise what was expected."""
+    from asgiref.sync import sync_to_async
+    from django.core.management import call_command
+
+    from arbsite.celery import app as celery_app
+    from markets.engine import limits_from_profile, market_ids
+    from markets.venues import load_venues
+    from trading.models import Trade
+    from trading.opportunities import execute_opened
+
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+    await sync_to_async(call_command)("seed_demo", stdout=StringIO())
+    sim = VenueSimulator(timing=FAST, seed=5)
+    await sim.start()
+    venues = await sync_to_async(load_venues)()
+    for venue in venues:
+        venue.ws_url = sim.urls[venue.slug]
+        venue.rest_url = sim.urls.get(f"{venue.slug}_rest", "")
+    engine = Engine(
+        venues,
+        market_ids=await sync_to_async(market_ids)(),
+        limits=await sync_to_async(limits_from_profile)(),
+        on_opened=execute_opened,
+        heartbeat_every_s=60,
+    )
+    task = asyncio.create_task(engine.run())
+    closed = sync_to_async(lambda: Trade.objects.filter(state="closed").count())
+    try:
+        assert await wait_for_async(closed, 20)
+    finally:
+        engine.stop()
+        await asyncio.wait_for(task, 10)
+        await sim.stop()
+
+    trade = await sync_to_async(Trade.objects.filter(state="closed").first)()
+    assert trade.realised_net_profit == trade.expected_net_profit
+    assert trade.realised_net_profit > 0

@@ -116,6 +116,8 @@ class Command(BaseCommand):
                 "auto_execute": True,
                 "min_profit_bps": Decimal(2),
                 "max_notional": Decimal(2000),
+                # The demo accounts hold about 220,000 USD of value per venue.
+                "max_position": Decimal(1_000_000),
             },
         )
         if is_new:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from asgiref.sync import sync_to_async
 from prometheus_client import REGISTRY
 
+from arbsite import live
 from markets.engine import Engine, limits_from_profile, market_ids
 from markets.metrics import serve_metrics
 from markets.simulator import VenueSimulator
@@ -26,15 +27,6 @@ class EngineOptions:
     symbols: list[str] = field(default_factory=list)
     record: str | None = None
     metrics_port: int = 0  # 0: no metrics server of its own (run_desk's web serves /metrics)
-
-
-def _live_hooks() -> tuple:
-    """The live pages' coalescing push hooks, when the web UI is installed in this process."""
-    try:
-        from arbsite import live
-    except ImportError:
-        return None, None
-    return live.mark_dirty, live.pump
 
 
 def _check_feeds(health: dict) -> None:
@@ -72,7 +64,6 @@ async def run_engine(options: EngineOptions, stop: asyncio.Event) -> None:
             venue.rest_url = simulator.urls.get(f"{venue.slug}_rest", venue.rest_url)
     if not venues:
         log.error("no enabled venue with a listing: add them in the admin or run seed_demo")
-    notify, pump = _live_hooks()
     engine = Engine(
         venues,
         market_ids=ids,
@@ -81,14 +72,13 @@ async def run_engine(options: EngineOptions, stop: asyncio.Event) -> None:
         on_opened=execute_opened,
         load_limits=limits_from_profile,
         on_beat=_check_feeds,
-        **({"notify": notify} if notify else {}),
+        notify=live.mark_dirty,
     )
     collector = serve_metrics(
         lambda: [c.health() for c in engine.connections], options.metrics_port
     )
     tasks = [asyncio.create_task(engine.run())]
-    if pump is not None:
-        tasks.append(asyncio.create_task(pump(engine.stopping)))
+    tasks.append(asyncio.create_task(live.pump(engine.stopping)))
     try:
         await stop.wait()
     finally:

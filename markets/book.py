@@ -4,11 +4,10 @@ Pure: no Django, no I/O. Venue modules parse wire frames and call the `set_*`/`l
 """
 
 import zlib
+from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from itertools import islice
-
-from sortedcontainers import SortedDict
 
 # Bounds for "absurd" numbers: anything outside is a malformed frame, never a level.
 MAX_PRICE = Decimal("1e12")
@@ -43,11 +42,17 @@ def checksum_fragment(price: str, size: str) -> str:
 
 
 class Book:
-    """L2 book: price -> size per side, kept sorted so the best level is at hand in O(1)."""
+    """L2 book: price -> size per side, plus each side's prices in a sorted list.
+
+    A plain list kept in order with `bisect` beats a tree here: books hold tens to a few thousand
+    levels, most changes land near the top, and the best level is one index away.
+    """
 
     __slots__ = (
+        "_ask_prices",
         "_ask_text",
         "_asks",
+        "_bid_prices",
         "_bid_text",
         "_bids",
         "depth",
@@ -65,9 +70,11 @@ class Book:
         self.venue = venue
         self.market = market
         self.depth = depth
-        # Both sides ascending; bids are read from the end, so best bid is peekitem(-1).
-        self._bids: SortedDict = SortedDict()
-        self._asks: SortedDict = SortedDict()
+        self._bids: dict[Decimal, Decimal] = {}
+        self._asks: dict[Decimal, Decimal] = {}
+        # Both ascending: the best bid is the last price, the best ask the first.
+        self._bid_prices: list[Decimal] = []
+        self._ask_prices: list[Decimal] = []
         self._bid_text: dict[Decimal, str] = {}
         self._ask_text: dict[Decimal, str] = {}
         self.sequence: int | None = None
@@ -97,49 +104,46 @@ class Book:
 
     def set_bid(self, price: Decimal, size: Decimal, text: str | None = None) -> None:
         """Set the bid at `price` to the absolute `size`; size 0 removes the level."""
-        if size:
-            self._bids[price] = size
-            if text is not None:
-                self._bid_text[price] = text
-        else:
-            # Removing an unknown level is normal (Binance beyond the snapshot, repeated zeros).
-            self._bids.pop(price, None)
-            self._bid_text.pop(price, None)
+        _set_level(self._bids, self._bid_prices, self._bid_text, price, size, text)
 
     def set_ask(self, price: Decimal, size: Decimal, text: str | None = None) -> None:
         """Set the ask at `price` to the absolute `size`; size 0 removes the level."""
-        if size:
-            self._asks[price] = size
-            if text is not None:
-                self._ask_text[price] = text
-        else:
-            self._asks.pop(price, None)
-            self._ask_text.pop(price, None)
+        _set_level(self._asks, self._ask_prices, self._ask_text, price, size, text)
 
     def apply(self, bids: Iterable[WireLevel], asks: Iterable[WireLevel]) -> None:
         """Apply already-validated level changes in wire order, then truncate to depth."""
+        sizes, prices, texts = self._bids, self._bid_prices, self._bid_text
         for price, size, text in bids:
-            self.set_bid(price, size, text)
+            _set_level(sizes, prices, texts, price, size, text)
+        sizes, prices, texts = self._asks, self._ask_prices, self._ask_text
         for price, size, text in asks:
-            self.set_ask(price, size, text)
+            _set_level(sizes, prices, texts, price, size, text)
         if self.depth is not None:
             self.truncate(self.depth)
         self.updates += 1
 
     def truncate(self, depth: int) -> None:
         """Drop levels beyond `depth` per side: Kraken sends no deletes for levels leaving scope."""
-        bids, asks = self._bids, self._asks
-        while len(bids) > depth:
-            price, _ = bids.popitem(0)
-            self._bid_text.pop(price, None)
-        while len(asks) > depth:
-            price, _ = asks.popitem(-1)
-            self._ask_text.pop(price, None)
+        prices = self._bid_prices
+        if len(prices) > depth:
+            cut = len(prices) - depth
+            for price in prices[:cut]:
+                del self._bids[price]
+                self._bid_text.pop(price, None)
+            del prices[:cut]
+        prices = self._ask_prices
+        if len(prices) > depth:
+            for price in prices[depth:]:
+                del self._asks[price]
+                self._ask_text.pop(price, None)
+            del prices[depth:]
 
     def clear(self) -> None:
         """Empty both sides (validity is left to the caller)."""
         self._bids.clear()
         self._asks.clear()
+        self._bid_prices.clear()
+        self._ask_prices.clear()
         self._bid_text.clear()
         self._ask_text.clear()
 
@@ -157,25 +161,30 @@ class Book:
 
     def best_bid(self) -> Level | None:
         """Return (price, size) of the best bid, or None."""
-        return self._bids.peekitem(-1) if self._bids else None
+        prices = self._bid_prices
+        return (prices[-1], self._bids[prices[-1]]) if prices else None
 
     def best_ask(self) -> Level | None:
         """Return (price, size) of the best ask, or None."""
-        return self._asks.peekitem(0) if self._asks else None
+        prices = self._ask_prices
+        return (prices[0], self._asks[prices[0]]) if prices else None
 
     @property
     def crossed(self) -> bool:
         """True if the best bid is at or above the best ask."""
-        bids, asks = self._bids, self._asks
-        return bool(bids and asks) and bids.keys()[-1] >= asks.keys()[0]
+        bids, asks = self._bid_prices, self._ask_prices
+        return bool(bids and asks) and bids[-1] >= asks[0]
 
     def bids(self) -> Iterator[Level]:
         """Yield (price, size) best (highest) first, for a depth walk."""
-        return reversed(self._bids.items())
+        prices = self._bid_prices
+        # zip/map over the price list: the detector often takes just the first level.
+        return zip(reversed(prices), map(self._bids.__getitem__, reversed(prices)), strict=True)
 
     def asks(self) -> Iterator[Level]:
         """Yield (price, size) best (lowest) first, for a depth walk."""
-        return iter(self._asks.items())
+        prices = self._ask_prices
+        return zip(prices, map(self._asks.__getitem__, prices), strict=True)
 
     def __len__(self) -> int:
         return len(self._bids) + len(self._asks)
@@ -198,7 +207,27 @@ class Book:
 
         Uses the fragments cached when each level was set, so no level is re-formatted here.
         """
-        ask_text, bid_text = self._ask_text, self._bid_text
-        parts = [ask_text[p] for p in self._asks.keys()[:10]]
-        parts += [bid_text[p] for p in self._bids.keys()[-1:-11:-1]]
-        return zlib.crc32("".join(parts).encode())
+        asks = "".join(map(self._ask_text.__getitem__, self._ask_prices[:10]))
+        bids = "".join(map(self._bid_text.__getitem__, self._bid_prices[:-11:-1]))
+        return zlib.crc32((asks + bids).encode())
+
+
+def _set_level(
+    sizes: dict[Decimal, Decimal],
+    prices: list[Decimal],
+    texts: dict[Decimal, str],
+    price: Decimal,
+    size: Decimal,
+    text: str | None,
+) -> None:
+    """Set one side's level; the sorted price list changes only when a level comes or goes."""
+    if size:
+        if price not in sizes:
+            insort(prices, price)
+        sizes[price] = size
+        if text is not None:
+            texts[price] = text
+    # Removing an unknown level is normal (Binance beyond the snapshot, repeated zeros).
+    elif sizes.pop(price, None) is not None:
+        del prices[bisect_left(prices, price)]
+        texts.pop(price, None)

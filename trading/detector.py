@@ -182,17 +182,30 @@ def find_opportunities(
     in no pair. With a balance mapping, a venue missing from it holds nothing. A cross carries the
     stamps of whichever of its two books was received last (the change that revealed it).
     """
-    fresh = {v: b for v, b in books_by_venue.items() if _is_fresh(b, now, max_book_age)}
-    best_asks = {v: top[0] for v, b in fresh.items() if (top := next(b.asks(), None))}
-    best_bids = {v: top[0] for v, b in fresh.items() if (top := next(b.bids(), None))}
+    # The top-of-book prefilter, per venue rather than per pair: `pays_at_top(a, b, ...)` is
+    # `b * bid_factor(fee_b) >= a * ask_factor(fee_a)`, so each venue's two products are enough.
+    fresh: dict[str, BookView] = {}
+    ask_costs: dict[str, Decimal] = {}
+    bid_values: dict[str, Decimal] = {}
+    multiply = EXACT.multiply
+    for venue, book in books_by_venue.items():
+        received = book.received_ts
+        if not book.valid or received is None or now - received > max_book_age:
+            continue
+        fresh[venue] = book
+        ask_factor, bid_factor = _venue_factors(fees_by_venue[venue], min_profit_bps)
+        if (top := next(book.asks(), None)) is not None:
+            ask_costs[venue] = multiply(top[0], ask_factor)
+        if (top := next(book.bids(), None)) is not None:
+            bid_values[venue] = multiply(top[0], bid_factor)
     crosses: dict[OpportunityKey, Cross] = {}
-    for buy, best_ask in best_asks.items():
-        for sell, best_bid in best_bids.items():
-            if buy == sell:
+    if not ask_costs or not bid_values or max(bid_values.values()) < min(ask_costs.values()):
+        return crosses  # the usual frame: no bid reaches any ask after fees, no depth to walk
+    for buy, ask_cost in ask_costs.items():
+        for sell, bid_value in bid_values.items():
+            if buy == sell or bid_value < ask_cost:
                 continue
             fee_a, fee_b = fees_by_venue[buy], fees_by_venue[sell]
-            if not pays_at_top(best_ask, best_bid, fee_a, fee_b, min_profit_bps):
-                continue
             latest = max(fresh[buy], fresh[sell], key=attrgetter("received_ts"))
             cross = best_cross(
                 fresh[buy].asks(),
@@ -221,6 +234,12 @@ def _price_factors(
     """Return (ask factor, bid factor): a slice pays when bid * bid factor >= ask * ask factor."""
     with localcontext(EXACT):
         return (1 + buy_fee) * (BPS + min_profit_bps), (1 - sell_fee) * BPS
+
+
+@cache
+def _venue_factors(fee: Decimal, min_profit_bps: Decimal) -> tuple[Decimal, Decimal]:
+    """Return (ask factor, bid factor) of a venue with taker fee `fee` (see `_price_factors`)."""
+    return _price_factors(fee, ZERO, min_profit_bps)[0], _price_factors(ZERO, fee, ZERO)[1]
 
 
 def _notional_caps(
@@ -363,11 +382,6 @@ def _round_down(size: Decimal, lot: Decimal) -> Decimal:
 
 def _smaller(value: Decimal, other: Decimal | None) -> Decimal:
     return value if other is None or value < other else other
-
-
-def _is_fresh(book: BookView, now: float, max_book_age: float) -> bool:
-    received = book.received_ts
-    return book.valid and received is not None and now - received <= max_book_age
 
 
 def _balance(balances: Mapping[str, Decimal] | None, venue: str) -> Decimal | None:

@@ -12,9 +12,13 @@ from markets.feeds.events import Send
 WIRE_DEPTH = {10: 25}
 
 
+# One decoder for every frame: `json.loads` with hooks would build a new decoder per call.
+_DECODER = json.JSONDecoder(parse_float=str, parse_int=str, parse_constant=str)
+
+
 def decode(text: str) -> object:
     """Parse JSON keeping every number's lexeme: trailing zeros are part of the checksum."""
-    return json.loads(text, parse_float=str, parse_int=str, parse_constant=str)
+    return _DECODER.decode(text)
 
 
 def parse_side(levels: list) -> list[WireLevel]:

@@ -21,7 +21,15 @@ from risk.models import Mode, RiskProfile
 from risk.services import active_profile
 from trading.detector import common_lot
 from trading.models import Fill, Opportunity, Order, Trade
-from trading.venues.base import BPS, OrderReport, OrderRequest, Venue, money, taker_fee
+from trading.venues.base import (
+    BPS,
+    OrderReport,
+    OrderRequest,
+    OrderUnknown,
+    Venue,
+    money,
+    taker_fee,
+)
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +234,9 @@ def place_orders(*, orders: list[Order], venue_for: VenueFor, profile: RiskProfi
         if isinstance(result, BaseException) and not isinstance(result, Exception):
             raise result  # the worker is going down: leave the orders for recover_trades
     for order, result in zip(orders, results, strict=True):
+        if isinstance(result, OrderUnknown):
+            log.warning("order %s left for recovery: %s", order.client_order_id, result)
+            continue
         if isinstance(result, Exception):
             log.warning("order %s failed: %r", order.client_order_id, result)
             result = OrderReport(venue_order_id="", error=f"{type(result).__name__}: {result}")
@@ -332,6 +343,8 @@ def balance_trade(*, trade: Trade, venue_for: VenueFor, profile: RiskProfile) ->
         )
         place_orders(orders=[order], venue_for=venue_for, profile=profile)
         order.refresh_from_db()
+        if order.is_open:
+            return trade  # its fate is unknown until recover_trades finds it
         unwound = unwound or (purpose == Order.Purpose.UNWIND and order.filled_amount > 0)
     if imbalance(trade) == 0:
         to_state = State.UNWOUND if unwound else State.HEDGED

@@ -52,6 +52,10 @@ class OrderReport:
         return sum((f.amount for f in self.fills), Decimal(0))
 
 
+class OrderUnknown(Exception):
+    """The venue could not say whether it has the order: it stays submitted for recovery."""
+
+
 class Venue(Protocol):
     async def place_ioc(self, request: OrderRequest) -> OrderReport:
         """Place `request` once: if the venue already has its client order id, report that."""

@@ -1,94 +1,192 @@
-"""Live venue: immediate-or-cancel limit orders through ccxt's async client.
+"""Live venue: immediate-or-cancel limit orders on Binance spot's REST API via ccxt's async client.
 
-The client order id comes from the trade, so placing looks the order up first and a retried
-task never places a second order. Not yet exercised against a REST stand-in (see the issue note).
+An order is looked up by its client order id (from the trade and leg) before it is placed and
+whenever an answer leaves its fate unknown, so a retry never places a second order.
 """
 
+import json
+import logging
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 import ccxt.async_support as ccxt
 
 from markets.models import Exchange, ExchangeCredential
-from trading.venues.base import FillReport, OrderReport, OrderRequest, taker_fee
+from trading.venues.base import (
+    FillReport,
+    OrderReport,
+    OrderRequest,
+    OrderUnknown,
+    money,
+    taker_fee,
+)
+
+log = logging.getLogger(__name__)
 
 TIMEOUT_MS = 5000
+# Lookups after an unanswered order before it is left to `recover_trades`.
+LOOKUPS = 2
 
 
 class LiveVenue:
+    """One venue that speaks Binance spot's REST API (binance.com, its testnet, or a stand-in)."""
+
     def __init__(
-        self, exchange_id: str, *, api_key: str, secret: str, password: str = "", api_url: str = ""
+        self, *, api_key: str, secret: str, api_url: str = "", timeout_ms: int | None = None
     ) -> None:
-        self.exchange_id = exchange_id
-        self.config = {
-            "apiKey": api_key,
-            "secret": secret,
-            "password": password,
-            "timeout": TIMEOUT_MS,
-            "enableRateLimit": False,
-        }
-        self.api_url = api_url
+        self.api_key, self.secret, self.api_url = api_key, secret, api_url.rstrip("/")
+        self.timeout_ms = timeout_ms or TIMEOUT_MS
 
     @classmethod
-    def for_exchange(cls, exchange: Exchange) -> "LiveVenue":
-        """The venue with `exchange`'s decrypted credential and REST URL override, if any."""
+    def for_exchange(cls, exchange: Exchange, *, timeout_ms: int | None = None) -> "LiveVenue":
+        """The venue with `exchange`'s decrypted credential and REST URL (override), if any."""
         credential = ExchangeCredential.objects.get(exchange=exchange)
         return cls(
-            exchange.slug,
             api_key=credential.api_key,
             secret=credential.secret,
-            password=credential.passphrase,
             api_url=exchange.effective_rest_url(),
+            timeout_ms=timeout_ms,
         )
 
-    def _client(self):
-        client = getattr(ccxt, self.exchange_id)(dict(self.config))
+    def _client(self) -> ccxt.binance:
+        client = ccxt.binance(
+            {
+                "apiKey": self.api_key,
+                "secret": self.secret,
+                "timeout": self.timeout_ms,
+                "enableRateLimit": False,
+                # The venue drops a request older than this on arrival, so once the client
+                # has timed out an order the venue has not recorded never will be.
+                "options": {"recvWindow": self.timeout_ms},
+            }
+        )
         if self.api_url:
-            # Every API section at the override (a stand-in, or a venue's testnet).
-            client.urls["api"] = dict.fromkeys(client.urls["api"], self.api_url)
+            # Every API section at the override, keeping the section's path (/api/v3, /sapi/v1).
+            client.urls["api"] = {
+                name: self.api_url + urlsplit(url).path for name, url in client.urls["api"].items()
+            }
         return client
 
     async def find_order(self, request: OrderRequest) -> OrderReport | None:
         client = self._client()
         try:
-            order = await client.fetch_order(
-                None, request.venue_symbol, {"origClientOrderId": request.client_order_id}
-            )
-        except ccxt.OrderNotFound:
-            return None
+            return await _lookup(client, request)
         finally:
             await client.close()
-        return _report(order, request)
 
     async def place_ioc(self, request: OrderRequest) -> OrderReport:
-        known = await self.find_order(request)
-        if known is not None:
-            return known
         client = self._client()
         try:
-            order = await client.create_order(
-                request.venue_symbol,
-                "limit",
-                request.side,
-                float(request.amount),
-                float(request.limit_price),
-                {"timeInForce": "IOC", "newClientOrderId": request.client_order_id},
-            )
-        except ccxt.RequestTimeout:
-            # The venue may have the order: its record decides.
-            return await self.find_order(request) or OrderReport("", error="timeout, not placed")
-        except ccxt.ExchangeError as exc:
-            return OrderReport("", error=f"{type(exc).__name__}: {exc}"[:200])
+            try:
+                known = await _lookup(client, request)
+            except ccxt.BaseError as exc:
+                return _refused(exc)  # nothing was sent
+            if known is not None:
+                return known
+            return await _place(client, request)
         finally:
             await client.close()
-        return _report(order, request)
 
 
-def _report(order: dict, request: OrderRequest) -> OrderReport:
-    filled = Decimal(str(order.get("filled") or 0))
-    if not filled:
-        return OrderReport(str(order.get("id") or ""))
-    price = Decimal(str(order.get("average") or order.get("price")))
-    fill = FillReport(
-        price=price, amount=filled, fee=taker_fee(price * filled, request.taker_fee_bps)
+async def _place(client: ccxt.binance, request: OrderRequest) -> OrderReport:
+    params = {
+        "symbol": request.venue_symbol,
+        "side": request.side.upper(),
+        "type": "LIMIT",
+        "timeInForce": "IOC",
+        "quantity": _wire(request.amount),
+        "price": _wire(request.limit_price),
+        "newClientOrderId": request.client_order_id,
+        "newOrderRespType": "FULL",
+    }
+    try:
+        response = await client.private_post_order(params)
+    except ccxt.InvalidOrder as exc:
+        if "Duplicate order sent" not in str(exc):
+            return _refused(exc)
+        return await _settle_unknown(client, request, exc)
+    except ccxt.OperationFailed as exc:
+        # A timeout or a lost answer: the venue may have the order.
+        return await _settle_unknown(client, request, exc)
+    except ccxt.ExchangeError as exc:
+        return _refused(exc)
+    return _report(response, response.get("fills") or [], request)
+
+
+async def _settle_unknown(
+    client: ccxt.binance, request: OrderRequest, cause: ccxt.BaseError
+) -> OrderReport:
+    """The venue's record of an order whose answer was lost; OrderUnknown if it cannot say."""
+    log.warning("order %s: %s; looking it up", request.client_order_id, _message(cause))
+    for _ in range(LOOKUPS):
+        try:
+            known = await _lookup(client, request)
+        except ccxt.OperationFailed:
+            continue
+        if known is not None:
+            return known
+        return OrderReport("", error=f"{_message(cause)}; the venue has no such order"[:200])
+    raise OrderUnknown(f"{request.client_order_id}: {_message(cause)}; lookups failed")
+
+
+async def _lookup(client: ccxt.binance, request: OrderRequest) -> OrderReport | None:
+    try:
+        order = await client.private_get_order(
+            {"symbol": request.venue_symbol, "origClientOrderId": request.client_order_id}
+        )
+    except ccxt.OrderNotFound:
+        return None
+    if not Decimal(order["executedQty"]):
+        return _report(order, [], request)
+    try:
+        fills = await client.private_get_mytrades(
+            {"symbol": request.venue_symbol, "orderId": order["orderId"]}
+        )
+    except ccxt.BaseError as exc:
+        # The venue has the order: it must not read as refused, so leave it for recovery.
+        raise OrderUnknown(f"{request.client_order_id}: fills unread: {_message(exc)}") from exc
+    return _report(order, fills, request)
+
+
+def _report(order: dict, fills: list[dict], request: OrderRequest) -> OrderReport:
+    """The venue's order and fills as strings, taken to Decimal exactly."""
+    return OrderReport(
+        venue_order_id=str(order["orderId"]),
+        fills=tuple(
+            FillReport(
+                price=Decimal(f["price"]), amount=Decimal(f["qty"]), fee=_fee_in_quote(f, request)
+            )
+            for f in fills
+        ),
     )
-    return OrderReport(str(order.get("id") or ""), fills=(fill,))
+
+
+def _fee_in_quote(fill: dict, request: OrderRequest) -> Decimal:
+    """The fill's commission in quote, as the ledger books fees."""
+    commission, asset = Decimal(fill["commission"]), fill["commissionAsset"]
+    if asset == request.market.split("-")[0]:
+        # Charged in the base bought: valued at the fill price.
+        return money(commission * Decimal(fill["price"]))
+    if request.venue_symbol.endswith(asset):
+        return commission
+    # Charged in a third asset (BNB): book the tier's fee; reconciliation shows the difference.
+    log.warning("order %s: commission in %s", request.client_order_id, asset)
+    return taker_fee(Decimal(fill["price"]) * Decimal(fill["qty"]), request.taker_fee_bps)
+
+
+def _refused(exc: ccxt.BaseError) -> OrderReport:
+    return OrderReport("", error=f"{type(exc).__name__}: {_message(exc)}"[:200])
+
+
+def _message(exc: ccxt.BaseError) -> str:
+    """The venue's own message from a ccxt error ("binance {"code":..,"msg":..}")."""
+    text = str(exc).removeprefix("binance ").strip()
+    try:
+        return str(json.loads(text)["msg"])
+    except (ValueError, TypeError, KeyError):
+        return text
+
+
+def _wire(value: Decimal) -> str:
+    """A Decimal as Binance reads it: plain digits, no exponent, no float on the way."""
+    return f"{value.normalize():f}"

@@ -1,0 +1,254 @@
+"""The live venue against Binance REST stand-ins over loopback: fills, refusals, lost answers."""
+
+import asyncio
+import threading
+from decimal import Decimal
+
+import pytest
+from cryptography.fernet import Fernet
+
+from markets.rest_standin import ORDER_GET, BinanceStandIn
+from portfolio.models import Balance
+from tests.factories import live_desk, publish_test_book
+from trading import services
+from trading.models import Order, Trade
+from trading.tasks import execute_opportunity
+from trading.venues import live
+from trading.venues.base import FillReport, OrderRequest, OrderUnknown
+from trading.venues.live import LiveVenue
+
+D = Decimal
+BUY_KEYS, SELL_KEYS = ("buy-key", "buy-secret"), ("sell-key", "sell-secret")
+BUY_ASKS = [(D("99.5"), D("0.4")), (D(100), D(1))]
+SELL_BIDS = [(D("102.5"), D("0.3")), (D(102), D(2))]
+FAST_MS = 300  # the client's timeout in the lost-answer tests; the stand-in answers 1 s late
+
+
+@pytest.fixture
+def loop():
+    """An event loop in a thread serving the stand-ins while the test's code blocks."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield loop
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+    loop.close()
+
+
+@pytest.fixture
+def venues(loop):
+    """Two Binance stand-ins: the buy venue (10 bps) and the sell venue (20 bps)."""
+    buy = BinanceStandIn(keys=dict([BUY_KEYS]), taker_fee_bps=D(10))
+    sell = BinanceStandIn(keys=dict([SELL_KEYS]), taker_fee_bps=D(20))
+    for standin in (buy, sell):
+        asyncio.run_coroutine_threadsafe(standin.start(), loop).result(5)
+    buy.set_book("BTCUSDT", bids=[(D(99), D(1))], asks=BUY_ASKS)
+    sell.set_book("BTCUSDT", bids=SELL_BIDS, asks=[(D(103), D(1))])
+    yield buy, sell
+    for standin in (buy, sell):
+        asyncio.run_coroutine_threadsafe(standin.stop(), loop).result(5)
+
+
+@pytest.fixture
+def desk(db, settings, venues):
+    """The live desk wired to the stand-ins, with the engine's view of both books published."""
+    settings.CREDENTIALS_KEY = Fernet.generate_key().decode()
+    buy, sell = venues
+    opportunity = live_desk(urls=(buy.url, sell.url), keys=(BUY_KEYS, SELL_KEYS))
+    publish_test_book("livebuy", "BTC-USDT", bids=[(D(99), D(1))], asks=BUY_ASKS)
+    publish_test_book("livesell", "BTC-USDT", bids=SELL_BIDS, asks=[(D(103), D(1))])
+    return opportunity
+
+
+def request(side: str = "buy", amount: str = "1", limit: str = "100", cid: str = "t-1"):
+    return OrderRequest(
+        client_order_id=cid,
+        venue="livebuy",
+        market="BTC-USDT",
+        venue_symbol="BTCUSDT",
+        side=side,
+        amount=D(amount),
+        limit_price=D(limit),
+        taker_fee_bps=D(10),
+    )
+
+
+def place(venue: LiveVenue, req: OrderRequest):
+    return asyncio.run(venue.place_ioc(req))
+
+
+def balances(slug: str) -> dict[str, Decimal]:
+    rows = Balance.objects.filter(account__exchange__slug=slug, account__mode="live")
+    return {asset: amount.normalize() for asset, amount in rows.values_list("asset", "amount")}
+
+
+def fast_timeouts(monkeypatch) -> None:
+    monkeypatch.setattr(live, "TIMEOUT_MS", FAST_MS)
+
+
+def test_an_ioc_order_fills_level_by_level_and_reports_the_venues_fills_exactly(venues):
+    buy, _ = venues
+
+    report = place(LiveVenue(api_key="buy-key", secret="buy-secret", api_url=buy.url), request())
+
+    order = buy.orders["t-1"]
+    assert (order["status"], order["executedQty"]) == ("FILLED", "1.00000000")
+    assert report.venue_order_id == str(order["orderId"])
+    assert report.fills == (
+        FillReport(price=D("99.5"), amount=D("0.4"), fee=D("0.0398")),
+        FillReport(price=D(100), amount=D("0.6"), fee=D("0.06")),
+    )
+
+
+def test_what_is_beyond_the_limit_expires_and_the_retry_reports_the_same_order(venues):
+    buy, _ = venues
+    venue = LiveVenue(api_key="buy-key", secret="buy-secret", api_url=buy.url)
+    first = place(venue, request(amount="2", limit="99.5"))
+
+    again = place(venue, request(amount="2", limit="99.5"))
+
+    assert buy.orders["t-1"]["status"] == "EXPIRED"
+    assert first.filled == D("0.4")
+    assert again == first
+    assert buy.posts == {"t-1": 1}
+
+
+def test_a_base_commission_is_booked_in_quote_at_the_fill_price(venues, loop):
+    standin = BinanceStandIn(keys=dict([BUY_KEYS]), commission_in="base")
+    asyncio.run_coroutine_threadsafe(standin.start(), loop).result(5)
+    standin.set_book("BTCUSDT", bids=[], asks=[(D(100), D(1))])
+
+    report = place(
+        LiveVenue(api_key="buy-key", secret="buy-secret", api_url=standin.url), request()
+    )
+
+    asyncio.run_coroutine_threadsafe(standin.stop(), loop).result(5)
+    assert standin.trades[int(report.venue_order_id)][0]["commission"] == "0.00100000"
+    assert report.fills == (FillReport(price=D(100), amount=D(1), fee=D("0.1")),)
+
+
+@pytest.mark.parametrize(
+    ("api_key", "secret", "error"),
+    [
+        ("buy-key", "wrong", "AuthenticationError: Signature for this request is not valid."),
+        ("nobody", "buy-secret", "AuthenticationError: Invalid API-key, IP, or permissions"),
+    ],
+    ids=["bad-secret", "unknown-key"],
+)
+def test_bad_credentials_are_a_clear_error_and_no_order(venues, api_key, secret, error):
+    buy, _ = venues
+
+    report = place(LiveVenue(api_key=api_key, secret=secret, api_url=buy.url), request())
+
+    assert report.error.startswith(error)
+    assert report.fills == ()
+    assert not buy.posts and not buy.orders
+
+
+def test_an_unreachable_venue_is_a_clear_error_and_no_order():
+    venue = LiveVenue(api_key="k", secret="s", api_url="http://127.0.0.1:9", timeout_ms=FAST_MS)
+
+    report = place(venue, request())
+
+    assert report.error.startswith("ExchangeNotAvailable: ")
+    assert report.fills == ()
+
+
+def test_a_placed_order_whose_fills_cannot_be_read_is_unknown_not_refused(venues):
+    buy, _ = venues
+    venue = LiveVenue(api_key="buy-key", secret="buy-secret", api_url=buy.url, timeout_ms=FAST_MS)
+    place(venue, request())
+    buy.inject("timeout", route="GET /api/v3/myTrades", delay=1.0)
+
+    with pytest.raises(OrderUnknown, match="t-1: fills unread"):
+        asyncio.run(venue.find_order(request()))
+
+
+@pytest.mark.django_db
+def test_a_live_trade_fills_both_legs_and_moves_balances_exactly(desk, venues):
+    buy, sell = venues
+
+    trade = Trade.objects.get(pk=execute_opportunity(desk.pk))
+
+    assert (trade.mode, trade.state, trade.realised_net_profit) == ("live", "closed", D("2.0459"))
+    assert buy.posts == {f"arb-{trade.pk}-buy": 1}
+    assert sell.posts == {f"arb-{trade.pk}-sell": 1}
+    assert balances("livebuy") == {"BTC": D(1), "USDT": D("900.1002")}
+    assert balances("livesell") == {"BTC": D(4), "USDT": D("101.9457")}
+    leg = Order.objects.get(trade=trade, side="sell")
+    assert leg.venue_order_id == str(sell.orders[leg.client_order_id]["orderId"])
+
+
+@pytest.mark.django_db
+def test_a_second_delivery_of_the_task_places_no_second_set_of_orders(desk, venues):
+    buy, sell = venues
+    first = execute_opportunity(desk.pk)
+
+    assert execute_opportunity(desk.pk) == first
+
+    assert Order.objects.count() == 2
+    assert buy.posts == {f"arb-{first}-buy": 1}
+    assert sell.posts == {f"arb-{first}-sell": 1}
+
+
+@pytest.mark.django_db
+def test_an_exchange_error_rejects_the_leg_with_the_venues_message_and_the_trade_unwinds(
+    desk, venues
+):
+    buy, sell = venues
+    buy.set_book("BTCUSDT", bids=[(D("99.5"), D(2))], asks=BUY_ASKS)
+    sell.inject("error", times=2)  # the sell leg and its hedge
+
+    trade = Trade.objects.get(pk=execute_opportunity(desk.pk))
+
+    leg = Order.objects.get(trade=trade, purpose="leg", side="sell")
+    assert (leg.state, leg.error) == (
+        "rejected",
+        "InsufficientFunds: Account has insufficient balance for requested action.",
+    )
+    extra = Order.objects.filter(trade=trade).exclude(purpose="leg")
+    assert list(extra.values_list("purpose", "exchange__slug", "state")) == [
+        ("hedge", "livesell", "rejected"),
+        ("unwind", "livebuy", "filled"),
+    ]
+    assert (trade.state, trade.hedged_at is not None) == ("closed", True)
+    assert trade.realised_net_profit == D("-0.4993")
+    assert balances("livebuy") == {"BTC": D(0), "USDT": D("999.5007")}
+    assert balances("livesell") == {"BTC": D(5)}
+
+
+@pytest.mark.django_db
+def test_a_timed_out_order_is_found_by_its_client_id_and_not_placed_again(
+    desk, venues, monkeypatch
+):
+    fast_timeouts(monkeypatch)
+    _, sell = venues
+    sell.inject("timeout", delay=1.0)
+
+    trade = Trade.objects.get(pk=execute_opportunity(desk.pk))
+
+    assert not sell.faults  # the order's answer did come too late
+    assert (trade.state, trade.realised_net_profit) == ("closed", D("2.0459"))
+    assert sell.posts == {f"arb-{trade.pk}-sell": 1}
+    assert balances("livesell") == {"BTC": D(4), "USDT": D("101.9457")}
+
+
+@pytest.mark.django_db
+def test_an_order_whose_lookups_also_time_out_is_left_for_recovery_which_finds_it(
+    desk, venues, monkeypatch
+):
+    fast_timeouts(monkeypatch)
+    _, sell = venues
+    sell.inject("timeout", delay=1.0)
+    sell.inject("timeout", route=ORDER_GET, times=live.LOOKUPS, delay=1.0)
+    trade = Trade.objects.get(pk=execute_opportunity(desk.pk))
+    cid = f"arb-{trade.pk}-sell"
+    assert (trade.state, Order.objects.get(client_order_id=cid).state) == ("submitted", "submitted")
+
+    assert services.recover_trades(older_than_s=0) == [trade.pk]
+
+    trade.refresh_from_db()
+    assert (trade.state, trade.realised_net_profit) == ("closed", D("2.0459"))
+    assert sell.posts == {cid: 1}
+    assert balances("livesell") == {"BTC": D(4), "USDT": D("101.9457")}

@@ -1,8 +1,9 @@
 # Multi-stage: build wheels once, run from a slim image as an unprivileged user.
 FROM python:3.13-slim AS build
 WORKDIR /build
-COPY requirements.txt .
-RUN pip wheel --wheel-dir /wheels -r requirements.txt
+COPY requirements.txt requirements-nodeps.txt ./
+RUN pip wheel --wheel-dir /wheels -r requirements.txt \
+    && pip wheel --no-deps --wheel-dir /wheels -r requirements-nodeps.txt
 
 FROM python:3.13-slim AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
@@ -10,7 +11,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --create-home --uid 1000 desk
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/* && rm -rf /wheels
+RUN pip install --no-cache-dir --no-deps /wheels/* && rm -rf /wheels
 WORKDIR /app
 COPY . .
 RUN DJANGO_DEBUG=1 python manage.py collectstatic --no-input

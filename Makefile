@@ -14,9 +14,10 @@ $(VENV)/bin/python:
 	@python -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 13) else "Python 3.13 is needed (see .python-version); found " + sys.version.split()[0])'
 	python -m venv $(VENV)
 
-$(VENV)/.installed: $(VENV)/bin/python requirements.txt requirements-dev.txt
+$(VENV)/.installed: $(VENV)/bin/python requirements.txt requirements-dev.txt requirements-nodeps.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	touch $@
 
 setup: $(VENV)/.installed
@@ -34,6 +35,7 @@ test: setup
 	DATABASE_CONN_MAX_AGE=0 $(VENV)/bin/pytest
 
 bench: setup
+	$(PY) -m pip install --quiet -r requirements-bench.txt
 	$(PY) -m bench
 
 lint:

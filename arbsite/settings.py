@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_htmx",
+    "django_celery_beat",
     "axes",
     "arbsite",
     "markets",
@@ -160,6 +161,7 @@ CELERY_TASK_SOFT_TIME_LIMIT = 90
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
@@ -212,6 +214,8 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Built exports; served only through the permission-checked download view, never as /media/.
+MEDIA_ROOT = BASE_DIR / "var" / "media"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -228,6 +232,11 @@ PAPER_FILL_LATENCY_MS = float(os.environ.get("PAPER_FILL_LATENCY_MS", "0"))
 # Fernet key that encrypts exchange API credentials at rest; required only to store or use them.
 CREDENTIALS_KEY = os.environ.get("CREDENTIALS_KEY", "")
 
+# Closed opportunities never taken are deleted this many days after they opened (rolled up first).
+RETENTION_DAYS = int(os.environ.get("RETENTION_DAYS", "90"))
+
+# The database scheduler (django-celery-beat) copies this entry into its PeriodicTask table at
+# start-up; the report jobs are PeriodicTasks created by trading's migration 0004.
 CELERY_BEAT_SCHEDULE = {
     # Finish or fail trades a killed worker left half-done.
     "recover-trades": {"task": "trading.tasks.recover_trades", "schedule": 60.0},

@@ -8,6 +8,7 @@ from arbsite import metrics as site_metrics
 from arbsite import views as site_views
 from markets import views as market_views
 from portfolio import views as portfolio_views
+from trading import report_views
 from trading import views as trading_views
 
 admin.site.site_header = "Arbitrage desk administration"
@@ -20,7 +21,11 @@ urlpatterns = [
     path("opportunities/<int:pk>/", trading_views.opportunity_detail, name="opportunity_detail"),
     path("opportunities/<int:pk>/execute/", trading_views.execute, name="execute"),
     path("trades/", trading_views.trades, name="trades"),
-    path("reports/", trading_views.reports, name="reports"),
+    path("reports/", report_views.reports, name="reports"),
+    path("reports/trades.csv", report_views.trades_csv, name="reports_trades_csv"),
+    path("reports/exports/", report_views.create_export, name="export_create"),
+    path("reports/exports/<int:pk>/", report_views.export_status, name="export_status"),
+    path("reports/exports/<int:pk>/file", report_views.export_download, name="export_download"),
     path("portfolio/", portfolio_views.portfolio, name="portfolio"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -133,3 +133,181 @@ def paper_desk(*, buy_funding: dict | None = None, sell_funding: dict | None = N
     profile.allowed_exchanges.set([buy, sell])
     profile.allowed_markets.set([market])
     return OpportunityFactory(market=market, buy_exchange=buy, sell_exchange=sell)
+
+
+# Reports: settled trades with their orders (legs, hedges, unwinds) and fills.
+from trading.models import Fill, Order, Trade  # noqa: E402
+
+
+class TradeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Trade
+
+    opportunity = factory.SubFactory(OpportunityFactory)
+    mode = "paper"
+    state = Trade.State.CLOSED
+    requested_size = Decimal(1)
+    expected_net_profit = Decimal("1.798")
+    realised_net_profit = Decimal("1.798")
+    created_at = factory.LazyFunction(timezone.now)
+    closed_at = factory.LazyAttribute(lambda o: o.created_at)
+    state_changed_at = factory.LazyAttribute(lambda o: o.created_at)
+
+
+class OrderFactory(factory.django.DjangoModelFactory):
+    """A leg that filled completely at its limit; pass filled_amount, fee etc. to vary it."""
+
+    class Meta:
+        model = Order
+
+    trade = factory.SubFactory(TradeFactory)
+    exchange = factory.LazyAttribute(lambda o: o.trade.opportunity.buy_exchange)
+    side = Order.Side.BUY
+    limit_price = Decimal(100)
+    amount = Decimal(1)
+    filled_amount = factory.LazyAttribute(lambda o: o.amount)
+    average_price = factory.LazyAttribute(lambda o: o.limit_price if o.filled_amount else None)
+    fee = Decimal(0)
+    client_order_id = factory.Sequence(lambda n: f"test-order-{n}")
+    state = Order.State.FILLED
+
+
+class FillFactory(factory.django.DjangoModelFactory):
+    """One fill of the whole of its order."""
+
+    class Meta:
+        model = Fill
+
+    order = factory.SubFactory(OrderFactory)
+    price = factory.LazyAttribute(lambda o: o.order.average_price)
+    amount = factory.LazyAttribute(lambda o: o.order.filled_amount)
+    fee = factory.LazyAttribute(lambda o: o.order.fee)
+    at = factory.LazyAttribute(lambda o: o.order.trade.closed_at)
+
+
+def settled_trade(opportunity, *, at, legs, state=Trade.State.CLOSED, mode="paper", expected=None):
+    """A trade closed at `at` with one order and one fill per (purpose, side, price, filled, fee
+    [, ordered amount]) in `legs`; its realised PnL is sells - buys - fees."""
+    realised = (
+        sum((p * a if side == "sell" else -p * a) - fee for _, side, p, a, fee, *_ in legs)
+        if legs
+        else None
+    )
+    trade = TradeFactory(
+        opportunity=opportunity,
+        mode=mode,
+        state=state,
+        created_at=at,
+        closed_at=at,
+        realised_net_profit=realised if state == Trade.State.CLOSED else None,
+        expected_net_profit=expected if expected is not None else (realised or Decimal(0)),
+    )
+    for purpose, side, price, filled, fee, *ordered in legs:
+        venue = opportunity.buy_exchange if side == "buy" else opportunity.sell_exchange
+        order = OrderFactory(
+            trade=trade,
+            exchange=venue,
+            purpose=purpose,
+            side=side,
+            limit_price=price,
+            amount=ordered[0] if ordered else filled,
+            filled_amount=filled,
+            state="filled" if not ordered else "partially_filled",
+            fee=fee,
+        )
+        FillFactory(order=order)
+    return trade
+
+
+def report_history(day):
+    """The hand-computed report fixture on UTC `day` (a date); see tests/trading/test_reports.py.
+
+    BTC-USD buyv->sellv paper: A wins 1.696 (fees 0.304); B partly filled then hedged, realised
+    1.0985 against 3.5 expected (fees 0.4015); D failed. ETH-USD buyv->sellv live: C loses
+    0.1199 (fees 0.0199). Not taken: X (refused max notional 2, kill switch 1), Y (max notional 3);
+    Z still open.
+    """
+    from datetime import UTC, datetime, time, timedelta
+
+    d = Decimal
+    start = datetime.combine(day, time.min, tzinfo=UTC)
+    btc = MarketFactory(symbol="BTC-USD")
+    eth = MarketFactory(symbol="ETH-USD")
+    buy = ExchangeFactory(slug="buyv", name="Buyv")
+    sell = ExchangeFactory(slug="sellv", name="Sellv")
+
+    def opportunity(market, opened_h, seconds, peak, refusals=None):
+        opened = start + timedelta(hours=opened_h)
+        return OpportunityFactory(
+            market=market,
+            buy_exchange=buy,
+            sell_exchange=sell,
+            opened_at=opened,
+            detected_at=opened,
+            state="closed" if seconds is not None else "open",
+            closed_at=opened + timedelta(seconds=seconds) if seconds is not None else None,
+            peak_net_profit=d(peak),
+            refusals=refusals or {},
+        )
+
+    a = settled_trade(
+        opportunity(btc, 1, 0.5, "2"),
+        at=start + timedelta(hours=1, seconds=1),
+        legs=[("leg", "buy", d(100), d(1), d("0.1")), ("leg", "sell", d(102), d(1), d("0.204"))],
+    )
+    b = settled_trade(
+        opportunity(btc, 2, 3, "4"),
+        at=start + timedelta(hours=2, seconds=5),
+        expected=d("3.5"),
+        legs=[
+            ("leg", "buy", d(100), d(2), d("0.2")),
+            ("leg", "sell", d(101), d(1), d("0.101"), d(2)),
+            ("hedge", "sell", d("100.5"), d(1), d("0.1005")),
+        ],
+    )
+    c = settled_trade(
+        opportunity(eth, 2, 40, "0.5"),
+        at=start + timedelta(hours=23, minutes=59, seconds=59),
+        mode="live",
+        legs=[("leg", "buy", d(10), d(1), d("0.01")), ("leg", "sell", d("9.9"), d(1), d("0.0099"))],
+    )
+    failed = settled_trade(
+        opportunity(btc, 3, 700, "1"), at=start + timedelta(hours=3), state="failed", legs=[]
+    )
+    opportunity(btc, 3, 10, "1.5", {"max notional": 2, "kill switch": 1})
+    opportunity(btc, 5, 200, "0.5", {"max notional": 3})
+    opportunity(btc, 23, None, "0.5")
+    return {"a": a, "b": b, "c": c, "failed": failed, "btc": btc, "eth": eth, "buy": buy}
+
+
+def live_desk(
+    *,
+    urls: tuple[str, str],
+    keys: tuple[tuple[str, str], tuple[str, str]],
+    buy_funding: dict | None = None,
+    sell_funding: dict | None = None,
+):
+    """`paper_desk` in live mode on two Binance-speaking venues at `urls` (REST stand-ins):
+    BTC-USDT listed as BTCUSDT, (api key, secret) `keys` stored encrypted (CREDENTIALS_KEY must
+    be set), live accounts funded by deposits and an active live profile."""
+    from markets.models import ExchangeCredential
+    from portfolio.services import open_account
+
+    market = MarketFactory(symbol="BTC-USDT")
+    venues = []
+    for slug, fee, url, (api_key, secret) in zip(
+        ("livebuy", "livesell"), (Decimal(10), Decimal(20)), urls, keys, strict=True
+    ):
+        exchange = ExchangeFactory(slug=slug, taker_fee_bps=fee, rest_url=url)
+        ListingFactory(exchange=exchange, market=market, venue_symbol="BTCUSDT")
+        credential = ExchangeCredential(exchange=exchange)
+        credential.set_keys(api_key=api_key, secret=secret)
+        credential.save()
+        venues.append(exchange)
+    buy, sell = venues
+    open_account(exchange=buy, mode="live", funding=buy_funding or {"USDT": Decimal(1000)})
+    open_account(exchange=sell, mode="live", funding=sell_funding or {"BTC": Decimal(5)})
+    profile = RiskProfileFactory(name="live test", mode="live")
+    profile.allowed_exchanges.set([buy, sell])
+    profile.allowed_markets.set([market])
+    return OpportunityFactory(market=market, buy_exchange=buy, sell_exchange=sell)

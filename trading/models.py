@@ -250,3 +250,131 @@ class Fill(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} @ {self.price}"
+
+
+class DailyRollup(models.Model):
+    """Settled trades of one UTC day for one market, venue pair and mode (see trading.rollups)."""
+
+    day = models.DateField()
+    market = models.ForeignKey("markets.Market", on_delete=models.PROTECT, related_name="+")
+    buy_exchange = models.ForeignKey("markets.Exchange", on_delete=models.PROTECT, related_name="+")
+    sell_exchange = models.ForeignKey(
+        "markets.Exchange", on_delete=models.PROTECT, related_name="+"
+    )
+    mode = models.CharField(max_length=5, choices=Mode.choices)
+    closed = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    wins = models.PositiveIntegerField(default=0)
+    volume = _money(default=0)
+    fees = _money(default=0)
+    net_profit = _money(default=0)
+    worst = _money(null=True)
+    best = _money(null=True)
+    one_legged = models.PositiveIntegerField(default=0)
+    one_legged_cost = _money(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "market", "buy_exchange", "sell_exchange", "mode"],
+                name="daily_rollup_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.market_id} {self.buy_exchange_id}->{self.sell_exchange_id}"
+
+
+class DailyOpportunityRollup(models.Model):
+    """Opportunities opened on one UTC day for one market and venue pair."""
+
+    day = models.DateField()
+    market = models.ForeignKey("markets.Market", on_delete=models.PROTECT, related_name="+")
+    buy_exchange = models.ForeignKey("markets.Exchange", on_delete=models.PROTECT, related_name="+")
+    sell_exchange = models.ForeignKey(
+        "markets.Exchange", on_delete=models.PROTECT, related_name="+"
+    )
+    seen = models.PositiveIntegerField(default=0)
+    taken = models.PositiveIntegerField(default=0)
+    closed = models.PositiveIntegerField(default=0)
+    duration_total = models.DurationField(null=True)
+    peak_net_profit = _money(default=0)
+    peak_max = _money(null=True)
+    # {reason: count}, {duration bucket: count} and {UTC hour: count}, summed by the report.
+    refusals = models.JSONField(default=dict)
+    durations = models.JSONField(default=dict)
+    hours = models.JSONField(default=dict)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "market", "buy_exchange", "sell_exchange"],
+                name="daily_opportunity_rollup_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.market_id} {self.buy_exchange_id}->{self.sell_exchange_id}"
+
+
+class RollupDay(models.Model):
+    """A UTC day whose rollups are complete: the report reads rollups for it, not raw rows."""
+
+    day = models.DateField(unique=True)
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return str(self.day)
+
+
+def _export_path(instance: "Export", filename: str) -> str:
+    return f"exports/{instance.user_id or 'desk'}/{filename}"
+
+
+class Export(models.Model):
+    """A file of trades or of the report summary, built by a task, kept for its owner a while.
+
+    A scheduled export (no user) is the desk's daily summary, readable by every desk role.
+    """
+
+    class Kind(models.TextChoices):
+        TRADES = "trades", "Trades with legs and fills"
+        SUMMARY = "summary", "Summary"
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        XLSX = "xlsx", "Excel"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        RUNNING = "running", "Running"
+        DONE = "done", "Ready"
+        FAILED = "failed", "Failed"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    kind = models.CharField(max_length=7, choices=Kind.choices)
+    format = models.CharField(max_length=4, choices=Format.choices)
+    params = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=7, choices=State.choices, default=State.PENDING)
+    progress = models.PositiveSmallIntegerField(default=0)
+    rows = models.PositiveIntegerField(default=0)
+    file = models.FileField(upload_to=_export_path, blank=True)
+    error = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # The reports page: a user's recent exports, newest first.
+            models.Index(fields=["user", "-created_at"], name="export_user_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Export {self.pk} {self.kind}.{self.format} ({self.state})"
+
+    @property
+    def is_expired(self) -> bool:
+        return timezone.now() >= self.expires_at

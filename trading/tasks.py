@@ -50,3 +50,38 @@ def execute_opportunity(
 def recover_trades() -> list[int]:
     """Periodic: finish or fail trades a worker left behind."""
     return services.recover_trades()
+
+
+# Reports: the export builder and the jobs django-celery-beat runs just after midnight UTC.
+
+
+@shared_task(acks_late=True, time_limit=1800, soft_time_limit=1700)
+def build_export(export_id: int) -> bool:
+    """Build one requested export file; a second delivery finds it claimed and does nothing."""
+    from trading import exports
+
+    return exports.build(export_id)
+
+
+@shared_task(acks_late=True, time_limit=1800, soft_time_limit=1700)
+def roll_up_days() -> list[str]:
+    """Daily: roll up yesterday and any day of the retention window not rolled up yet."""
+    from trading import rollups
+
+    return [day.isoformat() for day in rollups.roll_up_missing()]
+
+
+@shared_task(acks_late=True, time_limit=600, soft_time_limit=540)
+def daily_summary_export() -> int:
+    """Daily: yesterday's summary report as an Excel file every desk role may download."""
+    from trading import exports
+
+    return exports.daily_summary().pk
+
+
+@shared_task(acks_late=True, time_limit=600, soft_time_limit=540)
+def apply_retention() -> dict[str, int]:
+    """Daily: delete old untaken opportunities (already rolled up) and expired exports."""
+    from trading import rollups
+
+    return rollups.apply_retention()

@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
@@ -226,11 +226,6 @@ def _audit(request, opportunity: Opportunity) -> None:
         obj=opportunity,
         after=after,
     )
-
-
-@desk_view
-def reports(request):
-    return render(request, "reports.html")
 
 
 def open_opportunities_context(key: str = "", *, audience: str = VIEW) -> dict:

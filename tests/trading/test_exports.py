@@ -1,0 +1,181 @@
+"""Exports: streamed CSV, background CSV/Excel files with progress, and who may download them."""
+
+import csv
+import io
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+from openpyxl import load_workbook
+
+from arbsite.roles import VIEWER
+from tests.factories import report_history
+from trading import exports, tasks
+from trading.models import Export, Fill
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+
+
+@pytest.fixture
+def day():
+    return timezone.now().date() - timedelta(days=2)
+
+
+@pytest.fixture
+def history(day):
+    return report_history(day)
+
+
+@pytest.fixture
+def viewer(client, user_with_role):
+    user = user_with_role(VIEWER)
+    client.force_login(user)
+    return user
+
+
+@pytest.fixture
+def built_in_process(monkeypatch):
+    """Build exports synchronously, as the eager embedded default does, on any broker."""
+    monkeypatch.setattr(tasks.build_export, "delay", lambda pk: exports.build(pk))
+
+
+def _query(day, **extra) -> str:
+    params = {"period": "custom", "since": day.isoformat(), "until": day.isoformat(), **extra}
+    return "&".join(f"{k}={v}" for k, v in params.items())
+
+
+def _post_export(client, day, django_capture_on_commit_callbacks, **fields):
+    data = {"period": "custom", "since": day.isoformat(), "until": day.isoformat(), **fields}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/reports/exports/", data)
+    assert response.status_code == 302
+    return Export.objects.latest("pk")
+
+
+def test_streamed_csv_holds_exactly_the_filtered_trades_legs_and_fills(
+    client, viewer, history, day
+):
+    response = client.get(f"/reports/trades.csv?{_query(day, mode='paper')}")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    paper = [history["a"].pk, history["b"].pk, history["failed"].pk]
+    assert sorted({int(r["trade"]) for r in rows}) == sorted(paper)
+    fills = Fill.objects.filter(order__trade__in=paper)
+    assert sorted(int(r["fill"]) for r in rows if r["fill"]) == sorted(f.pk for f in fills)
+    hedge = next(r for r in rows if r["purpose"] == "hedge")
+    assert (hedge["side"], Decimal(hedge["fill_price"])) == ("sell", Decimal("100.5"))
+    assert Decimal(hedge["realised_net_profit"]) == Decimal("1.0985")
+    failed = next(r for r in rows if int(r["trade"]) == history["failed"].pk)
+    assert (failed["order"], failed["fill"]) == ("", "")
+
+
+def test_a_large_export_is_sent_to_the_background(client, viewer, history, day, monkeypatch):
+    monkeypatch.setattr(exports, "STREAM_LIMIT", 1)
+
+    response = client.get(f"/reports/trades.csv?{_query(day)}")
+
+    assert response.status_code == 302
+
+
+def test_background_xlsx_export_equals_the_filtered_rows(
+    client, viewer, history, day, built_in_process, django_capture_on_commit_callbacks
+):
+    export = _post_export(
+        client, day, django_capture_on_commit_callbacks, kind="trades", format="xlsx",
+        market="ETH-USD",
+    )  # fmt: skip
+
+    export.refresh_from_db()
+    assert (export.state, export.progress, export.user) == ("done", 100, viewer)
+    response = client.get(f"/reports/exports/{export.pk}/file")
+    assert response.status_code == 200
+    sheet = load_workbook(io.BytesIO(b"".join(response.streaming_content)))["Trades"]
+    header, *rows = list(sheet.values)
+    assert header == tuple(exports.TRADE_HEADER)
+    assert len(rows) == export.rows == 2  # C's two legs, one fill each
+    record = dict(zip(header, rows[0], strict=True))
+    assert record["trade"] == history["c"].pk
+    assert Decimal(str(record["realised_net_profit"])) == Decimal("-0.1199")
+
+
+def test_background_summary_csv_carries_the_report_figures(
+    client, viewer, history, day, built_in_process, django_capture_on_commit_callbacks
+):
+    export = _post_export(
+        client, day, django_capture_on_commit_callbacks, kind="summary", format="csv"
+    )
+
+    export.refresh_from_db()
+    rows = list(csv.DictReader(io.StringIO(export.file.open("rb").read().decode())))
+    figures = {(r["section"], r["key"], r["figure"]): r["value"] for r in rows}
+    assert Decimal(figures[("total", "", "net_profit")]) == Decimal("2.6746")
+    assert Decimal(figures[("total", "", "fees")]) == Decimal("0.7254")
+    assert figures[("refusals", "max notional", "count")] == "5"
+    assert Decimal(figures[("opportunities", "", "capture_ratio_pct")]) == Decimal("26.75")
+
+
+def test_the_progress_row_polls_until_the_export_is_done(client, viewer):
+    export = Export.objects.create(
+        user=viewer, kind="trades", format="csv", expires_at=timezone.now() + timedelta(hours=1)
+    )
+    Export.objects.filter(pk=export.pk).update(state="running", progress=40)
+
+    html = client.get(f"/reports/exports/{export.pk}/").content.decode()
+
+    assert 'hx-trigger="every 1s"' in html
+    assert 'value="40"' in html
+
+
+def test_a_viewer_cannot_see_or_download_another_users_export(
+    client,
+    viewer,
+    user_with_role,
+    history,
+    day,
+    built_in_process,
+    django_capture_on_commit_callbacks,
+):
+    export = _post_export(
+        client, day, django_capture_on_commit_callbacks, kind="trades", format="csv"
+    )
+    client.force_login(user_with_role(VIEWER))
+
+    assert client.get(f"/reports/exports/{export.pk}/file").status_code == 404
+    assert client.get(f"/reports/exports/{export.pk}/").status_code == 404
+    assert f"export-{export.pk}" not in client.get("/reports/").content.decode()
+
+
+def test_an_expired_export_link_is_refused(
+    client, viewer, history, day, built_in_process, django_capture_on_commit_callbacks
+):
+    export = _post_export(
+        client, day, django_capture_on_commit_callbacks, kind="trades", format="csv"
+    )
+    Export.objects.filter(pk=export.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    assert client.get(f"/reports/exports/{export.pk}/file").status_code == 410
+
+
+def test_the_daily_summary_is_downloadable_by_every_desk_role(client, viewer, history, day):
+    export = exports.daily_summary(day)
+
+    response = client.get(f"/reports/exports/{export.pk}/file")
+
+    assert response.status_code == 200
+    sheet = load_workbook(io.BytesIO(b"".join(response.streaming_content)))["Summary"]
+    assert ("total", None, "closed", 3) in list(sheet.values)  # an empty cell reads as None
+
+
+def test_a_bad_export_request_is_refused(client, viewer, day):
+    response = client.post("/reports/exports/", {"period": "7d", "kind": "x", "format": "csv"})
+
+    assert response.status_code == 400
+    assert not Export.objects.exists()

@@ -1,0 +1,111 @@
+"""Daily rollups of settled trades and opportunities, and the retention of old raw rows."""
+
+import logging
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from trading.models import (
+    DailyOpportunityRollup,
+    DailyRollup,
+    Export,
+    Opportunity,
+    RollupDay,
+    Trade,
+)
+from trading.reports import Period, opportunity_groups, trade_groups
+
+log = logging.getLogger(__name__)
+
+
+def roll_up(first: date, last: date) -> int:
+    """Recompute the rollups of the whole UTC days `first`..`last` (before today) from the raw
+    rows and mark them complete, in one transaction. Returns the number of rollup rows."""
+    last = min(last, timezone.now().date() - timedelta(days=1))
+    if last < first:
+        return 0
+    period = Period(first, last)
+    trades = Trade.objects.filter(closed_at__gte=period.start, closed_at__lt=period.end)
+    opportunities = Opportunity.objects.filter(
+        opened_at__gte=period.start, opened_at__lt=period.end
+    )
+    trade_rows = [
+        DailyRollup(
+            day=day,
+            market_id=market_id,
+            buy_exchange_id=buy_id,
+            sell_exchange_id=sell_id,
+            mode=mode,
+            closed=f.closed,
+            failed=f.failed,
+            wins=f.wins,
+            volume=f.volume,
+            fees=f.fees,
+            net_profit=f.net_profit,
+            worst=f.worst,
+            best=f.best,
+            one_legged=f.one_legged,
+            one_legged_cost=f.one_legged_cost,
+        )
+        for (day, market_id, buy_id, sell_id, mode), f in trade_groups(trades).items()
+    ]
+    opportunity_rows = [
+        DailyOpportunityRollup(
+            day=day,
+            market_id=market_id,
+            buy_exchange_id=buy_id,
+            sell_exchange_id=sell_id,
+            seen=f.seen,
+            taken=f.taken,
+            closed=f.closed,
+            duration_total=f.duration_total,
+            peak_net_profit=f.peak_net_profit,
+            peak_max=f.peak_max,
+            refusals=dict(f.refusals),
+            durations={k: v for k, v in f.durations.items() if v},
+            hours=dict(f.hours),
+        )
+        for (day, market_id, buy_id, sell_id, _), f in opportunity_groups(opportunities).items()
+    ]
+    with transaction.atomic():
+        for model in (DailyRollup, DailyOpportunityRollup):
+            model.objects.filter(day__gte=first, day__lte=last).delete()
+        DailyRollup.objects.bulk_create(trade_rows, batch_size=1000)
+        DailyOpportunityRollup.objects.bulk_create(opportunity_rows, batch_size=1000)
+        RollupDay.objects.filter(day__gte=first, day__lte=last).delete()
+        RollupDay.objects.bulk_create(RollupDay(day=day) for day in period.days)
+    return len(trade_rows) + len(opportunity_rows)
+
+
+def roll_up_missing(today: date | None = None) -> list[date]:
+    """Roll up yesterday again (late settlements) and every day of the retention window not
+    rolled up yet; older days are left alone, their raw opportunities may be gone."""
+    today = today or timezone.now().date()
+    window = [today - timedelta(days=n) for n in range(settings.RETENTION_DAYS, 0, -1)]
+    done = set(RollupDay.objects.filter(day__in=window).values_list("day", flat=True))
+    todo = [day for day in window if day not in done or day == today - timedelta(days=1)]
+    for day in todo:
+        roll_up(day, day)
+    return todo
+
+
+def apply_retention(now=None) -> dict[str, int]:
+    """Delete closed opportunities never taken older than RETENTION_DAYS (only on days already
+    rolled up, so the report keeps counting them) and expired exports with their files."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.RETENTION_DAYS)
+    stale = Opportunity.objects.filter(
+        state=Opportunity.State.CLOSED, opened_at__lt=cutoff, trades__isnull=True
+    ).filter(Exists(RollupDay.objects.filter(day=OuterRef("opened_at__date"))))
+    opportunities, _ = stale.delete()
+    exports = 0
+    for export in Export.objects.filter(expires_at__lte=now):
+        if export.file:
+            export.file.delete(save=False)
+        export.delete()
+        exports += 1
+    log.info("retention: %d opportunities, %d exports deleted", opportunities, exports)
+    return {"opportunities": opportunities, "exports": exports}

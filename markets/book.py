@@ -19,16 +19,32 @@ Level = tuple[Decimal, Decimal]
 WireLevel = tuple[Decimal, Decimal, str | None]
 
 
+# Validated price text -> Decimal. Prices repeat frame after frame, so a dict lookup replaces
+# most `Decimal()` constructions and bound checks (sizes rarely repeat: they are parsed each time).
+# Only valid prices go in, and the cache is emptied at `_CACHE_MAX` entries to bound memory.
+_PRICES: dict[str, Decimal] = {}
+_CACHE_MAX = 1 << 16
+
+
 def parse_level(price: str, size: str) -> Level:
     """Return the exact (price, size) of one wire level; raise ValueError if it is absurd."""
     if type(price) is not str or type(size) is not str:
         raise ValueError(f"level must be text, got {price!r} {size!r}")
+    p = _PRICES.get(price)
     try:
-        p = Decimal(price)
-        s = Decimal(size)
-        # NaN fails here: ordering comparisons with NaN raise InvalidOperation; infinities fail
-        # the bounds.
-        ok = ZERO < p < MAX_PRICE and ZERO <= s < MAX_SIZE
+        if p is None:
+            p = Decimal(price)
+            s = Decimal(size)
+            # NaN fails here: ordering comparisons with NaN raise InvalidOperation; infinities
+            # fail the bounds.
+            ok = ZERO < p < MAX_PRICE and ZERO <= s < MAX_SIZE
+            if ok:
+                if len(_PRICES) >= _CACHE_MAX:
+                    _PRICES.clear()
+                _PRICES[price] = p
+        else:
+            s = Decimal(size)
+            ok = ZERO <= s < MAX_SIZE
     except ArithmeticError as exc:
         raise ValueError(f"not a number {price!r} {size!r}") from exc
     if not ok:
@@ -64,6 +80,7 @@ class Book:
         "updates",
         "valid",
         "venue",
+        "version",
     )
 
     def __init__(self, venue: str, market: str, depth: int | None = None) -> None:
@@ -83,6 +100,8 @@ class Book:
         self.updates = 0
         self.valid = False
         self.invalid_reason: str | None = "no snapshot yet"
+        # Bumped by every change to levels, stamps or validity: equal versions, same book.
+        self.version = 0
 
     # -- changing the book -------------------------------------------------------------------
 
@@ -101,29 +120,43 @@ class Book:
         self.sequence = sequence
         self.valid = True
         self.invalid_reason = None
+        self.version += 1
 
     def set_bid(self, price: Decimal, size: Decimal, text: str | None = None) -> None:
         """Set the bid at `price` to the absolute `size`; size 0 removes the level."""
+        self.version += 1
         _set_level(self._bids, self._bid_prices, self._bid_text, price, size, text)
 
     def set_ask(self, price: Decimal, size: Decimal, text: str | None = None) -> None:
         """Set the ask at `price` to the absolute `size`; size 0 removes the level."""
+        self.version += 1
         _set_level(self._asks, self._ask_prices, self._ask_text, price, size, text)
 
     def apply(self, bids: Iterable[WireLevel], asks: Iterable[WireLevel]) -> None:
         """Apply already-validated level changes in wire order, then truncate to depth."""
-        sizes, prices, texts = self._bids, self._bid_prices, self._bid_text
-        for price, size, text in bids:
-            _set_level(sizes, prices, texts, price, size, text)
-        sizes, prices, texts = self._asks, self._ask_prices, self._ask_text
-        for price, size, text in asks:
-            _set_level(sizes, prices, texts, price, size, text)
+        # `_set_level` inlined: this loop runs once per level of every frame.
+        for sizes, prices, texts, levels in (
+            (self._bids, self._bid_prices, self._bid_text, bids),
+            (self._asks, self._ask_prices, self._ask_text, asks),
+        ):
+            for price, size, text in levels:
+                if size:
+                    if price not in sizes:
+                        insort(prices, price)
+                    sizes[price] = size
+                    if text is not None:
+                        texts[price] = text
+                elif sizes.pop(price, None) is not None:
+                    del prices[bisect_left(prices, price)]
+                    texts.pop(price, None)
         if self.depth is not None:
             self.truncate(self.depth)
         self.updates += 1
+        self.version += 1
 
     def truncate(self, depth: int) -> None:
         """Drop levels beyond `depth` per side: Kraken sends no deletes for levels leaving scope."""
+        self.version += 1
         prices = self._bid_prices
         if len(prices) > depth:
             cut = len(prices) - depth
@@ -140,6 +173,7 @@ class Book:
 
     def clear(self) -> None:
         """Empty both sides (validity is left to the caller)."""
+        self.version += 1
         self._bids.clear()
         self._asks.clear()
         self._bid_prices.clear()
@@ -151,11 +185,13 @@ class Book:
         """Mark the book unusable until the next snapshot; levels stay for inspection."""
         self.valid = False
         self.invalid_reason = reason
+        self.version += 1
 
     def stamp(self, exchange_ts: float | None, received_ts: float) -> None:
         """Record when the change happened at the venue and when we received it."""
         self.exchange_ts = exchange_ts
         self.received_ts = received_ts
+        self.version += 1
 
     # -- reading the book --------------------------------------------------------------------
 
@@ -168,6 +204,11 @@ class Book:
         """Return (price, size) of the best ask, or None."""
         prices = self._ask_prices
         return (prices[0], self._asks[prices[0]]) if prices else None
+
+    def top_prices(self) -> tuple[Decimal | None, Decimal | None]:
+        """Return (best ask price, best bid price), None for an empty side: the detector's read."""
+        asks, bids = self._ask_prices, self._bid_prices
+        return (asks[0] if asks else None, bids[-1] if bids else None)
 
     @property
     def crossed(self) -> bool:

@@ -40,6 +40,9 @@ class Pipeline:
             for market, lot in venue.lots.items():
                 self.lots[market][slug] = lot
         self.tracker = OpportunityTracker()
+        # Per market: the detector's memo of each venue pair's last depth walk (see
+        # `find_opportunities`), so a pair whose books did not change is not walked again.
+        self.memos: dict[str, dict] = {market: {} for market in self.books}
 
     def detect(self, markets: Iterable[str], now: float) -> list[OpportunityEvent]:
         """Run the detector on `markets` (whose books changed) and return lifecycle events."""
@@ -58,6 +61,7 @@ class Pipeline:
                 max_book_age=limits.max_book_age_s,
                 now=now,
                 max_notional=limits.max_notional,
+                memo=self.memos[market],
             )
             events += self.tracker.observe_market(market, crosses, now)
         return events

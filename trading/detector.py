@@ -14,7 +14,7 @@ Conventions, the contract the rest of the product relies on:
 """
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import (
     ROUND_DOWN,
     Context,
@@ -175,12 +175,17 @@ def find_opportunities(
     max_notional: Decimal | None = None,
     base_by_venue: Mapping[str, Decimal] | None = None,
     quote_by_venue: Mapping[str, Decimal] | None = None,
+    memo: dict | None = None,
 ) -> dict[OpportunityKey, Cross]:
     """Return the cross of every ordered venue pair of `market` that pays, keyed by pair.
 
     Invalid books, and books received more than `max_book_age` seconds before `now`, take part
     in no pair. With a balance mapping, a venue missing from it holds nothing. A cross carries the
     stamps of whichever of its two books was received last (the change that revealed it).
+
+    `memo`, a dict the caller keeps per market, lets books with a `version` counter (bumped on
+    every change, as `markets.book.Book` does) skip the depth walk of a pair whose two books and
+    inputs are as they were on the last call: the same cross is returned with `detected_ts=now`.
     """
     # The top-of-book prefilter, per venue rather than per pair: `pays_at_top(a, b, ...)` is
     # `b * bid_factor(fee_b) >= a * ask_factor(fee_a)`, so each venue's two products are enough.
@@ -193,11 +198,26 @@ def find_opportunities(
         if not book.valid or received is None or now - received > max_book_age:
             continue
         fresh[venue] = book
-        ask_factor, bid_factor = _venue_factors(fees_by_venue[venue], min_profit_bps)
-        if (top := next(book.asks(), None)) is not None:
-            ask_costs[venue] = multiply(top[0], ask_factor)
-        if (top := next(book.bids(), None)) is not None:
-            bid_values[venue] = multiply(top[0], bid_factor)
+        fee = fees_by_venue[venue]
+        if memo is None:
+            ask_factor, bid_factor = _venue_factors(fee, min_profit_bps)
+        elif (
+            (known := memo.get(venue)) is not None
+            and known[0] is fee
+            and known[1] is min_profit_bps
+        ):
+            ask_factor, bid_factor = known[2]  # same objects: no Decimal hashing for the cache
+        else:
+            ask_factor, bid_factor = factors = _venue_factors(fee, min_profit_bps)
+            memo[venue] = (fee, min_profit_bps, factors)
+        try:
+            best_ask, best_bid = book.top_prices()  # `markets.book.Book`: two list reads
+        except AttributeError:
+            best_ask, best_bid = _top_prices(book)
+        if best_ask is not None:
+            ask_costs[venue] = multiply(best_ask, ask_factor)
+        if best_bid is not None:
+            bid_values[venue] = multiply(best_bid, bid_factor)
     crosses: dict[OpportunityKey, Cross] = {}
     if not ask_costs or not bid_values or max(bid_values.values()) < min(ask_costs.values()):
         return crosses  # the usual frame: no bid reaches any ask after fees, no depth to walk
@@ -206,10 +226,37 @@ def find_opportunities(
             if buy == sell or bid_value < ask_cost:
                 continue
             fee_a, fee_b = fees_by_venue[buy], fees_by_venue[sell]
-            latest = max(fresh[buy], fresh[sell], key=attrgetter("received_ts"))
+            buy_book, sell_book = fresh[buy], fresh[sell]
+            max_base, max_quote = _balance(base_by_venue, sell), _balance(quote_by_venue, buy)
+            if memo is not None:
+                state = (
+                    buy_book,
+                    sell_book,
+                    buy_book.version,
+                    sell_book.version,
+                    buy_book.received_ts,
+                    sell_book.received_ts,
+                    buy_book.exchange_ts,
+                    sell_book.exchange_ts,
+                    fee_a,
+                    fee_b,
+                    min_profit_bps,
+                    lots_by_venue[buy],
+                    lots_by_venue[sell],
+                    max_notional,
+                    max_base,
+                    max_quote,
+                )
+                pair = (buy, sell)
+                if (last := memo.get(pair)) is not None and last[0] == state:
+                    if (cross := last[1]) is not None:
+                        cross = replace(cross, detected_ts=now)
+                        crosses[OpportunityKey(market, buy, sell)] = cross
+                    continue
+            latest = max(buy_book, sell_book, key=attrgetter("received_ts"))
             cross = best_cross(
-                fresh[buy].asks(),
-                fresh[sell].bids(),
+                buy_book.asks(),
+                sell_book.bids(),
                 buy_fee=fee_a,
                 sell_fee=fee_b,
                 min_profit_bps=min_profit_bps,
@@ -219,12 +266,20 @@ def find_opportunities(
                 received_ts=latest.received_ts,
                 detected_ts=now,
                 max_notional=max_notional,
-                max_base=_balance(base_by_venue, sell),
-                max_quote=_balance(quote_by_venue, buy),
+                max_base=max_base,
+                max_quote=max_quote,
             )
+            if memo is not None:
+                memo[pair] = (state, cross)
             if cross is not None:
                 crosses[OpportunityKey(market, buy, sell)] = cross
     return crosses
+
+
+def _top_prices(book: BookView) -> tuple[Decimal | None, Decimal | None]:
+    """Return (best ask price, best bid price) of a book that only offers the level walks."""
+    ask, bid = next(book.asks(), None), next(book.bids(), None)
+    return (None if ask is None else ask[0], None if bid is None else bid[0])
 
 
 @cache

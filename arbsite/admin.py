@@ -10,23 +10,15 @@ from django.contrib.auth.models import Group, User
 
 from arbsite.audit import AuditedAdminMixin
 from arbsite.models import AuditEvent
+from arbsite.readonly_admin import ReadOnlyAdmin
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ["at", "username", "action", "ip", "object_type", "object_id", "object_repr"]
     list_filter = ["action", "at"]
     search_fields = ["username", "action", "object_repr"]
     date_hierarchy = "at"
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 admin.site.unregister(User)

@@ -2,29 +2,15 @@
 
 from django.contrib import admin
 
+from arbsite.readonly_admin import ReadOnlyAdmin, ReadOnlyInline
+
 from .models import Account, Balance, LedgerEntry
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class BalanceInline(admin.TabularInline):
+class BalanceInline(ReadOnlyInline):
     model = Balance
     fields = ["asset", "amount", "updated_at"]
     readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Account)

@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
 from arbsite.audit import AuditedAdminMixin
+from arbsite.readonly_admin import ReadOnlyAdmin
 
 from .models import KillSwitch, RiskProfile
 from .selectors import recent_decisions, status_panel
@@ -64,16 +65,7 @@ class RiskProfileAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(KillSwitch)
-class KillSwitchAdmin(admin.ModelAdmin):
+class KillSwitchAdmin(ReadOnlyAdmin):
     """Read-only: the switch is thrown and reset from the desk's own pages, which audit it."""
 
     list_display = ["is_on", "reason", "automatic", "changed_by", "changed_at"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -2,11 +2,13 @@
 
 from django.contrib import admin
 
+from arbsite.readonly_admin import ReadOnlyAdmin, ReadOnlyInline
+
 from .models import Fill, Opportunity, Order, Trade, TradeEvent
 
 
 @admin.register(Opportunity)
-class OpportunityAdmin(admin.ModelAdmin):
+class OpportunityAdmin(ReadOnlyAdmin):
     list_display = [
         "market",
         "buy_exchange",
@@ -21,14 +23,8 @@ class OpportunityAdmin(admin.ModelAdmin):
     list_filter = ["state", "market", "buy_exchange", "sell_exchange"]
     date_hierarchy = "opened_at"
 
-    def has_add_permission(self, request) -> bool:
-        return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class OrderInline(admin.TabularInline):
+class OrderInline(ReadOnlyInline):
     model = Order
     fields = [
         "client_order_id",
@@ -45,45 +41,19 @@ class OrderInline(admin.TabularInline):
         "error",
     ]
     readonly_fields = fields
-    extra = 0
-    can_delete = False
     show_change_link = True
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
-
-class TradeEventInline(admin.TabularInline):
+class TradeEventInline(ReadOnlyInline):
     model = TradeEvent
     fields = ["at", "from_state", "to_state", "detail"]
     readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
-class FillInline(admin.TabularInline):
+class FillInline(ReadOnlyInline):
     model = Fill
     fields = ["at", "price", "amount", "fee"]
     readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Trade)

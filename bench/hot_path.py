@@ -383,7 +383,7 @@ def run_latency(records: list[dict]) -> dict:
         started = clock()
         changed = feed.handle(text, ts)
         if changed:
-            detect(changed, ts)
+            detect(changed, ts, record["venue"])
         elapsed[timed] = clock() - started
         feed.actions.clear()
         moved[timed] = tops(feed) != before

@@ -80,7 +80,7 @@ class Engine:
     # -- the hot path --------------------------------------------------------------------------
 
     def on_books_changed(self, venue: str, markets: list[str]) -> None:
-        events = self.pipeline.detect(markets, time.time())
+        events = self.pipeline.detect(markets, time.time(), venue)
         if events:
             self.pending += events
         for market in markets:

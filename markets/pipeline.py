@@ -43,15 +43,26 @@ class Pipeline:
         # Per market: the detector's memo of each venue pair's last depth walk (see
         # `find_opportunities`), so a pair whose books did not change is not walked again.
         self.memos: dict[str, dict] = {market: {} for market in self.books}
+        # Per market with nothing crossing at the last detection: the limits it ran under and the
+        # best (ask, bid) of each venue that took part. See `_quiet`.
+        self.quiet: dict[str, tuple[Limits, dict[str, tuple]]] = {}
 
-    def detect(self, markets: Iterable[str], now: float) -> list[OpportunityEvent]:
-        """Run the detector on `markets` (whose books changed) and return lifecycle events."""
+    def detect(
+        self, markets: Iterable[str], now: float, venue: str | None = None
+    ) -> list[OpportunityEvent]:
+        """Run the detector on `markets` and return lifecycle events.
+
+        `venue`, when given, is the one venue whose books changed (a frame's), which lets a market
+        that was quiet and whose top prices on that venue did not move skip detection.
+        """
         events: list[OpportunityEvent] = []
         limits = self.limits
         for market in markets:
             books = self.books[market]
             if len(books) < 2:
                 continue  # a market on one venue only: its book is kept, nothing to cross
+            if venue is not None and self._quiet(market, venue, limits):
+                continue
             crosses = find_opportunities(
                 market,
                 books,
@@ -64,7 +75,35 @@ class Pipeline:
                 memo=self.memos[market],
             )
             events += self.tracker.observe_market(market, crosses, now)
+            if crosses:
+                self.quiet.pop(market, None)
+            else:
+                self.quiet[market] = (limits, self._tops(books, now))
         return events
+
+    def _quiet(self, market: str, venue: str, limits: Limits) -> bool:
+        """True when detection would find nothing again, so it can be skipped.
+
+        The last detection of `market` found no cross (so none is open) under the same limits, and
+        `venue` took part in it with the same best prices it has now. The prefilter then says no
+        again: the other venues' tops are unchanged, and a book that went invalid or stale since
+        only drops out. Depth below the top does not matter when no top pair pays.
+        """
+        last = self.quiet.get(market)
+        if last is None or last[0] is not limits:
+            return False
+        book = self.books[market][venue]
+        top = last[1].get(venue)
+        return top is not None and book.valid and book.top_prices() == top
+
+    def _tops(self, books: dict[str, Book], now: float) -> dict[str, tuple]:
+        """The best (ask, bid) of each valid, fresh book: the venues the detector just used."""
+        max_age = self.limits.max_book_age_s
+        return {
+            venue: book.top_prices()
+            for venue, book in books.items()
+            if book.valid and book.received_ts is not None and now - book.received_ts <= max_age
+        }
 
     def sweep(self, now: float) -> list[OpportunityEvent]:
         """Re-run every market so books that went stale without a frame close their crosses."""

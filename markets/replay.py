@@ -143,7 +143,7 @@ class Replay:
                 continue  # what we sent: the subscriptions were read in the first pass
             feed.actions.clear()  # resync requests: the recording holds what followed them
             if changed:
-                for event in detect(changed, ts):
+                for event in detect(changed, ts, record["venue"]):
                     self.opened += event.kind == "open"
                     emit(event)
 

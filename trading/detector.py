@@ -27,6 +27,7 @@ from decimal import (
     localcontext,
 )
 from functools import cache
+from itertools import islice
 from math import lcm
 from operator import attrgetter
 from typing import NamedTuple, Protocol
@@ -37,7 +38,10 @@ type Slice = tuple[Decimal, Decimal, Decimal]  # (ask price, bid price, size)
 EXACT = Context(prec=60, traps=[Inexact, Rounded, InvalidOperation, DivisionByZero, Overflow])
 QUOTIENT = Context(prec=60, rounding=ROUND_DOWN)
 ZERO = Decimal(0)
+ONE = Decimal(1)
 BPS = Decimal(10_000)
+# Exact arithmetic without switching the thread's context (a `localcontext` costs microseconds).
+_add, _sub, _mul = EXACT.add, EXACT.subtract, EXACT.multiply
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,15 +156,15 @@ def best_cross(
     Levels are pulled lazily: one past the last slice taken, at most.
     """
     ask_factor, bid_factor = _price_factors(buy_fee, sell_fee, min_profit_bps)
-    with localcontext(EXACT):
-        caps = _notional_caps(max_notional, max_quote, buy_fee)
-        lot = common_lot(buy_lot, sell_lot)
-        size, taken = _walk(_slices(asks, bids), ask_factor, bid_factor, caps, max_base, lot)
-        if size <= 0:
-            return None
-        asks_taken, bids_taken = _levels_for(taken, size)
-        stamps = (exchange_ts, received_ts, detected_ts)
-        return _report(size, asks_taken, bids_taken, buy_fee, sell_fee, stamps)
+    lot = common_lot(buy_lot, sell_lot)
+    caps = _notional_caps(max_notional, max_quote, buy_fee)
+    limit = None if max_base is None else _round_down(max_base, lot)
+    size, taken = _walk(iter(asks), iter(bids), ask_factor, bid_factor, caps, limit, lot)
+    if size <= 0:
+        return None
+    asks_taken, bids_taken = _levels_for(taken, size)
+    stamps = (exchange_ts, received_ts, detected_ts)
+    return _report(size, asks_taken, bids_taken, buy_fee, sell_fee, stamps)
 
 
 def find_opportunities(
@@ -183,41 +187,44 @@ def find_opportunities(
     in no pair. With a balance mapping, a venue missing from it holds nothing. A cross carries the
     stamps of whichever of its two books was received last (the change that revealed it).
 
-    `memo`, a dict the caller keeps per market, lets books with a `version` counter (bumped on
-    every change, as `markets.book.Book` does) skip the depth walk of a pair whose two books and
-    inputs are as they were on the last call: the same cross is returned with `detected_ts=now`.
+    `memo`, a dict the caller keeps per market, carries work from one call to the next: each
+    venue's top-of-book products while its best prices are the same objects, and each pair's
+    last depth walk with the levels it read. A pair whose walk inputs are equal and whose books
+    still start with exactly those levels is not walked again: the walk reads nothing else, so
+    the same cross comes back, stamped with the current books' times and `detected_ts=now`.
     """
     # The top-of-book prefilter, per venue rather than per pair: `pays_at_top(a, b, ...)` is
     # `b * bid_factor(fee_b) >= a * ask_factor(fee_a)`, so each venue's two products are enough.
     fresh: dict[str, BookView] = {}
     ask_costs: dict[str, Decimal] = {}
     bid_values: dict[str, Decimal] = {}
-    multiply = EXACT.multiply
     for venue, book in books_by_venue.items():
         received = book.received_ts
         if not book.valid or received is None or now - received > max_book_age:
             continue
         fresh[venue] = book
-        fee = fees_by_venue[venue]
-        if memo is None:
-            ask_factor, bid_factor = _venue_factors(fee, min_profit_bps)
-        elif (
-            (known := memo.get(venue)) is not None
-            and known[0] is fee
-            and known[1] is min_profit_bps
-        ):
-            ask_factor, bid_factor = known[2]  # same objects: no Decimal hashing for the cache
-        else:
-            ask_factor, bid_factor = factors = _venue_factors(fee, min_profit_bps)
-            memo[venue] = (fee, min_profit_bps, factors)
         try:
             best_ask, best_bid = book.top_prices()  # `markets.book.Book`: two list reads
         except AttributeError:
             best_ask, best_bid = _top_prices(book)
-        if best_ask is not None:
-            ask_costs[venue] = multiply(best_ask, ask_factor)
-        if best_bid is not None:
-            bid_values[venue] = multiply(best_bid, bid_factor)
+        fee = fees_by_venue[venue]
+        known = None if memo is None else memo.get(venue)
+        if (
+            known is not None
+            and known[0] is best_ask
+            and known[1] is best_bid
+            and known[2] is fee
+            and known[3] is min_profit_bps
+        ):
+            ask_cost, bid_value = known[4]  # same objects as last time: no Decimal work at all
+        else:
+            ask_cost, bid_value = _top_products(best_ask, best_bid, fee, min_profit_bps)
+            if memo is not None:
+                memo[venue] = (best_ask, best_bid, fee, min_profit_bps, (ask_cost, bid_value))
+        if ask_cost is not None:
+            ask_costs[venue] = ask_cost
+        if bid_value is not None:
+            bid_values[venue] = bid_value
     crosses: dict[OpportunityKey, Cross] = {}
     if not ask_costs or not bid_values or max(bid_values.values()) < min(ask_costs.values()):
         return crosses  # the usual frame: no bid reaches any ask after fees, no depth to walk
@@ -225,55 +232,87 @@ def find_opportunities(
         for sell, bid_value in bid_values.items():
             if buy == sell or bid_value < ask_cost:
                 continue
-            fee_a, fee_b = fees_by_venue[buy], fees_by_venue[sell]
             buy_book, sell_book = fresh[buy], fresh[sell]
-            max_base, max_quote = _balance(base_by_venue, sell), _balance(quote_by_venue, buy)
-            if memo is not None:
-                state = (
-                    buy_book,
-                    sell_book,
-                    buy_book.version,
-                    sell_book.version,
-                    buy_book.received_ts,
-                    sell_book.received_ts,
-                    buy_book.exchange_ts,
-                    sell_book.exchange_ts,
-                    fee_a,
-                    fee_b,
-                    min_profit_bps,
-                    lots_by_venue[buy],
-                    lots_by_venue[sell],
-                    max_notional,
-                    max_base,
-                    max_quote,
-                )
-                pair = (buy, sell)
-                if (last := memo.get(pair)) is not None and last[0] == state:
-                    if (cross := last[1]) is not None:
-                        cross = replace(cross, detected_ts=now)
-                        crosses[OpportunityKey(market, buy, sell)] = cross
-                    continue
             latest = max(buy_book, sell_book, key=attrgetter("received_ts"))
+            inputs = (
+                fees_by_venue[buy],
+                fees_by_venue[sell],
+                min_profit_bps,
+                lots_by_venue[buy],
+                lots_by_venue[sell],
+                max_notional,
+                _balance(base_by_venue, sell),
+                _balance(quote_by_venue, buy),
+            )
+            asks, bids = buy_book.asks(), sell_book.bids()
+            if memo is not None:
+                pair = (buy, sell)
+                last = memo.get(pair)
+                if (
+                    last is not None
+                    and last[0] == inputs
+                    and _starts_with(buy_book.asks(), last[1])
+                    and _starts_with(sell_book.bids(), last[2])
+                ):
+                    if (cross := last[3]) is not None:
+                        crosses[OpportunityKey(market, buy, sell)] = replace(
+                            cross,
+                            exchange_ts=latest.exchange_ts,
+                            received_ts=latest.received_ts,
+                            detected_ts=now,
+                        )
+                    continue
+                asks_read: list[Level | None] = []
+                bids_read: list[Level | None] = []
+                asks = _reading(buy_book.asks(), asks_read)
+                bids = _reading(sell_book.bids(), bids_read)
+            fee_a, fee_b, min_bps, lot_a, lot_b, notional, max_base, max_quote = inputs
             cross = best_cross(
-                buy_book.asks(),
-                sell_book.bids(),
+                asks,
+                bids,
                 buy_fee=fee_a,
                 sell_fee=fee_b,
-                min_profit_bps=min_profit_bps,
-                buy_lot=lots_by_venue[buy],
-                sell_lot=lots_by_venue[sell],
+                min_profit_bps=min_bps,
+                buy_lot=lot_a,
+                sell_lot=lot_b,
                 exchange_ts=latest.exchange_ts,
                 received_ts=latest.received_ts,
                 detected_ts=now,
-                max_notional=max_notional,
+                max_notional=notional,
                 max_base=max_base,
                 max_quote=max_quote,
             )
             if memo is not None:
-                memo[pair] = (state, cross)
+                memo[pair] = (inputs, tuple(asks_read), tuple(bids_read), cross)
             if cross is not None:
                 crosses[OpportunityKey(market, buy, sell)] = cross
     return crosses
+
+
+def _reading(levels: Iterator[Level], read: list[Level | None]) -> Iterator[Level]:
+    """Yield `levels`, noting each one pulled in `read`, and a final None if they ran out."""
+    for level in levels:
+        read.append(level)
+        yield level
+    read.append(None)
+
+
+def _starts_with(levels: Iterator[Level], read: tuple[Level | None, ...]) -> bool:
+    """Return whether pulling `levels` as a walk did gives exactly `read` (see `_reading`)."""
+    if read and read[-1] is None:  # the walk ran out: the side must hold these levels, no more
+        return tuple(islice(levels, len(read))) == read[:-1]
+    return tuple(islice(levels, len(read))) == read
+
+
+def _top_products(
+    best_ask: Decimal | None, best_bid: Decimal | None, fee: Decimal, min_profit_bps: Decimal
+) -> tuple[Decimal | None, Decimal | None]:
+    """Return a venue's (ask cost, bid value) for the prefilter; None for an empty side."""
+    ask_factor, bid_factor = _venue_factors(fee, min_profit_bps)
+    return (
+        None if best_ask is None else EXACT.multiply(best_ask, ask_factor),
+        None if best_bid is None else EXACT.multiply(best_bid, bid_factor),
+    )
 
 
 def _top_prices(book: BookView) -> tuple[Decimal | None, Decimal | None]:
@@ -303,57 +342,59 @@ def _notional_caps(
     """Return the caps as (cap, weight) pairs, each meaning weight * buy notional <= cap."""
     caps = []
     if max_notional is not None:
-        caps.append((max_notional, Decimal(1)))
+        caps.append((max_notional, ONE))
     if max_quote is not None:
-        caps.append((max_quote, 1 + buy_fee))
+        caps.append((max_quote, _add(ONE, buy_fee)))
     return tuple(caps)
 
 
-def _slices(asks: Iterable[Level], bids: Iterable[Level]) -> Iterator[Slice]:
-    """Yield (ask, bid, size) slices of the two-pointer walk, pulling each level only when due."""
-    ask_levels, bid_levels = iter(asks), iter(bids)
-    ask, bid = next(ask_levels, None), next(bid_levels, None)
-    if ask is None or bid is None:
-        return
-    (a, ask_left), (b, bid_left) = ask, bid
-    while True:
-        size = min(ask_left, bid_left)
-        if size:
-            yield a, b, size
-        ask_left -= size
-        bid_left -= size
-        if not ask_left:
-            if (ask := next(ask_levels, None)) is None:
-                return
-            a, ask_left = ask
-        if not bid_left:
-            if (bid := next(bid_levels, None)) is None:
-                return
-            b, bid_left = bid
-
-
 def _walk(
-    slices: Iterator[Slice],
+    asks: Iterator[Level],
+    bids: Iterator[Level],
     ask_factor: Decimal,
     bid_factor: Decimal,
     caps: tuple[tuple[Decimal, Decimal], ...],
-    max_base: Decimal | None,
+    limit: Decimal | None,
     lot: Decimal,
 ) -> tuple[Decimal, list[Slice]]:
-    """Return the lot-rounded size that pays within the caps, and the slices it draws on."""
-    size = notional = ZERO
+    """Return the lot-rounded size that pays within the caps, and the slices it draws on.
+
+    The two-pointer walk: each slice is the smaller of what is left at the current ask and bid
+    level. A level is pulled only when the one before is used up, and its price is multiplied by
+    its factor once, however many slices it gives. `limit` is the base cap in lots, or None.
+    """
     taken: list[Slice] = []
-    limit = None if max_base is None else _round_down(max_base, lot)
-    for a, b, q in slices:
-        if b * bid_factor < a * ask_factor:
-            break
-        taken.append((a, b, q))
-        if caps and (cut := _cut_size(caps, a, q, size, notional, lot)) is not None:
-            return _smaller(cut, limit), taken
-        size += q
-        notional += a * q
-        if limit is not None and size >= limit:
-            break
+    ask, bid = next(asks, None), next(bids, None)
+    if ask is None or bid is None:
+        return ZERO, taken
+    (a, ask_left), (b, bid_left) = ask, bid
+    ask_cost, bid_value = _mul(a, ask_factor), _mul(b, bid_factor)
+    size = notional = ZERO
+    while True:
+        q = ask_left if ask_left < bid_left else bid_left
+        if q:
+            if bid_value < ask_cost:
+                break
+            taken.append((a, b, q))
+            after = _add(notional, _mul(a, q))
+            for cap, weight in caps:
+                if (after if weight is ONE else _mul(weight, after)) > cap:
+                    return _smaller(_cut_size(caps, a, q, size, notional, lot), limit), taken
+            size = _add(size, q)
+            notional = after
+            if limit is not None and size >= limit:
+                break
+            ask_left, bid_left = _sub(ask_left, q), _sub(bid_left, q)
+        if not ask_left:
+            if (ask := next(asks, None)) is None:
+                break
+            a, ask_left = ask
+            ask_cost = _mul(a, ask_factor)
+        if not bid_left:
+            if (bid := next(bids, None)) is None:
+                break
+            b, bid_left = bid
+            bid_value = _mul(b, bid_factor)
     return _smaller(_round_down(size, lot), limit), taken
 
 
@@ -364,16 +405,19 @@ def _cut_size(
     size: Decimal,
     notional: Decimal,
     lot: Decimal,
-) -> Decimal | None:
-    """Return the lot-rounded size at which a cap cuts the slice (a, q), or None if none does.
+) -> Decimal:
+    """Return the lot-rounded size at which a cap cuts the slice (a, q); at least one does.
 
     Cap (c, w) stops at size + (c - w*notional) / (w*a); in lots that is one integer division.
     """
     cut = None
     for cap, weight in caps:
-        if weight * (notional + a * q) > cap:
-            lots = (weight * a * size + cap - weight * notional) // (weight * a * lot)
-            cut = _smaller(lots * lot, cut)
+        if _mul(weight, _add(notional, _mul(a, q))) > cap:
+            per_size = _mul(weight, a)
+            room = _sub(_add(_mul(per_size, size), cap), _mul(weight, notional))
+            lots = EXACT.divide_int(room, _mul(per_size, lot))
+            cut = _smaller(_mul(lots, lot), cut)
+    assert cut is not None, "called without a cap that cuts"
     return cut
 
 
@@ -386,18 +430,25 @@ def _levels_for(taken: list[Slice], size: Decimal) -> tuple[tuple[Level, ...], t
         if not left:
             break
         q = min(q, left)
-        left -= q
-        _add(asks, a, q)
-        _add(bids, b, q)
+        left = _sub(left, q)
+        _merge(asks, a, q)
+        _merge(bids, b, q)
     return tuple(asks), tuple(bids)
 
 
-def _add(levels: list[Level], price: Decimal, size: Decimal) -> None:
+def _merge(levels: list[Level], price: Decimal, size: Decimal) -> None:
     """Add `size` at `price`, merging with the last level when the walk stayed on it."""
     if levels and levels[-1][0] == price:
-        levels[-1] = (price, levels[-1][1] + size)
+        levels[-1] = (price, _add(levels[-1][1], size))
     else:
         levels.append((price, size))
+
+
+def _notional(levels: tuple[Level, ...]) -> Decimal:
+    total = ZERO
+    for price, size in levels:
+        total = _add(total, _mul(price, size))
+    return total
 
 
 def _report(
@@ -408,11 +459,11 @@ def _report(
     sell_fee: Decimal,
     stamps: tuple[float | None, float | None, float],
 ) -> Cross:
-    buy_notional = sum((p * q for p, q in asks_taken), ZERO)
-    sell_notional = sum((p * q for p, q in bids_taken), ZERO)
-    gross = sell_notional - buy_notional
-    fees = buy_fee * buy_notional + sell_fee * sell_notional
-    net = gross - fees
+    buy_notional = _notional(asks_taken)
+    sell_notional = _notional(bids_taken)
+    gross = _sub(sell_notional, buy_notional)
+    fees = _add(_mul(buy_fee, buy_notional), _mul(sell_fee, sell_notional))
+    net = _sub(gross, fees)
     return Cross(
         size=size,
         buy_vwap=QUOTIENT.divide(buy_notional, size),
@@ -422,7 +473,7 @@ def _report(
         gross_profit=gross,
         fees=fees,
         net_profit=net,
-        margin_bps=QUOTIENT.divide(net * BPS, buy_notional),
+        margin_bps=QUOTIENT.divide(_mul(net, BPS), buy_notional),
         asks_taken=asks_taken,
         bids_taken=bids_taken,
         exchange_ts=stamps[0],
@@ -432,7 +483,7 @@ def _report(
 
 
 def _round_down(size: Decimal, lot: Decimal) -> Decimal:
-    return size // lot * lot
+    return _mul(EXACT.divide_int(size, lot), lot)
 
 
 def _smaller(value: Decimal, other: Decimal | None) -> Decimal:

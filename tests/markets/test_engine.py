@@ -83,8 +83,8 @@ async def test_engine_sees_dislocations_open_and_close_opportunities(running):
     events = []
     original = engine.pipeline.detect
 
-    def spy(markets, now):
-        found = original(markets, now)
+    def spy(markets, now, venue=None):
+        found = original(markets, now, venue)
         events.extend(found)
         return found
 

@@ -2,6 +2,7 @@
 
 import gzip
 import json
+from collections import defaultdict
 from decimal import Decimal
 from io import StringIO
 from pathlib import Path
@@ -9,6 +10,9 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from bench import hot_path
+from markets.recording import read_records
+from markets.replay import Replay
 from tests.factories import ExchangeFactory, ListingFactory, MarketFactory
 
 RECORDING = Path(__file__).resolve().parents[1] / "data" / "replay_small.jsonl.gz"
@@ -150,3 +154,28 @@ def test_a_file_that_is_not_a_recording_is_refused(tmp_path):
 
     with pytest.raises(CommandError, match=r"bad\.jsonl:2: not a JSON line"):
         call_command("replay", str(bad), stdout=StringIO())
+
+
+def test_quiet_markets_skipped_and_walks_carried_over_change_no_event(tmp_path):
+    """The engine's shortcuts (skip a quiet market, reuse an unchanged walk) against none at all.
+
+    On the benchmark's generated feed: three venues, five markets, dislocations that cross.
+    """
+    path = tmp_path / "feed.jsonl"
+    hot_path.generate(path, 6000, seed=3)
+    records = list(read_records(path))
+    fast, plain = (Replay(hot_path.venue_configs(), hot_path.LIMITS) for _ in range(2))
+    skipped = []
+    quiet = fast.pipeline._quiet
+    fast.pipeline._quiet = lambda *args: skipped.append(quiet(*args)) or skipped[-1]
+    plain.pipeline.memos = defaultdict(lambda: None)
+    detect = plain.pipeline.detect
+    plain.pipeline.detect = lambda markets, now, venue=None: detect(markets, now)
+    fast_events, plain_events = [], []
+
+    fast.run(records, fast_events.append)
+    plain.run(records, plain_events.append)
+
+    assert fast_events == plain_events
+    assert sum(event.kind == "open" for event in fast_events) > 0
+    assert 0 < sum(skipped) < len(skipped)

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from markets.book import Book
 from trading.detector import (
     Cross,
     OpportunityKey,
@@ -517,3 +518,46 @@ def test_close_all_closes_everything_with_the_reason():
         (EventKind.CLOSE, "shutdown", 3.0)
     ]
     assert tracker.close_all(now=4.0, reason="shutdown") == []
+
+
+# -- the memo: carried work must never change a result ----------------------------------------
+
+VENUES = ("kraken", "coinbase", "binance")
+change_steps = st.lists(
+    st.tuples(
+        st.sampled_from(VENUES),
+        st.sampled_from(["bid", "ask", "invalidate", "reload", "age"]),
+        decimals(990, 1010, 0),
+        st.sampled_from([D(0), D("0.5"), D(1), D("2.5")]),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(max_examples=200)
+@given(change_steps)
+def test_memo_gives_exactly_what_a_fresh_detection_gives(steps):
+    """Every step changes one real book; with and without the memo the crosses are equal."""
+    books = {venue: Book(venue, "BTC-USD") for venue in VENUES}
+    for offset, book in enumerate(books.values()):
+        book.load([(D(995 + offset), D(1), None)], [(D(1000 + offset), D(1), None)])
+        book.stamp(1.0, 100.0)
+    memo: dict = {}
+    now = 100.0
+    for venue, kind, price, size in steps:
+        book = books[venue]
+        now += 0.1
+        if kind == "bid" and price < (book.best_ask() or (D(10**6),))[0]:
+            book.set_bid(price, size)
+        elif kind == "ask" and price > (book.best_bid() or (D(0),))[0]:
+            book.set_ask(price, size)
+        elif kind == "invalidate":
+            book.invalidate("test")
+        elif kind == "reload":
+            book.load([(price - 6, size or D(1), None)], [(price, D(1), None)])
+        if kind != "age":
+            book.stamp(now, now)
+        remembered = find(books, now=now, memo=memo)
+
+        assert remembered == find(books, now=now)

@@ -361,6 +361,8 @@ def run_latency(records: list[dict]) -> dict:
     clock = time.perf_counter_ns
     elapsed = array("q", bytes(8 * len(records)))
     moved = bytearray(len(records))
+    venue_of = bytearray(len(records))  # index into VENUES
+    venue_index = {venue: i for i, venue in enumerate(VENUES)}
     samples: list[tuple[int, int, int]] = []  # frames, allocated blocks, RSS
     every = max(1, len(records) // 20)
 
@@ -387,13 +389,18 @@ def run_latency(records: list[dict]) -> dict:
         elapsed[timed] = clock() - started
         feed.actions.clear()
         moved[timed] = tops(feed) != before
+        venue_of[timed] = venue_index[record["venue"]]
         timed += 1
         if number % every == 0:
             samples.append((number, sys.getallocatedblocks(), rss_bytes()))
     samples.append((len(records), sys.getallocatedblocks(), rss_bytes()))
     top = [elapsed[i] for i in range(timed) if moved[i]]
     other = [elapsed[i] for i in range(timed) if not moved[i]]
-    return {"top": top, "other": other, "memory": samples}
+    by_venue = {
+        venue: [elapsed[i] for i in range(timed) if moved[i] and venue_of[i] == index]
+        for venue, index in venue_index.items()
+    }
+    return {"top": top, "other": other, "top_by_venue": by_venue, "memory": samples}
 
 
 def quantile(values: list[int], q: float) -> float:
@@ -452,6 +459,9 @@ def main(frames: int = 1_000_000, runs: int = 3, seed: int = 1) -> dict:
         "all_p50_us": quantile(latency["top"] + latency["other"], 0.50),
         "all_p99_us": quantile(latency["top"] + latency["other"], 0.99),
         "top_frames": len(latency["top"]),
+        "top_p99_by_venue_us": {
+            venue: quantile(values, 0.99) for venue, values in latency["top_by_venue"].items()
+        },
         "blocks_growth": end[1] - warm[1],
         "rss_growth_mb": (end[2] - warm[2]) / 1e6,
         "rss_per_frame_b": per_frame,
@@ -463,7 +473,9 @@ def main(frames: int = 1_000_000, runs: int = 3, seed: int = 1) -> dict:
         f"{result['baseline_fps']:,.0f} frames/s, ratio {result['ratio']:.2f} (target 2.00)\n"
         f"  latency receive -> detection, frames that move a top level "
         f"({result['top_frames']:,}): p50 {result['top_p50_us']:.1f} us, "
-        f"p99 {result['top_p99_us']:.1f} us (target < 100)\n"
+        f"p99 {result['top_p99_us']:.1f} us (target < 100); p99 by venue: "
+        + ", ".join(f"{v} {us:.1f} us" for v, us in result["top_p99_by_venue_us"].items())
+        + "\n"
         f"  all frames: p50 {result['all_p50_us']:.1f} us, p99 {result['all_p99_us']:.1f} us\n"
         f"  memory from 10% to the end: {result['blocks_growth']:+,} allocated blocks, RSS "
         f"{result['rss_growth_mb']:+.1f} MB ({result['rss_per_frame_b']:+.2f} B/frame)\n"

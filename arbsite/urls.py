@@ -2,7 +2,8 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, reverse_lazy
+from django.views.generic import RedirectView
 
 from arbsite import metrics as site_metrics
 from arbsite import views as site_views
@@ -29,7 +30,7 @@ urlpatterns = [
     path("portfolio/", portfolio_views.portfolio, name="portfolio"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path("password/", site_views.PasswordChangeView.as_view(), name="password_change"),
     path(
         "password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"
     ),
@@ -37,5 +38,7 @@ urlpatterns = [
     path("audit/", include("arbsite.audit_views")),
     path("healthz", site_views.healthz, name="healthz"),
     path("metrics", site_metrics.metrics, name="metrics"),
+    # The admin's own password page would bypass the audited one.
+    path("admin/password_change/", RedirectView.as_view(url=reverse_lazy("password_change"))),
     path("admin/", admin.site.urls),
 ]

@@ -204,3 +204,58 @@ def test_the_audit_page_filters_by_action_user_and_date_and_pages(client, user_w
     assert len(second) == 5
     assert before.paginator.count == 0
     assert "page=2" in by_user.content.decode()
+
+
+def test_changing_ones_password_is_recorded_without_the_password(client):
+    user = UserFactory()
+    client.force_login(user)
+    form = {"old_password": "pw-for-tests-1", "new_password1": "Fresh-pass-2026!"}
+
+    response = client.post(
+        reverse("password_change"), {**form, "new_password2": "Fresh-pass-2026!"}
+    )
+
+    assert response.status_code == 302
+    event = only_event("password changed")
+    assert (event.user, event.object_id, event.before, event.after) == (
+        user,
+        str(user.pk),
+        None,
+        None,
+    )
+    assert "Fresh-pass" not in str(AuditEvent.objects.values_list())
+
+
+def test_a_refused_password_change_records_nothing(client):
+    client.force_login(UserFactory())
+    form = {"old_password": "wrong", "new_password1": "Fresh-pass-2026!"}
+
+    response = client.post(
+        reverse("password_change"), {**form, "new_password2": "Fresh-pass-2026!"}
+    )
+
+    assert response.status_code == 200
+    assert not AuditEvent.objects.filter(action="password changed").exists()
+
+
+def test_an_administrator_setting_a_users_password_is_recorded_as_theirs(client, user_with_role):
+    admin_user = staff(client, user_with_role, ADMINISTRATOR)
+    target = UserFactory()
+    url = reverse("admin:auth_user_password_change", args=[target.pk])
+    form = {"password1": "Set-by-admin-2026!", "password2": "Set-by-admin-2026!"}
+
+    response = client.post(url, {**form, "usable_password": "true"})
+
+    assert response.status_code == 302
+    event = only_event("password changed")
+    assert (event.user, event.object_id) == (admin_user, str(target.pk))
+    target.refresh_from_db()
+    assert target.check_password("Set-by-admin-2026!")
+
+
+def test_the_admins_own_password_page_leads_to_the_audited_one(client, user_with_role):
+    staff(client, user_with_role, ADMINISTRATOR)
+
+    response = client.get("/admin/password_change/")
+
+    assert (response.status_code, response["Location"]) == (302, reverse("password_change"))

@@ -12,8 +12,9 @@ MAX_TOPICS = 20
 class LiveConsumer(AsyncWebsocketConsumer):
     """Joins the groups the page asks for (`?topics=desk,spreads:BTC-USD`) that its role may see.
 
-    Each message is a complete fragment, so a push the channel layer dropped for a slow client
-    is made good by the next one; the layer's per-channel capacity bounds what waits here.
+    Each push is a complete fragment, rendered once per process for all its consumers, so a push
+    the channel layer dropped for a slow client is made good by the next one; the layer's
+    per-channel capacity bounds what waits here.
     """
 
     groups_joined: list[str]
@@ -40,5 +41,18 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """The page sends nothing the desk acts on (htmx may send form values); ignore it."""
 
-    async def push_html(self, event: dict) -> None:
-        await self.send(text_data=event["html"])
+    async def dispatch(self, message: dict) -> None:
+        """Pushes skip the `close_old_connections` channels runs before every handler.
+
+        That is a trip to the database thread per page per push, and a push never touches this
+        thread's database connection: the fragment is rendered on `live`'s own thread.
+        """
+        if message["type"] == "push.fragment":
+            await self.push_fragment(message)
+        else:
+            await super().dispatch(message)
+
+    async def push_fragment(self, notice: dict) -> None:
+        html = await live.rendered(notice)
+        if html is not None:
+            await self.send(text_data=html)

@@ -1,6 +1,8 @@
 """Live pushes: the Channels group names, who may join them, and the publish helpers.
 
-Each push is one page partial rendered once for its group and swapped out-of-band by htmx.
+Each push is one page partial swapped out-of-band by htmx. The publisher (engine, worker, request)
+sends its group a small notice; the process holding the group's WebSockets renders the partial
+once for all of them, so template and database work stays off the engine's hot loop.
 """
 
 import asyncio
@@ -13,7 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import import_module
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.db import transaction
 from django.http import HttpResponse
@@ -45,6 +48,10 @@ class Fragment:
     by_audience: bool = False
     perm: str = VIEW_PERM
     staff_only: bool = False
+
+    @property
+    def audiences(self) -> tuple[str, ...]:
+        return (VIEW, OPERATE) if self.by_audience else (VIEW,)
 
     def group(self, key: str, audience: str) -> str:
         name = f"{self.topic}.{_UNSAFE.sub('_', key)}" if self.keyed else self.topic
@@ -102,8 +109,11 @@ FRAGMENTS: dict[str, list[Fragment]] = {
 TOPICS: dict[str, Fragment] = {f.topic: f for fragments in FRAGMENTS.values() for f in fragments}
 
 _dirty: set[tuple[str, str]] = set()
-# One thread renders for the pump, so pushes never queue behind (or hold up) request handlers.
+# One thread renders the pushes, so they never queue behind (or hold up) request handlers.
 _RENDERER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-render")
+# Renders under way or just done in this process, by notice, shared by every consumer that got it.
+_renders: dict[tuple, asyncio.Future] = {}
+KEEP_RENDER_S = 10.0
 
 
 def mark_dirty(kind: str, key: str = "") -> None:
@@ -112,51 +122,83 @@ def mark_dirty(kind: str, key: str = "") -> None:
 
 
 async def pump(stop: asyncio.Event, interval_s: float = 0.5) -> None:
-    """Every `interval_s`, render each dirty fragment once and send it to its group."""
+    """Every `interval_s`, send each dirty fragment's groups a notice to re-render it.
+
+    The sends go out together: on a busy engine loop each Redis round trip waits for a turn.
+    """
     layer = get_channel_layer()
-    render = sync_to_async(_render_batch, thread_sensitive=False, executor=_RENDERER)
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval_s)
-        if not _dirty:
-            continue
-        batch = list(_dirty)
+        batch = [push for kind, key in _dirty for push in notices(kind, key)]
         _dirty.clear()
-        for group, html in await render(batch):
-            await layer.group_send(group, {"type": "push.html", "html": html})
-
-
-def _render_batch(batch: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    pushes = []
-    for kind, key in batch:
-        try:
-            pushes += render_pushes(kind, key)
-        except Exception:
-            log.exception("live push of %s %r failed to render", kind, key)
-    return pushes
+        sent = await asyncio.gather(
+            *(layer.group_send(group, notice) for group, notice in batch), return_exceptions=True
+        )
+        for (group, _), error in zip(batch, sent, strict=True):
+            if error is not None:
+                log.error("live push to %s failed: %r", group, error)
 
 
 def publish_now(kind: str, key: str = "") -> None:
-    """Render and send `kind` once the current transaction commits (workers, request code)."""
+    """Push `kind` once the current transaction commits (workers, request code)."""
     transaction.on_commit(lambda: _send(kind, key))
 
 
 def _send(kind: str, key: str) -> None:
     layer = get_channel_layer()
-    for group, html in render_pushes(kind, key):
-        async_to_sync(layer.group_send)(group, {"type": "push.html", "html": html})
+    for group, notice in notices(kind, key):
+        async_to_sync(layer.group_send)(group, notice)
 
 
-def render_pushes(kind: str, key: str = "") -> list[tuple[str, str]]:
-    """Return (group, html) for every fragment `kind` re-renders, once per audience."""
+def notices(kind: str, key: str = "") -> list[tuple[str, dict]]:
+    """Return (group, notice) for every fragment `kind` re-renders, once per audience."""
     published = time.time()
-    pushes = []
-    for fragment in FRAGMENTS.get(kind, []):
-        for audience in (VIEW, OPERATE) if fragment.by_audience else (VIEW,):
-            pushes.append(
-                (fragment.group(key, audience), fragment.render(key, audience, published))
-            )
-    return pushes
+    return [
+        (
+            fragment.group(key, audience),
+            {
+                "type": "push.fragment",
+                "topic": fragment.topic,
+                "key": key,
+                "audience": audience,
+                "published": published,
+            },
+        )
+        for fragment in FRAGMENTS.get(kind, [])
+        for audience in fragment.audiences
+    ]
+
+
+def render_notice(notice: dict) -> str:
+    """The fragment a notice asks for, stamped with the notice's publish time."""
+    fragment = TOPICS[notice["topic"]]
+    return fragment.render(notice["key"], notice["audience"], notice["published"])
+
+
+async def rendered(notice: dict) -> str | None:
+    """`render_notice` run once in this process for all the consumers that received `notice`.
+
+    None when it failed to render (logged once): the page keeps its last fragment.
+    """
+    ident = (notice["topic"], notice["key"], notice["audience"], notice["published"])
+    render = _renders.get(ident)
+    if render is None:
+        render = _renders[ident] = asyncio.ensure_future(_render(notice))
+        asyncio.get_running_loop().call_later(KEEP_RENDER_S, _renders.pop, ident, None)
+    # Shielded: a consumer that disconnects meanwhile must not cancel the render for the rest.
+    return await asyncio.shield(render)
+
+
+async def _render(notice: dict) -> str | None:
+    # database_sync_to_async: the render thread lives as long as the process, so it retires its
+    # database connection as a request would (CONN_MAX_AGE, health checks).
+    render = database_sync_to_async(render_notice, thread_sensitive=False, executor=_RENDERER)
+    try:
+        return await render(notice)
+    except Exception:
+        log.exception("live push of %s %r failed to render", notice["topic"], notice["key"])
+        return None
 
 
 async def groups_for(user, topics: list[str]) -> list[str]:

@@ -132,10 +132,15 @@ if REDIS_URL:
         # The engine's published books, read by workers (paper fills, checks) and pages.
         "books": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL},
     }
+    # Up to 50 connections per process; a burst of WebSocket handshakes queues for them.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 200, "expiry": 10},
+            "BACKEND": "arbsite.channel_layer.BlockingRedisChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "max_connections": 50, "timeout": 20}],
+                "capacity": 200,
+                "expiry": 10,
+            },
         }
     }
 else:

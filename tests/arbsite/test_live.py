@@ -94,8 +94,8 @@ async def test_viewer_receives_the_market_push_of_its_subscribed_market(user_wit
     assert (await comm.connect())[0]
     await database_sync_to_async(book)("kraken", "100.5", "100.6")
 
-    for group, html in await database_sync_to_async(live.render_pushes)("market", "BTC-USD"):
-        await get_channel_layer().group_send(group, {"type": "push.html", "html": html})
+    for group, notice in live.notices("market", "BTC-USD"):
+        await get_channel_layer().group_send(group, notice)
 
     html = await comm.receive_from(timeout=3)
     assert 'id="spread-BTC-USD"' in html and 'hx-swap-oob="true"' in html
@@ -113,8 +113,8 @@ async def test_opportunity_push_shows_the_execute_control_only_to_traders(
     comm = communicator(user, "opportunities")
     assert (await comm.connect())[0]
 
-    for group, html in await database_sync_to_async(live.render_pushes)("opportunities"):
-        await get_channel_layer().group_send(group, {"type": "push.html", "html": html})
+    for group, notice in live.notices("opportunities"):
+        await get_channel_layer().group_send(group, notice)
 
     messages = await drain(comm, 0.5)
     assert len(messages) == 1
@@ -147,14 +147,88 @@ async def test_a_burst_of_changes_is_coalesced_into_a_few_pushes_of_the_latest_s
     await comm.disconnect()
 
 
+async def test_a_failed_send_is_logged_and_the_pump_keeps_pushing(user_with_role, caplog):
+    await database_sync_to_async(two_venues)()
+    user = await database_sync_to_async(user_with_role)(VIEWER)
+    comm = communicator(user, "spreads:BTC-USD")
+    assert (await comm.connect())[0]
+    layer = get_channel_layer()
+    send, failures = layer.group_send, ["redis went away"]
+
+    async def flaky_send(group: str, message: dict) -> None:
+        if failures:
+            raise ConnectionError(failures.pop())
+        await send(group, message)
+
+    stop = asyncio.Event()
+    pump = asyncio.create_task(live.pump(stop, interval_s=0.1))
+    layer.group_send = flaky_send
+    try:
+        live.mark_dirty("market", "BTC-USD")
+        await asyncio.sleep(0.3)
+        live.mark_dirty("market", "BTC-USD")
+        messages = await drain(comm, 0.5)
+    finally:
+        del layer.group_send
+        stop.set()
+        await pump
+
+    assert "redis went away" in caplog.text
+    assert any('id="spread-BTC-USD"' in html for html in messages)
+    await comm.disconnect()
+
+
+async def test_a_fragment_that_fails_to_render_is_skipped_and_the_page_stays(
+    user_with_role, monkeypatch
+):
+    await database_sync_to_async(two_venues)()
+    user = await database_sync_to_async(user_with_role)(VIEWER)
+    comm = communicator(user, "spreads:BTC-USD")
+    assert (await comm.connect())[0]
+    render = live.render_notice
+    monkeypatch.setattr(live, "render_notice", lambda notice: 1 / 0)
+    for group, notice in live.notices("market", "BTC-USD"):
+        await get_channel_layer().group_send(group, notice)
+    assert await drain(comm, 0.3) == []
+
+    monkeypatch.setattr(live, "render_notice", render)
+    for group, notice in live.notices("market", "BTC-USD"):
+        await get_channel_layer().group_send(group, notice)
+
+    assert 'id="spread-BTC-USD"' in await comm.receive_from(timeout=3)
+    await comm.disconnect()
+
+
 async def test_pushed_fragments_carry_their_publish_time(user_with_role):
     await database_sync_to_async(two_venues)()
     before = time.time()
+    (_, notice), _depth = live.notices("market", "BTC-USD")
 
-    pushes = await database_sync_to_async(live.render_pushes)("market", "BTC-USD")
+    html = await database_sync_to_async(live.render_notice)(notice)
 
-    stamp = float(pushes[0][1].split('data-published="', 1)[1].split('"', 1)[0])
+    stamp = float(html.split('data-published="', 1)[1].split('"', 1)[0])
     assert before <= stamp <= time.time()
+    assert stamp == pytest.approx(notice["published"], abs=1e-6)
+
+
+async def test_a_push_is_rendered_once_for_every_page_of_the_process(user_with_role, monkeypatch):
+    await database_sync_to_async(two_venues)()
+    user = await database_sync_to_async(user_with_role)(VIEWER)
+    comms = [communicator(user, "spreads:BTC-USD") for _ in range(5)]
+    for comm in comms:
+        assert (await comm.connect())[0]
+    renders = []
+    render = live.render_notice
+    monkeypatch.setattr(live, "render_notice", lambda notice: renders.append(1) or render(notice))
+
+    for group, notice in live.notices("market", "BTC-USD"):
+        await get_channel_layer().group_send(group, notice)
+
+    received = [await comm.receive_from(timeout=3) for comm in comms]
+    assert len(set(received)) == 1 and 'id="spread-BTC-USD"' in received[0]
+    assert len(renders) == 1  # the depth notice went to a group with no page: never rendered
+    for comm in comms:
+        await comm.disconnect()
 
 
 async def test_a_trade_change_pushes_the_trades_and_pnl_fragments_after_commit(monkeypatch):
@@ -170,8 +244,7 @@ async def test_a_trade_change_pushes_the_trades_and_pnl_fragments_after_commit(m
 
     first, second = await _poll(layer, channel, 2), await _poll(layer, channel, 2)
     assert sent_before_commit == [] and sent == ["trades"]
-    pushed = {first["html"].split('"', 2)[1], second["html"].split('"', 2)[1]}
-    assert pushed == {"recent-trades", "pnl"}
+    assert {first["topic"], second["topic"]} == {"trades", "pnl"}
 
 
 def _trade_changes_in_a_transaction(sent: list[str]) -> list[str]:

@@ -76,7 +76,8 @@ def test_portfolio_shows_todays_realised_pnl_per_mode(viewer):
 def test_the_balances_push_is_the_same_partial_the_page_renders(viewer, accounts):
     page = viewer.get(reverse("portfolio")).content.decode()
 
-    (group, pushed), _pnl = live.render_pushes("portfolio")
+    (group, notice), _pnl = live.notices("portfolio")
+    pushed = live.render_notice(notice)
 
     assert group == "portfolio"
     section = pushed.split('data-published="', 1)[1].split(">", 1)[1]

@@ -1,4 +1,7 @@
-"""Start the engine as the commands run it: venues from the database, optionally simulated."""
+"""Start the engine as the commands run it: venues from the database, optionally simulated.
+
+With `replay`, a recording stands in for the venue sockets (markets.recorded), for load tests.
+"""
 
 import asyncio
 import contextlib
@@ -11,6 +14,7 @@ from prometheus_client import REGISTRY
 from arbsite import live
 from markets.engine import Engine, limits_from_profile, market_ids
 from markets.metrics import serve_metrics
+from markets.recorded import recorded_connections
 from markets.simulator import VenueSimulator
 from markets.venues import load_venues
 from trading.opportunities import close_stale_rows, execute_opened
@@ -26,6 +30,7 @@ class EngineOptions:
     exchanges: list[str] = field(default_factory=list)
     symbols: list[str] = field(default_factory=list)
     record: str | None = None
+    replay: str | None = None  # a recording played at full speed instead of the venues
     metrics_port: int = 0  # 0: no metrics server of its own (run_desk's web serves /metrics)
 
 
@@ -74,6 +79,10 @@ async def run_engine(options: EngineOptions, stop: asyncio.Event) -> None:
         on_beat=_check_feeds,
         notify=live.mark_dirty,
     )
+    if options.replay:
+        engine.connections = await asyncio.to_thread(
+            recorded_connections, options.replay, engine.pipeline.feeds, engine.on_books_changed
+        )
     collector = serve_metrics(
         lambda: [c.health() for c in engine.connections], options.metrics_port
     )

@@ -4,13 +4,17 @@ import asyncio
 import os
 import signal
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from markets.runner import EngineOptions, run_engine
 
 
 def _csv(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _cpus(value: str) -> set[int]:
+    return {int(item) for item in _csv(value)}
 
 
 class Command(BaseCommand):
@@ -25,6 +29,17 @@ class Command(BaseCommand):
         parser.add_argument("--symbols", type=_csv, default=[], help="e.g. BTC-USD,ETH-USD")
         parser.add_argument("--record", metavar="PATH", help="write every frame (.gz to compress)")
         parser.add_argument(
+            "--replay",
+            metavar="PATH",
+            help="load test: play a recording at full speed, over and over, instead of the venues",
+        )
+        parser.add_argument(
+            "--cpus",
+            type=_cpus,
+            default=os.environ.get("ENGINE_CPUS", ""),
+            help="run only on these CPUs, e.g. 1 or 2,3 (Linux): a core of the engine's own",
+        )
+        parser.add_argument(
             "--metrics-port",
             type=int,
             default=int(os.environ.get("ENGINE_METRICS_PORT", "9100")),
@@ -32,12 +47,20 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
+        if options["replay"] and (options["simulate"] or options["record"]):
+            raise CommandError("--replay takes the place of the venues: no --simulate or --record")
+        if options["cpus"]:
+            try:
+                os.sched_setaffinity(0, options["cpus"])
+            except OSError as exc:
+                raise CommandError(f"cannot run on CPUs {sorted(options['cpus'])}: {exc}") from exc
         engine_options = EngineOptions(
             simulate=options["simulate"],
             sim_port=options["sim_port"],
             exchanges=options["exchanges"],
             symbols=options["symbols"],
             record=options["record"],
+            replay=options["replay"],
             metrics_port=options["metrics_port"],
         )
         asyncio.run(self.serve(engine_options))

@@ -1,7 +1,6 @@
 """`run_arbitrage --replay`: a recording played into the live engine, over and over."""
 
 import asyncio
-import time
 from decimal import Decimal
 from io import StringIO
 from pathlib import Path
@@ -20,6 +19,7 @@ from markets.recording import read_records
 from markets.replay import Replay
 from markets.runner import EngineOptions, run_engine
 from markets.venues import VenueConfig
+from tests.markets.test_engine import wait_for_async
 
 RECORDING = str(Path(__file__).resolve().parents[1] / "data" / "replay_small.jsonl.gz")
 VENUE_SYMBOLS = {
@@ -42,15 +42,6 @@ def venues() -> list[VenueConfig]:
     ]
 
 
-async def wait_for(condition, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await condition():
-            return True
-        await asyncio.sleep(0.02)
-    return False
-
-
 @pytest.mark.asyncio
 async def test_each_pass_replays_every_frame_cleanly_and_applies_every_book_update():
     # What one pass must apply per venue: the same file through `replay`'s path once.
@@ -67,7 +58,7 @@ async def test_each_pass_replays_every_frame_cleanly_and_applies_every_book_upda
         return min(c.passes for c in engine.connections) >= 3
 
     try:
-        assert await wait_for(three_passes)
+        assert await wait_for_async(three_passes, 10)
     finally:
         engine.stop()
         await asyncio.wait_for(task, 5)
@@ -97,7 +88,7 @@ async def test_the_engine_replaying_a_recording_writes_rows_and_pushes_to_the_pa
 
     try:
         notice = await asyncio.wait_for(layer.receive(page), 10)
-        assert await wait_for(rows_written)
+        assert await wait_for_async(rows_written, 10)
     finally:
         stop.set()
         await asyncio.wait_for(engine, 10)

@@ -95,6 +95,19 @@ def test_update_with_matching_checksum_is_applied(feed):
     assert feed.stats.checksum_ok == 2
 
 
+def test_integer_prices_and_sixteen_digit_quantities_keep_their_exact_text(feed):
+    # A price sent as an integer literal, and a quantity a float cannot hold (16 digits): both
+    # must reach the book and the checksum exactly as sent, or the CRC fails.
+    bids = dict(DOC_BIDS) | {"45284": "12345678.12345678"}
+    update = [("45284", "12345678.12345678")]
+
+    feed.handle(book_frame("update", update, [], reference_checksum(bids, dict(DOC_ASKS))), 2.0)
+
+    book = feed.books["BTC-USD"]
+    assert feed.stats.checksum_failed == 0 and book.valid
+    assert book.best_bid() == (Decimal("45284"), Decimal("12345678.12345678"))
+
+
 def test_wrong_checksum_invalidates_the_book_and_resubscribes_that_symbol(feed):
     feed.handle(book_frame("update", [("45283.5", "0.20000000")], [], 12345), 2.0)
 

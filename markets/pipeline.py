@@ -10,7 +10,7 @@ from decimal import Decimal
 from markets.book import Book
 from markets.feeds import Feed
 from markets.venues import VenueConfig, make_feed
-from trading.detector import find_opportunities
+from trading.detector import find_opportunities, top_products
 from trading.lifecycle import OpportunityEvent, OpportunityTracker
 
 
@@ -43,8 +43,8 @@ class Pipeline:
         # Per market: the detector's memo of each venue pair's last depth walk (see
         # `find_opportunities`), so a pair whose books did not change is not walked again.
         self.memos: dict[str, dict] = {market: {} for market in self.books}
-        # Per market with nothing crossing at the last detection: the limits it ran under and the
-        # best (ask, bid) of each venue that took part. See `_quiet`.
+        # Per market with nothing crossing at the last detection: the limits it ran under and,
+        # per venue that took part, its best ask and bid and their prefilter products. See `_quiet`.
         self.quiet: dict[str, tuple[Limits, dict[str, tuple]]] = {}
 
     def detect(
@@ -75,36 +75,79 @@ class Pipeline:
                 memo=self.memos[market],
             )
             events += self.tracker.observe_market(market, crosses, now)
-            if crosses:
+            tops = None if crosses else self._tops(books, now)
+            if tops is None:
                 self.quiet.pop(market, None)
             else:
-                self.quiet[market] = (limits, self._tops(books, now))
+                self.quiet[market] = (limits, tops)
         return events
 
     def _quiet(self, market: str, venue: str, limits: Limits) -> bool:
         """True when detection would find nothing again, so it can be skipped.
 
-        The last detection of `market` found no cross (so none is open) under the same limits, and
-        `venue` took part in it with the same best prices it has now. The prefilter then says no
-        again: the other venues' tops are unchanged, and a book that went invalid or stale since
-        only drops out. Depth below the top does not matter when no top pair pays.
+        The last detection of `market` found no cross (so none is open) under the same limits,
+        and `venue` took part in it. Every other venue's best prices are as they were then (a
+        change to them is a frame of theirs, and detection after it), and a book that went
+        invalid or stale since only drops out. So the prefilter that said no then says no now if
+        `venue`'s top did not move, or if it moved but its new best bid still reaches no other
+        venue's best ask after fees, nor its new best ask any other's bid: the same exact
+        comparisons `find_opportunities` makes, against the other venues' products kept from
+        then. Depth below the top does not matter when no top pair pays.
         """
         last = self.quiet.get(market)
         if last is None or last[0] is not limits:
             return False
         book = self.books[market][venue]
-        top = last[1].get(venue)
-        return top is not None and book.valid and book.top_prices() == top
+        tops = last[1]
+        known = tops.get(venue)
+        if known is None or not book.valid:
+            return False
+        best_ask, best_bid = book.top_prices()
+        if best_ask == known[0] and best_bid == known[1]:
+            return True
+        products = top_products(best_ask, best_bid, self.fees[venue], limits.min_profit_bps)
+        if _pays_against(venue, *products, tops):
+            return False
+        tops[venue] = (best_ask, best_bid, *products)
+        return True
 
-    def _tops(self, books: dict[str, Book], now: float) -> dict[str, tuple]:
-        """The best (ask, bid) of each valid, fresh book: the venues the detector just used."""
-        max_age = self.limits.max_book_age_s
-        return {
-            venue: book.top_prices()
-            for venue, book in books.items()
-            if book.valid and book.received_ts is not None and now - book.received_ts <= max_age
-        }
+    def _tops(self, books: dict[str, Book], now: float) -> dict[str, tuple] | None:
+        """Each valid, fresh book's best ask and bid and their prefilter products (see `_quiet`).
+
+        The venues the detector just used, as it saw them; None when a pair of them passes the
+        prefilter (a walk that found no size, under a lot, say, may find some after a change in
+        size alone, so the market is not quiet).
+        """
+        limits = self.limits
+        tops: dict[str, tuple] = {}
+        for venue, book in books.items():
+            if book.valid and book.received_ts is not None:
+                if now - book.received_ts <= limits.max_book_age_s:
+                    best_ask, best_bid = book.top_prices()
+                    products = top_products(
+                        best_ask, best_bid, self.fees[venue], limits.min_profit_bps
+                    )
+                    if _pays_against(venue, *products, tops):
+                        return None
+                    tops[venue] = (best_ask, best_bid, *products)
+        return tops
 
     def sweep(self, now: float) -> list[OpportunityEvent]:
         """Re-run every market so books that went stale without a frame close their crosses."""
         return self.detect(list(self.books), now)
+
+
+def _pays_against(venue: str, ask_cost, bid_value, tops: dict[str, tuple]) -> bool:
+    """Whether `venue`'s top (its prefilter products) pays against another venue's in `tops`.
+
+    Buying on `venue` pays at the top when another's bid value reaches its ask cost; selling on
+    it when its bid value reaches another's ask cost (`trading.detector.top_products`).
+    """
+    for other, (_, _, other_cost, other_value) in tops.items():
+        if other == venue:
+            continue
+        if bid_value is not None and other_cost is not None and bid_value >= other_cost:
+            return True
+        if ask_cost is not None and other_value is not None and other_value >= ask_cost:
+            return True
+    return False

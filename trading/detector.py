@@ -217,7 +217,7 @@ def find_opportunities(
         ):
             ask_cost, bid_value = known[4]  # same objects as last time: no Decimal work at all
         else:
-            ask_cost, bid_value = _top_products(best_ask, best_bid, fee, min_profit_bps)
+            ask_cost, bid_value = top_products(best_ask, best_bid, fee, min_profit_bps)
             if memo is not None:
                 memo[venue] = (best_ask, best_bid, fee, min_profit_bps, (ask_cost, bid_value))
         if ask_cost is not None:
@@ -321,10 +321,13 @@ def _starts_with(levels: Iterator[Level], read: tuple[Level | None, ...]) -> boo
     return tuple(islice(levels, len(read))) == read
 
 
-def _top_products(
+def top_products(
     best_ask: Decimal | None, best_bid: Decimal | None, fee: Decimal, min_profit_bps: Decimal
 ) -> tuple[Decimal | None, Decimal | None]:
-    """Return a venue's (ask cost, bid value) for the prefilter; None for an empty side."""
+    """Return a venue's (ask cost, bid value) for the prefilter; None for an empty side.
+
+    A pair (buy on A, sell on B) can pay only when B's bid value >= A's ask cost.
+    """
     ask_factor, bid_factor = _venue_factors(fee, min_profit_bps)
     return (
         None if best_ask is None else EXACT.multiply(best_ask, ask_factor),

@@ -32,7 +32,6 @@ from math import lcm
 from typing import NamedTuple, Protocol
 
 type Level = tuple[Decimal, Decimal]
-type Slice = tuple[Decimal, Decimal, Decimal]  # (ask price, bid price, size)
 
 EXACT = Context(prec=60, traps=[Inexact, Rounded, InvalidOperation, DivisionByZero, Overflow])
 QUOTIENT = Context(prec=60, rounding=ROUND_DOWN)
@@ -145,6 +144,7 @@ def best_cross(
     max_notional: Decimal | None = None,
     max_base: Decimal | None = None,
     max_quote: Decimal | None = None,
+    reads: list[tuple[Level | None, ...]] | None = None,
 ) -> Cross | None:
     """Return the cross from buying `asks` (venue A) and selling into `bids` (venue B), or None.
 
@@ -152,18 +152,25 @@ def best_cross(
     last slice: `max_notional` bounds the buy notional before fee, `max_quote` (quote held on A)
     bounds the buy notional including A's fee, `max_base` (base held on B) bounds the size. The
     size is then rounded down to `common_lot(buy_lot, sell_lot)` and the VWAPs recomputed for it.
-    Levels are pulled lazily: one past the last slice taken, at most.
+    Levels are pulled lazily: one past the last slice taken, at most. `reads`, when given,
+    receives the ask then the bid levels pulled, each ending in None if its side ran out: all
+    the walk read, so books that start with the same levels give the same cross.
     """
     ask_factor, bid_factor = _price_factors(buy_fee, sell_fee, min_profit_bps)
     lot = common_lot(buy_lot, sell_lot)
     caps = _notional_caps(max_notional, max_quote, buy_fee)
     limit = None if max_base is None else _round_down(max_base, lot)
-    size, taken = _walk(iter(asks), iter(bids), ask_factor, bid_factor, caps, limit, lot)
+    size, asks_used, bids_used, asks_out, bids_out = _walk(
+        iter(asks), iter(bids), ask_factor, bid_factor, caps, limit, lot
+    )
+    if reads is not None:
+        reads.append((*asks_used, None) if asks_out else tuple(asks_used))
+        reads.append((*bids_used, None) if bids_out else tuple(bids_used))
     if size <= 0:
         return None
-    asks_taken, bids_taken = _levels_for(taken, size)
     stamps = (exchange_ts, received_ts, detected_ts)
-    return _report(size, asks_taken, bids_taken, buy_fee, sell_fee, stamps)
+    asks_taken, bids_taken = _fill(asks_used, size), _fill(bids_used, size)
+    return _report(size, *asks_taken, *bids_taken, buy_fee, sell_fee, stamps)
 
 
 def find_opportunities(
@@ -258,10 +265,8 @@ def find_opportunities(
                     if (cross := last[3]) is not None:
                         crosses[OpportunityKey(market, buy, sell)] = _restamp(cross, latest, now)
                     continue
-                asks_read: list[Level | None] = []
-                bids_read: list[Level | None] = []
-                asks = _reading(buy_book.asks(), asks_read)
-                bids = _reading(sell_book.bids(), bids_read)
+                reads: list[tuple[Level | None, ...]] = []
+                asks, bids = buy_book.asks(), sell_book.bids()
             fee_a, fee_b, min_bps, lot_a, lot_b, notional, max_base, max_quote = inputs
             cross = best_cross(
                 asks,
@@ -277,9 +282,10 @@ def find_opportunities(
                 max_notional=notional,
                 max_base=max_base,
                 max_quote=max_quote,
+                reads=None if memo is None else reads,
             )
             if memo is not None:
-                memo[pair] = (inputs, tuple(asks_read), tuple(bids_read), cross)
+                memo[pair] = (inputs, *reads, cross)
             if cross is not None:
                 crosses[OpportunityKey(market, buy, sell)] = cross
     return crosses
@@ -306,16 +312,8 @@ def _restamp(cross: Cross, latest: BookView, now: float) -> Cross:
     )
 
 
-def _reading(levels: Iterator[Level], read: list[Level | None]) -> Iterator[Level]:
-    """Yield `levels`, noting each one pulled in `read`, and a final None if they ran out."""
-    for level in levels:
-        read.append(level)
-        yield level
-    read.append(None)
-
-
 def _starts_with(levels: Iterator[Level], read: tuple[Level | None, ...]) -> bool:
-    """Return whether pulling `levels` as a walk did gives exactly `read` (see `_reading`)."""
+    """Return whether pulling `levels` as a walk did gives exactly `read` (see `best_cross`)."""
     if read and read[-1] is None:  # the walk ran out: the side must hold these levels, no more
         return tuple(islice(levels, len(read))) == read[:-1]
     return tuple(islice(levels, len(read))) == read
@@ -376,30 +374,39 @@ def _walk(
     caps: tuple[tuple[Decimal, Decimal], ...],
     limit: Decimal | None,
     lot: Decimal,
-) -> tuple[Decimal, list[Slice]]:
-    """Return the lot-rounded size that pays within the caps, and the slices it draws on.
+) -> tuple[Decimal, list[Level], list[Level], bool, bool]:
+    """Return the lot-rounded size that pays within the caps, and the levels it draws on.
 
     The two-pointer walk: each slice is the smaller of what is left at the current ask and bid
     level. A level is pulled only when the one before is used up, and its price is multiplied by
     its factor once, however many slices it gives. `limit` is the base cap in lots, or None.
+    The levels come back as pulled, whole: every one but the last on each side was used up, so
+    the first `size` of each side's levels is what fills it (`_fill`); the two flags say
+    whether a side ran out.
     """
-    taken: list[Slice] = []
+    asks_used: list[Level] = []
+    bids_used: list[Level] = []
     ask, bid = next(asks, None), next(bids, None)
     if ask is None or bid is None:
-        return ZERO, taken
+        asks_used += () if ask is None else (ask,)
+        bids_used += () if bid is None else (bid,)
+        return ZERO, asks_used, bids_used, ask is None, bid is None
+    asks_used.append(ask)
+    bids_used.append(bid)
     (a, ask_left), (b, bid_left) = ask, bid
     ask_cost, bid_value = _mul(a, ask_factor), _mul(b, bid_factor)
     size = notional = ZERO
+    asks_out = bids_out = False
     while True:
         q = ask_left if ask_left < bid_left else bid_left
         if q:
             if bid_value < ask_cost:
                 break
-            taken.append((a, b, q))
             after = _add(notional, _mul(a, q))
             for cap, weight in caps:
                 if (after if weight is ONE else _mul(weight, after)) > cap:
-                    return _smaller(_cut_size(caps, a, q, size, notional, lot), limit), taken
+                    cut = _cut_size(caps, a, q, size, notional, lot)
+                    return _smaller(cut, limit), asks_used, bids_used, False, False
             size = _add(size, q)
             notional = after
             if limit is not None and size >= limit:
@@ -407,15 +414,19 @@ def _walk(
             ask_left, bid_left = _sub(ask_left, q), _sub(bid_left, q)
         if not ask_left:
             if (ask := next(asks, None)) is None:
+                asks_out = True
                 break
+            asks_used.append(ask)
             a, ask_left = ask
             ask_cost = _mul(a, ask_factor)
         if not bid_left:
             if (bid := next(bids, None)) is None:
+                bids_out = True
                 break
+            bids_used.append(bid)
             b, bid_left = bid
             bid_value = _mul(b, bid_factor)
-    return _smaller(_round_down(size, lot), limit), taken
+    return _smaller(_round_down(size, lot), limit), asks_used, bids_used, asks_out, bids_out
 
 
 def _cut_size(
@@ -441,46 +452,33 @@ def _cut_size(
     return cut
 
 
-def _levels_for(taken: list[Slice], size: Decimal) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
-    """Return the (price, size) taken per ask and per bid level to fill `size` from `taken`."""
-    asks: list[Level] = []
-    bids: list[Level] = []
+def _fill(levels: list[Level], size: Decimal) -> tuple[tuple[Level, ...], Decimal]:
+    """Return the (price, size) taken per level to fill `size` best first, and their notional."""
+    taken: list[Level] = []
     left = size
-    for a, b, q in taken:
+    notional = ZERO
+    for price, available in levels:
+        if not available:
+            continue  # an empty level gives no slice (a `BookView` may hold one)
+        q = available if available < left else left
+        taken.append((price, q))
+        notional = _add(notional, _mul(price, q))
+        left = _sub(left, q)
         if not left:
             break
-        q = min(q, left)
-        left = _sub(left, q)
-        _merge(asks, a, q)
-        _merge(bids, b, q)
-    return tuple(asks), tuple(bids)
-
-
-def _merge(levels: list[Level], price: Decimal, size: Decimal) -> None:
-    """Add `size` at `price`, merging with the last level when the walk stayed on it."""
-    if levels and levels[-1][0] == price:
-        levels[-1] = (price, _add(levels[-1][1], size))
-    else:
-        levels.append((price, size))
-
-
-def _notional(levels: tuple[Level, ...]) -> Decimal:
-    total = ZERO
-    for price, size in levels:
-        total = _add(total, _mul(price, size))
-    return total
+    return tuple(taken), notional
 
 
 def _report(
     size: Decimal,
     asks_taken: tuple[Level, ...],
+    buy_notional: Decimal,
     bids_taken: tuple[Level, ...],
+    sell_notional: Decimal,
     buy_fee: Decimal,
     sell_fee: Decimal,
     stamps: tuple[float | None, float | None, float],
 ) -> Cross:
-    buy_notional = _notional(asks_taken)
-    sell_notional = _notional(bids_taken)
     gross = _sub(sell_notional, buy_notional)
     fees = _add(_mul(buy_fee, buy_notional), _mul(sell_fee, sell_notional))
     net = _sub(gross, fees)

@@ -124,13 +124,21 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
+    # redis-py's plain pool raises "Too many connections" at its 100th command in flight in one
+    # process; the blocking pool makes a burst wait (up to 20 s) for a free connection instead.
+    REDIS_CACHE = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {
+            "pool_class": "redis.BlockingConnectionPool",
+            "max_connections": 50,
+            "timeout": 20,
         },
+    }
+    CACHES = {
+        "default": REDIS_CACHE,
         # The engine's published books, read by workers (paper fills, checks) and pages.
-        "books": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL},
+        "books": REDIS_CACHE,
     }
     # Up to 50 connections per process; a burst of WebSocket handshakes queues for them.
     CHANNEL_LAYERS = {

@@ -121,15 +121,13 @@ class Pipeline:
         limits = self.limits
         tops: dict[str, tuple] = {}
         for venue, book in books.items():
-            if book.valid and book.received_ts is not None:
-                if now - book.received_ts <= limits.max_book_age_s:
-                    best_ask, best_bid = book.top_prices()
-                    products = top_products(
-                        best_ask, best_bid, self.fees[venue], limits.min_profit_bps
-                    )
-                    if _pays_against(venue, *products, tops):
-                        return None
-                    tops[venue] = (best_ask, best_bid, *products)
+            received = book.received_ts
+            if book.valid and received is not None and now - received <= limits.max_book_age_s:
+                best_ask, best_bid = book.top_prices()
+                products = top_products(best_ask, best_bid, self.fees[venue], limits.min_profit_bps)
+                if _pays_against(venue, *products, tops):
+                    return None
+                tops[venue] = (best_ask, best_bid, *products)
         return tops
 
     def sweep(self, now: float) -> list[OpportunityEvent]:

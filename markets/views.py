@@ -107,17 +107,38 @@ def spread_context(symbol: str, *, audience: str = VIEW) -> dict:
     }
 
 
+def on_grid(value: Decimal | None, step: Decimal) -> Decimal | None:
+    """`value` written with the decimals of `step` (a tick or lot size) when it lies on that grid.
+
+    Binance sends eight decimals whatever the tick ("60078.01000000" for a 0.01 tick); the desk
+    reads "60078.01". A value off the grid is shown as it came: a price is never rounded here.
+    """
+    if value is None:
+        return None
+    decimals = min(step.normalize().as_tuple().exponent, 0)
+    shown = value.quantize(Decimal(1).scaleb(decimals))
+    return shown if shown == value else value
+
+
+def _levels(levels: list, listing: Listing) -> list[tuple[Decimal, Decimal]]:
+    """Book levels as the desk reads them: prices on the venue's tick, sizes on its lot."""
+    tick, lot = listing.tick_size, listing.lot_size
+    return [(on_grid(price, tick), on_grid(size, lot)) for price, size in levels]
+
+
 def _venue_row(listing: Listing, book: dict | None, now: float) -> dict:
     bids = book["bids"] if book else []
     asks = book["asks"] if book else []
     received = book.get("received_ts") or book.get("published_ts") if book else None
+    bid, bid_size = _levels(bids[:1], listing)[0] if bids else (None, None)
+    ask, ask_size = _levels(asks[:1], listing)[0] if asks else (None, None)
     return {
         "listing": listing,
         "venue": listing.exchange.name,
-        "bid": bids[0][0] if bids else None,
-        "bid_size": bids[0][1] if bids else None,
-        "ask": asks[0][0] if asks else None,
-        "ask_size": asks[0][1] if asks else None,
+        "bid": bid,
+        "bid_size": bid_size,
+        "ask": ask,
+        "ask_size": ask_size,
         "received_ts": received,
         "age_s": None if received is None else max(0.0, now - received),
         "valid": bool(book and book.get("valid", True)),
@@ -155,8 +176,8 @@ def depth_context(symbol: str, *, audience: str = VIEW) -> dict:
     venues = []
     for listing in _listings(symbol):
         book = read_book(listing.exchange.slug, symbol)
-        bids = book["bids"][:DEPTH_LEVELS] if book else []
-        asks = book["asks"][:DEPTH_LEVELS] if book else []
+        bids = _levels(book["bids"][:DEPTH_LEVELS], listing) if book else []
+        asks = _levels(book["asks"][:DEPTH_LEVELS], listing) if book else []
         venues.append(
             {
                 "name": listing.exchange.name,

@@ -171,3 +171,32 @@ def test_pages_load_no_inline_script(viewer, venues):
 
     assert "<script>" not in response.content.decode()
     assert "'unsafe-inline'" not in response["Content-Security-Policy"]
+
+
+def test_prices_and_sizes_are_shown_on_the_venues_tick_and_lot(viewer, venues):
+    # Binance writes eight decimals whatever the tick; an off-grid price is shown as it came.
+    publish_book(
+        {
+            "venue": "cheap",
+            "market": "BTC-USD",
+            "bids": [(Decimal("60078.01000000"), Decimal("0.25830000"))],
+            "asks": [(Decimal("60079.555"), Decimal("0.11820000"))],
+            "sequence": 1,
+            "exchange_ts": None,
+            "received_ts": time.time(),
+            "valid": True,
+        }
+    )
+
+    pages = [
+        viewer.get(reverse(name, **kwargs)).content.decode()
+        for name, kwargs in [
+            ("dashboard", {}),
+            ("market_detail", {"args": ["BTC-USD"]}),
+        ]
+    ]
+
+    for html in pages:
+        assert ">60078.01<" in html and ">0.2583<" in html and ">0.1182<" in html
+        assert ">60079.555<" in html
+        assert "60078.01000000" not in html

@@ -210,8 +210,15 @@ def record_order_report(*, order: Order, report: OrderReport | None, error: str 
             postings = [
                 Posting(market.base, sign * filled, LedgerEntry.Kind.FILL),
                 Posting(market.quote, -sign * money(notional), LedgerEntry.Kind.FILL),
-                Posting(market.quote, -fee, LedgerEntry.Kind.FEE),
             ]
+            # Each fee in the asset the venue took it in (quote unless a fill says otherwise).
+            fees: dict[str, Decimal] = {}
+            for f in fills:
+                asset = f.fee_asset or market.quote
+                fees[asset] = fees.get(asset, Decimal(0)) + (
+                    f.fee_charged if f.fee_asset else f.fee
+                )
+            postings += [Posting(a, -amount, LedgerEntry.Kind.FEE) for a, amount in fees.items()]
             account = Account.objects.get(exchange=order.exchange, mode=trade.mode)
             post_entries(account=account, postings=postings, trade=trade, order=order)
         transaction.on_commit(lambda: trade_changed_push(trade.pk))

@@ -8,7 +8,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from markets.rest_standin import ORDER_GET, BinanceStandIn
-from portfolio.models import Balance
+from portfolio.models import Balance, LedgerEntry
 from tests.factories import live_desk, publish_test_book
 from trading import services
 from trading.models import Order, Trade
@@ -114,7 +114,7 @@ def test_what_is_beyond_the_limit_expires_and_the_retry_reports_the_same_order(v
     assert buy.posts == {"t-1": 1}
 
 
-def test_a_base_commission_is_booked_in_quote_at_the_fill_price(venues, loop):
+def test_a_base_commission_is_reported_in_base_and_valued_at_the_fill_price(venues, loop):
     standin = BinanceStandIn(keys=dict([BUY_KEYS]), commission_in="base")
     asyncio.run_coroutine_threadsafe(standin.start(), loop).result(5)
     standin.set_book("BTCUSDT", bids=[], asks=[(D(100), D(1))])
@@ -125,7 +125,11 @@ def test_a_base_commission_is_booked_in_quote_at_the_fill_price(venues, loop):
 
     asyncio.run_coroutine_threadsafe(standin.stop(), loop).result(5)
     assert standin.trades[int(report.venue_order_id)][0]["commission"] == "0.00100000"
-    assert report.fills == (FillReport(price=D(100), amount=D(1), fee=D("0.1")),)
+    assert report.fills == (
+        FillReport(
+            price=D(100), amount=D(1), fee=D("0.1"), fee_asset="BTC", fee_charged=D("0.001")
+        ),
+    )
 
 
 @pytest.mark.parametrize(
@@ -178,6 +182,23 @@ def test_a_live_trade_fills_both_legs_and_moves_balances_exactly(desk, venues):
     assert balances("livesell") == {"BTC": D(4), "USDT": D("101.9457")}
     leg = Order.objects.get(trade=trade, side="sell")
     assert leg.venue_order_id == str(sell.orders[leg.client_order_id]["orderId"])
+
+
+@pytest.mark.django_db
+def test_a_commission_taken_in_base_leaves_that_much_less_base_on_the_account(desk, venues):
+    buy, _ = venues
+    buy.commission_in = "base"  # Binance without BNB: a buy's commission comes out of the BTC
+
+    trade = Trade.objects.get(pk=execute_opportunity(desk.pk))
+
+    # 0.4 @ 99.5 and 0.6 @ 100, 10 bps of each fill's BTC kept by the venue: 0.001 BTC, no USDT.
+    assert balances("livebuy") == {"BTC": D("0.999"), "USDT": D("900.2")}
+    assert LedgerEntry.objects.filter(
+        account__exchange__slug="livebuy", kind="fee"
+    ).get().asset == ("BTC")
+    # The fee is still counted in PnL, valued at the fill prices (0.0398 + 0.06 USDT).
+    assert (trade.state, trade.realised_net_profit) == ("closed", D("2.0459"))
+    assert Order.objects.get(trade=trade, side="buy").fee == D("0.0998")
 
 
 @pytest.mark.django_db

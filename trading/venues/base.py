@@ -34,9 +34,15 @@ class OrderRequest:
 
 @dataclass(frozen=True, slots=True)
 class FillReport:
+    """One fill. `fee` is valued in quote: what PnL counts. A venue that took its commission in
+    another asset (Binance takes a buy's from the base it delivers, or BNB) names that asset and
+    the amount taken, which is what the ledger books: the account holds that much less of it."""
+
     price: Decimal
     amount: Decimal
     fee: Decimal
+    fee_asset: str = ""  # "" when the fee was taken in quote
+    fee_charged: Decimal = Decimal(0)  # in `fee_asset`, when it is set
 
 
 @dataclass(frozen=True, slots=True)

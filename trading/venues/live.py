@@ -152,26 +152,25 @@ def _report(order: dict, fills: list[dict], request: OrderRequest) -> OrderRepor
     """The venue's order and fills as strings, taken to Decimal exactly."""
     return OrderReport(
         venue_order_id=str(order["orderId"]),
-        fills=tuple(
-            FillReport(
-                price=Decimal(f["price"]), amount=Decimal(f["qty"]), fee=_fee_in_quote(f, request)
-            )
-            for f in fills
-        ),
+        fills=tuple(_fill(f, request) for f in fills),
     )
 
 
-def _fee_in_quote(fill: dict, request: OrderRequest) -> Decimal:
-    """The fill's commission in quote, as the ledger books fees."""
+def _fill(fill: dict, request: OrderRequest) -> FillReport:
+    """One of the venue's fills, its commission in the asset it was taken in and valued in quote."""
+    price, amount = Decimal(fill["price"]), Decimal(fill["qty"])
     commission, asset = Decimal(fill["commission"]), fill["commissionAsset"]
-    if asset == request.market.split("-")[0]:
-        # Charged in the base bought: valued at the fill price.
-        return money(commission * Decimal(fill["price"]))
-    if request.venue_symbol.endswith(asset):
-        return commission
-    # Charged in a third asset (BNB): book the tier's fee; reconciliation shows the difference.
+    base = request.market.split("-")[0]
+    if request.venue_symbol.endswith(asset) and asset != base:
+        return FillReport(price, amount, commission)
+    if asset == base:
+        # Taken from the base bought: the account gets that much less base; worth it at the price.
+        return FillReport(price, amount, money(commission * price), base, commission)
+    # Taken in a third asset (BNB): booked in it; PnL counts the tier's fee, as its quote price
+    # is not known here.
     log.warning("order %s: commission in %s", request.client_order_id, asset)
-    return taker_fee(Decimal(fill["price"]) * Decimal(fill["qty"]), request.taker_fee_bps)
+    fee = taker_fee(price * amount, request.taker_fee_bps)
+    return FillReport(price, amount, fee, asset, commission)
 
 
 def _refused(exc: ccxt.BaseError) -> OrderReport:

@@ -48,6 +48,9 @@ class Book:
     quote: str
     bids: Levels = field(default_factory=list)
     asks: Levels = field(default_factory=list)
+    # BTCUSDT's PRICE_FILTER tickSize and LOT_SIZE stepSize: an order off either grid is refused.
+    tick: Decimal = Decimal("0.01")
+    step: Decimal = Decimal("0.00001")
 
 
 def _text(value: Decimal) -> str:
@@ -89,10 +92,22 @@ class BinanceStandIn:
         return f"http://{self.host}:{self.port}"
 
     def set_book(
-        self, symbol: str, *, bids: Levels, asks: Levels, base: str = "BTC", quote: str = "USDT"
+        self,
+        symbol: str,
+        *,
+        bids: Levels,
+        asks: Levels,
+        base: str = "BTC",
+        quote: str = "USDT",
+        tick: Decimal = Decimal("0.01"),
+        step: Decimal = Decimal("0.00001"),
     ) -> None:
-        """The levels orders on `symbol` fill against, best first; fills take liquidity away."""
-        self.books[symbol] = Book(base, quote, list(bids), list(asks))
+        """The levels orders on `symbol` fill against, best first; fills take liquidity away.
+
+        `tick` and `step` are the symbol's price and quantity grids (Binance's PRICE_FILTER and
+        LOT_SIZE filters): an order off either is refused as Binance refuses it.
+        """
+        self.books[symbol] = Book(base, quote, list(bids), list(asks), tick, step)
 
     def inject(
         self,
@@ -223,6 +238,10 @@ class BinanceStandIn:
             raise Refusal(400, -1116, "Only LIMIT IOC orders are served here.")
         if not client_id or client_id in self.orders:
             raise Refusal(400, -2010, "Duplicate order sent.")
+        if Decimal(params["price"]) % book.tick:
+            raise Refusal(400, -1013, "Filter failure: PRICE_FILTER")
+        if Decimal(params["quantity"]) % book.step:
+            raise Refusal(400, -1013, "Filter failure: LOT_SIZE")
         error = self._take_fault(ORDER_POST, "error")
         if error is not None:
             raise Refusal(400, -2010, error.message)

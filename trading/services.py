@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -103,6 +103,21 @@ def trade_size(*, opportunity: Opportunity, mode: str, profile: RiskProfile) -> 
     return max(size // lot * lot, Decimal(0))
 
 
+def on_tick(price: Decimal, tick: Decimal | None, side: str) -> Decimal:
+    """A limit `price` on the venue's tick grid, rounded toward the better price for `side`.
+
+    A venue refuses a limit price off its grid (Binance: "Filter failure: PRICE_FILTER"), and a
+    VWAP or a slipped price rarely lies on it. A buy's limit is rounded down and a sell's up, so
+    a leg still cannot fill at a worse average than the detector priced, nor a hedge beyond its
+    slippage. Without a listing the price stays as it is.
+    """
+    if tick is None:
+        return price
+    rounding = ROUND_FLOOR if side == Order.Side.BUY else ROUND_CEILING
+    with localcontext(prec=60):  # exact: prices and ticks carry at most 28 digits
+        return (price / tick).to_integral_value(rounding=rounding) * tick
+
+
 def open_trade(
     *, opportunity: Opportunity, mode: str, profile: RiskProfile, user=None
 ) -> Trade | None:
@@ -115,6 +130,9 @@ def open_trade(
     """
     size = trade_size(opportunity=opportunity, mode=mode, profile=profile)
     buy, sell = opportunity.buy_exchange, opportunity.sell_exchange
+    ticks = dict(
+        Listing.objects.filter(market=opportunity.market).values_list("exchange_id", "tick_size")
+    )
     fees = taker_fee(size * opportunity.buy_vwap, buy.taker_fee_bps) + taker_fee(
         size * opportunity.sell_vwap, sell.taker_fee_bps
     )
@@ -143,7 +161,7 @@ def open_trade(
                     trade=trade,
                     exchange=exchange,
                     side=side,
-                    limit_price=price,
+                    limit_price=on_tick(price, ticks.get(exchange.pk), side),
                     amount=size,
                     client_order_id=f"arb-{trade.pk}-{side}",
                 )
@@ -312,12 +330,14 @@ def _extra_order(
     trade: Trade, *, purpose: str, exchange: Exchange, side: str, price: Decimal, amount: Decimal
 ) -> Order:
     number = trade.orders.filter(purpose=purpose).count() + 1
+    listing = Listing.objects.filter(exchange=exchange, market=trade.opportunity.market)
+    tick = listing.values_list("tick_size", flat=True).first()
     return Order.objects.create(
         trade=trade,
         exchange=exchange,
         purpose=purpose,
         side=side,
-        limit_price=price,
+        limit_price=on_tick(price, tick, side),
         amount=amount,
         client_order_id=f"arb-{trade.pk}-{purpose}-{number}",
         state=Order.State.SUBMITTED,

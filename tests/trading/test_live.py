@@ -150,6 +150,24 @@ def test_bad_credentials_are_a_clear_error_and_no_order(venues, api_key, secret,
     assert not buy.posts and not buy.orders
 
 
+@pytest.mark.parametrize(
+    ("price", "amount", "error"),
+    [("99.995", "1", "PRICE_FILTER"), ("100", "0.000001", "LOT_SIZE")],
+)
+def test_an_order_off_the_symbols_grid_is_refused_as_binance_refuses_it(
+    venues, price, amount, error
+):
+    buy, _ = venues
+
+    report = place(
+        LiveVenue(api_key="buy-key", secret="buy-secret", api_url=buy.url),
+        request(amount=amount, limit=price),
+    )
+
+    assert report.error == f"InvalidOrder: Filter failure: {error}"
+    assert report.fills == () and not buy.orders
+
+
 def test_an_unreachable_venue_is_a_clear_error_and_no_order():
     venue = LiveVenue(api_key="k", secret="s", api_url="http://127.0.0.1:9", timeout_ms=FAST_MS)
 
@@ -199,6 +217,22 @@ def test_a_commission_taken_in_base_leaves_that_much_less_base_on_the_account(de
     # The fee is still counted in PnL, valued at the fill prices (0.0398 + 0.06 USDT).
     assert (trade.state, trade.realised_net_profit) == ("closed", D("2.0459"))
     assert Order.objects.get(trade=trade, side="buy").fee == D("0.0998")
+
+
+@pytest.mark.django_db
+def test_limit_prices_go_out_on_the_tick_rounded_toward_the_better_price(desk, venues):
+    buy, sell = venues
+    # VWAPs as the detector reports them, between ticks: 99.8 over two asks, 102.1666... bids.
+    desk.buy_vwap, desk.sell_vwap = D("99.800000000001"), D("102.166666666667")
+    desk.save()
+
+    trade = Trade.objects.get(pk=execute_opportunity(desk.pk))
+
+    legs = dict(Order.objects.filter(trade=trade, purpose="leg").values_list("side", "limit_price"))
+    assert legs == {"buy": D("99.80"), "sell": D("102.17")}
+    assert buy.orders[f"arb-{trade.pk}-buy"]["price"] == "99.80000000"
+    assert sell.orders[f"arb-{trade.pk}-sell"]["price"] == "102.17000000"
+    assert not Order.objects.filter(trade=trade, state="rejected").exists()
 
 
 @pytest.mark.django_db

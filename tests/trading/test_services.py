@@ -274,3 +274,23 @@ def test_request_execution_enqueues_the_task_only_once_the_transaction_commits(m
     assert args == (opportunity.pk,)
     assert (kwargs["mode"], kwargs["user_id"]) == ("paper", None)
     assert kwargs["deadline_ts"] > time.time()
+
+
+@pytest.mark.parametrize(
+    ("price", "tick", "side", "limit"),
+    [
+        (
+            "99.800000000001",
+            "0.01",
+            "buy",
+            "99.80",
+        ),  # a buy never pays above the price it was given
+        ("102.166666666667", "0.01", "sell", "102.17"),  # a sell never sells below it
+        ("100.25", "0.5", "buy", "100.0"),
+        ("100.25", "0.5", "sell", "100.5"),
+        ("100.50", "0.5", "buy", "100.5"),  # on the grid already: unchanged
+        ("0.123456789", None, "buy", "0.123456789"),  # no listing: as given
+    ],
+)
+def test_limit_prices_are_put_on_the_venues_tick(price, tick, side, limit):
+    assert services.on_tick(D(price), None if tick is None else D(tick), side) == D(limit)

@@ -178,10 +178,15 @@ def _refused(exc: ccxt.BaseError) -> OrderReport:
 
 
 def _message(exc: ccxt.BaseError) -> str:
-    """The venue's own message from a ccxt error ("binance {"code":..,"msg":..}")."""
+    """The venue's own message from a ccxt error: the body ccxt appends, `{"code":..,"msg":..}`.
+
+    ccxt writes "binance {...}", or its own advice first for some codes ("order price is
+    invalid, ... {"code":-1013,"msg":"Filter failure: PRICE_FILTER"}"): the venue's words are
+    what a desk can act on.
+    """
     text = str(exc).removeprefix("binance ").strip()
     try:
-        return str(json.loads(text)["msg"])
+        return str(json.loads(text[text.rfind("{") :])["msg"])
     except (ValueError, TypeError, KeyError):
         return text
 

@@ -326,18 +326,22 @@ def _slipped(price: Decimal, side: str, bps: Decimal) -> Decimal:
     return money(price * factor)
 
 
+def _grid(exchange: Exchange, market) -> tuple[Decimal | None, Decimal | None]:
+    """The venue's (tick, lot) for `market`; None for each when it does not list it."""
+    listing = Listing.objects.filter(exchange=exchange, market=market)
+    return listing.values_list("tick_size", "lot_size").first() or (None, None)
+
+
 def _extra_order(
     trade: Trade, *, purpose: str, exchange: Exchange, side: str, price: Decimal, amount: Decimal
 ) -> Order:
     number = trade.orders.filter(purpose=purpose).count() + 1
-    listing = Listing.objects.filter(exchange=exchange, market=trade.opportunity.market)
-    tick = listing.values_list("tick_size", flat=True).first()
     return Order.objects.create(
         trade=trade,
         exchange=exchange,
         purpose=purpose,
         side=side,
-        limit_price=on_tick(price, tick, side),
+        limit_price=price,
         amount=amount,
         client_order_id=f"arb-{trade.pk}-{purpose}-{number}",
         state=Order.State.SUBMITTED,
@@ -365,8 +369,16 @@ def balance_trade(*, trade: Trade, venue_for: VenueFor, profile: RiskProfile) ->
             # Trade back the long leg on its venue, from the price it filled at.
             leg = legs[Order.Side.BUY if side == Order.Side.SELL else Order.Side.SELL]
             exchange, price = leg.exchange, _slipped(leg.average_price, side, slip)
+        # On the venue's grids: its tick for the price; its lot for the amount, since a venue
+        # refuses a quantity off its step (Binance: LOT_SIZE). When the legs' venues trade in
+        # different steps, the finer one takes what the coarser leaves.
+        tick, lot = _grid(exchange, trade.opportunity.market)
+        amount = abs(net) if lot is None else abs(net) // lot * lot
+        if not amount:
+            continue
+        price = on_tick(price, tick, side)
         order = _extra_order(
-            trade, purpose=purpose, exchange=exchange, side=side, price=price, amount=abs(net)
+            trade, purpose=purpose, exchange=exchange, side=side, price=price, amount=amount
         )
         place_orders(orders=[order], venue_for=venue_for, profile=profile)
         order.refresh_from_db()

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from cryptography.fernet import Fernet
 
+from markets.models import Listing
 from markets.rest_standin import ORDER_GET, BinanceStandIn
 from portfolio.models import Balance, LedgerEntry
 from tests.factories import live_desk, publish_test_book
@@ -233,6 +234,28 @@ def test_limit_prices_go_out_on_the_tick_rounded_toward_the_better_price(desk, v
     assert buy.orders[f"arb-{trade.pk}-buy"]["price"] == "99.80000000"
     assert sell.orders[f"arb-{trade.pk}-sell"]["price"] == "102.17000000"
     assert not Order.objects.filter(trade=trade, state="rejected").exists()
+
+
+@pytest.mark.django_db
+def test_a_hedge_and_an_unwind_are_each_sized_to_their_venues_lot(desk, venues):
+    buy, sell = venues
+    Listing.objects.filter(exchange__slug="livesell").update(lot_size=D("0.01"))
+    # The buy leg finds 0.405 BTC under its limit; the sell venue trades in steps of 0.01 BTC.
+    buy.set_book("BTCUSDT", bids=[(D(99), D(1))], asks=[(D("99.5"), D("0.405")), (D(101), D(1))])
+    sell.set_book("BTCUSDT", bids=SELL_BIDS, asks=[(D("102.5"), D(5))], step=D("0.01"))
+
+    trade = Trade.objects.get(pk=execute_opportunity(desk.pk))
+
+    # Sold 1, bought 0.405: the hedge re-buys 0.595 on the buy venue (nothing under its limit),
+    # then the unwind buys back on the sell venue what its step allows, 0.59, not a refused 0.595.
+    extra = Order.objects.filter(trade=trade).exclude(purpose="leg").order_by("pk")
+    assert list(extra.values_list("purpose", "exchange__slug", "amount", "state")) == [
+        ("hedge", "livebuy", D("0.595"), "canceled"),
+        ("unwind", "livesell", D("0.59"), "filled"),
+    ]
+    # The 0.005 left is below the sell venue's lot: the trade stays open for the next pass, whose
+    # hedge on the finer venue can take it.
+    assert (trade.state, services.imbalance(trade)) == ("partially_filled", D("-0.005"))
 
 
 @pytest.mark.django_db

@@ -135,7 +135,9 @@ class Pipeline:
         return self.detect(list(self.books), now)
 
 
-def _pays_against(venue: str, ask_cost, bid_value, tops: dict[str, tuple]) -> bool:
+def _pays_against(
+    venue: str, ask_cost: Decimal | None, bid_value: Decimal | None, tops: dict[str, tuple]
+) -> bool:
     """Whether `venue`'s top (its prefilter products) pays against another venue's in `tops`.
 
     Buying on `venue` pays at the top when another's bid value reaches its ask cost; selling on

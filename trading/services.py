@@ -14,7 +14,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from markets.models import Exchange, Listing
+from markets.models import Exchange, Listing, Market
 from portfolio.models import Account, Balance, LedgerEntry
 from portfolio.services import InsufficientBalance, Posting, post_entries
 from risk.models import Mode, RiskProfile
@@ -326,7 +326,7 @@ def _slipped(price: Decimal, side: str, bps: Decimal) -> Decimal:
     return money(price * factor)
 
 
-def _grid(exchange: Exchange, market) -> tuple[Decimal | None, Decimal | None]:
+def _grid(exchange: Exchange, market: Market) -> tuple[Decimal | None, Decimal | None]:
     """The venue's (tick, lot) for `market`; None for each when it does not list it."""
     listing = Listing.objects.filter(exchange=exchange, market=market)
     return listing.values_list("tick_size", "lot_size").first() or (None, None)

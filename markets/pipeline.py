@@ -102,13 +102,12 @@ class Pipeline:
         known = tops.get(venue)
         if known is None or not book.valid:
             return False
-        best_ask, best_bid = book.top_prices()
-        if best_ask == known[0] and best_bid == known[1]:
+        if book.top_prices() == known[:2]:
             return True
-        products = top_products(best_ask, best_bid, self.fees[venue], limits.min_profit_bps)
-        if _pays_against(venue, *products, tops):
+        top = self._top(venue, book, tops)
+        if top is None:
             return False
-        tops[venue] = (best_ask, best_bid, *products)
+        tops[venue] = top
         return True
 
     def _tops(self, books: dict[str, Book], now: float) -> dict[str, tuple] | None:
@@ -118,17 +117,23 @@ class Pipeline:
         prefilter (a walk that found no size, under a lot, say, may find some after a change in
         size alone, so the market is not quiet).
         """
-        limits = self.limits
+        max_age = self.limits.max_book_age_s
         tops: dict[str, tuple] = {}
         for venue, book in books.items():
             received = book.received_ts
-            if book.valid and received is not None and now - received <= limits.max_book_age_s:
-                best_ask, best_bid = book.top_prices()
-                products = top_products(best_ask, best_bid, self.fees[venue], limits.min_profit_bps)
-                if _pays_against(venue, *products, tops):
+            if book.valid and received is not None and now - received <= max_age:
+                top = self._top(venue, book, tops)
+                if top is None:
                     return None
-                tops[venue] = (best_ask, best_bid, *products)
+                tops[venue] = top
         return tops
+
+    def _top(self, venue: str, book: Book, tops: dict[str, tuple]) -> tuple | None:
+        """`venue`'s best ask and bid and their prefilter products; None if they pay against
+        another venue's in `tops`."""
+        best_ask, best_bid = book.top_prices()
+        products = top_products(best_ask, best_bid, self.fees[venue], self.limits.min_profit_bps)
+        return None if _pays_against(venue, *products, tops) else (best_ask, best_bid, *products)
 
     def sweep(self, now: float) -> list[OpportunityEvent]:
         """Re-run every market so books that went stale without a frame close their crosses."""

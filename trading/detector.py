@@ -251,9 +251,8 @@ def find_opportunities(
                 _balance(base_by_venue, sell),
                 _balance(quote_by_venue, buy),
             )
-            if memo is None:
-                asks, bids = buy_book.asks(), sell_book.bids()
-            else:
+            reads: list[tuple[Level | None, ...]] | None = None
+            if memo is not None:
                 pair = (buy, sell)
                 last = memo.get(pair)
                 if (
@@ -265,12 +264,11 @@ def find_opportunities(
                     if (cross := last[3]) is not None:
                         crosses[OpportunityKey(market, buy, sell)] = _restamp(cross, latest, now)
                     continue
-                reads: list[tuple[Level | None, ...]] = []
-                asks, bids = buy_book.asks(), sell_book.bids()
+                reads = []
             fee_a, fee_b, min_bps, lot_a, lot_b, notional, max_base, max_quote = inputs
             cross = best_cross(
-                asks,
-                bids,
+                buy_book.asks(),
+                sell_book.bids(),
                 buy_fee=fee_a,
                 sell_fee=fee_b,
                 min_profit_bps=min_bps,
@@ -282,9 +280,9 @@ def find_opportunities(
                 max_notional=notional,
                 max_base=max_base,
                 max_quote=max_quote,
-                reads=None if memo is None else reads,
+                reads=reads,
             )
-            if memo is not None:
+            if reads is not None:
                 memo[pair] = (inputs, *reads, cross)
             if cross is not None:
                 crosses[OpportunityKey(market, buy, sell)] = cross

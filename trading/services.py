@@ -130,9 +130,6 @@ def open_trade(
     """
     size = trade_size(opportunity=opportunity, mode=mode, profile=profile)
     buy, sell = opportunity.buy_exchange, opportunity.sell_exchange
-    ticks = dict(
-        Listing.objects.filter(market=opportunity.market).values_list("exchange_id", "tick_size")
-    )
     fees = taker_fee(size * opportunity.buy_vwap, buy.taker_fee_bps) + taker_fee(
         size * opportunity.sell_vwap, sell.taker_fee_bps
     )
@@ -161,7 +158,7 @@ def open_trade(
                     trade=trade,
                     exchange=exchange,
                     side=side,
-                    limit_price=on_tick(price, ticks.get(exchange.pk), side),
+                    limit_price=on_tick(price, _grid(exchange, opportunity.market)[0], side),
                     amount=size,
                     client_order_id=f"arb-{trade.pk}-{side}",
                 )

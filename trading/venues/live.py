@@ -152,11 +152,11 @@ def _report(order: dict, fills: list[dict], request: OrderRequest) -> OrderRepor
     """The venue's order and fills as strings, taken to Decimal exactly."""
     return OrderReport(
         venue_order_id=str(order["orderId"]),
-        fills=tuple(_fill(f, request) for f in fills),
+        fills=tuple(_fill_report(f, request) for f in fills),
     )
 
 
-def _fill(fill: dict, request: OrderRequest) -> FillReport:
+def _fill_report(fill: dict, request: OrderRequest) -> FillReport:
     """One of the venue's fills, its commission in the asset it was taken in and valued in quote."""
     price, amount = Decimal(fill["price"]), Decimal(fill["qty"])
     commission, asset = Decimal(fill["commission"]), fill["commissionAsset"]

@@ -61,13 +61,20 @@ class Market(models.Model):
 
 
 class Listing(models.Model):
-    """A market as one venue lists it: its own symbol, tick size and lot size."""
+    """A market as one venue lists it: its symbol, tick size, lot size and minimum order value."""
 
     exchange = models.ForeignKey(Exchange, on_delete=models.CASCADE, related_name="listings")
     market = models.ForeignKey(Market, on_delete=models.CASCADE, related_name="listings")
     venue_symbol = models.CharField(max_length=30, help_text="The venue's code, e.g. BTC/USD.")
     tick_size = models.DecimalField(max_digits=20, decimal_places=10)
     lot_size = models.DecimalField(max_digits=20, decimal_places=10)
+    min_notional = models.DecimalField(
+        max_digits=20,
+        decimal_places=10,
+        default=0,
+        help_text="The smallest order value the venue accepts, in quote (Binance's NOTIONAL "
+        "filter); 0 for none. Orders under it are never sent.",
+    )
     enabled = models.BooleanField(default=True)
 
     class Meta:
@@ -79,6 +86,9 @@ class Listing(models.Model):
             ),
             models.CheckConstraint(condition=models.Q(tick_size__gt=0), name="tick_size_positive"),
             models.CheckConstraint(condition=models.Q(lot_size__gt=0), name="lot_size_positive"),
+            models.CheckConstraint(
+                condition=models.Q(min_notional__gte=0), name="min_notional_not_negative"
+            ),
         ]
 
     def __str__(self) -> str:

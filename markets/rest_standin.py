@@ -48,9 +48,11 @@ class Book:
     quote: str
     bids: Levels = field(default_factory=list)
     asks: Levels = field(default_factory=list)
-    # BTCUSDT's PRICE_FILTER tickSize and LOT_SIZE stepSize: an order off either grid is refused.
+    # BTCUSDT's PRICE_FILTER tickSize and LOT_SIZE stepSize: an order off either grid is refused;
+    # and its NOTIONAL minNotional: an order worth less is refused too.
     tick: Decimal = Decimal("0.01")
     step: Decimal = Decimal("0.00001")
+    min_notional: Decimal = Decimal(0)
 
 
 def _text(value: Decimal) -> str:
@@ -101,13 +103,15 @@ class BinanceStandIn:
         quote: str = "USDT",
         tick: Decimal = Decimal("0.01"),
         step: Decimal = Decimal("0.00001"),
+        min_notional: Decimal = Decimal(0),
     ) -> None:
         """The levels orders on `symbol` fill against, best first; fills take liquidity away.
 
         `tick` and `step` are the symbol's price and quantity grids (Binance's PRICE_FILTER and
-        LOT_SIZE filters): an order off either is refused as Binance refuses it.
+        LOT_SIZE filters), `min_notional` its smallest order value (NOTIONAL): an order off a
+        grid or under the minimum is refused as Binance refuses it.
         """
-        self.books[symbol] = Book(base, quote, list(bids), list(asks), tick, step)
+        self.books[symbol] = Book(base, quote, list(bids), list(asks), tick, step, min_notional)
 
     def inject(
         self,
@@ -242,6 +246,8 @@ class BinanceStandIn:
             raise Refusal(400, -1013, "Filter failure: PRICE_FILTER")
         if Decimal(params["quantity"]) % book.step:
             raise Refusal(400, -1013, "Filter failure: LOT_SIZE")
+        if Decimal(params["price"]) * Decimal(params["quantity"]) < book.min_notional:
+            raise Refusal(400, -1013, "Filter failure: NOTIONAL")
         error = self._take_fault(ORDER_POST, "error")
         if error is not None:
             raise Refusal(400, -2010, error.message)

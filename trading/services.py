@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
+from typing import NamedTuple
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -28,6 +29,7 @@ from trading.venues.base import (
     OrderUnknown,
     Venue,
     money,
+    plain,
     taker_fee,
 )
 
@@ -122,17 +124,31 @@ def open_trade(
     *, opportunity: Opportunity, mode: str, profile: RiskProfile, user=None
 ) -> Trade | None:
     """Record the Trade and its two legs in one transaction; None if the opportunity already
-    has a trade (the task's idempotency key). A size of zero records a rejected trade.
+    has a trade (the task's idempotency key). A size of zero, or a leg worth less than its
+    venue's minimum order value, records a rejected trade and sends nothing.
 
     The legs' limit prices are the detector's VWAPs: no leg can fill at a worse average than
     the detector priced, at the cost of leaving depth beyond the VWAP unfilled (a shortfall the
     hedge path covers).
     """
     size = trade_size(opportunity=opportunity, mode=mode, profile=profile)
-    buy, sell = opportunity.buy_exchange, opportunity.sell_exchange
+    market, buy, sell = opportunity.market, opportunity.buy_exchange, opportunity.sell_exchange
     fees = taker_fee(size * opportunity.buy_vwap, buy.taker_fee_bps) + taker_fee(
         size * opportunity.sell_vwap, sell.taker_fee_bps
     )
+    legs = []
+    for exchange, side, price in (
+        (buy, "buy", opportunity.buy_vwap),
+        (sell, "sell", opportunity.sell_vwap),
+    ):
+        grid = _grid(exchange, market)
+        legs.append((exchange, side, on_tick(price, grid.tick, side), grid))
+    if size <= 0:
+        reason = "no size fits the balances and the maximum notional"
+    else:
+        reason = next(
+            filter(None, (_under_minimum(e, g, p, size, market) for e, _, p, g in legs)), ""
+        )
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -146,19 +162,15 @@ def open_trade(
                 created_at=now,
                 state_changed_at=now,
             )
-            if size <= 0:
-                reason = "no size fits the balances and the maximum notional"
+            if reason:
                 trade.advance(State.REJECTED, detail=reason, failure_reason=reason)
                 return trade
-            for exchange, side, price in (
-                (buy, "buy", opportunity.buy_vwap),
-                (sell, "sell", opportunity.sell_vwap),
-            ):
+            for exchange, side, price, _ in legs:
                 Order.objects.create(
                     trade=trade,
                     exchange=exchange,
                     side=side,
-                    limit_price=on_tick(price, _grid(exchange, opportunity.market)[0], side),
+                    limit_price=price,
                     amount=size,
                     client_order_id=f"arb-{trade.pk}-{side}",
                 )
@@ -323,10 +335,37 @@ def _slipped(price: Decimal, side: str, bps: Decimal) -> Decimal:
     return money(price * factor)
 
 
-def _grid(exchange: Exchange, market: Market) -> tuple[Decimal | None, Decimal | None]:
-    """The venue's (tick, lot) for `market`; None for each when it does not list it."""
+class Grid(NamedTuple):
+    """What a venue accepts for one market: its price tick, its lot, its minimum order value."""
+
+    tick: Decimal | None = None
+    lot: Decimal | None = None
+    min_notional: Decimal = Decimal(0)
+
+
+def _grid(exchange: Exchange, market: Market) -> Grid:
+    """The venue's grid for `market`; no tick, lot or minimum when it does not list it."""
     listing = Listing.objects.filter(exchange=exchange, market=market)
-    return listing.values_list("tick_size", "lot_size").first() or (None, None)
+    row = listing.values_list("tick_size", "lot_size", "min_notional").first()
+    return Grid(*row) if row else Grid()
+
+
+def _under_minimum(
+    exchange: Exchange, grid: Grid, price: Decimal, amount: Decimal, market: Market
+) -> str:
+    """Why `exchange` would refuse `amount` at `price` for its minimum order value, or ''.
+
+    A venue refuses such an order outright (Binance: "Filter failure: NOTIONAL"), so sending
+    it would only fail one leg of a pair, or fail again at every recovery pass.
+    """
+    value = price * amount
+    if value >= grid.min_notional:
+        return ""
+    return (
+        f"{plain(amount)} {market.base} at {plain(price)} is worth {plain(value)} "
+        f"{market.quote}, under {exchange.slug}'s minimum order value of "
+        f"{plain(grid.min_notional)}"
+    )
 
 
 def _extra_order(
@@ -351,8 +390,10 @@ def balance_trade(*, trade: Trade, venue_for: VenueFor, profile: RiskProfile) ->
     long leg within the same slippage (unwind). A remainder leaves the trade partially filled
     for `recover_trades` to try again; it counts against exposure until then."""
     legs = {o.side: o for o in trade.orders.filter(purpose=Order.Purpose.LEG)}
+    market = trade.opportunity.market
     slip = profile.max_hedge_slippage_bps
-    unwound = False
+    unwound = placed = False
+    held_back = []  # why each order this pass could not be sent
     for purpose in (Order.Purpose.HEDGE, Order.Purpose.UNWIND):
         net = imbalance(trade)
         if net == 0:
@@ -369,22 +410,35 @@ def balance_trade(*, trade: Trade, venue_for: VenueFor, profile: RiskProfile) ->
         # On the venue's grids: its tick for the price; its lot for the amount, since a venue
         # refuses a quantity off its step (Binance: LOT_SIZE). When the legs' venues trade in
         # different steps, the finer one takes what the coarser leaves.
-        tick, lot = _grid(exchange, trade.opportunity.market)
-        amount = abs(net) if lot is None else abs(net) // lot * lot
+        grid = _grid(exchange, market)
+        amount = abs(net) if grid.lot is None else abs(net) // grid.lot * grid.lot
+        price = on_tick(price, grid.tick, side)
         if not amount:
+            held_back.append(f"{plain(abs(net))} {market.base} is under {exchange.slug}'s lot")
             continue
-        price = on_tick(price, tick, side)
+        if reason := _under_minimum(exchange, grid, price, amount, market):
+            held_back.append(reason)
+            continue
         order = _extra_order(
             trade, purpose=purpose, exchange=exchange, side=side, price=price, amount=amount
         )
         place_orders(orders=[order], venue_for=venue_for, profile=profile)
+        placed = True
         order.refresh_from_db()
         if order.is_open:
             return trade  # its fate is unknown until recover_trades finds it
         unwound = unwound or (purpose == Order.Purpose.UNWIND and order.filled_amount > 0)
     if imbalance(trade) == 0:
         to_state = State.UNWOUND if unwound else State.HEDGED
-        trade.advance(to_state, detail=f"imbalance closed by {to_state}")
+        # A note that an earlier pass could send nothing no longer holds.
+        trade.advance(to_state, detail=f"imbalance closed by {to_state}", failure_reason="")
+    elif held_back and not placed:
+        # Neither venue takes what is left: say so on the trade, once, for a person to act on.
+        reason = f"left open, no order sent: {'; '.join(held_back)}"[:200]
+        if trade.failure_reason != reason:
+            Trade.objects.filter(pk=trade.pk).update(failure_reason=reason)
+            trade.failure_reason = reason
+            trade_changed_push(trade.pk)
     return trade
 
 

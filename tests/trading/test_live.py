@@ -44,8 +44,9 @@ def venues(loop):
     sell = BinanceStandIn(keys=dict([SELL_KEYS]), taker_fee_bps=D(20))
     for standin in (buy, sell):
         asyncio.run_coroutine_threadsafe(standin.start(), loop).result(5)
-    buy.set_book("BTCUSDT", bids=[(D(99), D(1))], asks=BUY_ASKS)
-    sell.set_book("BTCUSDT", bids=SELL_BIDS, asks=[(D(103), D(1))])
+    # Binance's BTCUSDT refuses orders worth under 5 USDT (its NOTIONAL filter).
+    buy.set_book("BTCUSDT", bids=[(D(99), D(1))], asks=BUY_ASKS, min_notional=D(5))
+    sell.set_book("BTCUSDT", bids=SELL_BIDS, asks=[(D(103), D(1))], min_notional=D(5))
     yield buy, sell
     for standin in (buy, sell):
         asyncio.run_coroutine_threadsafe(standin.stop(), loop).result(5)
@@ -153,9 +154,13 @@ def test_bad_credentials_are_a_clear_error_and_no_order(venues, api_key, secret,
 
 @pytest.mark.parametrize(
     ("price", "amount", "error"),
-    [("99.995", "1", "PRICE_FILTER"), ("100", "0.000001", "LOT_SIZE")],
+    [
+        ("99.995", "1", "InvalidOrder: Filter failure: PRICE_FILTER"),
+        ("100", "0.000001", "InvalidOrder: Filter failure: LOT_SIZE"),
+        ("100", "0.04", "BadRequest: Filter failure: NOTIONAL"),  # ccxt's class for -1013 here
+    ],
 )
-def test_an_order_off_the_symbols_grid_is_refused_as_binance_refuses_it(
+def test_an_order_off_the_symbols_grid_or_too_small_is_refused_as_binance_refuses_it(
     venues, price, amount, error
 ):
     buy, _ = venues
@@ -165,7 +170,7 @@ def test_an_order_off_the_symbols_grid_is_refused_as_binance_refuses_it(
         request(amount=amount, limit=price),
     )
 
-    assert report.error == f"InvalidOrder: Filter failure: {error}"
+    assert report.error == error
     assert report.fills == () and not buy.orders
 
 
@@ -256,6 +261,64 @@ def test_a_hedge_and_an_unwind_are_each_sized_to_their_venues_lot(desk, venues):
     # The 0.005 left is below the sell venue's lot: the trade stays open for the next pass, whose
     # hedge on the finer venue can take it.
     assert (trade.state, services.imbalance(trade)) == ("partially_filled", D("-0.005"))
+
+
+@pytest.mark.django_db
+def test_a_leg_worth_less_than_its_venues_minimum_rejects_the_trade_and_sends_nothing(desk, venues):
+    buy, sell = venues
+    Listing.objects.filter(exchange__slug="livesell").update(min_notional=D(200))
+
+    trade = Trade.objects.get(pk=execute_opportunity(desk.pk))
+
+    # Selling 1 BTC at 102 is worth 102 USDT: the sell venue takes no order under 200, and
+    # a buy leg sent alone would leave the desk holding what it bought.
+    assert trade.state == "rejected"
+    assert trade.failure_reason == (
+        "1 BTC at 102 is worth 102 USDT, under livesell's minimum order value of 200"
+    )
+    assert not Order.objects.filter(trade=trade).exists()
+    assert not buy.posts and not sell.posts
+
+
+@pytest.mark.django_db
+def test_a_residual_under_both_venues_minimum_is_flagged_once_and_never_sent(desk, venues):
+    buy, sell = venues
+    Listing.objects.filter(exchange__slug__in=["livebuy", "livesell"]).update(min_notional=D(5))
+    # The buy leg finds 0.995 BTC under its limit and the sell leg sells 1: 0.005 BTC short.
+    buy.set_book("BTCUSDT", bids=[(D(99), D(1))], asks=[(D("99.5"), D("0.995")), (D(101), D(1))])
+
+    trade = Trade.objects.get(pk=execute_opportunity(desk.pk))
+
+    # Re-buying 0.005 is worth about 0.5 USDT on either venue, under both minimums of 5: the
+    # hedge (buy leg's limit 100 + 50 bps = 100.5) and the unwind (the sell's average 102.15
+    # + 50 bps = 102.66075, down to the tick) are not sent, and the trade says why it stays open.
+    assert (trade.state, services.imbalance(trade)) == ("partially_filled", D("-0.005"))
+    assert not Order.objects.filter(trade=trade).exclude(purpose="leg").exists()
+    assert trade.failure_reason == (
+        "left open, no order sent: 0.005 BTC at 100.5 is worth 0.5025 USDT, under livebuy's "
+        "minimum order value of 5; 0.005 BTC at 102.66 is worth 0.5133 USDT, under livesell's "
+        "minimum order value of 5"
+    )
+    posts = buy.posts + sell.posts
+    events = list(trade.events.values_list("to_state", flat=True))
+
+    # Every recovery pass comes to the same answer: nothing sent, nothing recorded twice.
+    assert services.recover_trades(older_than_s=0) == [trade.pk]
+    assert services.recover_trades(older_than_s=0) == [trade.pk]
+
+    trade.refresh_from_db()
+    assert buy.posts + sell.posts == posts == {f"arb-{trade.pk}-buy": 1, f"arb-{trade.pk}-sell": 1}
+    assert list(trade.events.values_list("to_state", flat=True)) == events
+    assert trade.failure_reason.startswith("left open, no order sent: 0.005 BTC")
+
+    # Once a venue takes it (its minimum lowered), the next pass hedges it and the note goes.
+    Listing.objects.filter(exchange__slug="livebuy").update(min_notional=D(0))
+    buy.set_book("BTCUSDT", bids=[(D(99), D(1))], asks=[(D(100), D(1))])
+    services.recover_trades(older_than_s=0)
+
+    trade.refresh_from_db()
+    assert (trade.state, trade.failure_reason, services.imbalance(trade)) == ("closed", "", 0)
+    assert buy.posts[f"arb-{trade.pk}-hedge-1"] == 1
 
 
 @pytest.mark.django_db

@@ -13,6 +13,11 @@ def money(value: Decimal) -> Decimal:
     return value.quantize(MONEY_PLACES, rounding=ROUND_HALF_EVEN)
 
 
+def plain(value: Decimal) -> str:
+    """A Decimal as plain digits, without exponent or trailing zeros: 2E+2 -> 200, 1.50 -> 1.5."""
+    return f"{value.normalize():f}"
+
+
 def taker_fee(notional: Decimal, fee_bps: Decimal) -> Decimal:
     """The taker fee in quote on a leg's `notional`."""
     return money(notional * fee_bps / BPS)

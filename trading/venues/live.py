@@ -18,6 +18,7 @@ from trading.venues.base import (
     OrderRequest,
     OrderUnknown,
     money,
+    plain,
     taker_fee,
 )
 
@@ -94,8 +95,8 @@ async def _place(client: ccxt.binance, request: OrderRequest) -> OrderReport:
         "side": request.side.upper(),
         "type": "LIMIT",
         "timeInForce": "IOC",
-        "quantity": _wire(request.amount),
-        "price": _wire(request.limit_price),
+        "quantity": plain(request.amount),
+        "price": plain(request.limit_price),
         "newClientOrderId": request.client_order_id,
         "newOrderRespType": "FULL",
     }
@@ -189,8 +190,3 @@ def _message(exc: ccxt.BaseError) -> str:
         return str(json.loads(text[text.rfind("{") :])["msg"])
     except (ValueError, TypeError, KeyError):
         return text
-
-
-def _wire(value: Decimal) -> str:
-    """A Decimal as Binance reads it: plain digits, no exponent, no float on the way."""
-    return f"{value.normalize():f}"

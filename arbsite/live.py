@@ -224,10 +224,13 @@ def desk_context(key: str = "", *, audience: str = VIEW) -> dict:
     """The status every page shows: paper or live, the kill switch, automatic execution."""
     active = list(RiskProfile.objects.filter(is_active=True).values("mode", "auto_execute"))
     live = any(p["mode"] == Mode.LIVE for p in active)
+    paper = [p["auto_execute"] for p in active if p["mode"] == Mode.PAPER]
     return {
         "desk": {
             "mode": "Live" if live else "Paper",
             "auto_execute": any(p["auto_execute"] for p in active),
+            # What the dashboard's switch turns (None: no active paper profile to switch).
+            "paper_auto_execute": paper[0] if paper else None,
             "kill_switch": _kill_switch_state(),
             "can_operate": audience == OPERATE,
         }

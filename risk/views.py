@@ -4,8 +4,10 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from arbsite.access import require_permission
 from risk import services
@@ -71,4 +73,6 @@ def _next(request: HttpRequest) -> str:
 
 
 def _back(request: HttpRequest) -> HttpResponse:
+    if request.htmx:  # a whole page with its messages, not a page swapped into the form
+        return HttpResponseClientRedirect(_next(request) or reverse("dashboard"))
     return redirect(_next(request) or "dashboard")

@@ -165,6 +165,26 @@ def test_trader_throws_and_resets_the_kill_switch(browser, desk):
     expect(page.locator("#desk-status")).to_contain_text("Kill switch off")
 
 
+def test_trader_switches_automatic_execution_and_a_pushed_switch_works_too(browser, desk):
+    watcher = logged_in(browser, desk, "trader")
+    page = logged_in(browser, desk, "trader")
+    expect(watcher.locator("#live-status")).to_have_attribute("data-state", "live")
+    watcher.evaluate("window.notReloaded = true")
+
+    page.get_by_role("button", name="Switch automatic execution off").click()
+    expect(page.locator(".messages")).to_contain_text("Automatic execution off.")
+    expect(page.locator("#controls")).to_contain_text("Automatic execution is off")
+
+    # The other trader's page is pushed the new controls: a form rendered for every trader, with
+    # no token of its own, which htmx posts with the page's.
+    pushed = watcher.get_by_role("button", name="Switch automatic execution on")
+    expect(pushed).to_be_visible()
+    assert watcher.evaluate("window.notReloaded") is True
+    pushed.click()
+    expect(watcher.locator(".messages")).to_contain_text("Automatic execution on.")
+    expect(watcher.locator("#controls")).to_contain_text("Automatic execution is on")
+
+
 def test_viewer_is_refused_the_kill_switch(browser, desk):
     page = logged_in(browser, desk, "viewer")
     expect(page.locator("#desk-status")).to_contain_text("Kill switch off")

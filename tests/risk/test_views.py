@@ -1,9 +1,12 @@
 """The desk's risk controls: who may throw and reset the kill switch and switch auto-execution."""
 
+import re
+
 import pytest
 from django.test import Client
 from django.urls import reverse
 
+from arbsite import live
 from arbsite.roles import RISK_MANAGER, TRADER, VIEWER
 from risk import checks, services
 from risk.models import KillSwitch, Mode, RiskProfile
@@ -104,6 +107,39 @@ def test_a_trader_switches_automatic_execution_off_and_on(client, user_with_role
     client.post(AUTO, {"on": "1"})
     assert RiskProfile.objects.get().auto_execute is True
     assert client.post(AUTO, {}).status_code == 400
+
+
+def test_the_dashboard_switch_offers_the_other_state_and_posts_with_the_pages_token(
+    user_with_role, desk
+):
+    client = logged_in(Client(enforce_csrf_checks=True), user_with_role, TRADER)
+    page = client.get(reverse("dashboard")).content.decode()
+    # htmx sends the token from the page's <body hx-headers>, as it must for a pushed form.
+    token = re.search(r'hx-headers=\'\{"X-CSRFToken": "([^"]+)"\}\'', page).group(1)
+    htmx = {"HTTP_HX_REQUEST": "true", "HTTP_X_CSRFTOKEN": token}
+
+    assert "Switch automatic execution off" in page
+    assert "Switch automatic execution on" not in page
+    assert client.post(AUTO, {"on": "0"}, HTTP_HX_REQUEST="true").status_code == 403
+    response = client.post(AUTO, {"on": "0", "next": reverse("dashboard")}, **htmx)
+
+    # A whole new page, with its message, rather than a page swapped into the form.
+    assert (response.status_code, response["HX-Redirect"]) == (200, reverse("dashboard"))
+    assert RiskProfile.objects.get().auto_execute is False
+    page = client.get(reverse("dashboard")).content.decode()
+    assert "Automatic execution off." in page
+    assert "Switch automatic execution on" in page
+
+
+def test_the_pushed_controls_offer_the_switch_to_traders_only_and_carry_no_token(desk):
+    controls = live.TOPICS["controls"]
+    for_traders = controls.render("", live.OPERATE, 0.0)
+    for_viewers = controls.render("", live.VIEW, 0.0)
+
+    assert "Switch automatic execution off" in for_traders
+    assert "csrfmiddlewaretoken" not in for_traders  # rendered once for every trader's page
+    assert "Automatic execution is <strong>on</strong>" in for_viewers
+    assert "Switch automatic execution" not in for_viewers and "<form" not in for_viewers
 
 
 def test_controls_refuse_get_where_only_post_makes_sense(client, user_with_role, desk):

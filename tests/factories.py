@@ -98,6 +98,8 @@ class OpportunityFactory(factory.django.DjangoModelFactory):
     size = Decimal(1)
     buy_vwap = Decimal(100)
     sell_vwap = Decimal(102)
+    buy_limit = Decimal(100)
+    sell_limit = Decimal(102)
     gross_profit = Decimal(2)
     fees = Decimal("0.202")
     net_profit = Decimal("1.798")

@@ -37,6 +37,11 @@ class Opportunity(models.Model):
     net_profit = _money()
     net_bps = models.DecimalField(max_digits=14, decimal_places=4)
     levels_walked = models.JSONField(default=dict)
+    # The worst ask and bid the walk took (`Cross.buy_limit`/`sell_limit`): the legs' limits, so
+    # each leg can fill the whole size through the levels walked and every unit still pays at
+    # least the threshold. Empty on rows written before they were kept (the VWAPs serve then).
+    buy_limit = _money(null=True, blank=True)
+    sell_limit = _money(null=True, blank=True)
     exchange_ts = models.DateTimeField(null=True, blank=True)
     received_at = models.DateTimeField(null=True, blank=True)
     detected_at = models.DateTimeField()

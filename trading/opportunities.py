@@ -9,7 +9,8 @@ from trading.models import Opportunity
 
 UPDATED_FIELDS = [
     "state", "closed_at", "close_reason", "size", "buy_vwap", "sell_vwap", "gross_profit", "fees",
-    "net_profit", "net_bps", "levels_walked", "exchange_ts", "received_at", "detected_at",
+    "net_profit", "net_bps", "levels_walked", "buy_limit", "sell_limit", "exchange_ts",
+    "received_at", "detected_at",
     "peak_net_profit", "peak_net_bps", "updates",
 ]  # fmt: skip
 
@@ -24,6 +25,7 @@ def _apply(row: Opportunity, event: OpportunityEvent) -> None:
     row.gross_profit, row.fees, row.net_profit = cross.gross_profit, cross.fees, cross.net_profit
     row.net_bps = round(cross.margin_bps, 4)
     row.levels_walked = {"asks": len(cross.asks_taken), "bids": len(cross.bids_taken)}
+    row.buy_limit, row.sell_limit = cross.buy_limit, cross.sell_limit
     row.exchange_ts, row.received_at = _when(cross.exchange_ts), _when(cross.received_ts)
     row.detected_at = _when(cross.detected_ts)
     row.peak_net_profit = event.peak_net_profit

@@ -89,13 +89,31 @@ def _available(exchange: Exchange, mode: str, asset: str) -> Decimal:
     return row.values_list("amount", flat=True).first() or Decimal(0)
 
 
+def leg_limits(opportunity: Opportunity) -> tuple[Decimal, Decimal]:
+    """The (buy, sell) limit prices of its legs: the worst ask and bid the detector walked to.
+
+    A leg at its VWAP could never take the levels priced beyond it, so a cross over two levels
+    would always fill short and pay for a hedge; at the level walked to, an unchanged book fills
+    the whole size at the VWAP, and a book that moved against us fills no unit that pays less
+    than the walk's last slice, which met the threshold. Rows from before the walked-to prices
+    were kept give their VWAPs.
+    """
+    return (
+        opportunity.buy_vwap if opportunity.buy_limit is None else opportunity.buy_limit,
+        opportunity.sell_vwap if opportunity.sell_limit is None else opportunity.sell_limit,
+    )
+
+
 def trade_size(*, opportunity: Opportunity, mode: str, profile: RiskProfile) -> Decimal:
     """The size both legs can take: within the opportunity, the profile's max notional, the
-    quote on the buy venue (with its taker fee) and the base on the sell venue, in whole lots."""
+    quote on the buy venue (with its taker fee) and the base on the sell venue, in whole lots.
+
+    Notional is counted at the buy leg's limit, the most a unit can cost: the venue holds that
+    much quote for the order."""
     market, buy, sell = opportunity.market, opportunity.buy_exchange, opportunity.sell_exchange
     lots = dict(Listing.objects.filter(market=market).values_list("exchange_id", "lot_size"))
     lot = common_lot(lots.get(buy.pk, Decimal("1e-8")), lots.get(sell.pk, Decimal("1e-8")))
-    price = opportunity.buy_vwap
+    price = leg_limits(opportunity)[0]
     size = min(
         opportunity.size,
         profile.max_notional / price,
@@ -127,9 +145,8 @@ def open_trade(
     has a trade (the task's idempotency key). A size of zero, or a leg worth less than its
     venue's minimum order value, records a rejected trade and sends nothing.
 
-    The legs' limit prices are the detector's VWAPs: no leg can fill at a worse average than
-    the detector priced, at the cost of leaving depth beyond the VWAP unfilled (a shortfall the
-    hedge path covers).
+    The legs' limit prices are the worst levels the detector walked to (`leg_limits`), on the
+    venue's tick.
     """
     size = trade_size(opportunity=opportunity, mode=mode, profile=profile)
     market, buy, sell = opportunity.market, opportunity.buy_exchange, opportunity.sell_exchange
@@ -137,10 +154,8 @@ def open_trade(
         size * opportunity.sell_vwap, sell.taker_fee_bps
     )
     legs = []
-    for exchange, side, price in (
-        (buy, "buy", opportunity.buy_vwap),
-        (sell, "sell", opportunity.sell_vwap),
-    ):
+    buy_limit, sell_limit = leg_limits(opportunity)
+    for exchange, side, price in ((buy, "buy", buy_limit), (sell, "sell", sell_limit)):
         grid = _grid(exchange, market)
         legs.append((exchange, side, on_tick(price, grid.tick, side), grid))
     if size <= 0:

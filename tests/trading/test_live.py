@@ -226,10 +226,31 @@ def test_a_commission_taken_in_base_leaves_that_much_less_base_on_the_account(de
 
 
 @pytest.mark.django_db
-def test_limit_prices_go_out_on_the_tick_rounded_toward_the_better_price(desk, venues):
+def test_legs_go_at_the_levels_walked_to_and_fill_the_whole_size_at_the_vwaps(desk, venues):
+    buy, sell = venues
+    # As the detector reports 1 BTC over these books: bought through asks 99.5 and 100 (VWAP
+    # 99.8), sold through bids 102.5 and 102 (VWAP 102.15).
+    desk.buy_vwap, desk.buy_limit = D("99.8"), D(100)
+    desk.sell_vwap, desk.sell_limit = D("102.15"), D(102)
+    desk.save()
+
+    trade = Trade.objects.get(pk=execute_opportunity(desk.pk))
+
+    assert buy.orders[f"arb-{trade.pk}-buy"]["price"] == "100.00000000"
+    assert sell.orders[f"arb-{trade.pk}-sell"]["price"] == "102.00000000"
+    # Limits at the VWAPs would have bought 0.4 and sold 0.3, and paid for a hedge.
+    assert [e.to_state for e in trade.events.all()] == ["submitted", "filled", "closed"]
+    legs = Order.objects.filter(trade=trade).values_list("side", "filled_amount", "average_price")
+    assert sorted(legs) == [("buy", D(1), D("99.8")), ("sell", D(1), D("102.15"))]
+    assert trade.realised_net_profit == D("2.0459")  # 102.15 - 99.8 - 0.0998 - 0.2043
+
+
+@pytest.mark.django_db
+def test_rows_without_walked_to_prices_trade_at_their_vwaps_on_the_tick(desk, venues):
     buy, sell = venues
     # VWAPs as the detector reports them, between ticks: 99.8 over two asks, 102.1666... bids.
     desk.buy_vwap, desk.sell_vwap = D("99.800000000001"), D("102.166666666667")
+    desk.buy_limit = desk.sell_limit = None
     desk.save()
 
     trade = Trade.objects.get(pk=execute_opportunity(desk.pk))

@@ -55,6 +55,31 @@ def test_one_row_per_lifecycle_tracks_last_and_peak(writer):
     assert (row.buy_exchange.slug, row.sell_exchange.slug) == ("kraken", "coinbase")
 
 
+def test_the_row_keeps_the_levels_walked_to_of_the_last_cross_for_the_legs(writer):
+    tracker = OpportunityTracker()
+    deep = best_cross(
+        [(D(100), D("0.4")), (D("100.5"), D(1))],
+        [(D(102), D("0.3")), (D("101.8"), D(1))],
+        buy_fee=D("0.001"),
+        sell_fee=D("0.001"),
+        min_profit_bps=D(0),
+        buy_lot=D("0.01"),
+        sell_lot=D("0.01"),
+        exchange_ts=1.0,
+        received_ts=2.0,
+        detected_ts=3.0,
+    )
+
+    writer.save([tracker.observe(KEY, deep, 10.0)])
+    row = Opportunity.objects.get()
+    assert (row.buy_limit, row.sell_limit) == (D("100.5"), D("101.8"))
+    assert row.buy_vwap < row.buy_limit and row.sell_vwap > row.sell_limit
+
+    writer.save([tracker.observe(KEY, cross("101"), 11.0)])  # one level a side now
+    row.refresh_from_db()
+    assert (row.buy_limit, row.sell_limit) == (D(100), D(101))
+
+
 def test_a_lifecycle_opened_and_closed_in_one_batch_is_saved_closed(writer):
     tracker = OpportunityTracker()
 

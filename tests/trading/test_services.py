@@ -55,15 +55,18 @@ def events(trade: Trade) -> list[str]:
 def test_both_legs_fill_and_the_trade_closes_with_the_exact_realised_pnl():
     opportunity = paper_desk()
     books([(D("102.5"), D("0.3")), (D(102), D(2))])
+    # The cross as the detector reports it over these books: VWAPs, and the levels walked to.
+    opportunity.buy_vwap, opportunity.buy_limit = D("99.8"), D(100)
+    opportunity.sell_vwap, opportunity.sell_limit = D("102.15"), D(102)
+    opportunity.save()
 
     trade = execute(opportunity)
 
     # Buy 0.4 @ 99.5 + 0.6 @ 100 = 99.8, fee 10 bps = 0.0998.
     # Sell 0.3 @ 102.5 + 0.7 @ 102 = 102.15, fee 20 bps = 0.2043.
-    # PnL = 102.15 - 99.8 - 0.0998 - 0.2043 = 2.0459.
+    # PnL = 102.15 - 99.8 - 0.0998 - 0.2043 = 2.0459, as expected: the books did not move.
     assert trade.state == Trade.State.CLOSED
-    assert trade.realised_net_profit == D("2.0459")
-    assert trade.expected_net_profit == D("1.696")  # 1 * 2 - 0.1 - 0.204
+    assert trade.realised_net_profit == trade.expected_net_profit == D("2.0459")
     assert events(trade) == ["submitted", "filled", "closed"]
     buy, sell = trade.orders.order_by("side")
     assert (buy.filled_amount, buy.average_price, buy.fee) == (D(1), D("99.8"), D("0.0998"))

@@ -15,9 +15,13 @@ D = Decimal
 
 
 def cross(bid: str, size: str = "1"):
+    return walk([(D("100"), D(size))], [(D(bid), D(size))])
+
+
+def walk(asks, bids):
     return best_cross(
-        [(D("100"), D(size))],
-        [(D(bid), D(size))],
+        asks,
+        bids,
         buy_fee=D("0.001"),
         sell_fee=D("0.001"),
         min_profit_bps=D(0),
@@ -57,18 +61,7 @@ def test_one_row_per_lifecycle_tracks_last_and_peak(writer):
 
 def test_the_row_keeps_the_levels_walked_to_of_the_last_cross_for_the_legs(writer):
     tracker = OpportunityTracker()
-    deep = best_cross(
-        [(D(100), D("0.4")), (D("100.5"), D(1))],
-        [(D(102), D("0.3")), (D("101.8"), D(1))],
-        buy_fee=D("0.001"),
-        sell_fee=D("0.001"),
-        min_profit_bps=D(0),
-        buy_lot=D("0.01"),
-        sell_lot=D("0.01"),
-        exchange_ts=1.0,
-        received_ts=2.0,
-        detected_ts=3.0,
-    )
+    deep = walk([(D(100), D("0.4")), (D("100.5"), D(1))], [(D(102), D("0.3")), (D("101.8"), D(1))])
 
     writer.save([tracker.observe(KEY, deep, 10.0)])
     row = Opportunity.objects.get()

@@ -187,11 +187,23 @@ def open_trade(
                     side=side,
                     limit_price=price,
                     amount=size,
-                    client_order_id=f"arb-{trade.pk}-{side}",
+                    client_order_id=client_order_id(trade, side),
                 )
     except IntegrityError:
         return None
     return trade
+
+
+def client_order_id(trade: Trade, leg: str) -> str:
+    """The id the venue knows one of `trade`'s orders by: `arb-<trade>-<created>-<leg>`.
+
+    Derived from the trade alone, so a retried task finds the order it placed. The creation
+    time (milliseconds, in hex) keeps it unique when trade numbers start again on a new or
+    restored database, while the venue (or the paper venue's cache) still holds the orders of
+    the trades numbered so before: their fills must never be taken for a new trade's. Within
+    Binance's 36 characters up to trade 9,999,999,999.
+    """
+    return f"arb-{trade.pk}-{int(trade.created_at.timestamp() * 1000):x}-{leg}"
 
 
 def _request(order: Order) -> OrderRequest:
@@ -394,7 +406,7 @@ def _extra_order(
         side=side,
         limit_price=price,
         amount=amount,
-        client_order_id=f"arb-{trade.pk}-{purpose}-{number}",
+        client_order_id=client_order_id(trade, f"{purpose}-{number}"),
         state=Order.State.SUBMITTED,
     )
 

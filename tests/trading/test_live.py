@@ -200,8 +200,8 @@ def test_a_live_trade_fills_both_legs_and_moves_balances_exactly(desk, venues):
     trade = Trade.objects.get(pk=execute_opportunity(desk.pk))
 
     assert (trade.mode, trade.state, trade.realised_net_profit) == ("live", "closed", D("2.0459"))
-    assert buy.posts == {f"arb-{trade.pk}-buy": 1}
-    assert sell.posts == {f"arb-{trade.pk}-sell": 1}
+    assert buy.posts == {services.client_order_id(trade, "buy"): 1}
+    assert sell.posts == {services.client_order_id(trade, "sell"): 1}
     assert balances("livebuy") == {"BTC": D(1), "USDT": D("900.1002")}
     assert balances("livesell") == {"BTC": D(4), "USDT": D("101.9457")}
     leg = Order.objects.get(trade=trade, side="sell")
@@ -236,8 +236,8 @@ def test_legs_go_at_the_levels_walked_to_and_fill_the_whole_size_at_the_vwaps(de
 
     trade = Trade.objects.get(pk=execute_opportunity(desk.pk))
 
-    assert buy.orders[f"arb-{trade.pk}-buy"]["price"] == "100.00000000"
-    assert sell.orders[f"arb-{trade.pk}-sell"]["price"] == "102.00000000"
+    assert buy.orders[services.client_order_id(trade, "buy")]["price"] == "100.00000000"
+    assert sell.orders[services.client_order_id(trade, "sell")]["price"] == "102.00000000"
     # Limits at the VWAPs would have bought 0.4 and sold 0.3, and paid for a hedge.
     assert [e.to_state for e in trade.events.all()] == ["submitted", "filled", "closed"]
     legs = Order.objects.filter(trade=trade).values_list("side", "filled_amount", "average_price")
@@ -257,8 +257,8 @@ def test_rows_without_walked_to_prices_trade_at_their_vwaps_on_the_tick(desk, ve
 
     legs = dict(Order.objects.filter(trade=trade, purpose="leg").values_list("side", "limit_price"))
     assert legs == {"buy": D("99.80"), "sell": D("102.17")}
-    assert buy.orders[f"arb-{trade.pk}-buy"]["price"] == "99.80000000"
-    assert sell.orders[f"arb-{trade.pk}-sell"]["price"] == "102.17000000"
+    assert buy.orders[services.client_order_id(trade, "buy")]["price"] == "99.80000000"
+    assert sell.orders[services.client_order_id(trade, "sell")]["price"] == "102.17000000"
     assert not Order.objects.filter(trade=trade, state="rejected").exists()
 
 
@@ -328,7 +328,11 @@ def test_a_residual_under_both_venues_minimum_is_flagged_once_and_never_sent(des
     assert services.recover_trades(older_than_s=0) == [trade.pk]
 
     trade.refresh_from_db()
-    assert buy.posts + sell.posts == posts == {f"arb-{trade.pk}-buy": 1, f"arb-{trade.pk}-sell": 1}
+    assert (
+        buy.posts + sell.posts
+        == posts
+        == {services.client_order_id(trade, "buy"): 1, services.client_order_id(trade, "sell"): 1}
+    )
     assert list(trade.events.values_list("to_state", flat=True)) == events
     assert trade.failure_reason.startswith("left open, no order sent: 0.005 BTC")
 
@@ -339,7 +343,7 @@ def test_a_residual_under_both_venues_minimum_is_flagged_once_and_never_sent(des
 
     trade.refresh_from_db()
     assert (trade.state, trade.failure_reason, services.imbalance(trade)) == ("closed", "", 0)
-    assert buy.posts[f"arb-{trade.pk}-hedge-1"] == 1
+    assert buy.posts[services.client_order_id(trade, "hedge-1")] == 1
 
 
 @pytest.mark.django_db
@@ -350,8 +354,9 @@ def test_a_second_delivery_of_the_task_places_no_second_set_of_orders(desk, venu
     assert execute_opportunity(desk.pk) == first
 
     assert Order.objects.count() == 2
-    assert buy.posts == {f"arb-{first}-buy": 1}
-    assert sell.posts == {f"arb-{first}-sell": 1}
+    trade = Trade.objects.get(pk=first)
+    assert buy.posts == {services.client_order_id(trade, "buy"): 1}
+    assert sell.posts == {services.client_order_id(trade, "sell"): 1}
 
 
 @pytest.mark.django_db
@@ -392,7 +397,7 @@ def test_a_timed_out_order_is_found_by_its_client_id_and_not_placed_again(
 
     assert not sell.faults  # the order's answer did come too late
     assert (trade.state, trade.realised_net_profit) == ("closed", D("2.0459"))
-    assert sell.posts == {f"arb-{trade.pk}-sell": 1}
+    assert sell.posts == {services.client_order_id(trade, "sell"): 1}
     assert balances("livesell") == {"BTC": D(4), "USDT": D("101.9457")}
 
 
@@ -405,7 +410,7 @@ def test_an_order_whose_lookups_also_time_out_is_left_for_recovery_which_finds_i
     sell.inject("timeout", delay=1.0)
     sell.inject("timeout", route=ORDER_GET, times=live.LOOKUPS, delay=1.0)
     trade = Trade.objects.get(pk=execute_opportunity(desk.pk))
-    cid = f"arb-{trade.pk}-sell"
+    cid = services.client_order_id(trade, "sell")
     assert (trade.state, Order.objects.get(client_order_id=cid).state) == ("submitted", "submitted")
 
     assert services.recover_trades(older_than_s=0) == [trade.pk]

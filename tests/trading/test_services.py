@@ -13,6 +13,7 @@ from tests.factories import paper_desk, publish_test_book
 from trading import services
 from trading.models import Order, Trade
 from trading.signals import trade_changed
+from trading.venues.base import FillReport, OrderReport
 from trading.venues.paper import PaperVenue
 
 D = Decimal
@@ -71,9 +72,32 @@ def test_both_legs_fill_and_the_trade_closes_with_the_exact_realised_pnl():
     buy, sell = trade.orders.order_by("side")
     assert (buy.filled_amount, buy.average_price, buy.fee) == (D(1), D("99.8"), D("0.0998"))
     assert (sell.filled_amount, sell.average_price, sell.fee) == (D(1), D("102.15"), D("0.2043"))
-    assert buy.client_order_id == f"arb-{trade.pk}-buy"
+    assert buy.client_order_id == services.client_order_id(trade, "buy")
     assert (amount("buyv", "USD"), amount("buyv", "BTC")) == (D("900.1002"), D(1))
     assert (amount("sellv", "USD"), amount("sellv", "BTC")) == (D("101.9457"), D(4))
+
+
+@pytest.mark.django_db
+def test_client_order_ids_differ_when_trade_numbers_start_again():
+    opportunity = paper_desk()
+    books([(D("102.5"), D("0.3")), (D(102), D(2))])
+    profile = RiskProfile.objects.get(is_active=True)
+    trade = services.open_trade(opportunity=opportunity, mode="paper", profile=profile)
+    # A database recreated or restored numbers its trades from 1 again, while the paper cache
+    # (Redis) or the venue still holds the orders of the trade numbered so before, under the
+    # ids that trade's orders had: its number and leg alone, they would be this trade's too.
+    old = OrderReport("paper-old", fills=(FillReport(D(50), D("0.1"), D(0)),))
+    for side in ("buy", "sell"):
+        caches["books"].set(f"paper-order:arb-{trade.pk}-{side}", old)
+
+    services.submit_trade(trade=trade, venue_for=services.default_venue, profile=profile)
+    trade.refresh_from_db()
+
+    ids = set(trade.orders.values_list("client_order_id", flat=True))
+    created = f"{int(trade.created_at.timestamp() * 1000):x}"
+    assert ids == {f"arb-{trade.pk}-{created}-buy", f"arb-{trade.pk}-{created}-sell"}
+    # Its legs filled at this book's prices, not the old order's 0.1 @ 50.
+    assert (trade.state, trade.realised_net_profit) == ("closed", D("2.0459"))
 
 
 @pytest.mark.django_db
@@ -101,7 +125,7 @@ def test_a_short_sell_leg_is_hedged_within_the_slippage_and_closed():
     assert events(trade) == ["submitted", "partially_filled", "hedged", "closed"]
     hedge = trade.orders.get(purpose=Order.Purpose.HEDGE)
     assert (hedge.side, hedge.limit_price, hedge.filled_amount) == ("sell", D("101.49"), D("0.7"))
-    assert hedge.client_order_id == f"arb-{trade.pk}-hedge-1"
+    assert hedge.client_order_id == services.client_order_id(trade, "hedge-1")
     assert trade.realised_net_profit == D("1.97604")
     assert amount("sellv", "BTC") == D(4)
 

@@ -299,8 +299,14 @@ def place_orders(*, orders: list[Order], venue_for: VenueFor, profile: RiskProfi
             log.warning("order %s left for recovery: %s", order.client_order_id, result)
             continue
         if isinstance(result, Exception):
-            log.warning("order %s failed: %r", order.client_order_id, result)
-            result = OrderReport(venue_order_id="", error=f"{type(result).__name__}: {result}")
+            # Not an answer: the order may have reached the venue (an answer the client could
+            # not read, say), so it is not recorded as refused, which would hedge or unwind the
+            # other leg against a fill the venue did make. It stays submitted; recover_trades
+            # looks it up by its client order id.
+            log.error("order %s left for recovery: %r", order.client_order_id, result)
+            note = f"left for recovery: {type(result).__name__}: {result}"[:200]
+            Order.objects.filter(pk=order.pk).update(error=note)
+            continue
         _record_or_flag(order, result)
 
 

@@ -240,6 +240,37 @@ def test_a_worker_killed_between_legs_leaves_a_trade_the_next_run_finishes():
     assert trade.realised_net_profit == D("2.0459")
 
 
+class AnswerUnreadable(PaperVenue):
+    """Places the buy, then fails on the answer, as a client meeting a reply it cannot parse."""
+
+    async def place_ioc(self, request):
+        report = await super().place_ioc(request)
+        if request.side == "buy":
+            raise KeyError("commissionAsset")
+        return report
+
+
+@pytest.mark.django_db
+def test_an_order_whose_answer_cannot_be_read_is_looked_up_not_taken_as_refused():
+    opportunity = paper_desk()
+    books([(D("102.5"), D("0.3")), (D(102), D(2))])
+
+    trade = execute(opportunity, venue_for=lambda e, m, p: AnswerUnreadable(max_book_age_s=5))
+
+    # The buy did fill at the venue: taking it as refused would have unwound the sell.
+    buy = trade.orders.get(side="buy")
+    assert (trade.state, buy.state) == (Trade.State.SUBMITTED, Order.State.SUBMITTED)
+    assert buy.error == "left for recovery: KeyError: 'commissionAsset'"
+    assert not trade.orders.exclude(purpose=Order.Purpose.LEG).exists()
+
+    services.recover_trades(older_than_s=0)
+
+    trade.refresh_from_db()
+    assert events(trade) == ["submitted", "filled", "closed"]
+    assert trade.realised_net_profit == D("2.0459")
+    assert (amount("buyv", "BTC"), amount("sellv", "BTC")) == (D(1), D(4))
+
+
 @pytest.mark.django_db
 def test_a_trade_stuck_in_pending_is_failed_and_never_placed():
     opportunity = paper_desk()

@@ -471,7 +471,7 @@ def balance_trade(*, trade: Trade, venue_for: VenueFor, profile: RiskProfile) ->
         if trade.failure_reason != reason:
             Trade.objects.filter(pk=trade.pk).update(failure_reason=reason)
             trade.failure_reason = reason
-            trade_changed_push(trade.pk)
+            transaction.on_commit(lambda: trade_changed_push(trade.pk))
     return trade
 
 

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from markets.book import Book, checksum_fragment, parse_level
-
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cryptofeed"
+from tests.recordings import CRYPTOFEED
 
 # Kraken's "Book checksum (WebSocket v2)" documentation example, as wire lexemes.
 DOC_BIDS = [
@@ -175,7 +174,7 @@ def test_kraken_v1_recording_every_update_checksum_verifies():
     books: dict[str, Book] = {}
     ok = failed = 0
 
-    for pair, snapshot, asks, bids, crc in read_kraken_v1(DATA / "KRAKEN.ws.50.0"):
+    for pair, snapshot, asks, bids, crc in read_kraken_v1(CRYPTOFEED / "KRAKEN.ws.50.0"):
         if snapshot:
             books[pair] = Book("kraken", pair, depth=1000)
             books[pair].load(v1_levels(bids), v1_levels(asks))

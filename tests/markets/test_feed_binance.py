@@ -2,26 +2,25 @@
 
 import json
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from markets.feeds.binance import BinanceFeed
 from markets.feeds.events import FetchSnapshot
+from tests.recordings import CRYPTOFEED
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cryptofeed"
 SYMBOLS = {"NKN-USDT": "NKNUSDT", "BLZ-ETH": "BLZETH", "LRC-BTC": "LRCBTC", "RUNE-EUR": "RUNEEUR"}
 
 
 def recorded_frames() -> list[tuple[float, str, str]]:
     """Return (ts, kind, payload) of the recorded REST bodies and ws frames, in time order."""
     frames = []
-    for line in (DATA / "BINANCE.http.0.0").read_text().splitlines():
+    for line in (CRYPTOFEED / "BINANCE.http.0.0").read_text().splitlines():
         if " -> " in line:
             url, rest = line.split(" -> ", 1)
             ts, body = rest.split(": ", 1)
             frames.append((float(ts), "rest " + url.split("symbol=")[1].split("&")[0], body))
-    for line in (DATA / "BINANCE.ws.1.0").read_text().splitlines():
+    for line in (CRYPTOFEED / "BINANCE.ws.1.0").read_text().splitlines():
         if line and line[0].isdigit():
             ts, text = line.split(": ", 1)
             frames.append((float(ts), "ws", text))

@@ -9,8 +9,7 @@ import pytest
 from markets.book import Book, parse_level
 from markets.feeds.coinbase import CoinbaseFeed
 from markets.feeds.events import Send
-
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cryptofeed"
+from tests.recordings import CRYPTOFEED
 
 
 def frame(seq: int, channel: str = "l2_data", events: list | None = None) -> str:
@@ -164,7 +163,7 @@ def test_legacy_recording_keeps_books_uncrossed_and_matching_the_ticker():
     """Book mechanics on real Coinbase Pro traffic (legacy format, read by a test-side adapter)."""
     books: dict[str, Book] = {}
     matches = tickers = 0
-    for msg in read_legacy(DATA / "COINBASE.ws.28.0"):
+    for msg in read_legacy(CRYPTOFEED / "COINBASE.ws.28.0"):
         kind = msg["type"]
         if kind == "snapshot":
             book = books[msg["product_id"]] = Book("coinbase", msg["product_id"])

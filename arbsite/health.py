@@ -9,16 +9,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
-ENGINE_HEARTBEAT_KEY = "engine:heartbeat"
-
-
-def record_engine_heartbeat(extra: dict | None = None) -> None:
-    """Called by the engine every few seconds; `extra` carries its feeds' health."""
-    cache.set(ENGINE_HEARTBEAT_KEY, {"ts": time.time(), **(extra or {})}, timeout=3600)
-
-
-def engine_heartbeat() -> dict | None:
-    return cache.get(ENGINE_HEARTBEAT_KEY)
+from markets.heartbeat import engine_heartbeat
 
 
 def _check(probe) -> dict:
@@ -69,9 +60,3 @@ def health_report() -> tuple[bool, dict]:
             "feeds": heartbeat.get("feeds", {}),
         }
     return ok, report
-
-
-def engine_feed_healths() -> list[dict]:
-    """Each engine connection's health as the engine's last heartbeat reported it."""
-    heartbeat = engine_heartbeat() or {}
-    return list(heartbeat.get("feeds", {}).values())

@@ -23,7 +23,8 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 
-from risk.models import KillSwitch, Mode, RiskProfile
+from portfolio.models import Mode
+from risk.models import KillSwitch, RiskProfile
 from risk.selectors import status_panel
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from arbsite.health import engine_feed_healths, engine_heartbeat
+from markets.heartbeat import engine_feed_healths, engine_heartbeat
 from markets.metrics import FeedCollector
 from trading.models import Opportunity
 

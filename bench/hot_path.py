@@ -19,10 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from markets.feeds import Feed
-from markets.pipeline import Limits, Pipeline
 from markets.recording import read_records
-from markets.replay import Replay
 from markets.simulator import (
     DEFAULT_MARKETS,
     DEFAULT_PROFILES,
@@ -37,6 +34,9 @@ from markets.simulator import (
     VenueBook,
 )
 from markets.venues import VenueConfig, make_feed
+from markets.venues.feed import Feed
+from trading.engine.pipeline import Limits, Pipeline
+from trading.engine.replay import Replay
 
 VENUES = ("coinbase", "kraken", "binance")
 MARKETS: dict[str, MarketSpec] = {

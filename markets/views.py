@@ -8,8 +8,8 @@ from django.conf import settings
 from django.shortcuts import get_object_or_404
 
 from arbsite.access import desk_view
-from arbsite.health import engine_heartbeat
 from arbsite.live import OPERATE, VIEW, desk_context, render_page
+from markets.heartbeat import engine_heartbeat
 from portfolio.views import pnl_context
 from trading.detector import best_cross, pays_at_top
 from trading.views import open_opportunities_context, recent_trades_context

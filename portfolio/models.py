@@ -3,7 +3,12 @@
 from django.db import models
 from django.utils import timezone
 
-from risk.models import Mode
+
+class Mode(models.TextChoices):
+    """Paper money (simulated fills) or live money (real orders on the venue)."""
+
+    PAPER = "paper", "Paper"
+    LIVE = "live", "Live"
 
 
 def _money(**kwargs) -> models.DecimalField:

@@ -8,7 +8,7 @@ from django.utils import timezone
 from arbsite.access import desk_view
 from arbsite.live import VIEW, render_page
 from markets.models import Exchange
-from risk.models import Mode
+from portfolio.models import Mode
 
 from . import selectors
 

@@ -7,10 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-
-class Mode(models.TextChoices):
-    PAPER = "paper", "Paper"
-    LIVE = "live", "Live"
+from portfolio.models import Mode
 
 
 def _money(**kwargs) -> models.DecimalField:

@@ -8,8 +8,8 @@ from decimal import Decimal
 from django.db.models import Q
 from django.utils import timezone
 
-from arbsite.health import engine_heartbeat
 from markets.bookcache import book_age_s, read_book
+from markets.heartbeat import engine_heartbeat
 from portfolio.selectors import exposure, realised_pnl_today
 from risk.checks import ZERO, Candidate, DeskState, Limits
 from risk.models import KillSwitch, RiskProfile

@@ -12,9 +12,10 @@ from django.db import connection, transaction
 from django.http import HttpRequest
 
 from arbsite import audit
+from portfolio.models import Mode
 from risk import alerts, checks
 from risk.checks import Candidate, DeskState, Limits
-from risk.models import KillSwitch, Mode
+from risk.models import KillSwitch
 from risk.selectors import active_profile, candidate_of, desk_state, limits_of
 from trading.models import Opportunity
 

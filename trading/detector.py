@@ -31,13 +31,14 @@ from itertools import islice
 from math import lcm
 from typing import NamedTuple, Protocol
 
+from markets.money import BPS
+
 type Level = tuple[Decimal, Decimal]
 
 EXACT = Context(prec=60, traps=[Inexact, Rounded, InvalidOperation, DivisionByZero, Overflow])
 QUOTIENT = Context(prec=60, rounding=ROUND_DOWN)
 ZERO = Decimal(0)
 ONE = Decimal(1)
-BPS = Decimal(10_000)
 # Exact arithmetic without switching the thread's context (a `localcontext` costs microseconds).
 _add, _sub, _mul = EXACT.add, EXACT.subtract, EXACT.multiply
 

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from risk.models import Mode
+from portfolio.models import Mode
 from trading.signals import trade_changed
 
 

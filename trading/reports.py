@@ -31,7 +31,7 @@ from django.db.models.functions import ExtractHour, TruncDate
 from django.utils import timezone
 
 from markets.models import Exchange, Market
-from risk.models import Mode
+from portfolio.models import Mode
 from trading.models import (
     DailyOpportunityRollup,
     DailyRollup,

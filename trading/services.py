@@ -16,22 +16,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from markets.models import Exchange, Listing, Market
-from portfolio.models import Account, Balance, LedgerEntry
+from markets.money import BPS, money, plain, taker_fee
+from markets.venues.orders import OrderReport, OrderRequest, OrderUnknown, Venue
+from portfolio.models import Account, Balance, LedgerEntry, Mode
 from portfolio.services import InsufficientBalance, Posting, post_entries
-from risk.models import Mode, RiskProfile
+from risk.models import RiskProfile
 from risk.services import active_profile
 from trading.detector import common_lot
 from trading.models import Fill, Opportunity, Order, Trade
-from trading.venues.base import (
-    BPS,
-    OrderReport,
-    OrderRequest,
-    OrderUnknown,
-    Venue,
-    money,
-    plain,
-    taker_fee,
-)
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +68,10 @@ def request_execution(opportunity: Opportunity, *, user=None, mode: str | None =
 def default_venue(exchange: Exchange, mode: str, profile: RiskProfile) -> Venue:
     """The paper venue, or the live ccxt venue for `exchange`."""
     if mode == Mode.LIVE:
-        from trading.venues.live import LiveVenue
+        from markets.venues.binance.orders import LiveVenue
 
         return LiveVenue.for_exchange(exchange)
-    from trading.venues.paper import PaperVenue
+    from trading.execution.paper import PaperVenue
 
     return PaperVenue(max_book_age_s=profile.max_book_age_ms / 1000)
 

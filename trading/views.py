@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods
 from arbsite.access import desk_view, require_permission
 from arbsite.live import OPERATE, VIEW, render_page
 from markets.models import Exchange, Market
-from risk.models import Mode
+from portfolio.models import Mode
 
 from .models import Fill, Opportunity, Order, Trade
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 from arbsite import audit
 from arbsite.models import AppendOnlyError, AuditEvent
 from arbsite.roles import ADMINISTRATOR, RISK_MANAGER, TRADER, VIEWER
-from risk.models import Mode
+from portfolio.models import Mode
 from tests.factories import ExchangeFactory, MarketFactory, RiskProfileFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

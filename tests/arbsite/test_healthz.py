@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from arbsite.health import ENGINE_HEARTBEAT_KEY, record_engine_heartbeat
+from markets.heartbeat import ENGINE_HEARTBEAT_KEY, record_engine_heartbeat
 
 
 @pytest.mark.django_db

@@ -2,8 +2,8 @@
 
 import pytest
 
-from arbsite.health import record_engine_heartbeat
 from arbsite.roles import ADMINISTRATOR, RISK_MANAGER, TRADER, VIEWER
+from markets.heartbeat import record_engine_heartbeat
 
 FEED = {
     "venue": "coinbase",

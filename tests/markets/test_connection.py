@@ -8,8 +8,8 @@ import pytest
 import pytest_asyncio
 from websockets.asyncio.server import serve
 
-from markets.feeds.coinbase import CoinbaseFeed
-from markets.feeds.connection import Connection
+from markets.connection import Connection
+from markets.venues.coinbase.feed import CoinbaseFeed
 
 
 class FakeCoinbase:

@@ -7,9 +7,9 @@ import pytest
 from django.core.cache import cache, caches
 from django.urls import reverse
 
-from arbsite.health import ENGINE_HEARTBEAT_KEY, record_engine_heartbeat
 from arbsite.roles import TRADER, VIEWER
 from markets.bookcache import publish_book
+from markets.heartbeat import ENGINE_HEARTBEAT_KEY, record_engine_heartbeat
 from risk.models import KillSwitch
 from tests.factories import ExchangeFactory, ListingFactory, MarketFactory, OpportunityFactory
 

@@ -6,8 +6,9 @@ import pytest
 from django.urls import reverse
 
 from arbsite.roles import RISK_MANAGER, TRADER, VIEWER
+from portfolio.models import Mode
 from risk import checks, services
-from risk.models import Mode, RiskProfile
+from risk.models import RiskProfile
 from tests.factories import RiskProfileFactory
 
 

@@ -9,8 +9,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from arbsite.models import AuditEvent
+from portfolio.models import Mode
 from risk import checks, services
-from risk.models import KillSwitch, Mode
+from risk.models import KillSwitch
 from tests.factories import OpportunityFactory, RiskProfileFactory, UserFactory
 from trading.models import Opportunity, Trade
 

@@ -8,8 +8,9 @@ from django.urls import reverse
 
 from arbsite import live
 from arbsite.roles import RISK_MANAGER, TRADER, VIEWER
+from portfolio.models import Mode
 from risk import checks, services
-from risk.models import KillSwitch, Mode, RiskProfile
+from risk.models import KillSwitch, RiskProfile
 
 THROW = reverse("risk:kill_switch")
 RESET = reverse("risk:kill_switch_reset")

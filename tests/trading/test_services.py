@@ -7,14 +7,14 @@ from decimal import Decimal
 import pytest
 from django.core.cache import caches
 
+from markets.venues.orders import FillReport, OrderReport
 from portfolio.models import Balance, LedgerEntry
 from risk.models import RiskProfile
 from tests.factories import paper_desk, publish_test_book
 from trading import services
+from trading.execution.paper import PaperVenue
 from trading.models import Order, Trade
 from trading.signals import trade_changed
-from trading.venues.base import FillReport, OrderReport
-from trading.venues.paper import PaperVenue
 
 D = Decimal
 BUY_ASKS = [(D("99.5"), D("0.4")), (D(100), D(1))]

@@ -25,7 +25,7 @@ class Command(BaseCommand):
         from twisted.internet import reactor
 
         from arbsite.asgi import application
-        from markets.runner import EngineOptions, run_engine
+        from trading.engine.runner import EngineOptions, run_engine
 
         stop = asyncio.Event()
         options = EngineOptions(simulate=True, sim_host=host, sim_port=sim_port)

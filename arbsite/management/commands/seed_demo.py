@@ -10,9 +10,9 @@ from django.db import transaction
 
 from arbsite.roles import ADMINISTRATOR, RISK_MANAGER, STAFF_ROLES, TRADER, VIEWER
 from markets.models import Exchange, Listing, Market
-from portfolio.models import Account
+from portfolio.models import Account, Mode
 from portfolio.services import open_account
-from risk.models import Mode, RiskProfile
+from risk.models import RiskProfile
 
 DEMO_USERS = {"viewer": VIEWER, "trader": TRADER, "risk": RISK_MANAGER, "admin": ADMINISTRATOR}
 SIM = os.environ.get("SIMULATOR_URL", "ws://127.0.0.1:8765")

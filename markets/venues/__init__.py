@@ -1,0 +1,74 @@
+"""Which venues the engine runs and how each venue's feed is built: one row per venue module."""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from markets.venues.binance.feed import BinanceFeed
+from markets.venues.coinbase.feed import CoinbaseFeed
+from markets.venues.feed import Feed
+from markets.venues.kraken.feed import KrakenFeed
+
+# Adding a venue is one module in markets/feeds/ and one row here (plus its Exchange row).
+FEED_CLASSES: dict[str, type[Feed]] = {
+    "coinbase": CoinbaseFeed,
+    "kraken": KrakenFeed,
+    "binance": BinanceFeed,
+}
+
+
+@dataclass(slots=True)
+class VenueConfig:
+    """A venue as the engine needs it: plain values loaded once from the Exchange rows."""
+
+    slug: str
+    ws_url: str
+    rest_url: str = ""
+    taker_fee: Decimal = Decimal(0)  # fraction of notional
+    symbols: dict[str, str] = field(default_factory=dict)  # market -> venue symbol
+    lots: dict[str, Decimal] = field(default_factory=dict)  # market -> lot size
+    exchange_id: int | None = None
+    depth: int = 10
+
+
+def make_feed(venue: VenueConfig) -> Feed:
+    """Build the venue's feed object from its configuration."""
+    feed_class = FEED_CLASSES[venue.slug]
+    if feed_class is KrakenFeed:
+        return KrakenFeed(venue.slug, venue.ws_url, venue.symbols, depth=venue.depth)
+    if feed_class is BinanceFeed:
+        return BinanceFeed(venue.slug, venue.ws_url, venue.symbols, venue.rest_url)
+    return feed_class(venue.slug, venue.ws_url, venue.symbols)
+
+
+def load_venues(
+    exchanges: list[str] | None = None, symbols: list[str] | None = None
+) -> list[VenueConfig]:
+    """Read the enabled venues and their listings (a start-up read, never on the hot path)."""
+    from markets.models import Exchange
+
+    venues = []
+    query = Exchange.objects.filter(enabled=True, slug__in=FEED_CLASSES).prefetch_related(
+        "listings__market"
+    )
+    if exchanges:
+        query = query.filter(slug__in=exchanges)
+    for exchange in query:
+        listings = [
+            listing
+            for listing in exchange.listings.all()
+            if listing.enabled and (not symbols or listing.market.symbol in symbols)
+        ]
+        if not listings:
+            continue
+        venues.append(
+            VenueConfig(
+                slug=exchange.slug,
+                ws_url=exchange.effective_ws_url(),
+                rest_url=exchange.effective_rest_url(),
+                taker_fee=exchange.taker_fee,
+                symbols={item.market.symbol: item.venue_symbol for item in listings},
+                lots={item.market.symbol: item.lot_size for item in listings},
+                exchange_id=exchange.id,
+            )
+        )
+    return venues

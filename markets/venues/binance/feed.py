@@ -1,0 +1,167 @@
+"""Binance spot feed: `<symbol>@depth@100ms` diffs on a combined stream, synced to REST depth."""
+
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import orjson
+
+from markets.book import WireLevel, parse_level
+from markets.venues.events import FetchSnapshot
+from markets.venues.feed import NO_CHANGE, Feed
+
+# Events kept while a snapshot is on its way; more than this means the snapshot is hopeless.
+MAX_BUFFERED = 2000
+
+
+def parse_side(levels: list) -> list[WireLevel]:
+    """Validate one side's [price, qty] pairs."""
+    return [(*parse_level(price, qty), None) for price, qty in levels]
+
+
+class BinanceFeed(Feed):
+    """One combined-stream connection; each book follows the documented U/u sync procedure."""
+
+    idle_timeout = 30.0
+
+    def __init__(
+        self,
+        venue: str,
+        url: str,
+        symbols: dict[str, str],
+        rest_url: str,
+        snapshot_limit: int = 1000,
+    ) -> None:
+        super().__init__(venue, url, symbols)
+        streams = "/".join(f"{s.lower()}@depth@100ms" for s in self.markets)
+        self.url = f"{url.rstrip('/')}/stream?streams={streams}"
+        self.rest_url = rest_url.rstrip("/")
+        self.snapshot_limit = snapshot_limit
+        # Per market: diff events received while the book waits for its snapshot.
+        self.buffers: dict[str, list[tuple[int, int, list, list]]] = {m: [] for m in self.symbols}
+        self.requested: set[str] = set()
+
+    @classmethod
+    def recorded_subscription(cls, sent: list[str], url: str) -> tuple[list[str], dict]:
+        streams = parse_qs(urlsplit(url).query).get("streams", [""])[0]
+        return [name.split("@")[0].upper() for name in streams.split("/") if name], {}
+
+    def subscribe_messages(self) -> list[str]:
+        return []  # the stream names are in the URL
+
+    @property
+    def subscribed(self) -> bool:
+        return True
+
+    def snapshot_url(self, market: str) -> str:
+        """Return the REST depth URL for `market`."""
+        query = urlencode({"symbol": self.symbols[market], "limit": self.snapshot_limit})
+        return f"{self.rest_url}/api/v3/depth?{query}"
+
+    def reset(self, reason: str) -> None:
+        super().reset(reason)
+        for buffer in self.buffers.values():
+            buffer.clear()
+        self.requested.clear()
+
+    def handle(self, text: str, received_ts: float) -> tuple[str, ...] | list[str]:
+        self.stats.frames += 1
+        try:
+            msg = orjson.loads(text)
+            data = msg.get("data")
+            if data is None:
+                return self._handle_control(msg, text)
+            if data.get("e") != "depthUpdate":
+                self.stats.ignored += 1  # bookTicker, trades... on the same socket
+                return NO_CHANGE
+            market = self.markets[data["s"]]
+            first, last = data["U"], data["u"]
+            if type(first) is not int or type(last) is not int or first > last:
+                raise ValueError("bad update ids")
+            event = (first, last, parse_side(data["b"]), parse_side(data["a"]))
+            exchange_ts = data["E"] / 1000
+        except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as exc:
+            return self.malformed(repr(exc), text)
+        book = self.books[market]
+        if not book.valid:
+            self._buffer(market, event)
+            return NO_CHANGE
+        if not self._apply(market, event):
+            return [market]  # it just became invalid
+        book.stamp(exchange_ts, received_ts)
+        return self._check_crossed(market)
+
+    def snapshot_market(self, url: str) -> str | None:
+        symbol = parse_qs(urlsplit(url).query).get("symbol", [""])[0]
+        return self.markets.get(symbol)
+
+    def handle_snapshot(self, market: str, body: str, received_ts: float) -> list[str]:
+        """Sync `market` to a REST depth snapshot body, then replay the buffered diffs."""
+        self.requested.discard(market)
+        try:
+            snap = orjson.loads(body)
+            last_id = snap["lastUpdateId"]
+            bids, asks = parse_side(snap["bids"]), parse_side(snap["asks"])
+            if type(last_id) is not int:
+                raise ValueError("bad lastUpdateId")
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            self.malformed(f"snapshot {exc!r}", body)
+            self._request_snapshot(market)
+            return []
+        buffer = self.buffers[market]
+        if buffer and last_id < buffer[0][0]:
+            self._request_snapshot(market)  # older than the stream: fetch again
+            return []
+        book = self.books[market]
+        book.load(bids, asks, last_id)
+        book.stamp(None, received_ts)
+        events, self.buffers[market] = buffer, []
+        for i, event in enumerate(events):
+            if not self._apply(market, event):
+                self.buffers[market] = events[i:]  # keep what follows the gap for the next try
+                return [market]
+        return self._check_crossed(market)
+
+    def _apply(self, market: str, event: tuple[int, int, list, list]) -> bool:
+        """Apply one diff if it continues the book; on a gap invalidate and resync."""
+        first, last, bids, asks = event
+        book = self.books[market]
+        if last <= book.sequence:
+            return True  # already in the snapshot
+        # `U <= lastUpdateId + 1 <= u + 1`: the only stale case (u < id + 1) was dropped above.
+        if first > book.sequence + 1:
+            self.stats.gaps += 1
+            book.invalidate(f"gap {book.sequence} -> {first}")
+            self.buffers[market] = [event]
+            self._request_snapshot(market)
+            return False
+        book.apply(bids, asks)
+        book.sequence = last
+        self.stats.book_updates += 1
+        return True
+
+    def _buffer(self, market: str, event: tuple[int, int, list, list]) -> None:
+        buffer = self.buffers[market]
+        if len(buffer) >= MAX_BUFFERED:
+            buffer.clear()
+        buffer.append(event)
+        if market not in self.requested:
+            self._request_snapshot(market)
+
+    def _request_snapshot(self, market: str) -> None:
+        self.requested.add(market)
+        self.stats.resyncs += 1
+        self.actions.append(FetchSnapshot(market, self.snapshot_url(market)))
+
+    def _check_crossed(self, market: str) -> list[str]:
+        book = self.books[market]
+        if book.crossed:
+            book.invalidate("crossed")
+            self.buffers[market] = []
+            self._request_snapshot(market)
+        return [market]
+
+    def _handle_control(self, msg: dict, text: str) -> tuple[str, ...]:
+        if "result" in msg and "id" in msg:
+            return NO_CHANGE  # answer to a SUBSCRIBE/UNSUBSCRIBE request
+        if "code" in msg or msg.get("e") == "serverShutdown":
+            return self.venue_error(text)
+        return self.malformed("not a combined-stream frame", text)

@@ -1,0 +1,185 @@
+"""Live venue: immediate-or-cancel limit orders on Binance spot's REST API via ccxt's async client.
+
+An order is looked up by its client order id (from the trade and leg) before it is placed and
+whenever an answer leaves its fate unknown, so a retry never places a second order.
+"""
+
+import json
+import logging
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+import ccxt.async_support as ccxt
+
+from markets.models import Exchange, ExchangeCredential
+from markets.money import money, plain, taker_fee
+from markets.venues.orders import FillReport, OrderReport, OrderRequest, OrderUnknown
+
+log = logging.getLogger(__name__)
+
+TIMEOUT_MS = 5000
+# Lookups after an unanswered order before it is left to `recover_trades`.
+LOOKUPS = 2
+
+
+class LiveVenue:
+    """One venue that speaks Binance spot's REST API (binance.com, its testnet, or a stand-in)."""
+
+    def __init__(
+        self, *, api_key: str, secret: str, api_url: str = "", timeout_ms: int | None = None
+    ) -> None:
+        self.api_key, self.secret, self.api_url = api_key, secret, api_url.rstrip("/")
+        self.timeout_ms = timeout_ms or TIMEOUT_MS
+
+    @classmethod
+    def for_exchange(cls, exchange: Exchange, *, timeout_ms: int | None = None) -> "LiveVenue":
+        """The venue with `exchange`'s decrypted credential and REST URL (override), if any."""
+        credential = ExchangeCredential.objects.get(exchange=exchange)
+        return cls(
+            api_key=credential.api_key,
+            secret=credential.secret,
+            api_url=exchange.effective_rest_url(),
+            timeout_ms=timeout_ms,
+        )
+
+    def _client(self) -> ccxt.binance:
+        client = ccxt.binance(
+            {
+                "apiKey": self.api_key,
+                "secret": self.secret,
+                "timeout": self.timeout_ms,
+                "enableRateLimit": False,
+                # The venue drops a request older than this on arrival, so once the client
+                # has timed out an order the venue has not recorded never will be.
+                "options": {"recvWindow": self.timeout_ms},
+            }
+        )
+        if self.api_url:
+            # Every API section at the override, keeping the section's path (/api/v3, /sapi/v1).
+            client.urls["api"] = {
+                name: self.api_url + urlsplit(url).path for name, url in client.urls["api"].items()
+            }
+        return client
+
+    async def find_order(self, request: OrderRequest) -> OrderReport | None:
+        client = self._client()
+        try:
+            return await _lookup(client, request)
+        finally:
+            await client.close()
+
+    async def place_ioc(self, request: OrderRequest) -> OrderReport:
+        client = self._client()
+        try:
+            try:
+                known = await _lookup(client, request)
+            except ccxt.BaseError as exc:
+                return _refused(exc)  # nothing was sent
+            if known is not None:
+                return known
+            return await _place(client, request)
+        finally:
+            await client.close()
+
+
+async def _place(client: ccxt.binance, request: OrderRequest) -> OrderReport:
+    params = {
+        "symbol": request.venue_symbol,
+        "side": request.side.upper(),
+        "type": "LIMIT",
+        "timeInForce": "IOC",
+        "quantity": plain(request.amount),
+        "price": plain(request.limit_price),
+        "newClientOrderId": request.client_order_id,
+        "newOrderRespType": "FULL",
+    }
+    try:
+        response = await client.private_post_order(params)
+    except ccxt.InvalidOrder as exc:
+        if "Duplicate order sent" not in str(exc):
+            return _refused(exc)
+        return await _settle_unknown(client, request, exc)
+    except ccxt.OperationFailed as exc:
+        # A timeout or a lost answer: the venue may have the order.
+        return await _settle_unknown(client, request, exc)
+    except ccxt.ExchangeError as exc:
+        return _refused(exc)
+    return _report(response, response.get("fills") or [], request)
+
+
+async def _settle_unknown(
+    client: ccxt.binance, request: OrderRequest, cause: ccxt.BaseError
+) -> OrderReport:
+    """The venue's record of an order whose answer was lost; OrderUnknown if it cannot say."""
+    log.warning("order %s: %s; looking it up", request.client_order_id, _message(cause))
+    for _ in range(LOOKUPS):
+        try:
+            known = await _lookup(client, request)
+        except ccxt.OperationFailed:
+            continue
+        if known is not None:
+            return known
+        return OrderReport("", error=f"{_message(cause)}; the venue has no such order"[:200])
+    raise OrderUnknown(f"{request.client_order_id}: {_message(cause)}; lookups failed")
+
+
+async def _lookup(client: ccxt.binance, request: OrderRequest) -> OrderReport | None:
+    try:
+        order = await client.private_get_order(
+            {"symbol": request.venue_symbol, "origClientOrderId": request.client_order_id}
+        )
+    except ccxt.OrderNotFound:
+        return None
+    if not Decimal(order["executedQty"]):
+        return _report(order, [], request)
+    try:
+        fills = await client.private_get_mytrades(
+            {"symbol": request.venue_symbol, "orderId": order["orderId"]}
+        )
+    except ccxt.BaseError as exc:
+        # The venue has the order: it must not read as refused, so leave it for recovery.
+        raise OrderUnknown(f"{request.client_order_id}: fills unread: {_message(exc)}") from exc
+    return _report(order, fills, request)
+
+
+def _report(order: dict, fills: list[dict], request: OrderRequest) -> OrderReport:
+    """The venue's order and fills as strings, taken to Decimal exactly."""
+    return OrderReport(
+        venue_order_id=str(order["orderId"]),
+        fills=tuple(_fill_report(f, request) for f in fills),
+    )
+
+
+def _fill_report(fill: dict, request: OrderRequest) -> FillReport:
+    """One of the venue's fills, its commission in the asset it was taken in and valued in quote."""
+    price, amount = Decimal(fill["price"]), Decimal(fill["qty"])
+    commission, asset = Decimal(fill["commission"]), fill["commissionAsset"]
+    base = request.market.split("-")[0]
+    if request.venue_symbol.endswith(asset) and asset != base:
+        return FillReport(price, amount, commission)
+    if asset == base:
+        # Taken from the base bought: the account gets that much less base; worth it at the price.
+        return FillReport(price, amount, money(commission * price), base, commission)
+    # Taken in a third asset (BNB): booked in it; PnL counts the tier's fee, as its quote price
+    # is not known here.
+    log.warning("order %s: commission in %s", request.client_order_id, asset)
+    fee = taker_fee(price * amount, request.taker_fee_bps)
+    return FillReport(price, amount, fee, asset, commission)
+
+
+def _refused(exc: ccxt.BaseError) -> OrderReport:
+    return OrderReport("", error=f"{type(exc).__name__}: {_message(exc)}"[:200])
+
+
+def _message(exc: ccxt.BaseError) -> str:
+    """The venue's own message from a ccxt error: the body ccxt appends, `{"code":..,"msg":..}`.
+
+    ccxt writes "binance {...}", or its own advice first for some codes ("order price is
+    invalid, ... {"code":-1013,"msg":"Filter failure: PRICE_FILTER"}"): the venue's words are
+    what a desk can act on.
+    """
+    text = str(exc).removeprefix("binance ").strip()
+    try:
+        return str(json.loads(text[text.rfind("{") :])["msg"])
+    except (ValueError, TypeError, KeyError):
+        return text

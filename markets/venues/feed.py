@@ -1,0 +1,106 @@
+"""The venue feed interface: one class per venue turns its raw text frames into book changes.
+
+A feed is pure of I/O, so the same object runs behind a live socket (`connection.Connection`),
+a recorded file (replay) or a test:
+
+    feed = CoinbaseFeed("coinbase", url, {"BTC-USD": "BTC-USD"})
+    for text in feed.subscribe_messages(): send(text)
+    changed = feed.handle(text, received_ts)      # canonical markets whose books changed
+    for action in feed.take_actions(): ...        # Send / Reconnect / FetchSnapshot (events.py)
+    feed.handle_snapshot(market, body, ts)        # REST snapshot body (Binance; no-op elsewhere)
+    feed.reset("disconnected")                    # the socket dropped: every book is invalid
+    feed.books["BTC-USD"]                         # markets.book.Book, one per canonical market
+
+Nothing outside a venue module knows that venue's wire format. `handle` never raises: a bad
+frame is counted in `stats.malformed`, logged with the venue and leaves every book unchanged.
+"""
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+
+from markets.book import Book
+from markets.venues.events import Action, FeedStats
+
+log = logging.getLogger(__name__)
+
+NO_CHANGE: tuple[str, ...] = ()
+
+
+def exchange_time(timestamp: str | None) -> float | None:
+    """Return epoch seconds of an RFC 3339 timestamp (nanoseconds allowed), None if absent."""
+    if not timestamp:
+        return None
+    return datetime.fromisoformat(timestamp).timestamp()
+
+
+class Feed:
+    """Base of the venue modules: books, counters and the queue of resync actions."""
+
+    # Per-venue connection facts read by the connection manager; subclasses override.
+    idle_timeout: float = 30.0
+    ping_interval: float | None = None
+    max_size: int | None = 2**20
+
+    def __init__(self, venue: str, url: str, symbols: Mapping[str, str], depth: int | None = None):
+        self.venue = venue
+        self.url = url
+        self.symbols = dict(symbols)
+        self.markets = {venue_symbol: market for market, venue_symbol in self.symbols.items()}
+        self.books = {market: Book(venue, market, depth) for market in self.symbols}
+        self.stats = FeedStats()
+        self.actions: list[Action] = []
+
+    def subscribe_messages(self) -> list[str]:
+        """Return the text frames to send right after connecting."""
+        raise NotImplementedError
+
+    @classmethod
+    def recorded_subscription(cls, sent: list[str], url: str) -> tuple[list[str], dict]:
+        """From a recording's sent frames and connection URL: (venue symbols, feed options)."""
+        raise NotImplementedError
+
+    @property
+    def subscribed(self) -> bool:
+        """True once the venue confirmed every subscription of this connection."""
+        raise NotImplementedError
+
+    def handle(self, text: str, received_ts: float) -> tuple[str, ...] | list[str]:
+        """Process one received frame; return the canonical markets whose books changed."""
+        raise NotImplementedError
+
+    def handle_snapshot(self, market: str, body: str, received_ts: float) -> list[str]:
+        """Apply a REST snapshot body; only venues that ask for `FetchSnapshot` implement it."""
+        return []
+
+    def snapshot_market(self, url: str) -> str | None:
+        """Return the market a recorded REST snapshot URL was fetched for (FetchSnapshot venues)."""
+        return None
+
+    def ping_message(self) -> str | None:
+        """Return an application-level ping frame, for venues that want one."""
+        return None
+
+    def take_actions(self) -> list[Action]:
+        """Return and forget the actions the connection manager must perform."""
+        actions, self.actions = self.actions, []
+        return actions
+
+    def reset(self, reason: str) -> None:
+        """Forget the connection's state: every book invalid, no pending actions."""
+        for book in self.books.values():
+            book.invalidate(reason)
+        self.actions = []
+
+    def malformed(self, reason: str, text: str) -> tuple[str, ...]:
+        """Count and log a frame that could not be used; return 'no change'."""
+        self.stats.malformed += 1
+        log.warning("%s: malformed frame (%s): %.200s", self.venue, reason, text)
+        return NO_CHANGE
+
+    def venue_error(self, text: str) -> tuple[str, ...]:
+        """Keep an error the venue reported (failed subscribe, rate limit) for health pages."""
+        self.stats.errors.append(text[:200])
+        del self.stats.errors[:-20]
+        log.error("%s: venue error: %.200s", self.venue, text)
+        return NO_CHANGE

@@ -1,0 +1,75 @@
+"""The venue interface the execution path uses, its plain value types and the fill maths."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """An immediate-or-cancel limit order: fill what the book has up to `limit_price` now."""
+
+    client_order_id: str
+    venue: str
+    market: str
+    venue_symbol: str
+    side: str
+    amount: Decimal
+    limit_price: Decimal
+    taker_fee_bps: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class FillReport:
+    """One fill. `fee` is valued in quote: what PnL counts. A venue that took its commission in
+    another asset (Binance takes a buy's from the base it delivers, or BNB) names that asset and
+    the amount taken, which is what the ledger books: the account holds that much less of it."""
+
+    price: Decimal
+    amount: Decimal
+    fee: Decimal
+    fee_asset: str = ""  # "" when the fee was taken in quote
+    fee_charged: Decimal = Decimal(0)  # in `fee_asset`, when it is set
+
+
+@dataclass(frozen=True, slots=True)
+class OrderReport:
+    """What the venue did with an order; no fills and an `error` when it refused it."""
+
+    venue_order_id: str
+    fills: tuple[FillReport, ...] = ()
+    error: str = ""
+
+    @property
+    def filled(self) -> Decimal:
+        return sum((f.amount for f in self.fills), Decimal(0))
+
+
+class OrderUnknown(Exception):
+    """The venue could not say whether it has the order: it stays submitted for recovery."""
+
+
+class Venue(Protocol):
+    async def place_ioc(self, request: OrderRequest) -> OrderReport:
+        """Place `request` once: if the venue already has its client order id, report that."""
+
+    async def find_order(self, request: OrderRequest) -> OrderReport | None:
+        """The venue's record of `request.client_order_id`, or None if it never got it."""
+
+
+def take_levels(
+    levels: list[tuple[Decimal, Decimal]], *, side: str, amount: Decimal, limit: Decimal
+) -> list[tuple[Decimal, Decimal]]:
+    """Walk `levels` (the asks for a buy, the bids for a sell, best first) up to `limit`.
+
+    Returns the (price, amount) taken at each level; what is beyond the limit does not fill.
+    """
+    taken: list[tuple[Decimal, Decimal]] = []
+    left = amount
+    for price, size in levels:
+        if left <= 0 or (price > limit if side == "buy" else price < limit):
+            break
+        take = min(size, left)
+        taken.append((price, take))
+        left -= take
+    return taken

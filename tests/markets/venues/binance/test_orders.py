@@ -1,0 +1,421 @@
+"""The live venue against Binance REST stand-ins over loopback: fills, refusals, lost answers."""
+
+import asyncio
+import threading
+from decimal import Decimal
+
+import pytest
+from cryptography.fernet import Fernet
+
+from markets.models import Listing
+from markets.venues.binance import orders as live
+from markets.venues.binance.orders import LiveVenue
+from markets.venues.binance.sim import ORDER_GET, BinanceStandIn
+from markets.venues.orders import FillReport, OrderRequest, OrderUnknown
+from portfolio.models import Balance, LedgerEntry
+from tests.factories import live_desk, publish_test_book
+from trading import services
+from trading.models import Order, Trade
+from trading.tasks import execute_opportunity
+
+D = Decimal
+BUY_KEYS, SELL_KEYS = ("buy-key", "buy-secret"), ("sell-key", "sell-secret")
+BUY_ASKS = [(D("99.5"), D("0.4")), (D(100), D(1))]
+SELL_BIDS = [(D("102.5"), D("0.3")), (D(102), D(2))]
+FAST_MS = 300  # the client's timeout in the lost-answer tests; the stand-in answers 1 s late
+
+
+@pytest.fixture
+def loop():
+    """An event loop in a thread serving the stand-ins while the test's code blocks."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield loop
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+    loop.close()
+
+
+@pytest.fixture
+def venues(loop):
+    """Two Binance stand-ins: the buy venue (10 bps) and the sell venue (20 bps)."""
+    buy = BinanceStandIn(keys=dict([BUY_KEYS]), taker_fee_bps=D(10))
+    sell = BinanceStandIn(keys=dict([SELL_KEYS]), taker_fee_bps=D(20))
+    for standin in (buy, sell):
+        asyncio.run_coroutine_threadsafe(standin.start(), loop).result(5)
+    # Binance's BTCUSDT refuses orders worth under 5 USDT (its NOTIONAL filter).
+    buy.set_book("BTCUSDT", bids=[(D(99), D(1))], asks=BUY_ASKS, min_notional=D(5))
+    sell.set_book("BTCUSDT", bids=SELL_BIDS, asks=[(D(103), D(1))], min_notional=D(5))
+    yield buy, sell
+    for standin in (buy, sell):
+        asyncio.run_coroutine_threadsafe(standin.stop(), loop).result(5)
+
+
+@pytest.fixture
+def desk(db, settings, venues):
+    """The live desk wired to the stand-ins, with the engine's view of both books published."""
+    settings.CREDENTIALS_KEY = Fernet.generate_key().decode()
+    buy, sell = venues
+    opportunity = live_desk(urls=(buy.url, sell.url), keys=(BUY_KEYS, SELL_KEYS))
+    publish_test_book("livebuy", "BTC-USDT", bids=[(D(99), D(1))], asks=BUY_ASKS)
+    publish_test_book("livesell", "BTC-USDT", bids=SELL_BIDS, asks=[(D(103), D(1))])
+    return opportunity
+
+
+def request(side: str = "buy", amount: str = "1", limit: str = "100", cid: str = "t-1"):
+    return OrderRequest(
+        client_order_id=cid,
+        venue="livebuy",
+        market="BTC-USDT",
+        venue_symbol="BTCUSDT",
+        side=side,
+        amount=D(amount),
+        limit_price=D(limit),
+        taker_fee_bps=D(10),
+    )
+
+
+def place(venue: LiveVenue, req: OrderRequest):
+    return asyncio.run(venue.place_ioc(req))
+
+
+def balances(slug: str) -> dict[str, Decimal]:
+    rows = Balance.objects.filter(account__exchange__slug=slug, account__mode="live")
+    return {asset: amount.normalize() for asset, amount in rows.values_list("asset", "amount")}
+
+
+def fast_timeouts(monkeypatch) -> None:
+    monkeypatch.setattr(live, "TIMEOUT_MS", FAST_MS)
+
+
+def test_an_ioc_order_fills_level_by_level_and_reports_the_venues_fills_exactly(venues):
+    buy, _ = venues
+
+    report = place(LiveVenue(api_key="buy-key", secret="buy-secret", api_url=buy.url), request())
+
+    order = buy.orders["t-1"]
+    assert (order["status"], order["executedQty"]) == ("FILLED", "1.00000000")
+    assert report.venue_order_id == str(order["orderId"])
+    assert report.fills == (
+        FillReport(price=D("99.5"), amount=D("0.4"), fee=D("0.0398")),
+        FillReport(price=D(100), amount=D("0.6"), fee=D("0.06")),
+    )
+
+
+def test_what_is_beyond_the_limit_expires_and_the_retry_reports_the_same_order(venues):
+    buy, _ = venues
+    venue = LiveVenue(api_key="buy-key", secret="buy-secret", api_url=buy.url)
+    first = place(venue, request(amount="2", limit="99.5"))
+
+    again = place(venue, request(amount="2", limit="99.5"))
+
+    assert buy.orders["t-1"]["status"] == "EXPIRED"
+    assert first.filled == D("0.4")
+    assert again == first
+    assert buy.posts == {"t-1": 1}
+
+
+def test_a_base_commission_is_reported_in_base_and_valued_at_the_fill_price(venues, loop):
+    standin = BinanceStandIn(keys=dict([BUY_KEYS]), commission_in="base")
+    asyncio.run_coroutine_threadsafe(standin.start(), loop).result(5)
+    standin.set_book("BTCUSDT", bids=[], asks=[(D(100), D(1))])
+
+    report = place(
+        LiveVenue(api_key="buy-key", secret="buy-secret", api_url=standin.url), request()
+    )
+
+    asyncio.run_coroutine_threadsafe(standin.stop(), loop).result(5)
+    assert standin.trades[int(report.venue_order_id)][0]["commission"] == "0.00100000"
+    assert report.fills == (
+        FillReport(
+            price=D(100), amount=D(1), fee=D("0.1"), fee_asset="BTC", fee_charged=D("0.001")
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("api_key", "secret", "error"),
+    [
+        ("buy-key", "wrong", "AuthenticationError: Signature for this request is not valid."),
+        ("nobody", "buy-secret", "AuthenticationError: Invalid API-key, IP, or permissions"),
+    ],
+    ids=["bad-secret", "unknown-key"],
+)
+def test_bad_credentials_are_a_clear_error_and_no_order(venues, api_key, secret, error):
+    buy, _ = venues
+
+    report = place(LiveVenue(api_key=api_key, secret=secret, api_url=buy.url), request())
+
+    assert report.error.startswith(error)
+    assert report.fills == ()
+    assert not buy.posts and not buy.orders
+
+
+@pytest.mark.parametrize(
+    ("price", "amount", "error"),
+    [
+        ("99.995", "1", "InvalidOrder: Filter failure: PRICE_FILTER"),
+        ("100", "0.000001", "InvalidOrder: Filter failure: LOT_SIZE"),
+        ("100", "0.04", "BadRequest: Filter failure: NOTIONAL"),  # ccxt's class for -1013 here
+    ],
+)
+def test_an_order_off_the_symbols_grid_or_too_small_is_refused_as_binance_refuses_it(
+    venues, price, amount, error
+):
+    buy, _ = venues
+
+    report = place(
+        LiveVenue(api_key="buy-key", secret="buy-secret", api_url=buy.url),
+        request(amount=amount, limit=price),
+    )
+
+    assert report.error == error
+    assert report.fills == () and not buy.orders
+
+
+def test_an_unreachable_venue_is_a_clear_error_and_no_order():
+    venue = LiveVenue(api_key="k", secret="s", api_url="http://127.0.0.1:9", timeout_ms=FAST_MS)
+
+    report = place(venue, request())
+
+    assert report.error.startswith("ExchangeNotAvailable: ")
+    assert report.fills == ()
+
+
+def test_a_placed_order_whose_fills_cannot_be_read_is_unknown_not_refused(venues):
+    buy, _ = venues
+    venue = LiveVenue(api_key="buy-key", secret="buy-secret", api_url=buy.url, timeout_ms=FAST_MS)
+    place(venue, request())
+    buy.inject("timeout", route="GET /api/v3/myTrades", delay=1.0)
+
+    with pytest.raises(OrderUnknown, match="t-1: fills unread"):
+        asyncio.run(venue.find_order(request()))
+
+
+@pytest.mark.django_db
+def test_a_live_trade_fills_both_legs_and_moves_balances_exactly(desk, venues):
+    buy, sell = venues
+
+    trade = Trade.objects.get(pk=execute_opportunity(desk.pk))
+
+    assert (trade.mode, trade.state, trade.realised_net_profit) == ("live", "closed", D("2.0459"))
+    assert buy.posts == {services.client_order_id(trade, "buy"): 1}
+    assert sell.posts == {services.client_order_id(trade, "sell"): 1}
+    assert balances("livebuy") == {"BTC": D(1), "USDT": D("900.1002")}
+    assert balances("livesell") == {"BTC": D(4), "USDT": D("101.9457")}
+    leg = Order.objects.get(trade=trade, side="sell")
+    assert leg.venue_order_id == str(sell.orders[leg.client_order_id]["orderId"])
+
+
+@pytest.mark.django_db
+def test_a_commission_taken_in_base_leaves_that_much_less_base_on_the_account(desk, venues):
+    buy, _ = venues
+    buy.commission_in = "base"  # Binance without BNB: a buy's commission comes out of the BTC
+
+    trade = Trade.objects.get(pk=execute_opportunity(desk.pk))
+
+    # 0.4 @ 99.5 and 0.6 @ 100, 10 bps of each fill's BTC kept by the venue: 0.001 BTC, no USDT.
+    assert balances("livebuy") == {"BTC": D("0.999"), "USDT": D("900.2")}
+    assert LedgerEntry.objects.filter(
+        account__exchange__slug="livebuy", kind="fee"
+    ).get().asset == ("BTC")
+    # The fee is still counted in PnL, valued at the fill prices (0.0398 + 0.06 USDT).
+    assert (trade.state, trade.realised_net_profit) == ("closed", D("2.0459"))
+    assert Order.objects.get(trade=trade, side="buy").fee == D("0.0998")
+
+
+@pytest.mark.django_db
+def test_legs_go_at_the_levels_walked_to_and_fill_the_whole_size_at_the_vwaps(desk, venues):
+    buy, sell = venues
+    # As the detector reports 1 BTC over these books: bought through asks 99.5 and 100 (VWAP
+    # 99.8), sold through bids 102.5 and 102 (VWAP 102.15).
+    desk.buy_vwap, desk.buy_limit = D("99.8"), D(100)
+    desk.sell_vwap, desk.sell_limit = D("102.15"), D(102)
+    desk.save()
+
+    trade = Trade.objects.get(pk=execute_opportunity(desk.pk))
+
+    assert buy.orders[services.client_order_id(trade, "buy")]["price"] == "100.00000000"
+    assert sell.orders[services.client_order_id(trade, "sell")]["price"] == "102.00000000"
+    # Limits at the VWAPs would have bought 0.4 and sold 0.3, and paid for a hedge.
+    assert [e.to_state for e in trade.events.all()] == ["submitted", "filled", "closed"]
+    legs = Order.objects.filter(trade=trade).values_list("side", "filled_amount", "average_price")
+    assert sorted(legs) == [("buy", D(1), D("99.8")), ("sell", D(1), D("102.15"))]
+    assert trade.realised_net_profit == D("2.0459")  # 102.15 - 99.8 - 0.0998 - 0.2043
+
+
+@pytest.mark.django_db
+def test_rows_without_walked_to_prices_trade_at_their_vwaps_on_the_tick(desk, venues):
+    buy, sell = venues
+    # VWAPs as the detector reports them, between ticks: 99.8 over two asks, 102.1666... bids.
+    desk.buy_vwap, desk.sell_vwap = D("99.800000000001"), D("102.166666666667")
+    desk.buy_limit = desk.sell_limit = None
+    desk.save()
+
+    trade = Trade.objects.get(pk=execute_opportunity(desk.pk))
+
+    legs = dict(Order.objects.filter(trade=trade, purpose="leg").values_list("side", "limit_price"))
+    assert legs == {"buy": D("99.80"), "sell": D("102.17")}
+    assert buy.orders[services.client_order_id(trade, "buy")]["price"] == "99.80000000"
+    assert sell.orders[services.client_order_id(trade, "sell")]["price"] == "102.17000000"
+    assert not Order.objects.filter(trade=trade, state="rejected").exists()
+
+
+@pytest.mark.django_db
+def test_a_hedge_and_an_unwind_are_each_sized_to_their_venues_lot(desk, venues):
+    buy, sell = venues
+    Listing.objects.filter(exchange__slug="livesell").update(lot_size=D("0.01"))
+    # The buy leg finds 0.405 BTC under its limit; the sell venue trades in steps of 0.01 BTC.
+    buy.set_book("BTCUSDT", bids=[(D(99), D(1))], asks=[(D("99.5"), D("0.405")), (D(101), D(1))])
+    sell.set_book("BTCUSDT", bids=SELL_BIDS, asks=[(D("102.5"), D(5))], step=D("0.01"))
+
+    trade = Trade.objects.get(pk=execute_opportunity(desk.pk))
+
+    # Sold 1, bought 0.405: the hedge re-buys 0.595 on the buy venue (nothing under its limit),
+    # then the unwind buys back on the sell venue what its step allows, 0.59, not a refused 0.595.
+    extra = Order.objects.filter(trade=trade).exclude(purpose="leg").order_by("pk")
+    assert list(extra.values_list("purpose", "exchange__slug", "amount", "state")) == [
+        ("hedge", "livebuy", D("0.595"), "canceled"),
+        ("unwind", "livesell", D("0.59"), "filled"),
+    ]
+    # The 0.005 left is below the sell venue's lot: the trade stays open for the next pass, whose
+    # hedge on the finer venue can take it.
+    assert (trade.state, services.imbalance(trade)) == ("partially_filled", D("-0.005"))
+
+
+@pytest.mark.django_db
+def test_a_leg_worth_less_than_its_venues_minimum_rejects_the_trade_and_sends_nothing(desk, venues):
+    buy, sell = venues
+    Listing.objects.filter(exchange__slug="livesell").update(min_notional=D(200))
+
+    trade = Trade.objects.get(pk=execute_opportunity(desk.pk))
+
+    # Selling 1 BTC at 102 is worth 102 USDT: the sell venue takes no order under 200, and
+    # a buy leg sent alone would leave the desk holding what it bought.
+    assert trade.state == "rejected"
+    assert trade.failure_reason == (
+        "1 BTC at 102 is worth 102 USDT, under livesell's minimum order value of 200"
+    )
+    assert not Order.objects.filter(trade=trade).exists()
+    assert not buy.posts and not sell.posts
+
+
+@pytest.mark.django_db
+def test_a_residual_under_both_venues_minimum_is_flagged_once_and_never_sent(desk, venues):
+    buy, sell = venues
+    Listing.objects.filter(exchange__slug__in=["livebuy", "livesell"]).update(min_notional=D(5))
+    # The buy leg finds 0.995 BTC under its limit and the sell leg sells 1: 0.005 BTC short.
+    buy.set_book("BTCUSDT", bids=[(D(99), D(1))], asks=[(D("99.5"), D("0.995")), (D(101), D(1))])
+
+    trade = Trade.objects.get(pk=execute_opportunity(desk.pk))
+
+    # Re-buying 0.005 is worth about 0.5 USDT on either venue, under both minimums of 5: the
+    # hedge (buy leg's limit 100 + 50 bps = 100.5) and the unwind (the sell's average 102.15
+    # + 50 bps = 102.66075, down to the tick) are not sent, and the trade says why it stays open.
+    assert (trade.state, services.imbalance(trade)) == ("partially_filled", D("-0.005"))
+    assert not Order.objects.filter(trade=trade).exclude(purpose="leg").exists()
+    assert trade.failure_reason == (
+        "left open, no order sent: 0.005 BTC at 100.5 is worth 0.5025 USDT, under livebuy's "
+        "minimum order value of 5; 0.005 BTC at 102.66 is worth 0.5133 USDT, under livesell's "
+        "minimum order value of 5"
+    )
+    posts = buy.posts + sell.posts
+    events = list(trade.events.values_list("to_state", flat=True))
+
+    # Every recovery pass comes to the same answer: nothing sent, nothing recorded twice.
+    assert services.recover_trades(older_than_s=0) == [trade.pk]
+    assert services.recover_trades(older_than_s=0) == [trade.pk]
+
+    trade.refresh_from_db()
+    assert (
+        buy.posts + sell.posts
+        == posts
+        == {services.client_order_id(trade, "buy"): 1, services.client_order_id(trade, "sell"): 1}
+    )
+    assert list(trade.events.values_list("to_state", flat=True)) == events
+    assert trade.failure_reason.startswith("left open, no order sent: 0.005 BTC")
+
+    # Once a venue takes it (its minimum lowered), the next pass hedges it and the note goes.
+    Listing.objects.filter(exchange__slug="livebuy").update(min_notional=D(0))
+    buy.set_book("BTCUSDT", bids=[(D(99), D(1))], asks=[(D(100), D(1))])
+    services.recover_trades(older_than_s=0)
+
+    trade.refresh_from_db()
+    assert (trade.state, trade.failure_reason, services.imbalance(trade)) == ("closed", "", 0)
+    assert buy.posts[services.client_order_id(trade, "hedge-1")] == 1
+
+
+@pytest.mark.django_db
+def test_a_second_delivery_of_the_task_places_no_second_set_of_orders(desk, venues):
+    buy, sell = venues
+    first = execute_opportunity(desk.pk)
+
+    assert execute_opportunity(desk.pk) == first
+
+    assert Order.objects.count() == 2
+    trade = Trade.objects.get(pk=first)
+    assert buy.posts == {services.client_order_id(trade, "buy"): 1}
+    assert sell.posts == {services.client_order_id(trade, "sell"): 1}
+
+
+@pytest.mark.django_db
+def test_an_exchange_error_rejects_the_leg_with_the_venues_message_and_the_trade_unwinds(
+    desk, venues
+):
+    buy, sell = venues
+    buy.set_book("BTCUSDT", bids=[(D("99.5"), D(2))], asks=BUY_ASKS)
+    sell.inject("error", times=2)  # the sell leg and its hedge
+
+    trade = Trade.objects.get(pk=execute_opportunity(desk.pk))
+
+    leg = Order.objects.get(trade=trade, purpose="leg", side="sell")
+    assert (leg.state, leg.error) == (
+        "rejected",
+        "InsufficientFunds: Account has insufficient balance for requested action.",
+    )
+    extra = Order.objects.filter(trade=trade).exclude(purpose="leg")
+    assert list(extra.values_list("purpose", "exchange__slug", "state")) == [
+        ("hedge", "livesell", "rejected"),
+        ("unwind", "livebuy", "filled"),
+    ]
+    assert (trade.state, trade.hedged_at is not None) == ("closed", True)
+    assert trade.realised_net_profit == D("-0.4993")
+    assert balances("livebuy") == {"BTC": D(0), "USDT": D("999.5007")}
+    assert balances("livesell") == {"BTC": D(5)}
+
+
+@pytest.mark.django_db
+def test_a_timed_out_order_is_found_by_its_client_id_and_not_placed_again(
+    desk, venues, monkeypatch
+):
+    fast_timeouts(monkeypatch)
+    _, sell = venues
+    sell.inject("timeout", delay=1.0)
+
+    trade = Trade.objects.get(pk=execute_opportunity(desk.pk))
+
+    assert not sell.faults  # the order's answer did come too late
+    assert (trade.state, trade.realised_net_profit) == ("closed", D("2.0459"))
+    assert sell.posts == {services.client_order_id(trade, "sell"): 1}
+    assert balances("livesell") == {"BTC": D(4), "USDT": D("101.9457")}
+
+
+@pytest.mark.django_db
+def test_an_order_whose_lookups_also_time_out_is_left_for_recovery_which_finds_it(
+    desk, venues, monkeypatch
+):
+    fast_timeouts(monkeypatch)
+    _, sell = venues
+    sell.inject("timeout", delay=1.0)
+    sell.inject("timeout", route=ORDER_GET, times=live.LOOKUPS, delay=1.0)
+    trade = Trade.objects.get(pk=execute_opportunity(desk.pk))
+    cid = services.client_order_id(trade, "sell")
+    assert (trade.state, Order.objects.get(client_order_id=cid).state) == ("submitted", "submitted")
+
+    assert services.recover_trades(older_than_s=0) == [trade.pk]
+
+    trade.refresh_from_db()
+    assert (trade.state, trade.realised_net_profit) == ("closed", D("2.0459"))
+    assert sell.posts == {cid: 1}
+    assert balances("livesell") == {"BTC": D(4), "USDT": D("101.9457")}

@@ -1,0 +1,99 @@
+"""Start the engine as the commands run it: venues from the database, optionally simulated.
+
+With `replay`, a recording stands in for the venue sockets (`recorded`), for load tests.
+"""
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+from asgiref.sync import sync_to_async
+from prometheus_client import REGISTRY
+
+from arbsite import live
+from markets.metrics import serve_metrics
+from markets.simulator import VenueSimulator
+from markets.venues import load_venues
+from trading.engine.engine import Engine, limits_from_profile, market_ids
+from trading.engine.recorded import recorded_connections
+from trading.engine.writer import close_stale_rows, execute_opened
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EngineOptions:
+    simulate: bool = False
+    sim_host: str = "127.0.0.1"
+    sim_port: int = 8765
+    exchanges: list[str] = field(default_factory=list)
+    symbols: list[str] = field(default_factory=list)
+    record: str | None = None
+    replay: str | None = None  # a recording played at full speed instead of the venues
+    metrics_port: int = 0  # 0: no metrics server of its own (run_desk's web serves /metrics)
+
+
+def _check_feeds(health: dict) -> None:
+    """Trip the kill switch when a feed the desk trades on live has gone stale."""
+    from risk.services import trip_if
+    from trading.services import execution_mode
+
+    ages = {
+        venue: feed["last_frame_age"] * 1000
+        for venue, feed in health["feeds"].items()
+        if feed["last_frame_age"] is not None  # not connected yet: nothing to judge
+    }
+    trip_if(mode=execution_mode(), feed_ages_ms=ages)
+
+
+def _prepare(options: EngineOptions) -> tuple:
+    closed = close_stale_rows()
+    if closed:
+        log.info("closed %d opportunities a previous engine left open", closed)
+    venues = load_venues(options.exchanges or None, options.symbols or None)
+    return venues, market_ids(), limits_from_profile()
+
+
+async def run_engine(options: EngineOptions, stop: asyncio.Event) -> None:
+    """Run the engine (and the simulated venues first, with `simulate`) until `stop` is set."""
+    simulator = None
+    if options.simulate:
+        simulator = VenueSimulator(options.sim_host, options.sim_port)
+        await simulator.start()
+        log.info("simulated venues on %s", simulator.urls)
+    venues, ids, limits = await sync_to_async(_prepare)(options)
+    if simulator is not None:
+        for venue in venues:
+            venue.ws_url = simulator.urls[venue.slug]
+            venue.rest_url = simulator.urls.get(f"{venue.slug}_rest", venue.rest_url)
+    if not venues:
+        log.error("no enabled venue with a listing: add them in the admin or run seed_demo")
+    engine = Engine(
+        venues,
+        market_ids=ids,
+        limits=limits,
+        record_path=options.record,
+        on_opened=execute_opened,
+        load_limits=limits_from_profile,
+        on_beat=_check_feeds,
+        notify=live.mark_dirty,
+    )
+    if options.replay:
+        engine.connections = await asyncio.to_thread(
+            recorded_connections, options.replay, engine.pipeline.feeds, engine.on_books_changed
+        )
+    collector = serve_metrics(
+        lambda: [c.health() for c in engine.connections], options.metrics_port
+    )
+    tasks = [asyncio.create_task(engine.run())]
+    tasks.append(asyncio.create_task(live.pump(engine.stopping)))
+    try:
+        await stop.wait()
+    finally:
+        engine.stop()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        REGISTRY.unregister(collector)
+        if simulator is not None:
+            with contextlib.suppress(Exception):
+                await simulator.stop()

@@ -1,1 +1,0 @@
-"""Where orders go: one module per kind of venue behind the small interface in `base`."""

@@ -1,10 +1,14 @@
-"""Access checks for views: login first, then a named permission (never a group name)."""
+"""Access checks for pages and pushes: login first, then a named permission (never a group name)."""
 
 from collections.abc import Callable
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+
+VIEW_PERM, OPERATE_PERM = "arbsite.view_desk", "arbsite.operate_desk"
+# The two audiences a page or push is rendered for: the controls show only to the second.
+VIEW, OPERATE = "view", "operate"
 
 
 def require_permission(perm: str) -> Callable:
@@ -22,4 +26,9 @@ def require_permission(perm: str) -> Callable:
     return decorator
 
 
-desk_view = require_permission("arbsite.view_desk")
+desk_view = require_permission(VIEW_PERM)
+
+
+def audience(user) -> str:
+    """OPERATE for users who may use the desk's controls, VIEW for the rest."""
+    return OPERATE if user.has_perm(OPERATE_PERM) else VIEW

@@ -14,26 +14,3 @@ class ArbsiteConfig(AppConfig):
 
         # After auth's own handler has created every model's permissions (auth comes first).
         post_migrate.connect(lambda **kw: sync_roles(apps), sender=self, weak=False)
-        connect_live_pushes()
-
-
-def connect_live_pushes() -> None:
-    """Push trades and balances to the pages when the apps that send those signals are present."""
-    from .live import publish_now
-
-    try:
-        from trading.signals import trade_changed
-    except ImportError:
-        pass
-    else:
-        trade_changed.connect(
-            lambda **kw: publish_now("trades"), weak=False, dispatch_uid="live_trades"
-        )
-    try:
-        from portfolio.signals import balance_changed
-    except ImportError:
-        pass
-    else:
-        balance_changed.connect(
-            lambda **kw: publish_now("portfolio"), weak=False, dispatch_uid="live_portfolio"
-        )

@@ -7,34 +7,31 @@ from django.views.generic import RedirectView
 
 from arbsite import metrics as site_metrics
 from arbsite import views as site_views
-from markets import views as market_views
-from portfolio import views as portfolio_views
-from trading import report_views
-from trading import views as trading_views
+from arbsite.pages import controls, dashboard, market, opportunities, portfolio, reports, trades
 
 admin.site.site_header = "Arbitrage desk administration"
 admin.site.site_title = "Arbitrage desk"
 
 urlpatterns = [
-    path("", market_views.dashboard, name="dashboard"),
-    path("markets/<str:symbol>/", market_views.market_detail, name="market_detail"),
-    path("opportunities/", trading_views.opportunities, name="opportunities"),
-    path("opportunities/<int:pk>/", trading_views.opportunity_detail, name="opportunity_detail"),
-    path("opportunities/<int:pk>/execute/", trading_views.execute, name="execute"),
-    path("trades/", trading_views.trades, name="trades"),
-    path("reports/", report_views.reports, name="reports"),
-    path("reports/trades.csv", report_views.trades_csv, name="reports_trades_csv"),
-    path("reports/exports/", report_views.create_export, name="export_create"),
-    path("reports/exports/<int:pk>/", report_views.export_status, name="export_status"),
-    path("reports/exports/<int:pk>/file", report_views.export_download, name="export_download"),
-    path("portfolio/", portfolio_views.portfolio, name="portfolio"),
+    path("", dashboard.dashboard, name="dashboard"),
+    path("markets/<str:symbol>/", market.market_detail, name="market_detail"),
+    path("opportunities/", opportunities.opportunities, name="opportunities"),
+    path("opportunities/<int:pk>/", opportunities.opportunity_detail, name="opportunity_detail"),
+    path("opportunities/<int:pk>/execute/", opportunities.execute, name="execute"),
+    path("trades/", trades.trades, name="trades"),
+    path("reports/", reports.reports, name="reports"),
+    path("reports/trades.csv", reports.trades_csv, name="reports_trades_csv"),
+    path("reports/exports/", reports.create_export, name="export_create"),
+    path("reports/exports/<int:pk>/", reports.export_status, name="export_status"),
+    path("reports/exports/<int:pk>/file", reports.export_download, name="export_download"),
+    path("portfolio/", portfolio.portfolio, name="portfolio"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/", site_views.PasswordChangeView.as_view(), name="password_change"),
     path(
         "password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"
     ),
-    path("risk/", include("risk.urls")),
+    path("risk/", include(controls)),
     path("audit/", include("arbsite.audit_views")),
     path("healthz", site_views.healthz, name="healthz"),
     path("metrics", site_metrics.metrics, name="metrics"),

@@ -4,13 +4,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import partial
 
 from django.db import transaction
 from django.utils import timezone
 
+from markets import notices
 from portfolio.models import Account, Balance, LedgerEntry
-from portfolio.signals import balance_changed
 
 
 class InsufficientBalance(Exception):
@@ -69,7 +68,7 @@ def post_entries(
             )
             for p in postings
         )
-        transaction.on_commit(partial(balance_changed.send, sender=Account, account_id=account.pk))
+        notices.publish(notices.PORTFOLIO)
     return entries
 
 

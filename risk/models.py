@@ -14,6 +14,16 @@ def _money(**kwargs) -> models.DecimalField:
     return models.DecimalField(max_digits=24, decimal_places=8, **kwargs)
 
 
+class RiskProfileQuerySet(models.QuerySet):
+    def active(self, mode: str) -> "RiskProfile | None":
+        """The active profile for `mode`: the one answer every process uses (one per mode)."""
+        return self.filter(mode=mode, is_active=True).first()
+
+    def execution_mode(self) -> str:
+        """The mode the desk executes in: live while a live profile is active, paper otherwise."""
+        return Mode.LIVE if self.filter(mode=Mode.LIVE, is_active=True).exists() else Mode.PAPER
+
+
 class RiskProfile(models.Model):
     name = models.CharField(max_length=80, unique=True)
     mode = models.CharField(max_length=5, choices=Mode.choices, default=Mode.PAPER)
@@ -46,6 +56,8 @@ class RiskProfile(models.Model):
     allowed_exchanges = models.ManyToManyField("markets.Exchange", blank=True)
     allowed_markets = models.ManyToManyField("markets.Market", blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RiskProfileQuerySet.as_manager()
 
     class Meta:
         ordering = ["mode", "name"]

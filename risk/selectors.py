@@ -19,10 +19,6 @@ from trading.models import Opportunity, Trade
 _UNDECIDED = [Trade.State.PENDING, Trade.State.SUBMITTED, Trade.State.REJECTED]
 
 
-def active_profile(mode: str) -> RiskProfile | None:
-    return RiskProfile.objects.filter(mode=mode, is_active=True).first()
-
-
 def limits_of(profile: RiskProfile) -> Limits:
     return Limits(
         mode=profile.mode,

@@ -12,11 +12,12 @@ from django.db import connection, transaction
 from django.http import HttpRequest
 
 from arbsite import audit
+from markets import notices
 from portfolio.models import Mode
 from risk import alerts, checks
 from risk.checks import Candidate, DeskState, Limits
-from risk.models import KillSwitch
-from risk.selectors import active_profile, candidate_of, desk_state, limits_of
+from risk.models import KillSwitch, RiskProfile
+from risk.selectors import candidate_of, desk_state, limits_of
 from trading.models import Opportunity
 
 KILL_SWITCH_KEY = "risk:kill-switch"
@@ -26,7 +27,7 @@ KILL_SWITCH_TTL_S = 2
 
 def load_limits(mode: str) -> Limits | None:
     """The active profile's limits for `mode` as plain values, or None when none is active."""
-    profile = active_profile(mode)
+    profile = RiskProfile.objects.active(mode)
     return limits_of(profile) if profile is not None else None
 
 
@@ -50,7 +51,7 @@ def execution_refusals(
     Reads everything fresh from the database, so a kill switch or an admin change made after
     the task was queued still stops it; trips the kill switch when the desk is past a limit.
     """
-    profile = active_profile(mode)
+    profile = RiskProfile.objects.active(mode)
     if profile is None:
         return [f"no active {mode} risk profile"]
     limits = limits_of(profile)
@@ -103,11 +104,9 @@ def kill_switch_on() -> bool:
 
 def _desk_changed() -> None:
     """After commit: drop the cached switch so every process reads it anew, and push the pages."""
-    from arbsite.live import publish_now
-
     transaction.on_commit(lambda: cache.delete(KILL_SWITCH_KEY))
-    publish_now("health")
-    publish_now("risk-status")
+    notices.publish(notices.HEALTH)
+    notices.publish(notices.RISK_STATUS)
 
 
 def throw_kill_switch(*, reason: str, user, request: HttpRequest | None = None) -> bool:
@@ -168,7 +167,7 @@ def set_auto_execution(
 ) -> bool:
     """Switch the active profile's automatic execution; False if none is active or no change."""
     with transaction.atomic():
-        profile = active_profile(mode)
+        profile = RiskProfile.objects.active(mode)
         if profile is None or not profile.set_auto_execute(on):
             return False
         audit.record(

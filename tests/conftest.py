@@ -1,4 +1,6 @@
-"""Shared fixtures: users per role. Imports Django lazily so pure tests run without it."""
+"""Shared fixtures: users per role, a paper desk; Django imported lazily for the pure tests."""
+
+from decimal import Decimal
 
 import pytest
 
@@ -23,3 +25,39 @@ def fast_password_hashing(request):
     if request.config.pluginmanager.hasplugin("django"):
         settings = request.getfixturevalue("settings")
         settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def fresh_cache(db):
+    """Redis outlives a test's transaction: start each test with no cached switch or alert."""
+    from django.core.cache import cache, caches
+
+    cache.clear()
+    caches["books"].clear()
+    yield
+    cache.clear()
+    caches["books"].clear()
+
+
+@pytest.fixture
+def desk(fresh_cache):
+    """An active paper profile on kraken and coinbase for BTC-USD, and a good opportunity."""
+    from tests.factories import (
+        ExchangeFactory,
+        MarketFactory,
+        OpportunityFactory,
+        RiskProfileFactory,
+        publish_test_book,
+    )
+
+    market = MarketFactory(symbol="BTC-USD")
+    kraken, coinbase = ExchangeFactory(slug="kraken"), ExchangeFactory(slug="coinbase")
+    profile = RiskProfileFactory(
+        name="paper desk", auto_execute=True, max_notional=Decimal(1000), min_profit_bps=Decimal(5)
+    )
+    profile.allowed_exchanges.set([kraken, coinbase])
+    profile.allowed_markets.set([market])
+    for venue in (kraken, coinbase):
+        publish_test_book(venue.slug, "BTC-USD", bids=[(Decimal(100), Decimal(5))], asks=[])
+    opportunity = OpportunityFactory(market=market, buy_exchange=kraken, sell_exchange=coinbase)
+    return profile, opportunity

@@ -1,13 +1,11 @@
 """Opportunities (one row per lifecycle of a cross that pays) and the trades taken on them."""
 
-from functools import partial
-
 from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
+from markets import notices
 from portfolio.models import Mode
-from trading.signals import trade_changed
 
 
 def _money(**kwargs) -> models.DecimalField:
@@ -143,7 +141,7 @@ class Trade(models.Model):
     def advance(self, to_state: str, *, detail: str = "", **fields) -> bool:
         """Move from the state this instance holds to `to_state`; False if another writer won.
 
-        Records a TradeEvent and sends `trade_changed` after commit; `fields` are saved with it.
+        Records a TradeEvent and tells the pages after commit; `fields` are saved with it.
         """
         from_state = self.state
         if to_state not in self.NEXT_STATES.get(from_state, ()):
@@ -159,7 +157,7 @@ class Trade(models.Model):
             TradeEvent.objects.create(
                 trade=self, from_state=from_state, to_state=to_state, at=now, detail=detail[:200]
             )
-            transaction.on_commit(partial(trade_changed.send, sender=Trade, trade_id=self.pk))
+            notices.publish(notices.TRADES)
         self.state, self.state_changed_at = to_state, now
         for name, value in fields.items():
             setattr(self, name, value)

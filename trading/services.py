@@ -15,13 +15,13 @@ from typing import NamedTuple
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from markets import notices
 from markets.models import Exchange, Listing, Market
 from markets.money import BPS, money, plain, taker_fee
 from markets.venues.orders import OrderReport, OrderRequest, OrderUnknown, Venue
 from portfolio.models import Account, Balance, LedgerEntry, Mode
 from portfolio.services import InsufficientBalance, Posting, post_entries
 from risk.models import RiskProfile
-from risk.services import active_profile
 from trading.detector import common_lot
 from trading.models import Fill, Opportunity, Order, Trade
 
@@ -45,11 +45,6 @@ VenueFor = Callable[[Exchange, str, RiskProfile], Venue]
 State = Trade.State
 
 
-def execution_mode() -> str:
-    """Live when a live risk profile is active, paper otherwise."""
-    return Mode.LIVE if active_profile(Mode.LIVE) else Mode.PAPER
-
-
 def request_execution(opportunity: Opportunity, *, user=None, mode: str | None = None) -> None:
     """Enqueue `execute_opportunity` once the caller's transaction commits.
 
@@ -59,7 +54,7 @@ def request_execution(opportunity: Opportunity, *, user=None, mode: str | None =
 
     kwargs = {
         "deadline_ts": time.time() + EXECUTION_DEADLINE_S,
-        "mode": mode or execution_mode(),
+        "mode": mode or RiskProfile.objects.execution_mode(),
         "user_id": getattr(user, "pk", None),
     }
     transaction.on_commit(lambda: execute_opportunity.delay(opportunity.pk, **kwargs))
@@ -267,15 +262,9 @@ def record_order_report(*, order: Order, report: OrderReport | None, error: str 
             postings += [Posting(a, -amount, LedgerEntry.Kind.FEE) for a, amount in fees.items()]
             account = Account.objects.get(exchange=order.exchange, mode=trade.mode)
             post_entries(account=account, postings=postings, trade=trade, order=order)
-        transaction.on_commit(lambda: trade_changed_push(trade.pk))
+        notices.publish(notices.TRADES)
     order.refresh_from_db()
     return True
-
-
-def trade_changed_push(trade_id: int) -> None:
-    from trading.signals import trade_changed
-
-    trade_changed.send(sender=Trade, trade_id=trade_id)
 
 
 def place_orders(*, orders: list[Order], venue_for: VenueFor, profile: RiskProfile) -> None:
@@ -463,7 +452,7 @@ def balance_trade(*, trade: Trade, venue_for: VenueFor, profile: RiskProfile) ->
         if trade.failure_reason != reason:
             Trade.objects.filter(pk=trade.pk).update(failure_reason=reason)
             trade.failure_reason = reason
-            transaction.on_commit(lambda: trade_changed_push(trade.pk))
+            notices.publish(notices.TRADES)
     return trade
 
 
@@ -502,7 +491,7 @@ def recover_trades(
             if trade.advance(State.FAILED, detail=reason, failure_reason=reason):
                 trade.orders.filter(state=Order.State.NEW).update(state=Order.State.CANCELED)
             continue
-        profile = active_profile(trade.mode) or RiskProfile(mode=trade.mode)
+        profile = RiskProfile.objects.active(trade.mode) or RiskProfile(mode=trade.mode)
         for order in trade.orders.filter(state=Order.State.SUBMITTED).select_related("exchange"):
             venue = venue_for(order.exchange, trade.mode, profile)
             report = _call_venues([venue.find_order(_request(order))])[0]

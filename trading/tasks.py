@@ -5,7 +5,8 @@ import time
 from celery import shared_task
 from django.contrib.auth import get_user_model
 
-from risk.services import active_profile, execution_refusals, record_refusals
+from risk.models import RiskProfile
+from risk.services import execution_refusals, record_refusals
 from trading import services
 from trading.models import Opportunity, Trade
 
@@ -29,14 +30,14 @@ def execute_opportunity(
     existing = Trade.objects.filter(opportunity=opportunity).values_list("pk", flat=True).first()
     if existing:
         return existing
-    mode = mode or services.execution_mode()
+    mode = mode or RiskProfile.objects.execution_mode()
     reasons = execution_refusals(opportunity, mode=mode, automatic=user_id is None)
     if not reasons and deadline_ts is not None and time.time() > deadline_ts:
         reasons = ["execution deadline passed"]
     if reasons:
         record_refusals(opportunity_id, reasons)
         return None
-    profile = active_profile(mode)
+    profile = RiskProfile.objects.active(mode)
     user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
     trade = services.open_trade(opportunity=opportunity, mode=mode, profile=profile, user=user)
     if trade is None:

@@ -3,13 +3,15 @@
 from decimal import Decimal
 
 import pytest
+from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from markets import notices
 from portfolio.models import Account, Balance, LedgerEntry
 from portfolio.services import InsufficientBalance, Posting, deposit, open_account, post_entries
-from portfolio.signals import balance_changed
 from tests.factories import AccountFactory, ExchangeFactory
+from tests.notices import Heard
 
 D = Decimal
 FILL, FEE = LedgerEntry.Kind.FILL, LedgerEntry.Kind.FEE
@@ -104,35 +106,24 @@ def test_open_account_funds_once_and_returns_the_same_account_again():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_balance_changed_is_sent_once_the_transaction_commits():
+def test_a_balance_change_tells_the_pages_once_the_transaction_commits():
     account = AccountFactory()
-    received = []
+    heard = Heard(notices.PORTFOLIO)
 
-    def receiver(sender, account_id, **kwargs):
-        received.append(account_id)
-
-    balance_changed.connect(receiver)
-    try:
+    with transaction.atomic():
         deposit(account=account, asset="USD", amount=D(5))
-    finally:
-        balance_changed.disconnect(receiver)
+        before_commit = heard.notices(0.05)
 
-    assert received == [account.pk]
+    assert before_commit == []
+    assert [n["kind"] for n in heard.notices()] == [notices.PORTFOLIO]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_no_balance_changed_is_sent_when_the_posting_is_refused():
+def test_a_refused_posting_tells_the_pages_nothing():
     account = AccountFactory()
-    received = []
+    heard = Heard(notices.PORTFOLIO)
 
-    def receiver(sender, account_id, **kwargs):
-        received.append(account_id)
+    with pytest.raises(InsufficientBalance):
+        post_entries(account=account, postings=[Posting("USD", D(-1), FILL)])
 
-    balance_changed.connect(receiver)
-    try:
-        with pytest.raises(InsufficientBalance):
-            post_entries(account=account, postings=[Posting("USD", D(-1), FILL)])
-    finally:
-        balance_changed.disconnect(receiver)
-
-    assert received == []
+    assert heard.notices() == []

@@ -18,8 +18,10 @@ from markets.bookcache import publish_book
 from markets.connection import Connection
 from markets.heartbeat import record_engine_heartbeat
 from markets.metrics import APPLY_LATENCY
+from markets.models import Market
 from markets.recording import Recorder
 from markets.venues import VenueConfig
+from risk.models import RiskProfile
 from trading.engine.pipeline import Limits, Pipeline
 from trading.lifecycle import OpportunityEvent
 
@@ -182,9 +184,7 @@ class Engine:
 
 def limits_from_profile(mode: str = "paper") -> Limits | None:
     """The detector's limits from the active risk profile (min profit 0: risk decides the rest)."""
-    from risk.models import RiskProfile
-
-    profile = RiskProfile.objects.filter(mode=mode, is_active=True).first()
+    profile = RiskProfile.objects.active(mode)
     if profile is None:
         return None
     return Limits(
@@ -195,6 +195,4 @@ def limits_from_profile(mode: str = "paper") -> Limits | None:
 
 
 def market_ids() -> dict[str, int]:
-    from markets.models import Market
-
     return dict(Market.objects.values_list("symbol", "id"))

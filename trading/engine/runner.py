@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from asgiref.sync import sync_to_async
 from prometheus_client import REGISTRY
 
-from arbsite import live
+from markets import notices
 from markets.metrics import serve_metrics
 from markets.simulator import VenueSimulator
 from markets.venues import load_venues
+from risk.models import RiskProfile
 from trading.engine.engine import Engine, limits_from_profile, market_ids
 from trading.engine.recorded import recorded_connections
 from trading.engine.writer import close_stale_rows, execute_opened
@@ -37,14 +38,13 @@ class EngineOptions:
 def _check_feeds(health: dict) -> None:
     """Trip the kill switch when a feed the desk trades on live has gone stale."""
     from risk.services import trip_if
-    from trading.services import execution_mode
 
     ages = {
         venue: feed["last_frame_age"] * 1000
         for venue, feed in health["feeds"].items()
         if feed["last_frame_age"] is not None  # not connected yet: nothing to judge
     }
-    trip_if(mode=execution_mode(), feed_ages_ms=ages)
+    trip_if(mode=RiskProfile.objects.execution_mode(), feed_ages_ms=ages)
 
 
 def _prepare(options: EngineOptions) -> tuple:
@@ -69,6 +69,7 @@ async def run_engine(options: EngineOptions, stop: asyncio.Event) -> None:
             venue.rest_url = simulator.urls.get(f"{venue.slug}_rest", venue.rest_url)
     if not venues:
         log.error("no enabled venue with a listing: add them in the admin or run seed_demo")
+    pump = notices.Pump()
     engine = Engine(
         venues,
         market_ids=ids,
@@ -77,7 +78,7 @@ async def run_engine(options: EngineOptions, stop: asyncio.Event) -> None:
         on_opened=execute_opened,
         load_limits=limits_from_profile,
         on_beat=_check_feeds,
-        notify=live.mark_dirty,
+        notify=pump.mark,
     )
     if options.replay:
         engine.connections = await asyncio.to_thread(
@@ -87,7 +88,7 @@ async def run_engine(options: EngineOptions, stop: asyncio.Event) -> None:
         lambda: [c.health() for c in engine.connections], options.metrics_port
     )
     tasks = [asyncio.create_task(engine.run())]
-    tasks.append(asyncio.create_task(live.pump(engine.stopping)))
+    tasks.append(asyncio.create_task(pump.run(engine.stopping)))
     try:
         await stop.wait()
     finally:

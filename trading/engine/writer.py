@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 from django.db import transaction
 
+from risk.models import RiskProfile
 from trading.lifecycle import EventKind, OpportunityEvent, OpportunityKey
 from trading.models import Opportunity
 
@@ -95,9 +96,9 @@ def execute_opened(opportunity_ids: list[int]) -> int:
     """
     from risk.selectors import candidate_of
     from risk.services import engine_refusals, load_limits, load_state, record_refusals
-    from trading.services import execution_mode, request_execution
+    from trading.services import request_execution
 
-    mode = execution_mode()
+    mode = RiskProfile.objects.execution_mode()
     limits, state = load_limits(mode), load_state(mode)
     enqueued = 0
     opportunities = Opportunity.objects.select_related("market", "buy_exchange", "sell_exchange")

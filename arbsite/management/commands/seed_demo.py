@@ -106,7 +106,7 @@ class Command(BaseCommand):
         return created
 
     def seed_profile(self) -> int:
-        if RiskProfile.objects.filter(mode=Mode.PAPER, is_active=True).exists():
+        if RiskProfile.objects.active(Mode.PAPER) is not None:
             return 0
         profile, is_new = RiskProfile.objects.get_or_create(
             name="Paper default",

@@ -1,25 +1,15 @@
-"""Opportunities, trades and reports pages, manual execution, and their live partial contexts."""
+"""The desk's history: the filter forms and queries of the opportunities and trades pages."""
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import timedelta
 
 from django import forms
-from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
-from django.shortcuts import get_object_or_404, redirect
-from django.utils import timezone
-from django.views.decorators.http import require_http_methods
 
-from arbsite.access import desk_view, require_permission
-from arbsite.live import OPERATE, VIEW, render_page
 from markets.models import Exchange, Market
+from markets.money import day_start
 from portfolio.models import Mode
+from trading.models import Fill, Opportunity, Order, Trade
 
-from .models import Fill, Opportunity, Order, Trade
-
-PAGE_SIZE = 25
-OPEN_ON_DASHBOARD = 50
-RECENT_TRADES = 10
 OPPORTUNITY_SORTS = {
     "opened": "opened_at",
     "net": "net_profit",
@@ -84,15 +74,11 @@ class TradeFilter(forms.Form):
     sort = forms.ChoiceField(choices=_sort_choices(TRADE_SORTS), required=False)
 
 
-def _day_start(day) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
-
-
 def _in_days(qs: QuerySet, field: str, since, until) -> QuerySet:
     if since:
-        qs = qs.filter(**{f"{field}__gte": _day_start(since)})
+        qs = qs.filter(**{f"{field}__gte": day_start(since)})
     if until:
-        qs = qs.filter(**{f"{field}__lt": _day_start(until) + timedelta(days=1)})
+        qs = qs.filter(**{f"{field}__lt": day_start(until) + timedelta(days=1)})
     return qs
 
 
@@ -127,31 +113,7 @@ def filtered_opportunities(data) -> tuple[OpportunityFilter, QuerySet]:
     return form, _ordered(qs, f["sort"], OPPORTUNITY_SORTS, "opened_at")
 
 
-@desk_view
-def opportunities(request):
-    form, qs = filtered_opportunities(request.GET)
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"form": form, "page": page, "topics": ["desk"]}
-    return render_page(request, "opportunities.html", context, fragment="results")
-
-
-@desk_view
-def opportunity_detail(request, pk: int):
-    opportunity = get_object_or_404(
-        Opportunity.objects.select_related("market", "buy_exchange", "sell_exchange"), pk=pk
-    )
-    trades = _with_legs(Trade.objects.filter(opportunity=opportunity))
-    context = {
-        "opportunity": opportunity,
-        "trades": trades,
-        "refusals": sorted(opportunity.refusals.items(), key=lambda item: -item[1]),
-        "age": timezone.now() - opportunity.opened_at,
-        "topics": ["desk"],
-    }
-    return render_page(request, "opportunity_detail.html", context)
-
-
-def _with_legs(qs: QuerySet) -> QuerySet:
+def with_legs(qs: QuerySet) -> QuerySet:
     orders = Order.objects.select_related("exchange").prefetch_related(
         Prefetch("fills", queryset=Fill.objects.order_by("at", "id"))
     )
@@ -167,7 +129,7 @@ def filtered_trades(data) -> tuple[TradeFilter, QuerySet]:
     """Return the bound filter form and the trades it selects, with their legs and fills."""
     form = TradeFilter(data)
     fees = Order.objects.filter(trade=OuterRef("pk")).values("trade").annotate(s=Sum("fee"))
-    qs = _with_legs(Trade.objects.annotate(fees_total=Subquery(fees.values("s"))))
+    qs = with_legs(Trade.objects.annotate(fees_total=Subquery(fees.values("s"))))
     if not form.is_valid():
         return form, qs.none()
     f = form.cleaned_data
@@ -185,61 +147,3 @@ def filtered_trades(data) -> tuple[TradeFilter, QuerySet]:
         qs = qs.filter(mode=f["mode"])
     qs = _in_days(qs, "created_at", f["since"], f["until"])
     return form, _ordered(qs, f["sort"], TRADE_SORTS, "created_at")
-
-
-@desk_view
-def trades(request):
-    form, qs = filtered_trades(request.GET)
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"form": form, "page": page, "topics": ["desk"]}
-    return render_page(request, "trades.html", context, fragment="results")
-
-
-@require_permission("arbsite.operate_desk")
-@require_http_methods(["GET", "POST"])
-def execute(request, pk: int):
-    """Confirm, then ask execution to take an open opportunity by hand."""
-    opportunity = get_object_or_404(
-        Opportunity.objects.select_related("market", "buy_exchange", "sell_exchange"), pk=pk
-    )
-    if request.method == "GET":
-        return render_page(request, "execute_confirm.html", {"opportunity": opportunity})
-    if opportunity.state != Opportunity.State.OPEN:
-        messages.error(request, f"Opportunity {pk} has closed; nothing was executed.")
-        return redirect("opportunity_detail", pk=pk)
-    from trading.services import request_execution
-
-    request_execution(opportunity, user=request.user)
-    _audit(request, opportunity)
-    messages.success(request, f"Execution of opportunity {pk} requested.")
-    return redirect("opportunity_detail", pk=pk)
-
-
-def _audit(request, opportunity: Opportunity) -> None:
-    from arbsite.audit import record
-
-    after = {"market": opportunity.market.symbol, "net_profit": str(opportunity.net_profit)}
-    record(
-        "opportunity executed by hand",
-        user=request.user,
-        request=request,
-        obj=opportunity,
-        after=after,
-    )
-
-
-def open_opportunities_context(key: str = "", *, audience: str = VIEW) -> dict:
-    """The dashboard's open opportunities, newest first, with the execute control for Traders."""
-    rows = (
-        Opportunity.objects.filter(state=Opportunity.State.OPEN)
-        .select_related("market", "buy_exchange", "sell_exchange")
-        .order_by("-opened_at")[:OPEN_ON_DASHBOARD]
-    )
-    return {"open_opportunities": list(rows), "can_operate": audience == OPERATE}
-
-
-def recent_trades_context(key: str = "", *, audience: str = VIEW) -> dict:
-    rows = Trade.objects.select_related(
-        "opportunity__market", "opportunity__buy_exchange", "opportunity__sell_exchange"
-    ).order_by("-created_at")[:RECENT_TRADES]
-    return {"recent_trades": list(rows)}

@@ -5,12 +5,11 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from arbsite.access import desk_view
-from arbsite.live import VIEW, render_page
+from arbsite.access import VIEW, desk_view
+from arbsite.pages.desk import render_page
 from markets.models import Exchange
+from portfolio import selectors
 from portfolio.models import Mode
-
-from . import selectors
 
 
 @desk_view

@@ -1,10 +1,10 @@
-"""The desk's controls: the kill switch (throw, reset) and automatic execution on/off."""
+"""The desk's controls under /risk/: the kill switch (throw, reset), automatic execution on/off."""
 
 from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
@@ -76,3 +76,11 @@ def _back(request: HttpRequest) -> HttpResponse:
     if request.htmx:  # a whole page with its messages, not a page swapped into the form
         return HttpResponseClientRedirect(_next(request) or reverse("dashboard"))
     return redirect(_next(request) or "dashboard")
+
+
+app_name = "risk"
+urlpatterns = [
+    path("kill-switch/", kill_switch, name="kill_switch"),
+    path("kill-switch/reset/", kill_switch_reset, name="kill_switch_reset"),
+    path("auto-execution/", auto_execution, name="auto_execution"),
+]

@@ -8,7 +8,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from arbsite.access import desk_view
-from arbsite.live import render_page
+from arbsite.pages.desk import render_page
 from trading import exports
 from trading.models import Export
 from trading.reports import ReportFilter, filtered_trades, report_for

@@ -1,21 +1,20 @@
-"""The dashboard and market detail pages, and the partial contexts the live pushes reuse."""
+"""The dashboard: spreads, open opportunities, venue health, controls, recent trades and PnL."""
 
 import time
 from decimal import Decimal
-from itertools import zip_longest
 
 from django.conf import settings
-from django.shortcuts import get_object_or_404
 
-from arbsite.access import desk_view
-from arbsite.live import OPERATE, VIEW, desk_context, render_page
+from arbsite.access import OPERATE, VIEW, desk_view
+from arbsite.pages.desk import desk_context, render_page
+from arbsite.pages.market import levels_on_grid, listings
+from arbsite.pages.opportunities import open_opportunities_context
+from arbsite.pages.portfolio import pnl_context
+from arbsite.pages.trades import recent_trades_context
+from markets.bookcache import read_book
 from markets.heartbeat import engine_heartbeat
-from portfolio.views import pnl_context
+from markets.models import Exchange, Listing, Market
 from trading.detector import best_cross, pays_at_top
-from trading.views import open_opportunities_context, recent_trades_context
-
-from .bookcache import read_book
-from .models import Exchange, Listing, Market
 
 BPS = Decimal(10_000)
 DEPTH_LEVELS = 10
@@ -46,22 +45,6 @@ def dashboard(request):
     return render_page(request, "dashboard.html", context)
 
 
-@desk_view
-def market_detail(request, symbol: str):
-    market = get_object_or_404(Market, symbol=symbol)
-    topics = ["desk", f"depth:{market.symbol}"]
-    context = {"market": market, **depth_context(market.symbol), "topics": topics}
-    return render_page(request, "market_detail.html", context)
-
-
-def _listings(symbol: str) -> list[Listing]:
-    return list(
-        Listing.objects.filter(market__symbol=symbol, enabled=True, exchange__enabled=True)
-        .select_related("exchange")
-        .order_by("exchange__slug")
-    )
-
-
 def _min_profit_bps() -> Decimal:
     from risk.models import RiskProfile
 
@@ -77,9 +60,9 @@ def _top_net_bps(ask: Decimal, bid: Decimal, buy_fee: Decimal, sell_fee: Decimal
 def spread_context(symbol: str, *, audience: str = VIEW) -> dict:
     """One market's spread table: each venue's best bid and ask, their age, the best cross."""
     now = time.time()
-    listings = _listings(symbol)
+    venue_listings = listings(symbol)
     rows = []
-    for listing in listings:
+    for listing in venue_listings:
         book = read_book(listing.exchange.slug, symbol)
         rows.append(_venue_row(listing, book, now))
     live = [r for r in rows if r["bid"] is not None and r["ask"] is not None and r["valid"]]
@@ -107,31 +90,12 @@ def spread_context(symbol: str, *, audience: str = VIEW) -> dict:
     }
 
 
-def on_grid(value: Decimal | None, step: Decimal) -> Decimal | None:
-    """`value` written with the decimals of `step` (a tick or lot size) when it lies on that grid.
-
-    Binance sends eight decimals whatever the tick ("60078.01000000" for a 0.01 tick); the desk
-    reads "60078.01". A value off the grid is shown as it came: a price is never rounded here.
-    """
-    if value is None:
-        return None
-    decimals = min(step.normalize().as_tuple().exponent, 0)
-    shown = value.quantize(Decimal(1).scaleb(decimals))
-    return shown if shown == value else value
-
-
-def _levels(levels: list, listing: Listing) -> list[tuple[Decimal, Decimal]]:
-    """Book levels as the desk reads them: prices on the venue's tick, sizes on its lot."""
-    tick, lot = listing.tick_size, listing.lot_size
-    return [(on_grid(price, tick), on_grid(size, lot)) for price, size in levels]
-
-
 def _venue_row(listing: Listing, book: dict | None, now: float) -> dict:
     bids = book["bids"] if book else []
     asks = book["asks"] if book else []
     received = book.get("received_ts") or book.get("published_ts") if book else None
-    bid, bid_size = _levels(bids[:1], listing)[0] if bids else (None, None)
-    ask, ask_size = _levels(asks[:1], listing)[0] if asks else (None, None)
+    bid, bid_size = levels_on_grid(bids[:1], listing)[0] if bids else (None, None)
+    ask, ask_size = levels_on_grid(asks[:1], listing)[0] if asks else (None, None)
     return {
         "listing": listing,
         "venue": listing.exchange.name,
@@ -168,42 +132,6 @@ def _best_cross(best: dict, min_bps: Decimal, now: float) -> dict:
             detected_ts=now,
         )
     return {"buy": buy["venue"], "sell": sell["venue"], "net_bps": best["net_bps"], "cross": cross}
-
-
-def depth_context(symbol: str, *, audience: str = VIEW) -> dict:
-    """Each venue's top levels side by side, and the cross-venue spread the chart plots."""
-    now = time.time()
-    venues = []
-    for listing in _listings(symbol):
-        book = read_book(listing.exchange.slug, symbol)
-        bids = _levels(book["bids"][:DEPTH_LEVELS], listing) if book else []
-        asks = _levels(book["asks"][:DEPTH_LEVELS], listing) if book else []
-        venues.append(
-            {
-                "name": listing.exchange.name,
-                "slug": listing.exchange.slug,
-                "bids": bids,
-                "asks": asks,
-                "levels": list(zip_longest(bids, asks)),
-                "valid": bool(book and book.get("valid", True)),
-                "received_ts": book.get("received_ts") if book else None,
-                "age_s": (now - book["received_ts"]) if book and book.get("received_ts") else None,
-            }
-        )
-    valid = [v for v in venues if v["valid"] and v["bids"] and v["asks"]]
-    spread_bps = None
-    if valid:
-        top_bid = max(v["bids"][0][0] for v in valid)
-        low_ask = min(v["asks"][0][0] for v in valid)
-        spread_bps = (top_bid - low_ask) / ((top_bid + low_ask) / 2) * BPS
-    return {
-        "depth": {
-            "symbol": symbol,
-            "venues": venues,
-            "spread_bps": spread_bps,
-            "ts": now,
-        }
-    }
 
 
 def health_context(key: str = "", *, audience: str = VIEW) -> dict:

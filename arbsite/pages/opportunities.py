@@ -1,0 +1,80 @@
+"""The opportunities pages: history, one opportunity's detail, execution by hand, the open list."""
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from arbsite.access import OPERATE, VIEW, desk_view, require_permission
+from arbsite.audit import record
+from arbsite.pages.desk import render_page
+from trading.history import filtered_opportunities, with_legs
+from trading.models import Opportunity, Trade
+from trading.services import request_execution
+
+PAGE_SIZE = 25
+OPEN_ON_DASHBOARD = 50
+
+
+@desk_view
+def opportunities(request):
+    form, qs = filtered_opportunities(request.GET)
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"form": form, "page": page, "topics": ["desk"]}
+    return render_page(request, "opportunities.html", context, fragment="results")
+
+
+@desk_view
+def opportunity_detail(request, pk: int):
+    opportunity = get_object_or_404(
+        Opportunity.objects.select_related("market", "buy_exchange", "sell_exchange"), pk=pk
+    )
+    trades = with_legs(Trade.objects.filter(opportunity=opportunity))
+    context = {
+        "opportunity": opportunity,
+        "trades": trades,
+        "refusals": sorted(opportunity.refusals.items(), key=lambda item: -item[1]),
+        "age": timezone.now() - opportunity.opened_at,
+        "topics": ["desk"],
+    }
+    return render_page(request, "opportunity_detail.html", context)
+
+
+@require_permission("arbsite.operate_desk")
+@require_http_methods(["GET", "POST"])
+def execute(request, pk: int):
+    """Confirm, then ask execution to take an open opportunity by hand."""
+    opportunity = get_object_or_404(
+        Opportunity.objects.select_related("market", "buy_exchange", "sell_exchange"), pk=pk
+    )
+    if request.method == "GET":
+        return render_page(request, "execute_confirm.html", {"opportunity": opportunity})
+    if opportunity.state != Opportunity.State.OPEN:
+        messages.error(request, f"Opportunity {pk} has closed; nothing was executed.")
+        return redirect("opportunity_detail", pk=pk)
+    request_execution(opportunity, user=request.user)
+    _audit(request, opportunity)
+    messages.success(request, f"Execution of opportunity {pk} requested.")
+    return redirect("opportunity_detail", pk=pk)
+
+
+def _audit(request, opportunity: Opportunity) -> None:
+    after = {"market": opportunity.market.symbol, "net_profit": str(opportunity.net_profit)}
+    record(
+        "opportunity executed by hand",
+        user=request.user,
+        request=request,
+        obj=opportunity,
+        after=after,
+    )
+
+
+def open_opportunities_context(key: str = "", *, audience: str = VIEW) -> dict:
+    """The dashboard's open opportunities, newest first, with the execute control for Traders."""
+    rows = (
+        Opportunity.objects.filter(state=Opportunity.State.OPEN)
+        .select_related("market", "buy_exchange", "sell_exchange")
+        .order_by("-opened_at")[:OPEN_ON_DASHBOARD]
+    )
+    return {"open_opportunities": list(rows), "can_operate": audience == OPERATE}

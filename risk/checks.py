@@ -92,16 +92,23 @@ def refusals(
         reasons.append(MARKET_NOT_ALLOWED)
     if not {candidate.buy_venue, candidate.sell_venue} <= limits.allowed_venues:
         reasons.append(VENUE_NOT_ALLOWED)
-    if candidate.net_bps < limits.min_profit_bps:
-        reasons.append(PROFIT_BPS)
-    if candidate.net_profit < limits.min_profit_quote:
-        reasons.append(PROFIT_QUOTE)
+    reasons += profit_refusals(candidate.net_bps, candidate.net_profit, limits)
     if candidate.notional > limits.max_notional:
         reasons.append(NOTIONAL)
     if _book_too_old(candidate, limits.max_book_age_ms):
         reasons.append(BOOK_TOO_OLD)
     if _over_position(candidate, limits.max_position, state.positions):
         reasons.append(POSITION)
+    return reasons
+
+
+def profit_refusals(net_bps: Decimal, net_profit: Decimal, limits: Limits) -> list[str]:
+    """Why a cross netting `net_bps` and `net_profit` is too small for `limits`; [] if it pays."""
+    reasons = []
+    if net_bps < limits.min_profit_bps:
+        reasons.append(PROFIT_BPS)
+    if net_profit < limits.min_profit_quote:
+        reasons.append(PROFIT_QUOTE)
     return reasons
 
 

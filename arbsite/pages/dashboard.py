@@ -1,7 +1,6 @@
 """The dashboard: spreads, open opportunities, venue health, controls, recent trades and PnL."""
 
 import time
-from decimal import Decimal
 
 from django.conf import settings
 
@@ -14,9 +13,12 @@ from arbsite.pages.trades import recent_trades_context
 from markets.bookcache import read_book
 from markets.heartbeat import engine_heartbeat
 from markets.models import Exchange, Listing, Market
-from trading.detector import best_cross, pays_at_top
+from markets.money import net_bps
+from risk.checks import profit_refusals
+from risk.models import RiskProfile
+from risk.selectors import limits_of
+from trading.models import Opportunity
 
-BPS = Decimal(10_000)
 DEPTH_LEVELS = 10
 FEED_STATES = {
     "live": "live",
@@ -45,48 +47,68 @@ def dashboard(request):
     return render_page(request, "dashboard.html", context)
 
 
-def _min_profit_bps() -> Decimal:
-    from risk.models import RiskProfile
-
-    profile = RiskProfile.objects.filter(is_active=True).order_by("-mode").first()
-    return profile.min_profit_bps if profile else Decimal(0)
-
-
-def _top_net_bps(ask: Decimal, bid: Decimal, buy_fee: Decimal, sell_fee: Decimal) -> Decimal:
-    """Net margin in bps of buying at `ask` and selling at `bid`, both taker fees paid."""
-    return (bid * (1 - sell_fee) - ask * (1 + buy_fee)) / ask * BPS
-
-
 def spread_context(symbol: str, *, audience: str = VIEW) -> dict:
-    """One market's spread table: each venue's best bid and ask, their age, the best cross."""
+    """One market's spread table as the engine sees it: each venue's published top, and the
+    crosses the engine has open, marked where they pay under the active risk profile."""
     now = time.time()
-    venue_listings = listings(symbol)
-    rows = []
-    for listing in venue_listings:
-        book = read_book(listing.exchange.slug, symbol)
-        rows.append(_venue_row(listing, book, now))
-    live = [r for r in rows if r["bid"] is not None and r["ask"] is not None and r["valid"]]
-    min_bps = _min_profit_bps()
-    best = None
-    for buy in live:
-        for sell in live:
-            if buy is sell:
-                continue
-            fee_a, fee_b = buy["listing"].exchange.taker_fee, sell["listing"].exchange.taker_fee
-            net_bps = _top_net_bps(buy["ask"], sell["bid"], fee_a, fee_b)
-            if buy["best_bps"] is None or net_bps > buy["best_bps"]:
-                buy["best_bps"], buy["best_sell"] = net_bps, sell["venue"]
-                buy["pays"] = pays_at_top(buy["ask"], sell["bid"], fee_a, fee_b, min_bps)
-            if best is None or net_bps > best["net_bps"]:
-                best = {"buy": buy, "sell": sell, "net_bps": net_bps}
+    rows = [
+        _venue_row(listing, read_book(listing.exchange.slug, symbol), now)
+        for listing in listings(symbol)
+    ]
+    _top_crosses(rows)
+    opened = list(
+        Opportunity.objects.filter(market__symbol=symbol, state=Opportunity.State.OPEN)
+        .select_related("buy_exchange", "sell_exchange")
+        .order_by("-net_bps", "-id")
+    )
+    profile = RiskProfile.objects.active(RiskProfile.objects.execution_mode())
+    limits = limits_of(profile) if profile is not None else None
+    paying = [o for o in opened if limits and not profit_refusals(o.net_bps, o.net_profit, limits)]
+    for row in rows:
+        row["pays"] = any(o.buy_exchange_id == row["listing"].exchange_id for o in paying)
     return {
         "spread": {
             "symbol": symbol,
             "slug": symbol.replace("/", "_"),
             "rows": rows,
-            "best": _best_cross(best, min_bps, now) if best else None,
-            "min_profit_bps": min_bps,
+            "best": _best(paying or opened, bool(paying), rows),
         }
+    }
+
+
+def _top_crosses(rows: list[dict]) -> None:
+    """Each row's best net margin at the top buying there and selling on another venue."""
+    live = [r for r in rows if r["bid"] is not None and r["ask"] is not None and r["valid"]]
+    for buy in live:
+        for sell in live:
+            if buy is sell:
+                continue
+            fees = buy["listing"].exchange.taker_fee, sell["listing"].exchange.taker_fee
+            margin = net_bps(buy["ask"], sell["bid"], *fees)
+            if buy["best_bps"] is None or margin > buy["best_bps"]:
+                buy["best_bps"], buy["best_sell"] = margin, sell["venue"]
+
+
+def _best(opportunities: list[Opportunity], pays: bool, rows: list[dict]) -> dict | None:
+    """The engine's best open cross; without one, the best pair at the top (it pays nothing)."""
+    if opportunities:
+        best = opportunities[0]
+        return {
+            "buy": best.buy_exchange.name,
+            "sell": best.sell_exchange.name,
+            "net_bps": best.net_bps,
+            "opportunity": best,
+            "pays": pays,
+        }
+    tops = [r for r in rows if r["best_bps"] is not None]
+    if not tops:
+        return None
+    top = max(tops, key=lambda r: r["best_bps"])
+    return {
+        "buy": top["venue"],
+        "sell": top["best_sell"],
+        "net_bps": top["best_bps"],
+        "pays": False,
     }
 
 
@@ -111,27 +133,6 @@ def _venue_row(listing: Listing, book: dict | None, now: float) -> dict:
         "best_sell": None,
         "pays": False,
     }
-
-
-def _best_cross(best: dict, min_bps: Decimal, now: float) -> dict:
-    """The best venue pair at the top; walked through depth for its size when it pays."""
-    buy, sell = best["buy"], best["sell"]
-    fee_a, fee_b = buy["listing"].exchange.taker_fee, sell["listing"].exchange.taker_fee
-    cross = None
-    if pays_at_top(buy["ask"], sell["bid"], fee_a, fee_b, min_bps):
-        cross = best_cross(
-            buy["book"]["asks"],
-            sell["book"]["bids"],
-            buy_fee=fee_a,
-            sell_fee=fee_b,
-            min_profit_bps=min_bps,
-            buy_lot=buy["listing"].lot_size,
-            sell_lot=sell["listing"].lot_size,
-            exchange_ts=None,
-            received_ts=None,
-            detected_ts=now,
-        )
-    return {"buy": buy["venue"], "sell": sell["venue"], "net_bps": best["net_bps"], "cross": cross}
 
 
 def health_context(key: str = "", *, audience: str = VIEW) -> dict:

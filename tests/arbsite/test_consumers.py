@@ -10,9 +10,9 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.db import connections
 
-from arbsite import live
 from arbsite.asgi import application
 from arbsite.roles import TRADER, VIEWER
+from markets import notices
 
 
 def communicator(user, topics: str = "") -> WebsocketCommunicator:
@@ -74,8 +74,9 @@ async def test_two_hundred_pages_opening_at_once_all_join_their_groups(user_with
     comms = [communicator(user, topics) for _ in range(200)]
 
     results = await asyncio.gather(*(comm.connect(timeout=20) for comm in comms))
-    for group, notice in live.notices("opportunities"):
-        await get_channel_layer().group_send(group, notice)
+    await get_channel_layer().group_send(
+        notices.group(notices.OPPORTUNITIES), notices.notice(notices.OPPORTUNITIES)
+    )
     received = await asyncio.gather(*(comm.receive_from(timeout=10) for comm in comms))
 
     assert [connected for connected, _ in results] == [True] * 200
@@ -103,8 +104,9 @@ async def test_a_push_skips_the_database_cleanup_channels_runs_per_message(
 
     monkeypatch.setattr(channels.consumer, "aclose_old_connections", counted)
 
-    for group, notice in live.notices("opportunities"):
-        await get_channel_layer().group_send(group, notice)
+    await get_channel_layer().group_send(
+        notices.group(notices.OPPORTUNITIES), notices.notice(notices.OPPORTUNITIES)
+    )
 
     assert 'id="open-opportunities"' in await comm.receive_from(timeout=5)
     assert cleanups == []  # a trip to the database thread per page per push, saved

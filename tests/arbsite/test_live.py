@@ -11,8 +11,11 @@ from channels.testing import WebsocketCommunicator
 from django.db import connections
 
 from arbsite import live
+from arbsite.access import OPERATE, VIEW
 from arbsite.asgi import application
+from arbsite.pages.fragments import TOPICS, Fragment
 from arbsite.roles import TRADER, VIEWER
+from markets import notices
 from markets.bookcache import publish_book
 from tests.factories import ExchangeFactory, ListingFactory, MarketFactory, OpportunityFactory
 
@@ -21,11 +24,18 @@ pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture(autouse=True)
 def fresh_live_state():
-    live._dirty.clear()
     yield
-    live._dirty.clear()
-    # The pump's render thread holds its own database connection; let the test database go.
+    # The render thread holds its own database connection; let the test database go.
     live._RENDERER.submit(connections.close_all).result()
+
+
+async def announce(kind: str, key: str = "") -> None:
+    """One notice of `kind` on the real channel layer, as any publisher sends it."""
+    await get_channel_layer().group_send(notices.group(kind, key), notices.notice(kind, key))
+
+
+def spreads() -> Fragment:
+    return next(f for _, f in TOPICS["spreads"])
 
 
 def communicator(user, topics: str) -> WebsocketCommunicator:
@@ -77,14 +87,28 @@ async def test_user_without_the_desk_permission_is_refused_with_4403(user_with_r
     await comm.disconnect()
 
 
-async def test_viewer_joins_only_the_topics_its_role_may_see(user_with_role):
+async def test_viewer_follows_only_the_topics_its_role_may_see(user_with_role):
     user = await database_sync_to_async(user_with_role)(VIEWER)
 
-    groups = await live.groups_for(
+    audience, wanted = await live.subscriptions(
         user, ["desk", "spreads:BTC-USD", "risk-status", "nope", "depth"]
     )
 
-    assert groups == ["desk.view", "spreads.BTC-USD"]
+    assert audience == VIEW
+    followed = {group: [(f.topic, key) for f, key in pairs] for group, pairs in wanted.items()}
+    assert followed == {
+        "live.health": [("desk", "")],
+        "live.market.BTC-USD": [("spreads", "BTC-USD")],
+    }
+
+
+async def test_a_topic_shown_after_two_kinds_of_change_follows_both(user_with_role):
+    user = await database_sync_to_async(user_with_role)(TRADER)
+
+    audience, wanted = await live.subscriptions(user, ["pnl"])
+
+    assert audience == OPERATE
+    assert set(wanted) == {"live.trades", "live.portfolio"}
 
 
 async def test_viewer_receives_the_market_push_of_its_subscribed_market(user_with_role):
@@ -94,13 +118,12 @@ async def test_viewer_receives_the_market_push_of_its_subscribed_market(user_wit
     assert (await comm.connect())[0]
     await database_sync_to_async(book)("kraken", "100.5", "100.6")
 
-    for group, notice in live.notices("market", "BTC-USD"):
-        await get_channel_layer().group_send(group, notice)
+    await announce(notices.MARKET, "BTC-USD")
 
     html = await comm.receive_from(timeout=3)
     assert 'id="spread-BTC-USD"' in html and 'hx-swap-oob="true"' in html
     assert "100.5" in html
-    assert await drain(comm, 0.2) == []  # the depth push went to the market page's group only
+    assert await drain(comm, 0.2) == []  # the depth fragment is for market pages only
     await comm.disconnect()
 
 
@@ -113,8 +136,7 @@ async def test_opportunity_push_shows_the_execute_control_only_to_traders(
     comm = communicator(user, "opportunities")
     assert (await comm.connect())[0]
 
-    for group, notice in live.notices("opportunities"):
-        await get_channel_layer().group_send(group, notice)
+    await announce(notices.OPPORTUNITIES)
 
     messages = await drain(comm, 0.5)
     assert len(messages) == 1
@@ -130,17 +152,17 @@ async def test_a_burst_of_changes_is_coalesced_into_a_few_pushes_of_the_latest_s
     user = await database_sync_to_async(user_with_role)(VIEWER)
     comm = communicator(user, "spreads:BTC-USD")
     assert (await comm.connect())[0]
-    stop = asyncio.Event()
-    pump = asyncio.create_task(live.pump(stop, interval_s=0.2))
+    stop, pump = asyncio.Event(), notices.Pump(interval_s=0.2)
+    running = asyncio.create_task(pump.run(stop))
 
     for i in range(1000):
         book("kraken", f"{100 + i}.5", f"{101 + i}.5")
-        live.mark_dirty("market", "BTC-USD")
+        pump.mark(notices.MARKET, "BTC-USD")
         if i % 10 == 0:
             await asyncio.sleep(0.002)
     messages = await drain(comm, 1.2)
     stop.set()
-    await pump
+    await running
 
     assert 1 <= len(messages) <= 8
     assert "1099.5" in messages[-1]
@@ -160,18 +182,18 @@ async def test_a_failed_send_is_logged_and_the_pump_keeps_pushing(user_with_role
             raise ConnectionError(failures.pop())
         await send(group, message)
 
-    stop = asyncio.Event()
-    pump = asyncio.create_task(live.pump(stop, interval_s=0.1))
+    stop, pump = asyncio.Event(), notices.Pump(interval_s=0.1)
+    running = asyncio.create_task(pump.run(stop))
     layer.group_send = flaky_send
     try:
-        live.mark_dirty("market", "BTC-USD")
+        pump.mark(notices.MARKET, "BTC-USD")
         await asyncio.sleep(0.3)
-        live.mark_dirty("market", "BTC-USD")
+        pump.mark(notices.MARKET, "BTC-USD")
         messages = await drain(comm, 0.5)
     finally:
         del layer.group_send
         stop.set()
-        await pump
+        await running
 
     assert "redis went away" in caplog.text
     assert any('id="spread-BTC-USD"' in html for html in messages)
@@ -185,15 +207,13 @@ async def test_a_fragment_that_fails_to_render_is_skipped_and_the_page_stays(
     user = await database_sync_to_async(user_with_role)(VIEWER)
     comm = communicator(user, "spreads:BTC-USD")
     assert (await comm.connect())[0]
-    render = live.render_notice
-    monkeypatch.setattr(live, "render_notice", lambda notice: 1 / 0)
-    for group, notice in live.notices("market", "BTC-USD"):
-        await get_channel_layer().group_send(group, notice)
+    render = live.render
+    monkeypatch.setattr(live, "render", lambda *args: 1 / 0)
+    await announce(notices.MARKET, "BTC-USD")
     assert await drain(comm, 0.3) == []
 
-    monkeypatch.setattr(live, "render_notice", render)
-    for group, notice in live.notices("market", "BTC-USD"):
-        await get_channel_layer().group_send(group, notice)
+    monkeypatch.setattr(live, "render", render)
+    await announce(notices.MARKET, "BTC-USD")
 
     assert 'id="spread-BTC-USD"' in await comm.receive_from(timeout=3)
     await comm.disconnect()
@@ -202,9 +222,11 @@ async def test_a_fragment_that_fails_to_render_is_skipped_and_the_page_stays(
 async def test_pushed_fragments_carry_their_publish_time(user_with_role):
     await database_sync_to_async(two_venues)()
     before = time.time()
-    (_, notice), _depth = live.notices("market", "BTC-USD")
+    notice = notices.notice(notices.MARKET, "BTC-USD")
 
-    html = await database_sync_to_async(live.render_notice)(notice)
+    html = await database_sync_to_async(live.render)(
+        spreads(), "BTC-USD", VIEW, notice["published"]
+    )
 
     stamp = float(html.split('data-published="', 1)[1].split('"', 1)[0])
     assert before <= stamp <= time.time()
@@ -218,51 +240,43 @@ async def test_a_push_is_rendered_once_for_every_page_of_the_process(user_with_r
     for comm in comms:
         assert (await comm.connect())[0]
     renders = []
-    render = live.render_notice
-    monkeypatch.setattr(live, "render_notice", lambda notice: renders.append(1) or render(notice))
+    render = live.render
+    monkeypatch.setattr(
+        live, "render", lambda *args: renders.append(args[0].topic) or render(*args)
+    )
 
-    for group, notice in live.notices("market", "BTC-USD"):
-        await get_channel_layer().group_send(group, notice)
+    await announce(notices.MARKET, "BTC-USD")
 
     received = [await comm.receive_from(timeout=3) for comm in comms]
     assert len(set(received)) == 1 and 'id="spread-BTC-USD"' in received[0]
-    assert len(renders) == 1  # the depth notice went to a group with no page: never rendered
+    assert renders == ["spreads"]  # once for five pages; no page follows depth: never rendered
     for comm in comms:
         await comm.disconnect()
 
 
-async def test_a_trade_change_pushes_the_trades_and_pnl_fragments_after_commit(monkeypatch):
-    layer = get_channel_layer()
-    channel = await layer.new_channel()
-    await layer.group_add("trades", channel)
-    await layer.group_add("pnl", channel)
-    sent = []
-    send = live._send
-    monkeypatch.setattr(live, "_send", lambda kind, key: sent.append(kind) or send(kind, key))
+async def test_a_trade_change_pushes_the_trades_and_pnl_fragments_after_commit(user_with_role):
+    user = await database_sync_to_async(user_with_role)(VIEWER)
+    comm = communicator(user, "trades,pnl")
+    assert (await comm.connect())[0]
 
-    sent_before_commit = await database_sync_to_async(_trade_changes_in_a_transaction)(sent)
+    before_commit = await database_sync_to_async(_publish_in_a_transaction)(comm)
 
-    first, second = await _poll(layer, channel, 2), await _poll(layer, channel, 2)
-    assert sent_before_commit == [] and sent == ["trades"]
-    assert {first["topic"], second["topic"]} == {"trades", "pnl"}
+    messages = await drain(comm, 1.0)
+    assert before_commit is True
+    assert len(messages) == 2
+    assert any('id="recent-trades"' in html for html in messages)
+    assert any('id="pnl"' in html for html in messages)
+    await comm.disconnect()
 
 
-def _trade_changes_in_a_transaction(sent: list[str]) -> list[str]:
+def _publish_in_a_transaction(comm: WebsocketCommunicator) -> bool:
+    """Publish a trades notice inside a transaction; True when nothing arrived before commit."""
+    from asgiref.sync import async_to_sync
     from django.db import transaction
 
-    from trading.models import Trade
-    from trading.signals import trade_changed
-
     with transaction.atomic():
-        trade_changed.send(sender=Trade, trade_id=1)
-        return list(sent)
-
-
-async def _poll(layer, channel: str, seconds: float = 0.1) -> dict | None:
-    try:
-        return await asyncio.wait_for(layer.receive(channel), seconds)
-    except TimeoutError:
-        return None
+        notices.publish(notices.TRADES)
+        return async_to_sync(comm.receive_nothing)(timeout=0.2)
 
 
 async def test_throwing_the_kill_switch_pushes_the_desk_status_to_open_pages(user_with_role):

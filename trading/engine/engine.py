@@ -9,25 +9,24 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from decimal import Decimal
+from collections.abc import Awaitable, Callable
 
 from asgiref.sync import sync_to_async
 
+from markets import notices
 from markets.bookcache import publish_book
 from markets.connection import Connection
 from markets.heartbeat import record_engine_heartbeat
 from markets.metrics import APPLY_LATENCY
-from markets.models import Market
 from markets.recording import Recorder
 from markets.venues import VenueConfig
-from risk.models import RiskProfile
 from trading.engine.pipeline import Limits, Pipeline
 from trading.lifecycle import OpportunityEvent
 
 log = logging.getLogger(__name__)
 
-Notify = Callable[[str, str], None]  # (kind, key): "market"/symbol, "opportunities", "health"
+Notify = Callable[[str, str], None]  # (kind, key): markets.notices kinds, e.g. "market"/symbol
+OnEvents = Callable[[list[OpportunityEvent]], Awaitable[None]]
 
 
 def _no_notify(kind: str, key: str = "") -> None:
@@ -41,11 +40,10 @@ class Engine:
         self,
         venues: list[VenueConfig],
         *,
-        market_ids: dict[str, int] | None = None,
         limits: Limits | None = None,
         record_path: str | None = None,
         notify: Notify = _no_notify,
-        on_opened: Callable[[list[int]], None] | None = None,
+        on_events: OnEvents | None = None,
         load_limits: Callable[[], Limits | None] | None = None,
         on_beat: Callable[[dict], None] | None = None,
         connection_options: dict | None = None,
@@ -55,7 +53,7 @@ class Engine:
         self.pipeline = Pipeline(venues, limits)
         self.recorder = Recorder(record_path) if record_path else None
         self.notify = notify
-        self.on_opened = on_opened
+        self.on_events = on_events
         self.load_limits = load_limits
         self.on_beat = on_beat
         self.flush_every_s = flush_every_s
@@ -63,12 +61,6 @@ class Engine:
         self.stopping = asyncio.Event()
         self.pending: list[OpportunityEvent] = []
         self.dirty_books: set[tuple[str, str]] = set()
-        self.writer = None
-        if market_ids is not None:
-            from trading.engine.writer import OpportunityWriter
-
-            exchange_ids = {v.slug: v.exchange_id for v in venues}
-            self.writer = OpportunityWriter(exchange_ids, market_ids)
         self.connections = [
             Connection(
                 feed,
@@ -102,24 +94,20 @@ class Engine:
         return {"feeds": {c.feed.venue: c.health() for c in self.connections}}
 
     async def flush(self) -> bool:
-        """Publish changed books, then write opportunities and hand new ones to execution.
+        """Publish changed books, then hand the pending lifecycle events to the subscriber.
 
         In that order: a paper leg executed from this flush must see the book it was priced on.
         """
         published = await self.publish_books()
-        written = await self.flush_opportunities()
-        return published or written
+        handed = await self.flush_opportunities()
+        return published or handed
 
     async def flush_opportunities(self) -> bool:
-        """Write the pending lifecycle events in one transaction; hand new ones to execution."""
+        """Hand the lifecycle events gathered since the last call to the subscriber, in order."""
         events, self.pending = self.pending, []
-        if not events or self.writer is None:
-            return bool(events)
-        opened = await sync_to_async(self.writer.save)(events)
-        self.notify("opportunities", "")
-        if opened and self.on_opened is not None:
-            await sync_to_async(self.on_opened)(opened)
-        return True
+        if events and self.on_events is not None:
+            await self.on_events(events)
+        return bool(events)
 
     async def publish_books(self) -> bool:
         """Publish the top levels of every book that changed since the last call."""
@@ -129,7 +117,7 @@ class Engine:
         tops = [self.pipeline.books[market][venue].top(10) for venue, market in dirty]
         await sync_to_async(lambda: [publish_book(top) for top in tops])()
         for market in {market for _, market in dirty}:
-            self.notify("market", market)
+            self.notify(notices.MARKET, market)
         return True
 
     async def sweep(self) -> bool:
@@ -147,8 +135,8 @@ class Engine:
         await sync_to_async(record_engine_heartbeat)(health)
         if self.on_beat is not None:
             await sync_to_async(self.on_beat)(health)
-        self.notify("health", "")
-        self.notify("risk-status", "")
+        self.notify(notices.HEALTH, "")
+        self.notify(notices.RISK_STATUS, "")
 
     async def _every(self, seconds: float, step: Callable) -> None:
         while not self.stopping.is_set():
@@ -180,19 +168,3 @@ class Engine:
             if self.recorder is not None:
                 self.recorder.close()
             log.info("engine stopped")
-
-
-def limits_from_profile(mode: str = "paper") -> Limits | None:
-    """The detector's limits from the active risk profile (min profit 0: risk decides the rest)."""
-    profile = RiskProfile.objects.active(mode)
-    if profile is None:
-        return None
-    return Limits(
-        min_profit_bps=Decimal(0),
-        max_notional=profile.max_notional,
-        max_book_age_s=profile.max_book_age_ms / 1000,
-    )
-
-
-def market_ids() -> dict[str, int]:
-    return dict(Market.objects.values_list("symbol", "id"))

@@ -1,24 +1,31 @@
 """Start the engine as the commands run it: venues from the database, optionally simulated.
 
+The runner does the engine's reads (at start-up, and the limits on reload) and wires what the
+engine finds to its subscriber: opportunity rows, then automatic execution, then the pushes.
 With `replay`, a recording stands in for the venue sockets (`recorded`), for load tests.
 """
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from asgiref.sync import sync_to_async
 from prometheus_client import REGISTRY
 
 from markets import notices
 from markets.metrics import serve_metrics
+from markets.models import Market
 from markets.simulator import VenueSimulator
-from markets.venues import load_venues
+from markets.venues import VenueConfig, load_venues
 from risk.models import RiskProfile
-from trading.engine.engine import Engine, limits_from_profile, market_ids
+from risk.services import trip_if
+from trading.engine.engine import Engine, OnEvents
+from trading.engine.pipeline import Limits
 from trading.engine.recorded import recorded_connections
-from trading.engine.writer import close_stale_rows, execute_opened
+from trading.engine.writer import OpportunityWriter, close_stale_rows, execute_opened
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +44,50 @@ class EngineOptions:
 
 def _check_feeds(health: dict) -> None:
     """Trip the kill switch when a feed the desk trades on live has gone stale."""
-    from risk.services import trip_if
-
     ages = {
         venue: feed["last_frame_age"] * 1000
         for venue, feed in health["feeds"].items()
         if feed["last_frame_age"] is not None  # not connected yet: nothing to judge
     }
     trip_if(mode=RiskProfile.objects.execution_mode(), feed_ages_ms=ages)
+
+
+def limits_from_profile(mode: str | None = None) -> Limits | None:
+    """The detector's limits from the profile active for `mode` (by default the mode the desk
+    executes in); min profit 0: the risk checks decide the rest, and count why."""
+    profile = RiskProfile.objects.active(mode or RiskProfile.objects.execution_mode())
+    if profile is None:
+        return None
+    return Limits(
+        min_profit_bps=Decimal(0),
+        max_notional=profile.max_notional,
+        max_book_age_s=profile.max_book_age_ms / 1000,
+    )
+
+
+def market_ids() -> dict[str, int]:
+    return dict(Market.objects.values_list("symbol", "id"))
+
+
+def opportunity_subscriber(
+    venues: list[VenueConfig],
+    ids: dict[str, int],
+    *,
+    execute: Callable[[list[int]], int] | None = execute_opened,
+    notify: Callable[[str], None] | None = None,
+) -> OnEvents:
+    """What the engine's lifecycle events become: rows (one per lifecycle, in one transaction
+    per batch), then the opened ones handed to automatic execution, then a push to the pages."""
+    writer = OpportunityWriter({v.slug: v.exchange_id for v in venues}, ids)
+
+    async def on_events(events: list) -> None:
+        opened = await sync_to_async(writer.save)(events)
+        if notify is not None:
+            notify(notices.OPPORTUNITIES)
+        if opened and execute is not None:
+            await sync_to_async(execute)(opened)
+
+    return on_events
 
 
 def _prepare(options: EngineOptions) -> tuple:
@@ -72,10 +115,9 @@ async def run_engine(options: EngineOptions, stop: asyncio.Event) -> None:
     pump = notices.Pump()
     engine = Engine(
         venues,
-        market_ids=ids,
         limits=limits,
         record_path=options.record,
-        on_opened=execute_opened,
+        on_events=opportunity_subscriber(venues, ids, notify=pump.mark),
         load_limits=limits_from_profile,
         on_beat=_check_feeds,
         notify=pump.mark,

@@ -7,6 +7,8 @@ from django.test import Client
 from django.urls import reverse
 
 from arbsite import live
+from arbsite.access import OPERATE, VIEW
+from arbsite.pages.fragments import TOPICS
 from arbsite.roles import RISK_MANAGER, TRADER, VIEWER
 from portfolio.models import Mode
 from risk import checks, services
@@ -133,9 +135,9 @@ def test_the_dashboard_switch_offers_the_other_state_and_posts_with_the_pages_to
 
 
 def test_the_pushed_controls_offer_the_switch_to_traders_only_and_carry_no_token(desk):
-    controls = live.TOPICS["controls"]
-    for_traders = controls.render("", live.OPERATE, 0.0)
-    for_viewers = controls.render("", live.VIEW, 0.0)
+    [(_, controls)] = TOPICS["controls"]
+    for_traders = live.render(controls, "", OPERATE, 0.0)
+    for_viewers = live.render(controls, "", VIEW, 0.0)
 
     assert "Switch automatic execution off" in for_traders
     assert "csrfmiddlewaretoken" not in for_traders  # rendered once for every trader's page

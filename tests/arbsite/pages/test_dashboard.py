@@ -10,8 +10,16 @@ from django.urls import reverse
 from arbsite.roles import TRADER, VIEWER
 from markets.bookcache import publish_book
 from markets.heartbeat import ENGINE_HEARTBEAT_KEY, record_engine_heartbeat
+from markets.models import Exchange
+from portfolio.models import Mode
 from risk.models import KillSwitch
-from tests.factories import ExchangeFactory, ListingFactory, MarketFactory, OpportunityFactory
+from tests.factories import (
+    ExchangeFactory,
+    ListingFactory,
+    MarketFactory,
+    OpportunityFactory,
+    RiskProfileFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -54,28 +62,81 @@ def viewer(client, user_with_role):
     return client
 
 
-def test_dashboard_shows_each_venues_best_bid_and_ask_and_the_paying_cross(viewer, venues):
+def opened(market, buy, sell, *, bps: str, net: str = "5"):
+    """An opportunity the engine opened: buy on `buy`, sell on `sell`."""
+    return OpportunityFactory(
+        market=market,
+        buy_exchange=buy,
+        sell_exchange=sell,
+        net_bps=Decimal(bps),
+        net_profit=Decimal(net),
+        size=Decimal("0.5"),
+    )
+
+
+def test_dashboard_shows_each_venues_top_and_the_cross_the_engine_opened(viewer, venues):
     book("cheap", "99.00", "100.00")
     book("dear", "102.00", "103.00")
+    RiskProfileFactory(min_profit_bps=Decimal(5))
+    cheap, dear = Exchange.objects.get(slug="cheap"), Exchange.objects.get(slug="dear")
+    opened(venues, cheap, dear, bps="150.25", net="0.75")
 
     html = viewer.get(reverse("dashboard")).content.decode()
 
     assert 'id="spread-BTC-USD"' in html
     assert "99.00" in html and "103.00" in html
-    # Buy at 100 on Cheap, sell at 102 on Dear: 200 bps gross, 20 bps of fees.
+    # Buy at 100 on Cheap, sell at 102 on Dear: 200 bps gross, 20 bps of fees at the top.
+    assert "179.80" in html
+    # The caption is the engine's own cross (its walked size and net), not a second walk.
     assert "buy Cheap, sell Dear" in html
-    assert '<tr class="pays">' in html
-    assert "179.80 bps" in html
+    assert '<span class="pays">150.25 bps</span> on 0.5 (0.75 net)' in html
+    assert html.count('<tr class="pays">') == 1
 
 
-def test_dashboard_does_not_highlight_a_cross_that_fees_eat(viewer, venues):
+def test_dashboard_marks_nothing_when_the_engine_opened_nothing(viewer, venues):
+    # The tops cross after fees, but the engine opened no opportunity (its walk found no size,
+    # a book too old, say): the page does not call it paying on its own.
     book("cheap", "99.00", "100.00")
-    book("dear", "100.05", "101.00")
+    book("dear", "102.00", "103.00")
+    RiskProfileFactory(min_profit_bps=Decimal(5))
 
     html = viewer.get(reverse("dashboard")).content.decode()
 
     assert '<tr class="pays">' not in html
-    assert "buy Cheap, sell Dear" in html  # still the best pair, shown without highlight
+    assert '<span class="muted">179.80 bps</span>' in html
+    assert "buy Cheap, sell Dear" in html  # still the best pair at the top, not highlighted
+
+
+def test_in_live_trading_the_dashboard_marks_exactly_the_crosses_paying_under_the_live_profile(
+    viewer, venues
+):
+    book("cheap", "99.00", "100.00")
+    book("dear", "99.50", "100.50")
+    cheap, dear = Exchange.objects.get(slug="cheap"), Exchange.objects.get(slug="dear")
+    RiskProfileFactory(name="paper", mode=Mode.PAPER, min_profit_bps=Decimal(5))
+    RiskProfileFactory(name="live", mode=Mode.LIVE, min_profit_bps=Decimal(50))
+    opened(venues, cheap, dear, bps="20")  # pays under paper's 5 bps, not under live's 50
+    opened(venues, dear, cheap, bps="80")
+
+    html = viewer.get(reverse("dashboard")).content.decode()
+
+    rows = html.split('id="spread-BTC-USD"', 1)[1].split("</table>", 1)[0].split("<tr")
+    paying = [row for row in rows if row.startswith(' class="pays"')]
+    assert len(paying) == 1 and "Dear" in paying[0]
+    assert '<span class="pays">80.00 bps</span>' in html and "buy Dear, sell Cheap" in html
+
+
+def test_an_opened_cross_below_the_minimum_is_shown_but_not_marked(viewer, venues):
+    book("cheap", "99.00", "100.00")
+    book("dear", "99.50", "100.50")
+    cheap, dear = Exchange.objects.get(slug="cheap"), Exchange.objects.get(slug="dear")
+    RiskProfileFactory(min_profit_bps=Decimal(30))
+    opened(venues, cheap, dear, bps="12.5")
+
+    html = viewer.get(reverse("dashboard")).content.decode()
+
+    assert '<tr class="pays">' not in html
+    assert "12.50 bps</span> on 0.5 (5.00 net, below the desk's minimum)" in html
 
 
 def test_dashboard_marks_a_venue_without_a_book(viewer, venues):

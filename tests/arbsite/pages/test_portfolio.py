@@ -8,7 +8,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from arbsite import live
+from arbsite.access import VIEW
+from arbsite.pages.fragments import TOPICS
 from arbsite.roles import VIEWER
+from markets import notices
 from portfolio.services import open_account
 from tests.factories import ExchangeFactory, MarketFactory, OpportunityFactory, publish_test_book
 from trading.models import Trade
@@ -76,9 +79,9 @@ def test_portfolio_shows_todays_realised_pnl_per_mode(viewer):
 def test_the_balances_push_is_the_same_partial_the_page_renders(viewer, accounts):
     page = viewer.get(reverse("portfolio")).content.decode()
 
-    (group, notice), _pnl = live.notices("portfolio")
-    pushed = live.render_notice(notice)
+    [(kind, balances)] = TOPICS["portfolio"]
+    pushed = live.render(balances, "", VIEW, 0.0)
 
-    assert group == "portfolio"
+    assert kind == notices.PORTFOLIO
     section = pushed.split('data-published="', 1)[1].split(">", 1)[1]
     assert section in page

@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 from markets.simulator import Timing, VenueSimulator
 from markets.venues import VenueConfig
 from trading.engine.engine import Engine
+from trading.engine.runner import opportunity_subscriber
 
 FAST = Timing(dislocation_every=(0.3, 0.6), dislocation_for=(0.4, 0.8), heartbeat=0.2)
 QUICK_RECONNECT = {"backoff_base": 0.05, "backoff_max": 0.2, "subscribe_timeout": 3}
@@ -155,7 +156,8 @@ async def test_engine_writes_opportunity_rows_and_closes_them_when_it_stops():
             venue.exchange_id = ExchangeFactory(slug=venue.slug).id
         return {m: MarketFactory(symbol=m).id for m in ("BTC-USD", "ETH-USD")}
 
-    engine = Engine(venues, market_ids=await sync_to_async(ids)(), heartbeat_every_s=60)
+    on_events = opportunity_subscriber(venues, await sync_to_async(ids)(), execute=None)
+    engine = Engine(venues, on_events=on_events, heartbeat_every_s=60)
     task = asyncio.create_task(engine.run())
     count = sync_to_async(Opportunity.objects.count)
     try:
@@ -190,8 +192,7 @@ async def test_engine_executes_paper_trades_at_the_prices_it_detected(monkeypatc
 
     from arbsite.celery import app as celery_app
     from markets.venues import load_venues
-    from trading.engine.engine import limits_from_profile, market_ids
-    from trading.engine.writer import execute_opened
+    from trading.engine.runner import limits_from_profile, market_ids
     from trading.models import Trade
 
     monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
@@ -204,9 +205,8 @@ async def test_engine_executes_paper_trades_at_the_prices_it_detected(monkeypatc
         venue.rest_url = sim.urls.get(f"{venue.slug}_rest", "")
     engine = Engine(
         venues,
-        market_ids=await sync_to_async(market_ids)(),
         limits=await sync_to_async(limits_from_profile)(),
-        on_opened=execute_opened,
+        on_events=opportunity_subscriber(venues, await sync_to_async(market_ids)()),
         heartbeat_every_s=60,
     )
     task = asyncio.create_task(engine.run())

@@ -10,6 +10,7 @@ from channels.layers import get_channel_layer
 from django.core.management import CommandError, call_command
 from django.db import connections
 
+from markets import notices
 from markets.recording import read_records
 from markets.venues import VenueConfig
 from tests.recordings import REPLAY_SMALL
@@ -79,7 +80,7 @@ async def test_the_engine_replaying_a_recording_writes_rows_and_pushes_to_the_pa
     await sync_to_async(_no_auto_execution)()
     layer = get_channel_layer()
     page = await layer.new_channel()
-    await layer.group_add("spreads.BTC-USD", page)
+    await layer.group_add(notices.group(notices.MARKET, "BTC-USD"), page)
     stop = asyncio.Event()
     engine = asyncio.create_task(run_engine(EngineOptions(replay=RECORDING), stop))
 
@@ -92,14 +93,10 @@ async def test_the_engine_replaying_a_recording_writes_rows_and_pushes_to_the_pa
     finally:
         stop.set()
         await asyncio.wait_for(engine, 10)
-        await layer.group_discard("spreads.BTC-USD", page)
+        await layer.group_discard(notices.group(notices.MARKET, "BTC-USD"), page)
         await sync_to_async(connections.close_all)()  # the engine's thread keeps its connection
 
-    assert (notice["type"], notice["topic"], notice["key"]) == (
-        "push.fragment",
-        "spreads",
-        "BTC-USD",
-    )
+    assert (notice["type"], notice["kind"], notice["key"]) == ("live.notice", "market", "BTC-USD")
 
 
 def _no_auto_execution() -> None:

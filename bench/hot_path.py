@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from markets.recording import read_records
+from markets.recording import apply_record, read_records
 from markets.simulator import (
     DEFAULT_MARKETS,
     DEFAULT_PROFILES,
@@ -382,21 +382,16 @@ def run_latency(records: list[dict]) -> dict:
     for number, record in enumerate(records):
         feed = feeds[record["venue"]]
         kind, ts = record.get("kind"), record["ts"]
-        if kind == "rest":
-            market = feed.snapshot_market(record["url"])
-            feed.handle_snapshot(market, record["frame"], ts)
-            feed.actions.clear()
-            continue
-        if kind is not None:
+        if kind is not None:  # a REST snapshot (applied, not timed) or a frame we sent
+            apply_record(feed, kind, record["frame"], record.get("url", ""), ts)
             continue
         before = tops(feed)
         text = record["frame"]
         started = clock()
-        changed = feed.handle(text, ts)
+        changed = apply_record(feed, None, text, "", ts)
         if changed:
             detect(changed, ts, record["venue"])
         elapsed[timed] = clock() - started
-        feed.actions.clear()
         moved[timed] = tops(feed) != before
         venue_of[timed] = venue_index[record["venue"]]
         timed += 1

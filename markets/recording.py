@@ -6,11 +6,13 @@ Received frames also carry the connection `"url"` so a replay can rebuild the su
 """
 
 import gzip
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
 import orjson
+
+from markets.venues.feed import NO_CHANGE, Feed
 
 
 def open_text(path: str | Path, mode: str) -> IO[str]:
@@ -53,3 +55,18 @@ def read_records(path: str | Path) -> Iterator[dict]:
             if not isinstance(record, dict) or "frame" not in record or "venue" not in record:
                 raise ValueError(f"{path}:{number}: a record needs 'venue' and 'frame'")
             yield record
+
+
+def apply_record(feed: Feed, kind: str | None, frame: str, url: str, ts: float) -> Sequence[str]:
+    """One recorded frame into its venue's feed as it came: a WebSocket frame (kind None) or a
+    REST snapshot body ("rest"); return the markets whose books changed. What we sent changes
+    nothing, and the feed's resync requests are dropped: the recording holds what followed."""
+    if kind is None:
+        changed = feed.handle(frame, ts)
+    elif kind == "rest":
+        market = feed.snapshot_market(url)
+        changed = feed.handle_snapshot(market, frame, ts) if market else NO_CHANGE
+    else:
+        return NO_CHANGE
+    feed.actions.clear()
+    return changed

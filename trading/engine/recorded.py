@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 
 from markets.connection import Connection
-from markets.recording import read_records
+from markets.recording import apply_record, read_records
 from markets.venues.feed import Feed
 
 log = logging.getLogger(__name__)
@@ -54,12 +54,7 @@ class RecordedConnection(Connection):
         feed, on_books, venue = self.feed, self.on_books_changed, self.feed.venue
         for number, (kind, text, url) in enumerate(self.frames, 1):
             ts = time.time()
-            if kind is None:
-                changed = feed.handle(text, ts)
-            else:
-                market = feed.snapshot_market(url)
-                changed = feed.handle_snapshot(market, text, ts) if market else ()
-            feed.actions.clear()
+            changed = apply_record(feed, kind, text, url, ts)
             if changed:
                 on_books(venue, list(changed))
             if number % self.batch == 0:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from markets.recording import read_records
+from markets.recording import apply_record, read_records
 from markets.venues import FEED_CLASSES, VenueConfig
 from trading.detector import Cross
 from trading.engine.pipeline import Limits, Pipeline
@@ -133,15 +133,8 @@ class Replay:
             if feed is None:
                 continue
             kind, ts = record.get("kind"), record["ts"]
-            if kind is None:
-                self.frames += 1
-                changed = feed.handle(record["frame"], ts)
-            elif kind == "rest":
-                market = feed.snapshot_market(record.get("url", ""))
-                changed = feed.handle_snapshot(market, record["frame"], ts) if market else ()
-            else:
-                continue  # what we sent: the subscriptions were read in the first pass
-            feed.actions.clear()  # resync requests: the recording holds what followed them
+            self.frames += kind is None
+            changed = apply_record(feed, kind, record["frame"], record.get("url", ""), ts)
             if changed:
                 for event in detect(changed, ts, record["venue"]):
                     self.opened += event.kind == "open"

@@ -80,7 +80,6 @@ class Book:
         "updates",
         "valid",
         "venue",
-        "version",
     )
 
     def __init__(self, venue: str, market: str, depth: int | None = None) -> None:
@@ -100,8 +99,6 @@ class Book:
         self.updates = 0
         self.valid = False
         self.invalid_reason: str | None = "no snapshot yet"
-        # Bumped by every change to levels, stamps or validity: equal versions, same book.
-        self.version = 0
 
     # -- changing the book -------------------------------------------------------------------
 
@@ -120,16 +117,13 @@ class Book:
         self.sequence = sequence
         self.valid = True
         self.invalid_reason = None
-        self.version += 1
 
     def set_bid(self, price: Decimal, size: Decimal, text: str | None = None) -> None:
         """Set the bid at `price` to the absolute `size`; size 0 removes the level."""
-        self.version += 1
         _set_level(self._bids, self._bid_prices, self._bid_text, price, size, text)
 
     def set_ask(self, price: Decimal, size: Decimal, text: str | None = None) -> None:
         """Set the ask at `price` to the absolute `size`; size 0 removes the level."""
-        self.version += 1
         _set_level(self._asks, self._ask_prices, self._ask_text, price, size, text)
 
     def apply(self, bids: Iterable[WireLevel], asks: Iterable[WireLevel]) -> None:
@@ -152,11 +146,9 @@ class Book:
         if self.depth is not None:
             self.truncate(self.depth)
         self.updates += 1
-        self.version += 1
 
     def truncate(self, depth: int) -> None:
         """Drop levels beyond `depth` per side: Kraken sends no deletes for levels leaving scope."""
-        self.version += 1
         prices = self._bid_prices
         if len(prices) > depth:
             cut = len(prices) - depth
@@ -173,7 +165,6 @@ class Book:
 
     def clear(self) -> None:
         """Empty both sides (validity is left to the caller)."""
-        self.version += 1
         self._bids.clear()
         self._asks.clear()
         self._bid_prices.clear()
@@ -185,13 +176,11 @@ class Book:
         """Mark the book unusable until the next snapshot; levels stay for inspection."""
         self.valid = False
         self.invalid_reason = reason
-        self.version += 1
 
     def stamp(self, exchange_ts: float | None, received_ts: float) -> None:
         """Record when the change happened at the venue and when we received it."""
         self.exchange_ts = exchange_ts
         self.received_ts = received_ts
-        self.version += 1
 
     # -- reading the book --------------------------------------------------------------------
 

@@ -134,9 +134,9 @@ def run() -> None:
     from django.test import Client
     from django.utils import timezone
 
-    from trading import exports
     from trading.models import Export, Trade
-    from trading.rollups import roll_up
+    from trading.reports import exports
+    from trading.reports.rollups import roll_up
 
     call_command("migrate", verbosity=0)
     if Trade.objects.count() != TRADES:

@@ -9,9 +9,12 @@ from django.views.decorators.http import require_GET, require_POST
 
 from arbsite.access import desk_view
 from arbsite.pages.desk import render_page
-from trading import exports
 from trading.models import Export
-from trading.reports import ReportFilter, filtered_trades, report_for
+from trading.reports import exports
+from trading.reports.charts import chart_data
+from trading.reports.forms import ReportFilter
+from trading.reports.queries import build_report, settled_trades
+from trading.tasks import build_export
 
 RECENT_EXPORTS = 10
 
@@ -25,13 +28,14 @@ def _query(data) -> str:
 @desk_view
 @require_GET
 def reports(request):
-    form, report = report_for(request.GET)
-    # Settled trades in the period: exactly the rows filtered_trades() exports.
+    form = ReportFilter(request.GET)
+    report = build_report(*form.period_and_filters()) if form.is_valid() else None
+    # Settled trades in the period: exactly the rows settled_trades() exports.
     trades = report.total.closed + report.total.failed if report else 0
     context = {
         "form": form,
         "report": report,
-        "chart": report.chart_data() if report else None,
+        "chart": chart_data(report) if report else None,
         "trade_count": trades,
         "streamable": 0 < trades <= exports.STREAM_LIMIT,
         "query": _query(request.GET),
@@ -49,7 +53,7 @@ def trades_csv(request):
     if not form.is_valid():
         return HttpResponse("The filter is not valid.", status=400)
     period, filters = form.period_and_filters()
-    trades = filtered_trades(period, filters)
+    trades = settled_trades(period, filters)
     if trades.count() > exports.STREAM_LIMIT:
         messages.info(request, "That is too many trades to stream: export it in the background.")
         return redirect(f"{reverse('reports')}?{_query(request.GET)}")
@@ -71,6 +75,7 @@ def create_export(request):
     if not form.is_valid() or kind not in Export.Kind.values or fmt not in Export.Format.values:
         return HttpResponse("The export request is not valid.", status=400)
     export = exports.create_export(user=request.user, kind=kind, fmt=fmt, form=form)
+    build_export.delay_on_commit(export.pk)
     if request.htmx:
         return render(request, "reports.html#export", {"export": export})
     messages.success(request, f"Export {export.pk} started; it appears below when ready.")

@@ -5,13 +5,11 @@ day not rolled up yet) from the raw rows, grouped the same way, so both give the
 """
 
 from collections import Counter
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, timedelta
 from decimal import Decimal
 from functools import reduce
 from operator import or_
 
-from django import forms
 from django.db import connections
 from django.db.models import (
     Count,
@@ -31,7 +29,7 @@ from django.db.models.functions import ExtractHour, TruncDate
 from django.utils import timezone
 
 from markets.models import Exchange, Market
-from portfolio.models import Mode
+from markets.money import day_start, money
 from trading.models import (
     DailyOpportunityRollup,
     DailyRollup,
@@ -40,162 +38,32 @@ from trading.models import (
     RollupDay,
     Trade,
 )
+from trading.reports.figures import (
+    DURATION_BUCKETS,
+    Filters,
+    OpportunityFigures,
+    Period,
+    Report,
+    TradeFigures,
+    fold_report,
+)
 
-ZERO = Decimal(0)
-SCALE = Decimal("1e-12")  # the money columns' scale: every figure is quantized to it
+# Money sums: wider than a money column (numeric(28, 12)) so a long period's total fits.
 MONEY = DecimalField(max_digits=40, decimal_places=12)
 State = Trade.State
 FAILED_STATES = [State.FAILED, State.REJECTED]
-PRESETS = {"today": 1, "7d": 7, "30d": 30, "365d": 365}
-# Spread duration histogram: (label, lower bound s, upper bound s or None).
-DURATION_BUCKETS = [
-    ("< 1 s", 0, 1),
-    ("1-5 s", 1, 5),
-    ("5-30 s", 5, 30),
-    ("30 s-2 min", 30, 120),
-    ("2-10 min", 120, 600),
-    (">= 10 min", 600, None),
-]
 # (day, market id, buy venue id, sell venue id, mode); mode is "" for opportunities.
 Key = tuple[date, int, int, int, str]
 KEY_FIELDS = ["day", "market_id", "buy_exchange_id", "sell_exchange_id"]
 
 
-def money(value) -> Decimal:
-    """An aggregate as an exact Decimal at money scale (SQLite may hand back a float)."""
-    if value is None:
-        return ZERO
-    if isinstance(value, float):
-        value = Decimal(repr(value))
-    return Decimal(value).quantize(SCALE)
-
-
-def _optional_money(value) -> Decimal | None:
+def _optional_money(value: Decimal | float | None) -> Decimal | None:
     return None if value is None else money(value)
 
 
-def _day(value) -> date:
+def _day(value: date | str) -> date:
+    """A TruncDate value as a date (SQLite hands back text)."""
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
-
-
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Period:
-    """Whole UTC days from `first` to `last`, both included."""
-
-    first: date
-    last: date
-
-    @property
-    def start(self) -> datetime:
-        return _day_start(self.first)
-
-    @property
-    def end(self) -> datetime:
-        return _day_start(self.last + timedelta(days=1))
-
-    @property
-    def days(self) -> list[date]:
-        return [self.first + timedelta(days=n) for n in range((self.last - self.first).days + 1)]
-
-
-@dataclass(frozen=True, slots=True)
-class Filters:
-    market: Market | None = None
-    venue: Exchange | None = None
-    mode: str = ""
-
-
-@dataclass(slots=True)
-class TradeFigures:
-    """Settled trades: closed ones with their realised PnL, and failed or rejected ones."""
-
-    closed: int = 0
-    failed: int = 0
-    wins: int = 0
-    volume: Decimal = ZERO
-    fees: Decimal = ZERO
-    net_profit: Decimal = ZERO
-    worst: Decimal | None = None
-    best: Decimal | None = None
-    one_legged: int = 0
-    one_legged_cost: Decimal = ZERO
-
-    def add(self, other: "TradeFigures") -> "TradeFigures":
-        self.closed += other.closed
-        self.failed += other.failed
-        self.wins += other.wins
-        self.volume += other.volume
-        self.fees += other.fees
-        self.net_profit += other.net_profit
-        self.worst = _pick(min, self.worst, other.worst)
-        self.best = _pick(max, self.best, other.best)
-        self.one_legged += other.one_legged
-        self.one_legged_cost += other.one_legged_cost
-        return self
-
-    @property
-    def gross_profit(self) -> Decimal:
-        """Net PnL before fees: what the prices alone paid."""
-        return self.net_profit + self.fees
-
-    @property
-    def average(self) -> Decimal | None:
-        return (self.net_profit / self.closed).quantize(SCALE) if self.closed else None
-
-    @property
-    def win_rate(self) -> Decimal | None:
-        """Share of closed trades with a positive realised PnL, in percent."""
-        return (
-            (Decimal(100) * self.wins / self.closed).quantize(Decimal("0.01"))
-            if self.closed
-            else None
-        )
-
-
-def _pick(choose, a: Decimal | None, b: Decimal | None) -> Decimal | None:
-    return b if a is None else a if b is None else choose(a, b)
-
-
-@dataclass(slots=True)
-class OpportunityFigures:
-    seen: int = 0
-    taken: int = 0
-    closed: int = 0
-    duration_total: timedelta = field(default_factory=timedelta)
-    peak_net_profit: Decimal = ZERO
-    peak_max: Decimal | None = None
-    refusals: Counter = field(default_factory=Counter)
-    durations: Counter = field(default_factory=Counter)
-    hours: Counter = field(default_factory=Counter)
-
-    def add(self, other: "OpportunityFigures") -> "OpportunityFigures":
-        self.seen += other.seen
-        self.taken += other.taken
-        self.closed += other.closed
-        self.duration_total += other.duration_total
-        self.peak_net_profit += other.peak_net_profit
-        self.peak_max = _pick(max, self.peak_max, other.peak_max)
-        self.refusals.update(other.refusals)
-        self.durations.update(other.durations)
-        self.hours.update(other.hours)
-        return self
-
-    @property
-    def average_duration(self) -> timedelta | None:
-        return self.duration_total / self.closed if self.closed else None
-
-    @property
-    def refused(self) -> int:
-        return sum(self.refusals.values())
-
-    @property
-    def refusals_by_count(self) -> list[tuple[str, int]]:
-        """(reason, times) most frequent first; templates cannot call Counter methods."""
-        return self.refusals.most_common()
 
 
 # Raw rows ----------------------------------------------------------------------------------
@@ -432,50 +300,9 @@ def _rolled_opportunity_total(rollups: QuerySet) -> OpportunityFigures:
 # The report ---------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class Report:
-    period: Period
-    filters: Filters
-    total: TradeFigures
-    by_day: dict[date, TradeFigures]
-    by_market: dict[str, TradeFigures]
-    by_pair: dict[tuple[str, str], TradeFigures]
-    opportunities: OpportunityFigures
-    rolled_days: int
-
-    @property
-    def capture_ratio(self) -> Decimal | None:
-        """Realised net PnL of the period's closed trades over the summed peak net profit of
-        every opportunity seen in it: the share of the profit on the books the desk captured."""
-        peak = self.opportunities.peak_net_profit
-        return (
-            (Decimal(100) * self.total.net_profit / peak).quantize(Decimal("0.01"))
-            if peak
-            else None
-        )
-
-    def chart_data(self) -> dict:
-        """Series for static/js/reports.js (floats: they are only drawn)."""
-        days = self.period.days
-        daily = [float(self.by_day[d].net_profit) if d in self.by_day else 0.0 for d in days]
-        cumulative, running = [], 0.0
-        for value in daily:
-            running += value
-            cumulative.append(round(running, 8))
-        hours = self.opportunities.hours
-        durations = self.opportunities.durations
-        return {
-            "days": [int(_day_start(d).timestamp()) for d in days],
-            "daily_net": daily,
-            "cumulative_net": cumulative,
-            "hours": list(range(24)),
-            "opportunities_by_hour": [hours.get(str(h), 0) for h in range(24)],
-            "duration_labels": [label for label, *_ in DURATION_BUCKETS],
-            "duration_counts": [durations.get(label, 0) for label, *_ in DURATION_BUCKETS],
-        }
-
-
-def _filter_trades(qs: QuerySet, filters: Filters, prefix: str = "opportunity__") -> QuerySet:
+def _matching(qs: QuerySet, filters: Filters, prefix: str = "opportunity__") -> QuerySet:
+    """`qs` narrowed to `filters`; trades reach market and venues through their opportunity
+    (`prefix`), rollup rows carry them themselves (prefix "")."""
     if filters.market:
         qs = qs.filter(**{f"{prefix}market": filters.market})
     if filters.venue:
@@ -488,10 +315,11 @@ def _filter_trades(qs: QuerySet, filters: Filters, prefix: str = "opportunity__"
     return qs
 
 
-def filtered_trades(period: Period, filters: Filters) -> QuerySet:
-    """Trades settled (closed, failed or rejected) in `period` that match `filters`."""
+def settled_trades(period: Period, filters: Filters) -> QuerySet:
+    """Trades settled (closed, failed or rejected) in `period` that match `filters`: the rows a
+    trades export holds, counted in the report as closed + failed."""
     qs = Trade.objects.filter(closed_at__gte=period.start, closed_at__lt=period.end)
-    return _filter_trades(qs, filters)
+    return _matching(qs, filters)
 
 
 def _raw_ranges(days: list[date], field_name: str) -> Q:
@@ -507,8 +335,8 @@ def _raw_ranges(days: list[date], field_name: str) -> Q:
         (
             Q(
                 **{
-                    f"{field_name}__gte": _day_start(a),
-                    f"{field_name}__lt": _day_start(b + timedelta(days=1)),
+                    f"{field_name}__gte": day_start(a),
+                    f"{field_name}__lt": day_start(b + timedelta(days=1)),
                 }
             )
             for a, b in runs
@@ -533,14 +361,14 @@ def build_report(period: Period, filters: Filters, *, use_rollups: bool = True) 
     groups: list[tuple[Key, TradeFigures]] = []
     opportunities = OpportunityFigures()
     if rolled:
-        rollups = _filter_trades(DailyRollup.objects.filter(day__in=rolled), filters, prefix="")
+        rollups = _matching(DailyRollup.objects.filter(day__in=rolled), filters, prefix="")
         groups += _rolled_trade_groups(rollups).items()
         opp_rollups = _filter_opportunities(
             DailyOpportunityRollup.objects.filter(day__in=rolled), filters
         )
         opportunities.add(_rolled_opportunity_total(opp_rollups))
     if raw_days:
-        trades = _filter_trades(Trade.objects.filter(_raw_ranges(raw_days, "closed_at")), filters)
+        trades = _matching(Trade.objects.filter(_raw_ranges(raw_days, "closed_at")), filters)
         groups += trade_groups(trades).items()
         # Naming both states lets the (state, -opened_at) index serve the date range.
         opps = _filter_opportunities(
@@ -556,7 +384,7 @@ def build_report(period: Period, filters: Filters, *, use_rollups: bool = True) 
 
 def _filter_opportunities(qs: QuerySet, filters: Filters) -> QuerySet:
     """Market and venue apply to opportunities; mode does not (an opportunity has none)."""
-    return _filter_trades(qs, Filters(market=filters.market, venue=filters.venue), prefix="")
+    return _matching(qs, Filters(market=filters.market, venue=filters.venue), prefix="")
 
 
 def _fold(
@@ -568,89 +396,8 @@ def _fold(
 ) -> Report:
     markets = dict(Market.objects.values_list("pk", "symbol"))
     venues = dict(Exchange.objects.values_list("pk", "name"))
-    total = TradeFigures()
-    by_day: dict[date, TradeFigures] = {}
-    by_market: dict[str, TradeFigures] = {}
-    by_pair: dict[tuple[str, str], TradeFigures] = {}
-    for (day, market_id, buy_id, sell_id, _mode), figures in groups:
-        total.add(figures)
-        by_day.setdefault(day, TradeFigures()).add(figures)
-        by_market.setdefault(markets[market_id], TradeFigures()).add(figures)
-        by_pair.setdefault((venues[buy_id], venues[sell_id]), TradeFigures()).add(figures)
-    return Report(
-        period=period,
-        filters=filters,
-        total=total,
-        by_day=dict(sorted(by_day.items())),
-        by_market=dict(sorted(by_market.items())),
-        by_pair=dict(sorted(by_pair.items())),
-        opportunities=opportunities,
-        rolled_days=rolled,
-    )
-
-
-# The filter form ----------------------------------------------------------------------------
-
-
-class ReportFilter(forms.Form):
-    period = forms.ChoiceField(
-        choices=[
-            ("today", "Today"),
-            ("7d", "Last 7 days"),
-            ("30d", "Last 30 days"),
-            ("365d", "Last 365 days"),
-            ("custom", "Custom"),
-        ],
-        required=False,
-        initial="7d",
-    )
-    since = forms.DateField(
-        required=False, label="From (UTC)", widget=forms.DateInput({"type": "date"})
-    )
-    until = forms.DateField(
-        required=False, label="To (UTC)", widget=forms.DateInput({"type": "date"})
-    )
-    market = forms.ModelChoiceField(
-        Market.objects.all(), to_field_name="symbol", required=False, empty_label="Any market"
-    )
-    venue = forms.ModelChoiceField(
-        Exchange.objects.all(), to_field_name="slug", required=False, empty_label="Any venue"
-    )
-    mode = forms.ChoiceField(choices=[("", "Paper or live"), *Mode.choices], required=False)
-
-    MAX_DAYS = 731
-
-    def clean(self) -> dict:
-        data = super().clean()
-        if data.get("period") == "custom":
-            since, until = data.get("since"), data.get("until")
-            if not since or not until:
-                raise forms.ValidationError("A custom period needs both dates.")
-            if until < since:
-                raise forms.ValidationError("The period ends before it starts.")
-            if (until - since).days >= self.MAX_DAYS:
-                raise forms.ValidationError(f"A period is at most {self.MAX_DAYS} days.")
-        return data
-
-    def period_and_filters(self, today: date | None = None) -> tuple[Period, Filters]:
-        """The chosen period (default: the last 7 days) and filters; call after is_valid()."""
-        data = self.cleaned_data
-        today = today or timezone.now().date()
-        preset = data.get("period") or "7d"
-        if preset == "custom":
-            period = Period(data["since"], data["until"])
-        else:
-            period = Period(today - timedelta(days=PRESETS[preset] - 1), today)
-        filters = Filters(
-            market=data.get("market"), venue=data.get("venue"), mode=data.get("mode") or ""
-        )
-        return period, filters
-
-
-def report_for(params, today: date | None = None) -> tuple[ReportFilter, Report | None]:
-    """Bind `params` (a QueryDict or dict) and build its report; None when the form is invalid."""
-    form = ReportFilter(params)
-    if not form.is_valid():
-        return form, None
-    period, filters = form.period_and_filters(today)
-    return form, build_report(period, filters)
+    named = [
+        (day, markets[market_id], (venues[buy_id], venues[sell_id]), figures)
+        for (day, market_id, buy_id, sell_id, _mode), figures in groups
+    ]
+    return fold_report(period, filters, named, opportunities, rolled)

@@ -1,18 +1,30 @@
-"""Report figures against a hand-computed history, the rollup path, and the reports page."""
+"""Report figures from the database against a hand-computed history, raw rows and rollups."""
 
-import json
-import re
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from arbsite.roles import ADMINISTRATOR, RISK_MANAGER, TRADER, VIEWER
-from tests.factories import ExchangeFactory, OpportunityFactory, report_history, settled_trade
-from trading.reports import Filters, Period, build_report
-from trading.rollups import roll_up
-from trading.services import realised_pnl
+from tests.factories import (
+    ExchangeFactory,
+    OpportunityFactory,
+    TradeFactory,
+    report_history,
+    settled_trade,
+)
+from trading.execution.settlement import realised_pnl
+from trading.models import DailyOpportunityRollup, Opportunity, RollupDay
+from trading.reports.figures import Filters, Period
+from trading.reports.queries import (
+    KEY_FIELDS,
+    build_report,
+    json_counter_sums,
+    rolled_days,
+    settled_trades,
+)
+from trading.reports.rollups import roll_up
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -133,7 +145,6 @@ def test_an_empty_period_has_zero_figures(day):
     assert report.total.win_rate is None
     assert report.capture_ratio is None
     assert report.opportunities.seen == 0
-    assert report.chart_data()["daily_net"] == [0.0]
 
 
 def test_rollups_plus_live_rows_give_the_same_figures_as_rows_alone(history, day):
@@ -167,58 +178,52 @@ def test_rollups_answer_with_the_filters_too(history, day):
     assert rolled.total.net_profit == D("-0.1199")
 
 
-# The page ------------------------------------------------------------------------------------
+def test_settled_trades_are_the_closed_and_failed_trades_the_report_counts(history, day):
+    report = build_report(Period(day, day), Filters(), use_rollups=False)
+
+    trades = settled_trades(Period(day, day), Filters())
+
+    assert set(trades) == {history[name] for name in ("a", "b", "c", "failed")}
+    assert trades.count() == report.total.closed + report.total.failed
 
 
-@pytest.mark.parametrize("role", [VIEWER, TRADER, RISK_MANAGER, ADMINISTRATOR])
-def test_every_desk_role_reads_the_reports_page(client, user_with_role, role, history, day):
-    client.force_login(user_with_role(role))
-    since = day.isoformat()
+def test_settled_trades_leave_out_unsettled_trades_and_other_days(history, day):
+    TradeFactory(state="pending", closed_at=None)
+    TradeFactory(created_at=datetime.combine(day, time(12), tzinfo=UTC) - timedelta(days=1))
 
-    response = client.get(f"/reports/?period=custom&since={since}&until={since}")
-
-    assert response.status_code == 200
-    html = response.content.decode()
-    assert "2.6746" in html
-    assert 'id="report-data"' in html
+    assert settled_trades(Period(day, day), Filters()).count() == 4
 
 
-def test_the_page_carries_chart_data_in_a_json_block_and_no_inline_script(
-    client, user_with_role, history, day
-):
-    client.force_login(user_with_role(VIEWER))
-    since = day.isoformat()
+def test_settled_trades_match_a_venue_on_either_leg(history, day):
+    sell_side = Filters(venue=ExchangeFactory(slug="sellv"))
 
-    html = client.get(f"/reports/?period=custom&since={since}&until={since}").content.decode()
-
-    data = json.loads(
-        re.search(r'id="report-data" type="application/json">(.*?)</script>', html)[1]
-    )
-    assert data["cumulative_net"] == [2.6746]
-    assert data["opportunities_by_hour"][2] == 2
-    for tag in re.findall(r"<script[^>]*>", html):
-        assert "src=" in tag or 'type="application/json"' in tag
-    assert "js/reports.js" in html
+    assert settled_trades(Period(day, day), sell_side).count() == 4
 
 
-def test_htmx_gets_only_the_results_fragment(client, user_with_role):
-    client.force_login(user_with_role(VIEWER))
+def test_json_counter_sums_add_up_counts_by_name_in_total_and_per_key(history, day):
+    opportunities = Opportunity.objects.all()
+    keys = opportunities.values(*KEY_FIELDS[1:], day=TruncDate("opened_at", tzinfo=UTC))
 
-    response = client.get("/reports/?period=30d", headers={"HX-Request": "true"})
+    total = json_counter_sums(opportunities, "refusals")
+    by_key = json_counter_sums(keys, "refusals")
 
-    html = response.content.decode()
-    assert html.lstrip().startswith('<section id="results"')
-    assert "<html" not in html
-
-
-def test_an_invalid_custom_period_asks_for_a_fix(client, user_with_role):
-    client.force_login(user_with_role(VIEWER))
-
-    response = client.get("/reports/?period=custom&since=2026-02-10&until=2026-02-01")
-
-    assert response.status_code == 200
-    assert "Fix the filter above" in response.content.decode()
+    assert total == {None: {"max notional": 5, "kill switch": 1}}
+    sell = ExchangeFactory(slug="sellv")
+    btc = (day, history["btc"].pk, history["buy"].pk, sell.pk, "")
+    assert by_key == {btc: {"max notional": 5, "kill switch": 1}}
 
 
-def test_anonymous_users_go_to_the_login_page(client):
-    assert client.get("/reports/").status_code == 302
+def test_rolled_days_are_the_completed_days_before_today(day):
+    today = timezone.now().date()
+    for rolled in (day, today):
+        RollupDay.objects.create(day=rolled)
+
+    assert rolled_days(Period(day - timedelta(days=1), today)) == {day}
+
+
+def test_the_rollup_path_reads_rollup_rows_not_raw_opportunities(history, day):
+    roll_up(day, day)
+    DailyOpportunityRollup.objects.filter(day=day).update(seen=100)
+
+    assert build_report(Period(day, day), Filters()).opportunities.seen == 200
+    assert build_report(Period(day, day), Filters(), use_rollups=False).opportunities.seen == 7

@@ -1,7 +1,10 @@
-"""Exports: streamed CSV, background CSV/Excel files with progress, and who may download them."""
+"""The reports page: its figures and charts, streamed CSV, background CSV/Excel exports with
+progress, and who may download them."""
 
 import csv
 import io
+import json
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -9,10 +12,11 @@ import pytest
 from django.utils import timezone
 from openpyxl import load_workbook
 
-from arbsite.roles import VIEWER
+from arbsite.roles import ADMINISTRATOR, RISK_MANAGER, TRADER, VIEWER
 from tests.factories import report_history
-from trading import exports, tasks
+from trading import tasks
 from trading.models import Export, Fill
+from trading.reports import exports
 
 pytestmark = pytest.mark.django_db
 
@@ -56,6 +60,60 @@ def _post_export(client, day, django_capture_on_commit_callbacks, **fields):
         response = client.post("/reports/exports/", data)
     assert response.status_code == 302
     return Export.objects.latest("pk")
+
+
+@pytest.mark.parametrize("role", [VIEWER, TRADER, RISK_MANAGER, ADMINISTRATOR])
+def test_every_desk_role_reads_the_reports_page(client, user_with_role, role, history, day):
+    client.force_login(user_with_role(role))
+    since = day.isoformat()
+
+    response = client.get(f"/reports/?period=custom&since={since}&until={since}")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "2.6746" in html
+    assert 'id="report-data"' in html
+
+
+def test_the_page_carries_chart_data_in_a_json_block_and_no_inline_script(
+    client, user_with_role, history, day
+):
+    client.force_login(user_with_role(VIEWER))
+    since = day.isoformat()
+
+    html = client.get(f"/reports/?period=custom&since={since}&until={since}").content.decode()
+
+    data = json.loads(
+        re.search(r'id="report-data" type="application/json">(.*?)</script>', html)[1]
+    )
+    assert data["cumulative_net"] == [2.6746]
+    assert data["opportunities_by_hour"][2] == 2
+    for tag in re.findall(r"<script[^>]*>", html):
+        assert "src=" in tag or 'type="application/json"' in tag
+    assert "js/reports.js" in html
+
+
+def test_htmx_gets_only_the_results_fragment(client, user_with_role):
+    client.force_login(user_with_role(VIEWER))
+
+    response = client.get("/reports/?period=30d", headers={"HX-Request": "true"})
+
+    html = response.content.decode()
+    assert html.lstrip().startswith('<section id="results"')
+    assert "<html" not in html
+
+
+def test_an_invalid_custom_period_asks_for_a_fix(client, user_with_role):
+    client.force_login(user_with_role(VIEWER))
+
+    response = client.get("/reports/?period=custom&since=2026-02-10&until=2026-02-01")
+
+    assert response.status_code == 200
+    assert "Fix the filter above" in response.content.decode()
+
+
+def test_anonymous_users_go_to_the_login_page(client):
+    assert client.get("/reports/").status_code == 302
 
 
 def test_streamed_csv_holds_exactly_the_filtered_trades_legs_and_fills(
@@ -179,3 +237,19 @@ def test_a_bad_export_request_is_refused(client, viewer, day):
 
     assert response.status_code == 400
     assert not Export.objects.exists()
+
+
+def test_a_posted_export_is_built_only_once_its_row_is_committed(
+    client, viewer, history, day, built_in_process, django_capture_on_commit_callbacks
+):
+    data = {"period": "custom", "since": day.isoformat(), "until": day.isoformat()}
+    with django_capture_on_commit_callbacks() as callbacks:
+        client.post("/reports/exports/", {**data, "kind": "trades", "format": "csv"})
+    export = Export.objects.latest("pk")
+    assert export.state == "pending"
+
+    for callback in callbacks:
+        callback()
+
+    export.refresh_from_db()
+    assert (export.state, export.rows) == ("done", 8)  # 7 fills and the failed trade's blank row

@@ -1,7 +1,7 @@
 """Daily rollups of settled trades and opportunities, and the retention of old raw rows."""
 
 import logging
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -14,9 +14,9 @@ from trading.models import (
     Export,
     Opportunity,
     RollupDay,
-    Trade,
 )
-from trading.reports import Period, opportunity_groups, trade_groups
+from trading.reports.figures import Filters, Period
+from trading.reports.queries import opportunity_groups, settled_trades, trade_groups
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def roll_up(first: date, last: date) -> int:
     if last < first:
         return 0
     period = Period(first, last)
-    trades = Trade.objects.filter(closed_at__gte=period.start, closed_at__lt=period.end)
+    trades = settled_trades(period, Filters())
     opportunities = Opportunity.objects.filter(
         opened_at__gte=period.start, opened_at__lt=period.end
     )
@@ -92,7 +92,7 @@ def roll_up_missing(today: date | None = None) -> list[date]:
     return todo
 
 
-def apply_retention(now=None) -> dict[str, int]:
+def apply_retention(now: datetime | None = None) -> dict[str, int]:
     """Delete closed opportunities never taken older than RETENTION_DAYS (only on days already
     rolled up, so the report keeps counting them) and expired exports with their files."""
     now = now or timezone.now()

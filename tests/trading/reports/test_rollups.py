@@ -7,8 +7,9 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from tests.factories import OpportunityFactory, report_history
-from trading import rollups, tasks
+from trading import tasks
 from trading.models import DailyOpportunityRollup, DailyRollup, Export, Opportunity, RollupDay
+from trading.reports import rollups
 
 pytestmark = pytest.mark.django_db
 

@@ -7,13 +7,16 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.files import File
-from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from openpyxl import Workbook
 
 from trading.models import Export
-from trading.reports import Report, ReportFilter, build_report, filtered_trades
+from trading.reports.figures import Report
+from trading.reports.forms import ReportFilter
+from trading.reports.queries import build_report, settled_trades
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +136,6 @@ def _xlsx_cell(value):
 
 def write_xlsx(path: Path, sheets: list[tuple[str, list[str], Iterable[tuple]]]) -> None:
     """Write each (title, header, rows) as a sheet, streaming (openpyxl write-only mode)."""
-    from openpyxl import Workbook
-
     workbook = Workbook(write_only=True)
     for title, header, rows in sheets:
         sheet = workbook.create_sheet(title)
@@ -144,10 +145,9 @@ def write_xlsx(path: Path, sheets: list[tuple[str, list[str], Iterable[tuple]]])
     workbook.save(path)
 
 
-def create_export(*, user, kind: str, fmt: str, form: ReportFilter) -> Export:
-    """Record an export of the valid `form`'s period (dates fixed now) and enqueue its build."""
-    from trading.tasks import build_export
-
+def create_export(*, user: AbstractBaseUser, kind: str, fmt: str, form: ReportFilter) -> Export:
+    """Record a pending export of the valid `form`'s period, its dates fixed now; the caller
+    enqueues its build (trading.tasks.build_export) once the row is committed."""
     period, filters = form.period_and_filters()
     params = {
         "period": "custom",
@@ -157,11 +157,9 @@ def create_export(*, user, kind: str, fmt: str, form: ReportFilter) -> Export:
         "venue": filters.venue.slug if filters.venue else "",
         "mode": filters.mode,
     }
-    export = Export.objects.create(
+    return Export.objects.create(
         user=user, kind=kind, format=fmt, params=params, expires_at=timezone.now() + KEEP_FOR
     )
-    transaction.on_commit(lambda: build_export.delay(export.pk))
-    return export
 
 
 def _counting(rows: Iterable[tuple], total: int, report: Callable[[int, int], None]):
@@ -193,7 +191,7 @@ def _build(export: Export) -> None:
         raise ValueError(f"export parameters are not valid: {form.errors.as_text()}")
     period, filters = form.period_and_filters()
     if export.kind == Export.Kind.TRADES:
-        trades = filtered_trades(period, filters)
+        trades = settled_trades(period, filters)
         total = trades.count() or 1
 
         def progress(done: int, _total: int) -> None:
@@ -247,6 +245,6 @@ def daily_summary(day: date | None = None) -> Export:
     return export
 
 
-def visible_exports(user) -> QuerySet:
+def visible_exports(user: AbstractBaseUser) -> QuerySet:
     """The exports `user` may download: their own and the desk's scheduled summaries."""
     return Export.objects.filter(Q(user=user) | Q(user__isnull=True), expires_at__gt=timezone.now())

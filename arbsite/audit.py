@@ -1,4 +1,5 @@
-"""The audit trail: `record()` for any action, the admin mixin, and the login receivers."""
+"""The audit trail: `record()` for any action, the admin mixin, and the receivers that record
+logins and the desk's risk changes (kill switch, automatic execution)."""
 
 from collections.abc import Iterable
 from decimal import Decimal
@@ -10,6 +11,7 @@ from django.dispatch import receiver
 from django.http import HttpRequest
 
 from arbsite.models import AuditEvent
+from risk.signals import desk_changed
 
 HIDDEN = "[hidden]"
 # Field names whose values never enter the trail (only the fact that they changed).
@@ -142,3 +144,9 @@ def _record_login(sender, request, user, **kwargs) -> None:
 @receiver(user_login_failed, dispatch_uid="audit_login_failed")
 def _record_login_failed(sender, credentials, request=None, **kwargs) -> None:
     record("login failed", request=request, username=str(credentials.get("username", "")))
+
+
+@receiver(desk_changed, dispatch_uid="audit_desk_changed")
+def _record_desk_change(sender, signal, action: str, **change) -> None:
+    # Inside the change's own transaction: the event and the change commit or roll back together.
+    record(action, **change)

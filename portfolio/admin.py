@@ -1,10 +1,36 @@
-"""Accounts, balances and the ledger in the admin, read-only: only the services write them."""
+"""Accounts, balances and the ledger in the admin, read-only: only the services write them.
+
+Its read-only bases are here, in the lowest app that needs them: trading's, risk's and the audit
+trail's admin use them too.
+"""
 
 from django.contrib import admin
 
-from arbsite.readonly_admin import ReadOnlyAdmin, ReadOnlyInline
-
 from .models import Account, Balance, LedgerEntry
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """For records only the app writes (ledger, trades, audit): readable, never edited."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 class BalanceInline(ReadOnlyInline):

@@ -1,17 +1,13 @@
-"""Reads for the portfolio page: balances per venue, realised PnL, exposure at the current mid."""
+"""Portfolio reads: balances per venue, and exposure at the current mid with its open imbalances."""
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
-
-from django.db.models import Case, DecimalField, F, Sum, When
-from django.utils import timezone
 
 from markets.bookcache import read_book
 from markets.models import Market
 from portfolio.models import Balance
-from trading.models import Order, Trade
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,48 +39,6 @@ def balances_by_venue(*, mode: str) -> dict[str, dict[str, Decimal]]:
     return dict(result)
 
 
-def realised_pnl(*, mode: str, since: datetime | None = None) -> dict[str, Decimal]:
-    """{quote currency: realised net PnL} of the trades in `mode` closed since `since` (or ever)."""
-    trades = Trade.objects.filter(mode=mode, state=Trade.State.CLOSED)
-    if since is not None:
-        trades = trades.filter(closed_at__gte=since)
-    rows = trades.values("opportunity__market__quote").annotate(pnl=Sum("realised_net_profit"))
-    return {row["opportunity__market__quote"]: row["pnl"] or Decimal(0) for row in rows}
-
-
-def realised_pnl_today(*, mode: str) -> dict[str, Decimal]:
-    """Realised PnL of trades closed since midnight UTC today, per quote currency."""
-    midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-    return realised_pnl(mode=mode, since=midnight)
-
-
-def open_imbalances(*, mode: str) -> dict[tuple[str, str], Decimal]:
-    """{(venue, base asset): signed base amount} of unclosed trades whose legs do not match."""
-    signed = Case(
-        When(side=Order.Side.BUY, then=F("filled_amount")),
-        default=-F("filled_amount"),
-        output_field=DecimalField(max_digits=28, decimal_places=12),
-    )
-    open_trades = Trade.objects.filter(mode=mode).exclude(
-        state__in=[Trade.State.CLOSED, Trade.State.REJECTED, Trade.State.FAILED]
-    )
-    per_venue = (
-        Order.objects.filter(trade__in=open_trades)
-        .values("trade", "exchange__slug", "trade__opportunity__market__base")
-        .annotate(net=Sum(signed))
-    )
-    per_trade: dict[int, Decimal] = defaultdict(Decimal)
-    rows = list(per_venue)
-    for row in rows:
-        per_trade[row["trade"]] += row["net"]
-    result: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-    for row in rows:
-        if per_trade[row["trade"]] != 0:
-            key = (row["exchange__slug"], row["trade__opportunity__market__base"])
-            result[key] += row["net"]
-    return dict(result)
-
-
 def _mid(venue: str, asset: str, markets: list[Market]) -> tuple[str, Decimal | None]:
     quotes = {m.quote for m in markets}
     if asset in quotes:
@@ -99,11 +53,14 @@ def _mid(venue: str, asset: str, markets: list[Market]) -> tuple[str, Decimal | 
     return "", None
 
 
-def exposure(*, mode: str) -> list[ExposureRow]:
-    """Every (venue, asset) held or imbalanced in `mode`, valued at the current mid."""
+def exposure(*, mode: str, imbalances: Mapping[tuple[str, str], Decimal]) -> list[ExposureRow]:
+    """Every (venue, asset) held or imbalanced in `mode`, valued at the current mid.
+
+    `imbalances` is {(venue, asset): signed base amount} of the trades not yet closed whose
+    legs differ (trading's `open_imbalances`).
+    """
     markets = list(Market.objects.all())
     balances = balances_by_venue(mode=mode)
-    imbalances = open_imbalances(mode=mode)
     keys = {(v, a) for v, assets in balances.items() for a in assets} | set(imbalances)
     rows = []
     for venue, asset in sorted(keys):

@@ -1,8 +1,9 @@
 """Alerts to the desk's channels (apprise URLs in ALERT_URLS): one message per incident."""
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+
+from risk.tasks import alert_urls, send_alert
 
 # One message per (kind, key) in this window: an incident repeats on every tick.
 QUIET_S = 600
@@ -11,11 +12,6 @@ KILL_SWITCH = "kill switch"
 LIMIT = "limit hit"
 ONE_LEGGED = "one-legged trade"
 FEED_DOWN = "feed down"
-
-
-def alert_urls() -> list[str]:
-    """The apprise URLs the desk's alerts go to (settings.ALERT_URLS)."""
-    return [url.strip() for url in settings.ALERT_URLS if url.strip()]
 
 
 def notify(kind: str, key: str, message: str) -> bool:
@@ -28,8 +24,6 @@ def notify(kind: str, key: str, message: str) -> bool:
     # Memcached-safe key: no spaces.
     if not cache.add(f"alert:{kind}:{key}".replace(" ", "_"), 1, timeout=QUIET_S):
         return False
-    from risk.tasks import send_alert
-
     title = f"Arbitrage desk: {kind}"
     transaction.on_commit(lambda: send_alert.delay(title, message))
     return True
@@ -44,7 +38,7 @@ def limit_hit(reason: str, market: str) -> bool:
 
 
 def one_legged_trade(trade_id: int, detail: str) -> bool:
-    """For the execution task: a leg did not fill and the trade was left imbalanced."""
+    """For execution: a leg did not fill completely, so the trade is hedged, unwound or left."""
     return notify(ONE_LEGGED, str(trade_id), f"Trade {trade_id} is one-legged: {detail}")
 
 

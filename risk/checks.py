@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-ZERO = Decimal(0)
+from markets.money import ZERO
 
 # The reasons; stored as keys of Opportunity.refusals, so renaming one splits its history.
 KILL_SWITCH = "kill switch on"

@@ -1,13 +1,17 @@
-"""Risk's Celery tasks: sending an alert off the request path."""
+"""Risk's Celery tasks: sending an alert off the request path, to the configured URLs."""
 
 import logging
 
 import apprise
 from celery import shared_task
-
-from risk.alerts import alert_urls
+from django.conf import settings
 
 log = logging.getLogger(__name__)
+
+
+def alert_urls() -> list[str]:
+    """The apprise URLs the desk's alerts go to (settings.ALERT_URLS)."""
+    return [url.strip() for url in settings.ALERT_URLS if url.strip()]
 
 
 @shared_task(time_limit=60, soft_time_limit=45)

@@ -313,3 +313,38 @@ def live_desk(
     profile.allowed_exchanges.set([buy, sell])
     profile.allowed_markets.set([market])
     return OpportunityFactory(market=market, buy_exchange=buy, sell_exchange=sell)
+
+
+def trade_with_legs(
+    opportunity: Opportunity, *, state: str = "closed", mode: str = "paper"
+) -> Trade:
+    """A trade of 1 unit bought at 100 and sold at 102, each leg filled once with a 0.1 fee."""
+    now = timezone.now()
+    trade = Trade.objects.create(
+        opportunity=opportunity,
+        mode=mode,
+        state=state,
+        requested_size=Decimal(1),
+        expected_net_profit=Decimal("1.798"),
+        realised_net_profit=Decimal("1.5") if state == "closed" else None,
+        created_at=now,
+        state_changed_at=now,
+    )
+    for side, exchange, price in (
+        ("buy", opportunity.buy_exchange, Decimal(100)),
+        ("sell", opportunity.sell_exchange, Decimal(102)),
+    ):
+        order = Order.objects.create(
+            trade=trade,
+            exchange=exchange,
+            side=side,
+            limit_price=price,
+            amount=Decimal(1),
+            filled_amount=Decimal(1),
+            average_price=price,
+            fee=Decimal("0.1"),
+            client_order_id=f"t{trade.pk}-{side}",
+            state="filled",
+        )
+        Fill.objects.create(order=order, price=price, amount=Decimal(1), fee=Decimal("0.1"))
+    return trade

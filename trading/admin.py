@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from arbsite.readonly_admin import ReadOnlyAdmin, ReadOnlyInline
+from portfolio.admin import ReadOnlyAdmin, ReadOnlyInline
 
 from .models import Fill, Opportunity, Order, Trade, TradeEvent
 

@@ -1,4 +1,4 @@
-"""Celery tasks for execution: thin edges over `trading.services`."""
+"""Celery tasks: execution (thin edges over `trading.execution`) and the reports' jobs."""
 
 import time
 
@@ -6,9 +6,13 @@ from celery import shared_task
 from django.contrib.auth import get_user_model
 
 from risk.models import RiskProfile
-from risk.services import execution_refusals, record_refusals
-from trading import services
+from trading.execution import desk, recovery, trades
+from trading.execution.orders import default_venue
 from trading.models import Opportunity, Trade
+from trading.reports import exports, rollups
+
+# How long an enqueued execution stays worth doing.
+EXECUTION_DEADLINE_S = 10.0
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=120, soft_time_limit=90)
@@ -31,26 +35,39 @@ def execute_opportunity(
     if existing:
         return existing
     mode = mode or RiskProfile.objects.execution_mode()
-    reasons = execution_refusals(opportunity, mode=mode, automatic=user_id is None)
+    reasons = desk.execution_refusals(opportunity, mode=mode, automatic=user_id is None)
     if not reasons and deadline_ts is not None and time.time() > deadline_ts:
         reasons = ["execution deadline passed"]
     if reasons:
-        record_refusals(opportunity_id, reasons)
+        desk.record_refusals(opportunity_id, reasons)
         return None
     profile = RiskProfile.objects.active(mode)
     user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
-    trade = services.open_trade(opportunity=opportunity, mode=mode, profile=profile, user=user)
+    trade = trades.open_trade(opportunity=opportunity, mode=mode, profile=profile, user=user)
     if trade is None:
         return Trade.objects.get(opportunity=opportunity).pk
     if trade.state == Trade.State.PENDING:
-        services.submit_trade(trade=trade, venue_for=services.default_venue, profile=profile)
+        trades.submit_trade(trade=trade, venue_for=default_venue, profile=profile)
     return trade.pk
+
+
+def request_execution(opportunity: Opportunity, *, user=None, mode: str | None = None) -> None:
+    """Enqueue `execute_opportunity` once the caller's transaction commits.
+
+    The engine's automatic path and a Trader's manual execute both call this.
+    """
+    execute_opportunity.delay_on_commit(
+        opportunity.pk,
+        deadline_ts=time.time() + EXECUTION_DEADLINE_S,
+        mode=mode or RiskProfile.objects.execution_mode(),
+        user_id=getattr(user, "pk", None),
+    )
 
 
 @shared_task(acks_late=True, time_limit=300, soft_time_limit=240)
 def recover_trades() -> list[int]:
     """Periodic: finish or fail trades a worker left behind."""
-    return services.recover_trades()
+    return recovery.recover_trades()
 
 
 # Reports: the export builder and the jobs django-celery-beat runs just after midnight UTC.
@@ -59,30 +76,22 @@ def recover_trades() -> list[int]:
 @shared_task(acks_late=True, time_limit=1800, soft_time_limit=1700)
 def build_export(export_id: int) -> bool:
     """Build one requested export file; a second delivery finds it claimed and does nothing."""
-    from trading import exports
-
     return exports.build(export_id)
 
 
 @shared_task(acks_late=True, time_limit=1800, soft_time_limit=1700)
 def roll_up_days() -> list[str]:
     """Daily: roll up yesterday and any day of the retention window not rolled up yet."""
-    from trading import rollups
-
     return [day.isoformat() for day in rollups.roll_up_missing()]
 
 
 @shared_task(acks_late=True, time_limit=600, soft_time_limit=540)
 def daily_summary_export() -> int:
     """Daily: yesterday's summary report as an Excel file every desk role may download."""
-    from trading import exports
-
     return exports.daily_summary().pk
 
 
 @shared_task(acks_late=True, time_limit=600, soft_time_limit=540)
 def apply_retention() -> dict[str, int]:
     """Daily: delete old untaken opportunities (already rolled up) and expired exports."""
-    from trading import rollups
-
     return rollups.apply_retention()

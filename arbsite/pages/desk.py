@@ -6,7 +6,7 @@ from django.shortcuts import render
 from arbsite.access import OPERATE, VIEW, audience
 from portfolio.models import Mode
 from risk.models import KillSwitch, RiskProfile
-from risk.selectors import status_panel
+from trading.selectors import status_panel
 
 
 def desk_context(key: str = "", *, audience: str = VIEW) -> dict:

@@ -11,7 +11,7 @@ from arbsite.audit import record
 from arbsite.pages.desk import render_page
 from trading.history import filtered_opportunities, with_legs
 from trading.models import Opportunity, Trade
-from trading.services import request_execution
+from trading.tasks import request_execution
 
 PAGE_SIZE = 25
 OPEN_ON_DASHBOARD = 50

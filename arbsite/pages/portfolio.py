@@ -8,8 +8,9 @@ from django.utils import timezone
 from arbsite.access import VIEW, desk_view
 from arbsite.pages.desk import render_page
 from markets.models import Exchange
-from portfolio import selectors
 from portfolio.models import Mode
+from portfolio.selectors import exposure
+from trading.selectors import open_imbalances, realised_pnl, realised_pnl_today
 
 
 @desk_view
@@ -24,8 +25,8 @@ def pnl_context(key: str = "", *, audience: str = VIEW) -> dict:
         "pnl": [
             {
                 "mode": label,
-                "today": sorted(selectors.realised_pnl_today(mode=mode).items()),
-                "total": sorted(selectors.realised_pnl(mode=mode).items()),
+                "today": sorted(realised_pnl_today(mode=mode).items()),
+                "total": sorted(realised_pnl(mode=mode).items()),
             }
             for mode, label in Mode.choices
         ],
@@ -38,7 +39,7 @@ def balances_context(key: str = "", *, audience: str = VIEW) -> dict:
     names = dict(Exchange.objects.values_list("slug", "name"))
     modes = []
     for mode, label in Mode.choices:
-        rows = selectors.exposure(mode=mode)
+        rows = exposure(mode=mode, imbalances=open_imbalances(mode=mode))
         totals: dict[str, Decimal] = defaultdict(Decimal)
         unpriced = False
         for row in rows:

@@ -10,6 +10,8 @@ from portfolio.models import Mode
 from risk import checks, services
 from risk.models import RiskProfile
 from tests.factories import RiskProfileFactory
+from trading.execution.desk import execution_refusals, record_refusals
+from trading.selectors import status_panel
 
 
 def form_data(profile: RiskProfile, **changes) -> dict:
@@ -45,12 +47,12 @@ def change_url(profile) -> str:
 def test_a_change_in_the_admin_applies_to_the_next_opportunity(client, user_with_role, desk):
     profile, opportunity = desk
     staff(client, user_with_role, RISK_MANAGER)
-    assert services.execution_refusals(opportunity, mode=Mode.PAPER) == []
+    assert execution_refusals(opportunity, mode=Mode.PAPER) == []
 
     response = client.post(change_url(profile), form_data(profile, min_profit_bps="200"))
 
     assert response.status_code == 302
-    assert services.execution_refusals(opportunity, mode=Mode.PAPER) == [checks.PROFIT_BPS]
+    assert execution_refusals(opportunity, mode=Mode.PAPER) == [checks.PROFIT_BPS]
 
 
 def test_removing_a_venue_in_the_admin_refuses_its_opportunities(client, user_with_role, desk):
@@ -61,7 +63,7 @@ def test_removing_a_venue_in_the_admin_refuses_its_opportunities(client, user_wi
         change_url(profile), form_data(profile, allowed_exchanges=[opportunity.buy_exchange.pk])
     )
 
-    assert services.execution_refusals(opportunity, mode=Mode.PAPER) == [checks.VENUE_NOT_ALLOWED]
+    assert execution_refusals(opportunity, mode=Mode.PAPER) == [checks.VENUE_NOT_ALLOWED]
 
 
 @pytest.mark.parametrize(
@@ -128,7 +130,7 @@ def test_a_second_active_profile_for_a_mode_is_refused(client, user_with_role, d
 
 def test_the_change_page_shows_the_desk_status_and_recent_decisions(client, user_with_role, desk):
     profile, opportunity = desk
-    services.record_refusals(opportunity.pk, [checks.PROFIT_BPS, checks.PROFIT_BPS])
+    record_refusals(opportunity.pk, [checks.PROFIT_BPS, checks.PROFIT_BPS])
     services.throw_kill_switch(reason="drill", user=staff(client, user_with_role, RISK_MANAGER))
 
     html = client.get(change_url(profile)).content.decode()
@@ -142,8 +144,6 @@ def test_the_change_page_shows_the_desk_status_and_recent_decisions(client, user
 
 def test_the_status_section_renders_alone_for_live_pushes(desk):
     from django.template.loader import render_to_string
-
-    from risk.selectors import status_panel
 
     html = render_to_string(
         "admin/risk/riskprofile/change_form.html#risk-status", {"status": status_panel()}

@@ -8,6 +8,7 @@ import pytest
 
 from risk import alerts, checks, services
 from tests.factories import UserFactory
+from trading.execution.desk import record_refusals
 
 
 @pytest.fixture
@@ -62,7 +63,7 @@ def test_a_limit_hit_on_every_tick_alerts_once(alerting, desk, django_capture_on
 
     with django_capture_on_commit_callbacks(execute=True):
         for _ in range(5):
-            services.record_refusals(opportunity.pk, [checks.TRADE_RATE, checks.PROFIT_BPS])
+            record_refusals(opportunity.pk, [checks.TRADE_RATE, checks.PROFIT_BPS])
 
     assert [message["title"] for message in alerting] == ["Arbitrage desk: limit hit"]
     assert checks.TRADE_RATE in alerting[0]["message"]

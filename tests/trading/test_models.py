@@ -4,7 +4,7 @@ import pytest
 
 from risk.models import RiskProfile
 from tests.factories import paper_desk
-from trading import services
+from trading.execution.trades import open_trade
 from trading.models import Trade
 
 
@@ -12,7 +12,7 @@ from trading.models import Trade
 def trade(db) -> Trade:
     opportunity = paper_desk()
     profile = RiskProfile.objects.get()
-    return services.open_trade(opportunity=opportunity, mode="paper", profile=profile)
+    return open_trade(opportunity=opportunity, mode="paper", profile=profile)
 
 
 def test_advance_moves_the_state_stamps_it_and_records_the_event(trade):

@@ -1,4 +1,5 @@
-"""The execution task: refusals, idempotent delivery, and a real Celery worker when Redis is set."""
+"""The execution tasks: refusals, idempotent delivery, enqueueing on commit, and a real Celery
+worker when Redis is set."""
 
 import os
 import time
@@ -7,12 +8,13 @@ from decimal import Decimal
 
 import pytest
 from django.core.cache import caches
+from django.db import transaction
 
 from arbsite import celery_app
 from portfolio.models import LedgerEntry
 from tests.factories import paper_desk, publish_test_book
 from trading.models import Order, Trade
-from trading.tasks import execute_opportunity
+from trading.tasks import execute_opportunity, request_execution
 
 D = Decimal
 SELL_BIDS = [(D("102.5"), D("0.3")), (D(102), D(2))]
@@ -94,3 +96,19 @@ def test_a_paper_trade_completes_end_to_end_through_celery():
     assert trade_id in (None, trade.pk)
     assert (trade.state, trade.realised_net_profit) == (Trade.State.CLOSED, D("2.0459"))
     assert Order.objects.filter(state=Order.State.FILLED).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_request_execution_enqueues_the_task_only_once_the_transaction_commits(monkeypatch):
+    opportunity = paper_desk()
+    sent = []
+    monkeypatch.setattr(execute_opportunity, "delay", lambda *a, **kw: sent.append((a, kw)))
+
+    with transaction.atomic():
+        request_execution(opportunity)
+        assert sent == []
+
+    [(args, kwargs)] = sent
+    assert args == (opportunity.pk,)
+    assert (kwargs["mode"], kwargs["user_id"]) == ("paper", None)
+    assert kwargs["deadline_ts"] > time.time()

@@ -18,14 +18,14 @@ from prometheus_client import REGISTRY
 from markets import notices
 from markets.metrics import serve_metrics
 from markets.models import Market
-from markets.simulator import VenueSimulator
+from markets.simulator.server import VenueSimulator
 from markets.venues import VenueConfig, load_venues
 from risk.models import RiskProfile
-from risk.services import trip_if
 from trading.engine.engine import Engine, OnEvents
 from trading.engine.pipeline import Limits
 from trading.engine.recorded import recorded_connections
 from trading.engine.writer import OpportunityWriter, close_stale_rows, execute_opened
+from trading.execution.desk import trip_if
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,11 @@ from datetime import UTC, datetime
 from django.db import transaction
 
 from risk.models import RiskProfile
+from risk.selectors import load_limits
+from trading.execution.desk import candidate_of, desk_state, engine_refusals, record_refusals
 from trading.lifecycle import EventKind, OpportunityEvent, OpportunityKey
 from trading.models import Opportunity
+from trading.tasks import request_execution
 
 UPDATED_FIELDS = [
     "state", "closed_at", "close_reason", "size", "buy_vwap", "sell_vwap", "gross_profit", "fees",
@@ -94,12 +97,8 @@ def execute_opened(opportunity_ids: list[int]) -> int:
     Refusals are counted on the opportunity; the execution task checks again against the
     database before it places anything. Returns how many were enqueued.
     """
-    from risk.selectors import candidate_of
-    from risk.services import engine_refusals, load_limits, load_state, record_refusals
-    from trading.services import request_execution
-
     mode = RiskProfile.objects.execution_mode()
-    limits, state = load_limits(mode), load_state(mode)
+    limits, state = load_limits(mode), desk_state(mode)
     enqueued = 0
     opportunities = Opportunity.objects.select_related("market", "buy_exchange", "sell_exchange")
     with transaction.atomic():

@@ -11,8 +11,9 @@ from arbsite.access import OPERATE, VIEW
 from arbsite.pages.fragments import TOPICS
 from arbsite.roles import RISK_MANAGER, TRADER, VIEWER
 from portfolio.models import Mode
-from risk import checks, services
+from risk import checks
 from risk.models import KillSwitch, RiskProfile
+from trading.execution.desk import execution_refusals
 
 THROW = reverse("risk:kill_switch")
 RESET = reverse("risk:kill_switch_reset")
@@ -58,7 +59,7 @@ def test_a_trader_throws_the_switch_with_a_reason_through_the_csrf_protected_for
     assert response.status_code == 302
     switch = KillSwitch.current()
     assert (switch.is_on, switch.reason, switch.automatic) == (True, "venue outage", False)
-    assert services.execution_refusals(opportunity, mode=Mode.PAPER) == [checks.KILL_SWITCH]
+    assert execution_refusals(opportunity, mode=Mode.PAPER) == [checks.KILL_SWITCH]
 
 
 def test_a_post_without_the_csrf_token_is_refused(user_with_role, desk):

@@ -1,65 +1,20 @@
-"""The dashboard and market detail pages: spreads from the cached books, health, open crosses."""
+"""The dashboard: spreads from the published books and the engine's crosses, health, controls."""
 
 import time
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache, caches
 from django.urls import reverse
 
 from arbsite.roles import TRADER, VIEWER
 from markets.bookcache import publish_book
-from markets.heartbeat import ENGINE_HEARTBEAT_KEY, record_engine_heartbeat
+from markets.heartbeat import record_engine_heartbeat
 from markets.models import Exchange
 from portfolio.models import Mode
 from risk.models import KillSwitch
-from tests.factories import (
-    ExchangeFactory,
-    ListingFactory,
-    MarketFactory,
-    OpportunityFactory,
-    RiskProfileFactory,
-)
+from tests.factories import OpportunityFactory, RiskProfileFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def empty_caches():
-    """Books and the heartbeat live in caches that outlive a test's transaction."""
-    caches["books"].clear()
-    cache.delete(ENGINE_HEARTBEAT_KEY)
-
-
-def book(venue: str, bid: str, ask: str, *, market: str = "BTC-USD", valid: bool = True) -> None:
-    publish_book(
-        {
-            "venue": venue,
-            "market": market,
-            "bids": [(Decimal(bid), Decimal("1")), (Decimal(bid) - 1, Decimal("3"))],
-            "asks": [(Decimal(ask), Decimal("1")), (Decimal(ask) + 1, Decimal("3"))],
-            "sequence": 7,
-            "exchange_ts": None,
-            "received_ts": time.time() - 1.5,
-            "valid": valid,
-        }
-    )
-
-
-@pytest.fixture
-def venues():
-    market = MarketFactory(symbol="BTC-USD")
-    cheap = ExchangeFactory(slug="cheap", name="Cheap", taker_fee_bps=Decimal(10))
-    dear = ExchangeFactory(slug="dear", name="Dear", taker_fee_bps=Decimal(10))
-    ListingFactory(market=market, exchange=cheap)
-    ListingFactory(market=market, exchange=dear)
-    return market
-
-
-@pytest.fixture
-def viewer(client, user_with_role):
-    client.force_login(user_with_role(VIEWER))
-    return client
 
 
 def opened(market, buy, sell, *, bps: str, net: str = "5"):
@@ -74,7 +29,7 @@ def opened(market, buy, sell, *, bps: str, net: str = "5"):
     )
 
 
-def test_dashboard_shows_each_venues_top_and_the_cross_the_engine_opened(viewer, venues):
+def test_dashboard_shows_each_venues_top_and_the_cross_the_engine_opened(viewer, venues, book):
     book("cheap", "99.00", "100.00")
     book("dear", "102.00", "103.00")
     RiskProfileFactory(min_profit_bps=Decimal(5))
@@ -93,7 +48,7 @@ def test_dashboard_shows_each_venues_top_and_the_cross_the_engine_opened(viewer,
     assert html.count('<tr class="pays">') == 1
 
 
-def test_dashboard_marks_nothing_when_the_engine_opened_nothing(viewer, venues):
+def test_dashboard_marks_nothing_when_the_engine_opened_nothing(viewer, venues, book):
     # The tops cross after fees, but the engine opened no opportunity (its walk found no size,
     # a book too old, say): the page does not call it paying on its own.
     book("cheap", "99.00", "100.00")
@@ -108,7 +63,7 @@ def test_dashboard_marks_nothing_when_the_engine_opened_nothing(viewer, venues):
 
 
 def test_in_live_trading_the_dashboard_marks_exactly_the_crosses_paying_under_the_live_profile(
-    viewer, venues
+    viewer, venues, book
 ):
     book("cheap", "99.00", "100.00")
     book("dear", "99.50", "100.50")
@@ -126,7 +81,7 @@ def test_in_live_trading_the_dashboard_marks_exactly_the_crosses_paying_under_th
     assert '<span class="pays">80.00 bps</span>' in html and "buy Dear, sell Cheap" in html
 
 
-def test_an_opened_cross_below_the_minimum_is_shown_but_not_marked(viewer, venues):
+def test_an_opened_cross_below_the_minimum_is_shown_but_not_marked(viewer, venues, book):
     book("cheap", "99.00", "100.00")
     book("dear", "99.50", "100.50")
     cheap, dear = Exchange.objects.get(slug="cheap"), Exchange.objects.get(slug="dear")
@@ -139,7 +94,7 @@ def test_an_opened_cross_below_the_minimum_is_shown_but_not_marked(viewer, venue
     assert "12.50 bps</span> on 0.5 (5.00 net, below the desk's minimum)" in html
 
 
-def test_dashboard_marks_a_venue_without_a_book(viewer, venues):
+def test_dashboard_marks_a_venue_without_a_book(viewer, venues, book):
     book("cheap", "99.00", "100.00")
 
     html = viewer.get(reverse("dashboard")).content.decode()
@@ -147,7 +102,7 @@ def test_dashboard_marks_a_venue_without_a_book(viewer, venues):
     assert "no book" in html
 
 
-def test_dashboard_lists_open_opportunities_with_size_profit_and_bps(viewer, venues):
+def test_dashboard_lists_open_opportunities_with_size_profit_and_bps(viewer, venues, book):
     OpportunityFactory(market=venues, net_profit=Decimal("12.3456"), net_bps=Decimal("42.5"))
     OpportunityFactory(market=venues, state="closed", net_profit=Decimal("777"))
 
@@ -158,7 +113,7 @@ def test_dashboard_lists_open_opportunities_with_size_profit_and_bps(viewer, ven
     assert "777" not in html
 
 
-def test_dashboard_shows_each_feeds_state_from_the_engine_heartbeat(viewer, venues):
+def test_dashboard_shows_each_feeds_state_from_the_engine_heartbeat(viewer, venues, book):
     record_engine_heartbeat(
         {
             "feeds": {
@@ -175,7 +130,7 @@ def test_dashboard_shows_each_feeds_state_from_the_engine_heartbeat(viewer, venu
     assert "not reporting" not in html
 
 
-def test_dashboard_says_when_the_engine_is_not_reporting(viewer, venues):
+def test_dashboard_says_when_the_engine_is_not_reporting(viewer, venues, book):
     html = viewer.get(reverse("dashboard")).content.decode()
 
     assert "not reporting" in html
@@ -195,7 +150,7 @@ def test_kill_switch_control_and_execute_links_only_for_traders(
     assert "Kill switch off" in html
 
 
-def test_every_page_shows_the_kill_switch_when_it_is_on(viewer, venues):
+def test_every_page_shows_the_kill_switch_when_it_is_on(viewer, venues, book):
     KillSwitch.throw(reason="venue outage")
 
     html = viewer.get(reverse("opportunities")).content.decode()
@@ -203,38 +158,14 @@ def test_every_page_shows_the_kill_switch_when_it_is_on(viewer, venues):
     assert "Kill switch ON" in html and "venue outage" in html
 
 
-def test_dashboard_subscribes_its_live_socket_to_each_markets_spreads(viewer, venues):
+def test_dashboard_subscribes_its_live_socket_to_each_markets_spreads(viewer, venues, book):
     html = viewer.get(reverse("dashboard")).content.decode()
 
     assert 'ws-connect="/ws/live/?topics=desk%2Chealth' in html
     assert "spreads%3ABTC-USD" in html
 
 
-def test_market_detail_shows_each_venues_depth_side_by_side(viewer, venues):
-    book("cheap", "99.00", "100.00")
-    book("dear", "102.00", "103.00")
-
-    html = viewer.get(reverse("market_detail", args=["BTC-USD"])).content.decode()
-
-    assert 'id="depth"' in html and 'id="spread-chart"' in html
-    assert html.count('<table class="depth">') == 2
-    assert "98.00" in html and "104.00" in html  # second levels
-    # Highest bid 102 against lowest ask 100, over their mid 101.
-    assert 'data-spread-bps="198.0198"' in html
-
-
-def test_market_detail_of_an_unknown_market_is_404(viewer):
-    assert viewer.get(reverse("market_detail", args=["NOPE-USD"])).status_code == 404
-
-
-def test_pages_load_no_inline_script(viewer, venues):
-    response = viewer.get(reverse("market_detail", args=["BTC-USD"]))
-
-    assert "<script>" not in response.content.decode()
-    assert "'unsafe-inline'" not in response["Content-Security-Policy"]
-
-
-def test_prices_and_sizes_are_shown_on_the_venues_tick_and_lot(viewer, venues):
+def test_prices_and_sizes_are_shown_on_the_venues_tick_and_lot(viewer, venues, book):
     # Binance writes eight decimals whatever the tick; an off-grid price is shown as it came.
     publish_book(
         {

@@ -1,4 +1,4 @@
-"""Opportunities and trades pages: filters, sorting, pagination, fragments, manual execute."""
+"""The opportunities pages: filters, sorting, pagination, fragments, detail, manual execute."""
 
 import re
 from datetime import timedelta
@@ -10,24 +10,19 @@ from django.utils import timezone
 
 from arbsite import celery_app
 from arbsite.models import AuditEvent
-from arbsite.roles import TRADER, VIEWER
+from arbsite.roles import TRADER
 from tests.factories import (
     ExchangeFactory,
     MarketFactory,
     OpportunityFactory,
     paper_desk,
     publish_test_book,
+    trade_with_legs,
 )
-from trading.models import Fill, Opportunity, Order, Trade
+from trading.models import Trade
 
 pytestmark = pytest.mark.django_db
 D = Decimal
-
-
-@pytest.fixture
-def viewer(client, user_with_role):
-    client.force_login(user_with_role(VIEWER))
-    return client
 
 
 @pytest.fixture
@@ -36,38 +31,6 @@ def trader(client, user_with_role):
     client.force_login(user)
     client.user = user
     return client
-
-
-def trade_for(opportunity: Opportunity, *, state: str = "closed", mode: str = "paper") -> Trade:
-    now = timezone.now()
-    trade = Trade.objects.create(
-        opportunity=opportunity,
-        mode=mode,
-        state=state,
-        requested_size=D(1),
-        expected_net_profit=D("1.798"),
-        realised_net_profit=D("1.5") if state == "closed" else None,
-        created_at=now,
-        state_changed_at=now,
-    )
-    for side, exchange, price in (
-        ("buy", opportunity.buy_exchange, D(100)),
-        ("sell", opportunity.sell_exchange, D(102)),
-    ):
-        order = Order.objects.create(
-            trade=trade,
-            exchange=exchange,
-            side=side,
-            limit_price=price,
-            amount=D(1),
-            filled_amount=D(1),
-            average_price=price,
-            fee=D("0.1"),
-            client_order_id=f"t{trade.pk}-{side}",
-            state="filled",
-        )
-        Fill.objects.create(order=order, price=price, amount=D(1), fee=D("0.1"))
-    return trade
 
 
 def profits(html: str) -> list[str]:
@@ -115,7 +78,7 @@ def test_opportunities_filter_by_date_range(viewer):
 
 def test_opportunities_filter_taken_and_by_refusal_reason(viewer):
     taken = OpportunityFactory(net_profit=D("8.88"))
-    trade_for(taken)
+    trade_with_legs(taken)
     OpportunityFactory(net_profit=D("9.99"), refusals={"max daily loss": 3})
     OpportunityFactory(net_profit=D("1.23"), refusals={"stale book": 1})
 
@@ -176,7 +139,7 @@ def test_opportunity_detail_shows_lifecycle_and_what_was_done(viewer):
         peak_net_profit=D("4.2"),
         refusals={"max notional": 2},
     )
-    trade_for(opportunity)
+    trade_with_legs(opportunity)
 
     html = viewer.get(reverse("opportunity_detail", args=[opportunity.pk])).content.decode()
 
@@ -184,42 +147,6 @@ def test_opportunity_detail_shows_lifecycle_and_what_was_done(viewer):
     assert "4.2000" in html
     assert "Legs and fills of trade" in html
     assert "max notional" in html
-
-
-def test_trades_page_shows_legs_fills_fees_and_pnl(viewer):
-    trade = trade_for(OpportunityFactory())
-
-    html = viewer.get(reverse("trades")).content.decode()
-
-    assert f"Trade #{trade.pk}" in html
-    assert "1 @ 100" in html and "1 @ 102" in html
-    assert "0.2000" in html  # both legs' fees
-    assert "1.5000" in html
-
-
-@pytest.mark.parametrize("params", [{"state": "failed"}, {"mode": "live"}, {"venue": "odd"}])
-def test_trades_filter_by_state_mode_and_venue(viewer, params):
-    plain = trade_for(OpportunityFactory())
-    odd = trade_for(
-        OpportunityFactory(buy_exchange=ExchangeFactory(slug="odd")),
-        state="failed",
-        mode="live",
-    )
-
-    html = viewer.get(reverse("trades"), params).content.decode()
-
-    assert f"Trade #{odd.pk}" in html
-    assert f"Trade #{plain.pk}" not in html
-
-
-def test_trades_filter_by_market_and_date(viewer):
-    trade = trade_for(OpportunityFactory(market=MarketFactory(symbol="ETH-USD")))
-    trade_for(OpportunityFactory())
-    today = timezone.now().date().isoformat()
-
-    html = viewer.get(reverse("trades"), {"market": "ETH-USD", "since": today}).content.decode()
-
-    assert "1 trade" in html and f"Trade #{trade.pk}" in html
 
 
 def test_viewer_may_not_execute_by_hand(viewer):

@@ -10,7 +10,6 @@ from django.utils import timezone
 from arbsite import live
 from arbsite.access import VIEW
 from arbsite.pages.fragments import TOPICS
-from arbsite.roles import VIEWER
 from markets import notices
 from portfolio.services import open_account
 from tests.factories import ExchangeFactory, MarketFactory, OpportunityFactory, publish_test_book
@@ -23,12 +22,6 @@ D = Decimal
 @pytest.fixture(autouse=True)
 def no_books():
     caches["books"].clear()
-
-
-@pytest.fixture
-def viewer(client, user_with_role):
-    client.force_login(user_with_role(VIEWER))
-    return client
 
 
 @pytest.fixture

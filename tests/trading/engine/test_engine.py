@@ -9,7 +9,8 @@ import pytest
 import pytest_asyncio
 from prometheus_client import REGISTRY
 
-from markets.simulator import Timing, VenueSimulator
+from markets.simulator.server import VenueSimulator
+from markets.simulator.specs import Timing
 from markets.venues import VenueConfig
 from trading.engine.engine import Engine
 from trading.engine.runner import opportunity_subscriber

@@ -1,0 +1,159 @@
+"""The desk state the risk checks need, read from trades, and the risk re-checks around them.
+
+The engine reloads `load_limits` and `desk_state` every few seconds and checks each tick with
+`engine_refusals` (no I/O); the execution task calls `execution_refusals` against the database.
+"""
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+
+from django.db import connection
+from django.utils import timezone
+
+from markets.bookcache import book_age_s, read_book
+from markets.money import ZERO
+from portfolio.selectors import exposure
+from risk import alerts, checks
+from risk.checks import Candidate, DeskState, Limits
+from risk.models import KillSwitch, RiskProfile
+from risk.selectors import limits_of, load_limits
+from risk.services import trip_kill_switch
+from trading.models import Opportunity, Trade
+from trading.selectors import open_imbalances, realised_pnl_today
+
+# Trades still in flight or refused before any order: neither a success nor a failure.
+_UNDECIDED = [Trade.State.PENDING, Trade.State.SUBMITTED, Trade.State.REJECTED]
+
+
+def desk_state(mode: str) -> DeskState:
+    """The desk's state in `mode` read from the database (and the book cache for prices)."""
+    switch = KillSwitch.current()
+    rows = exposure(mode=mode, imbalances=open_imbalances(mode=mode))
+    return DeskState(
+        kill_switch_on=switch.is_on,
+        realised_pnl_today=sum(realised_pnl_today(mode=mode).values(), ZERO),
+        trades_last_minute=Trade.objects.filter(
+            mode=mode, created_at__gte=timezone.now() - timedelta(minutes=1)
+        ).count(),
+        positions={(r.venue, r.asset): r.value for r in rows if r.value is not None},
+        # Valued at the mid; an imbalance on a venue with no fresh book cannot be valued here.
+        open_imbalance=sum((abs(r.imbalance) * r.mid for r in rows if r.mid is not None), ZERO),
+        consecutive_failures=consecutive_failures(mode, since=switch.changed_at),
+    )
+
+
+def consecutive_failures(mode: str, *, since: datetime | None = None) -> int:
+    """Newest decided trades in a row that failed or needed a hedge or unwind.
+
+    Counted only since the kill switch last changed, so a reset gives the desk a fresh start.
+    """
+    trades = Trade.objects.filter(mode=mode).exclude(state__in=_UNDECIDED)
+    if since is not None:
+        trades = trades.filter(created_at__gt=since)
+    newest = trades.order_by("-created_at", "-id").values_list("state", "hedged_at")[:100]
+    count = 0
+    for state, hedged_at in newest:
+        if state != Trade.State.FAILED and state != Trade.State.PARTIALLY_FILLED and not hedged_at:
+            break
+        count += 1
+    return count
+
+
+def candidate_of(opportunity: Opportunity) -> Candidate:
+    """The opportunity's last observed cross, with the age of each venue's published book."""
+    market = opportunity.market.symbol
+    return Candidate(
+        market=market,
+        buy_venue=opportunity.buy_exchange.slug,
+        sell_venue=opportunity.sell_exchange.slug,
+        size=opportunity.size,
+        buy_vwap=opportunity.buy_vwap,
+        sell_vwap=opportunity.sell_vwap,
+        net_profit=opportunity.net_profit,
+        net_bps=opportunity.net_bps,
+        notional=opportunity.size * opportunity.buy_vwap,
+        buy_book_age_ms=_book_age_ms(opportunity.buy_exchange.slug, market),
+        sell_book_age_ms=_book_age_ms(opportunity.sell_exchange.slug, market),
+    )
+
+
+def _book_age_ms(venue: str, market: str) -> float | None:
+    """None when no book was published within the cache's lifetime or it is marked invalid."""
+    book = read_book(venue, market)
+    if book is None or not book.get("valid", True):
+        return None
+    return book_age_s(book) * 1000
+
+
+def engine_refusals(candidate: Candidate, *, limits: Limits | None, state: DeskState) -> list[str]:
+    """The engine's per-tick check before it enqueues an automatic execution; no I/O."""
+    if limits is None:
+        return ["no active risk profile"]
+    return checks.refusals(candidate, limits, state, automatic=True)
+
+
+def execution_refusals(
+    opportunity: Opportunity, *, mode: str, automatic: bool = False
+) -> list[str]:
+    """Return why `opportunity` may not be executed now in `mode`; [] means it may.
+
+    Reads everything fresh from the database, so a kill switch or an admin change made after
+    the task was queued still stops it; trips the kill switch when the desk is past a limit.
+    """
+    profile = RiskProfile.objects.active(mode)
+    if profile is None:
+        return [f"no active {mode} risk profile"]
+    limits = limits_of(profile)
+    state = desk_state(mode)
+    tripped = checks.trip_reasons(limits, state)
+    if tripped and not state.kill_switch_on:
+        trip_kill_switch(reason=", ".join(tripped))
+    return checks.refusals(candidate_of(opportunity), limits, state, automatic=automatic)
+
+
+def trip_if(*, mode: str, feed_ages_ms: Mapping[str, float] | None = None) -> list[str]:
+    """Trip the kill switch if the desk in `mode` is past a limit; return the reasons found.
+
+    For the engine, with each venue's feed age; a stale feed the profile trades on alerts too.
+    """
+    limits = load_limits(mode)
+    if limits is None:
+        return []
+    ages = feed_ages_ms or {}
+    for venue in checks.stale_venues(limits, ages):
+        alerts.feed_down(venue, ages[venue])
+    reasons = checks.trip_reasons(limits, desk_state(mode), feed_ages_ms=ages)
+    if reasons:
+        trip_kill_switch(reason=", ".join(reasons))
+    return reasons
+
+
+def record_refusals(opportunity_id: int, reasons: Iterable[str]) -> None:
+    """Add one to each reason's counter on the opportunity in a single UPDATE.
+
+    A reason that says the desk as a whole is at a limit alerts (once per incident).
+    """
+    counts = Counter(reasons)
+    if not counts:
+        return
+    table = Opportunity._meta.db_table
+    if connection.vendor == "postgresql":
+        pairs = ", ".join(
+            ["%s::text, COALESCE((refusals->>%s::text)::bigint, 0) + %s::bigint"] * len(counts)
+        )
+        sql = f"UPDATE {table} SET refusals = refusals || jsonb_build_object({pairs}) WHERE id = %s"
+        params = [value for reason, n in counts.items() for value in (reason, reason, n)]
+    else:
+        pairs = ", ".join(["%s, COALESCE(json_extract(refusals, %s), 0) + %s"] * len(counts))
+        sql = f"UPDATE {table} SET refusals = json_set(refusals, {pairs}) WHERE id = %s"
+        params = [v for reason, n in counts.items() for v in (_path(reason), _path(reason), n)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, opportunity_id])
+    for reason in counts.keys() & checks.DESK_LIMITS:
+        alerts.limit_hit(reason, str(opportunity_id))
+
+
+def _path(reason: str) -> str:
+    """A SQLite JSON path naming one key, quoted since reasons hold spaces and brackets."""
+    return '$."' + reason.replace('"', "") + '"'

@@ -1,0 +1,95 @@
+"""Hedge or unwind: close the imbalance a leg that did not fill completely left on a trade."""
+
+from decimal import Decimal
+
+from markets import notices
+from markets.models import Exchange
+from markets.money import plain
+from risk.models import RiskProfile
+from trading.execution.orders import VenueFor, client_order_id, grid_of, place_orders
+from trading.execution.settlement import imbalance
+from trading.execution.sizing import on_tick, slipped, under_minimum, whole_lots
+from trading.models import Order, Trade
+
+
+def balance_trade(*, trade: Trade, venue_for: VenueFor, profile: RiskProfile) -> Trade:
+    """Close a partly filled trade's imbalance: first retry the short leg against the current
+    book within the profile's max hedge slippage (hedge), then trade back what is left of the
+    long leg within the same slippage (unwind). A remainder leaves the trade partially filled
+    for `recover_trades` to try again; it counts against exposure until then."""
+    legs = {o.side: o for o in trade.orders.filter(purpose=Order.Purpose.LEG)}
+    market = trade.opportunity.market
+    slip = profile.max_hedge_slippage_bps
+    unwound = placed = False
+    held_back = []  # why each order this pass could not be sent
+    for purpose in (Order.Purpose.HEDGE, Order.Purpose.UNWIND):
+        net = imbalance(trade)
+        if net == 0:
+            break
+        side = Order.Side.SELL if net > 0 else Order.Side.BUY
+        if purpose == Order.Purpose.HEDGE:
+            # The short leg again, on its own venue, from its original limit.
+            leg = legs[side]
+            exchange, price = leg.exchange, slipped(leg.limit_price, side, slip)
+        else:
+            # Trade back the long leg on its venue, from the price it filled at.
+            leg = legs[Order.Side.BUY if side == Order.Side.SELL else Order.Side.SELL]
+            exchange, price = leg.exchange, slipped(leg.average_price, side, slip)
+        # On the venue's grids: its tick for the price; its lot for the amount, since a venue
+        # refuses a quantity off its step (Binance: LOT_SIZE). When the legs' venues trade in
+        # different steps, the finer one takes what the coarser leaves.
+        grid = grid_of(exchange, market)
+        amount = whole_lots(abs(net), grid.lot)
+        price = on_tick(price, grid.tick, side)
+        if not amount:
+            held_back.append(f"{plain(abs(net))} {market.base} is under {exchange.slug}'s lot")
+            continue
+        reason = under_minimum(
+            venue=exchange.slug,
+            grid=grid,
+            price=price,
+            amount=amount,
+            base=market.base,
+            quote=market.quote,
+        )
+        if reason:
+            held_back.append(reason)
+            continue
+        order = _extra_order(
+            trade, purpose=purpose, exchange=exchange, side=side, price=price, amount=amount
+        )
+        place_orders(orders=[order], venues=[venue_for(exchange, trade.mode, profile)])
+        placed = True
+        order.refresh_from_db()
+        if order.is_open:
+            return trade  # its fate is unknown until recover_trades finds it
+        unwound = unwound or (purpose == Order.Purpose.UNWIND and order.filled_amount > 0)
+    if imbalance(trade) == 0:
+        to_state = Trade.State.UNWOUND if unwound else Trade.State.HEDGED
+        # A note that an earlier pass could send nothing no longer holds.
+        trade.advance(to_state, detail=f"imbalance closed by {to_state}", failure_reason="")
+    elif held_back and not placed:
+        # Neither venue takes what is left: say so on the trade, once, for a person to act on.
+        reason = f"left open, no order sent: {'; '.join(held_back)}"[:200]
+        if trade.failure_reason != reason:
+            Trade.objects.filter(pk=trade.pk).update(failure_reason=reason)
+            trade.failure_reason = reason
+            notices.publish(notices.TRADES)
+    return trade
+
+
+def _extra_order(
+    trade: Trade, *, purpose: str, exchange: Exchange, side: str, price: Decimal, amount: Decimal
+) -> Order:
+    """A hedge or unwind order of `trade`, numbered within its purpose, ready to place."""
+    number = trade.orders.filter(purpose=purpose).count() + 1
+    return Order.objects.create(
+        trade=trade,
+        exchange=exchange,
+        purpose=purpose,
+        side=side,
+        limit_price=price,
+        amount=amount,
+        client_order_id=client_order_id(trade, f"{purpose}-{number}"),
+        state=Order.State.SUBMITTED,
+    )

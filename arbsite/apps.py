@@ -9,7 +9,7 @@ class ArbsiteConfig(AppConfig):
     def ready(self) -> None:
         from django.apps import apps
 
-        from . import audit  # noqa: F401 - connects the login / failed-login receivers
+        from . import audit  # noqa: F401 - connects the login, failed-login and desk-change receivers
         from .roles import sync_roles
 
         # After auth's own handler has created every model's permissions (auth comes first).

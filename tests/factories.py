@@ -222,7 +222,7 @@ def settled_trade(opportunity, *, at, legs, state=Trade.State.CLOSED, mode="pape
 
 
 def report_history(day):
-    """The hand-computed report fixture on UTC `day` (a date); see tests/trading/test_reports.py.
+    """The hand-computed report fixture on UTC `day` (a date); see tests/trading/reports/.
 
     BTC-USD buyv->sellv paper: A wins 1.696 (fees 0.304); B partly filled then hedged, realised
     1.0985 against 3.5 expected (fees 0.4015); D failed. ETH-USD buyv->sellv live: C loses

@@ -256,7 +256,7 @@ class Fill(models.Model):
 
 
 class DailyRollup(models.Model):
-    """Settled trades of one UTC day for one market, venue pair and mode (see trading.rollups)."""
+    """Settled trades of one UTC day for one market, venue pair and mode (reports.rollups)."""
 
     day = models.DateField()
     market = models.ForeignKey("markets.Market", on_delete=models.PROTECT, related_name="+")

@@ -20,19 +20,18 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 
 from markets.recording import apply_record, read_records
-from markets.simulator import (
+from markets.simulator.book import Change
+from markets.simulator.market import SimMarket, VenueBook
+from markets.simulator.server import VENUE_TYPES
+from markets.simulator.specs import (
     DEFAULT_MARKETS,
     DEFAULT_PROFILES,
     SATOSHI,
-    VENUE_TYPES,
-    Change,
-    Listing,
-    Market,
     MarketSpec,
+    SimListing,
     Timing,
-    Venue,
-    VenueBook,
 )
+from markets.simulator.venue import SimVenue
 from markets.venues import VenueConfig, make_feed
 from markets.venues.feed import Feed
 from trading.engine.pipeline import Limits, Pipeline
@@ -45,27 +44,27 @@ MARKETS: dict[str, MarketSpec] = {
         mid=Decimal(150),
         size=Decimal(40),
         listings={
-            "coinbase": Listing("SOL-USD", Decimal("0.01"), SATOSHI),
-            "kraken": Listing("SOL/USD", Decimal("0.01"), Decimal("0.00000001")),
-            "binance": Listing("SOLUSDT", Decimal("0.01"), Decimal("0.001")),
+            "coinbase": SimListing("SOL-USD", Decimal("0.01"), SATOSHI),
+            "kraken": SimListing("SOL/USD", Decimal("0.01"), Decimal("0.00000001")),
+            "binance": SimListing("SOLUSDT", Decimal("0.01"), Decimal("0.001")),
         },
     ),
     "XRP-USD": MarketSpec(
         mid=Decimal("0.6"),
         size=Decimal(5000),
         listings={
-            "coinbase": Listing("XRP-USD", Decimal("0.0001"), Decimal("0.000001")),
-            "kraken": Listing("XRP/USD", Decimal("0.00001"), Decimal("0.00000001")),
-            "binance": Listing("XRPUSDT", Decimal("0.0001"), Decimal("0.1")),
+            "coinbase": SimListing("XRP-USD", Decimal("0.0001"), Decimal("0.000001")),
+            "kraken": SimListing("XRP/USD", Decimal("0.00001"), Decimal("0.00000001")),
+            "binance": SimListing("XRPUSDT", Decimal("0.0001"), Decimal("0.1")),
         },
     ),
     "DOGE-USD": MarketSpec(
         mid=Decimal("0.15"),
         size=Decimal(20000),
         listings={
-            "coinbase": Listing("DOGE-USD", Decimal("0.00001"), Decimal("0.1")),
-            "kraken": Listing("XDG/USD", Decimal("0.0000001"), Decimal("0.00000001")),
-            "binance": Listing("DOGEUSDT", Decimal("0.00001"), Decimal(1)),
+            "coinbase": SimListing("DOGE-USD", Decimal("0.00001"), Decimal("0.1")),
+            "kraken": SimListing("XDG/USD", Decimal("0.0000001"), Decimal("0.00000001")),
+            "binance": SimListing("DOGEUSDT", Decimal("0.00001"), Decimal(1)),
         },
     ),
 }
@@ -124,7 +123,7 @@ class Outbox:
 MOST_PER_FRAME = {"coinbase": 4, "kraken": 2, "binance": 1000}
 
 
-def publish_in_frames(venue: Venue, book: VenueBook, changes: list[Change]) -> None:
+def publish_in_frames(venue: SimVenue, book: VenueBook, changes: list[Change]) -> None:
     """Publish one simulator step as several frames, walking the book through each state.
 
     Removals go first, so no intermediate book is ever crossed; Kraken's publish diffs its window
@@ -153,7 +152,7 @@ def generate(path: Path, frames: int, seed: int) -> None:
     """Write a recording of `frames` received frames from the simulated venues to `path`."""
     timing = Timing()
     markets = {
-        symbol: Market(spec, random.Random(f"{seed}:{symbol}"), timing, 0.0)
+        symbol: SimMarket(spec, random.Random(f"{seed}:{symbol}"), timing, 0.0)
         for symbol, spec in MARKETS.items()
     }
     venues = {

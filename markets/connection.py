@@ -234,14 +234,17 @@ class Connection:
 
     # -- between connections ----------------------------------------------------------------
 
-    async def _wait_before_retry(self) -> None:
-        """Full-jitter exponential backoff; after too many failures the circuit opens."""
+    def retry_delay(self) -> float:
+        """Seconds until the next attempt: full-jitter exponential backoff over the failures in a
+        row; once they reach the threshold the circuit opens for its cool-down, and each attempt
+        after one (half-open) that fails too opens it again."""
         if self.failures >= self.circuit_threshold:
             self.state = "circuit_open"
-            delay = self.circuit_cooldown
             log.error("%s: circuit open after %d failures", self.feed.venue, self.failures)
-        else:
-            self.state = "backing_off"
-            delay = random.uniform(0, min(self.backoff_max, self.backoff_base * 2**self.failures))
+            return self.circuit_cooldown
+        self.state = "backing_off"
+        return random.uniform(0, min(self.backoff_max, self.backoff_base * 2**self.failures))
+
+    async def _wait_before_retry(self) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), delay)
+            await asyncio.wait_for(self._stopping.wait(), self.retry_delay())

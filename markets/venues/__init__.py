@@ -1,19 +1,45 @@
-"""Which venues the engine runs and how each venue's feed is built: one row per venue module."""
+"""Which venues the engine runs, how each venue's feed is built, and which venues trade live:
+one row per venue module."""
 
+import importlib
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from markets.venues.binance.feed import BinanceFeed
 from markets.venues.coinbase.feed import CoinbaseFeed
 from markets.venues.feed import Feed
 from markets.venues.kraken.feed import KrakenFeed
+from markets.venues.orders import Venue
 
-# Adding a venue is one module in markets/feeds/ and one row here (plus its Exchange row).
+if TYPE_CHECKING:
+    from markets.models import Exchange
+
+# Adding a venue is one folder in markets/venues/ and one row here (plus its Exchange row).
 FEED_CLASSES: dict[str, type[Feed]] = {
     "coinbase": CoinbaseFeed,
     "kraken": KrakenFeed,
     "binance": BinanceFeed,
 }
+# The venues with an orders module, the only ones the desk can trade live. Imported when first
+# asked for: an orders module loads ccxt and the models, which the feeds never need.
+ORDER_MODULES: dict[str, str] = {
+    "binance": "markets.venues.binance.orders",
+}
+
+
+class NotTradable(ValueError):
+    """The venue has no orders module: the desk can watch it but not trade it live."""
+
+
+def live_venue(exchange: "Exchange") -> Venue:
+    """The live venue that places `exchange`'s orders, with its credential and REST URL."""
+    module = ORDER_MODULES.get(exchange.slug)
+    if module is None:
+        raise NotTradable(
+            f"{exchange.slug} has no orders module: the desk can watch it but not trade it live"
+        )
+    return importlib.import_module(module).LiveVenue.for_exchange(exchange)
 
 
 @dataclass(slots=True)

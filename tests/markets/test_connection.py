@@ -1,8 +1,12 @@
-"""Tests for the connection manager against real loopback WebSocket servers (Coinbase frames)."""
+"""The connection manager: its backoff, idle detection and circuit breaker step by step, and
+whole connections against real loopback WebSocket servers (Coinbase frames)."""
 
 import asyncio
+import itertools
 import json
+import random
 import socket
+import time
 
 import pytest
 import pytest_asyncio
@@ -19,12 +23,14 @@ class FakeCoinbase:
         self.drop_first = drop_first
         self.stall = stall
         self.connections = 0
+        self.opened: list[float] = []  # monotonic time of each connection
         self.received: list[dict] = []
         self.release_snapshot = asyncio.Event()
         self.release_snapshot.set()
 
     async def handler(self, ws) -> None:
         self.connections += 1
+        self.opened.append(time.monotonic())
         number = self.connections
         seq = iter(range(1_000_000))
         for _ in range(2):
@@ -136,8 +142,50 @@ async def test_dropped_connection_reconnects_and_books_are_invalid_until_a_new_s
         assert conn.state == "live" and conn.health()["reconnects"] == 1
 
 
+@pytest.fixture
+def ceiling(monkeypatch):
+    """Make every jittered delay its ceiling, so the schedule itself can be read."""
+    monkeypatch.setattr(random, "uniform", lambda low, high: high)
+
+
+def test_backoff_doubles_with_each_failure_in_a_row_up_to_its_cap(ceiling):
+    conn = connection_to(1, backoff_base=1.0, backoff_max=30.0, circuit_threshold=10)
+    delays = []
+    for failures in range(10):
+        conn.failures = failures
+        delays.append(conn.retry_delay())
+
+    assert delays == [1, 2, 4, 8, 16, 30, 30, 30, 30, 30]
+    assert conn.state == "backing_off"
+
+
+def test_backoff_delays_are_drawn_at_random_between_zero_and_the_ceiling():
+    random.seed(5)
+    conn = connection_to(1, backoff_base=1.0, backoff_max=30.0)
+    conn.failures = 3
+
+    delays = [conn.retry_delay() for _ in range(200)]
+
+    assert all(0 <= delay <= 8 for delay in delays)
+    assert min(delays) < 2 and max(delays) > 6
+
+
 @pytest.mark.asyncio
-async def test_stalled_server_is_detected_idle_and_the_connection_replaced(running):
+async def test_backoff_starts_again_from_its_base_after_a_good_connection(running, ceiling):
+    port = free_port()
+    conn = running(connection_to(port, circuit_threshold=100))
+    await until(lambda: conn.failures >= 4)
+
+    server = FakeCoinbase()
+    async with serve(server.handler, "127.0.0.1", port):
+        await until(lambda: conn.state == "live")
+
+        assert conn.failures == 0
+        assert conn.retry_delay() == conn.backoff_base
+
+
+@pytest.mark.asyncio
+async def test_a_socket_quiet_for_the_idle_limit_is_dropped_and_a_new_one_opened(running):
     server = FakeCoinbase(stall=True)
     async with serve(server.handler, "127.0.0.1", 0) as ws_server:
         conn = running(connection_to(ws_server.sockets[0].getsockname()[1], idle_timeout=0.2))
@@ -146,12 +194,59 @@ async def test_stalled_server_is_detected_idle_and_the_connection_replaced(runni
         await until(lambda: server.connections == 2)
         await until(lambda: conn.state == "live" and conn.feed.books["BTC-USD"].valid)
 
-        assert conn.health()["idle_timeouts"] >= 1
-        assert conn.reconnects >= 1
+        # The first socket fell silent after its snapshot: dropped once the idle limit passed.
+        assert 0.2 <= server.opened[1] - server.opened[0] < 0.6
+        assert conn.health()["idle_timeouts"] == 1
+        assert conn.reconnects == 1
 
 
 @pytest.mark.asyncio
-async def test_circuit_opens_after_refused_attempts_and_closes_when_the_server_is_back(running):
+async def test_a_socket_that_keeps_sending_within_the_idle_limit_is_kept(running):
+    server = FakeCoinbase()
+    async with serve(server.handler, "127.0.0.1", 0) as ws_server:
+        conn = running(connection_to(ws_server.sockets[0].getsockname()[1], idle_timeout=0.2))
+        await until(lambda: conn.state == "live")
+
+        await asyncio.sleep(0.8)
+
+        assert (server.connections, conn.idle_timeouts, conn.state) == (1, 0, "live")
+
+
+def test_the_circuit_opens_when_failures_in_a_row_reach_the_threshold():
+    conn = connection_to(1, circuit_threshold=3, circuit_cooldown=300.0)
+    conn.failures = 2
+    backing_off = conn.retry_delay()
+    state_before = conn.state
+
+    conn.failures = 3
+
+    assert (state_before, backing_off <= conn.backoff_max) == ("backing_off", True)
+    assert (conn.retry_delay(), conn.state) == (300.0, "circuit_open")
+
+
+@pytest.mark.asyncio
+async def test_an_open_circuit_waits_its_cooldown_before_each_single_trial(running):
+    attempts: list[float] = []
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        attempts.append(time.monotonic())
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    conn = running(connection_to(port, circuit_threshold=3, circuit_cooldown=0.4))
+    await until(lambda: len(attempts) == 5)
+    await until(lambda: conn.state == "circuit_open")
+    server.close()
+
+    gaps = [b - a for a, b in itertools.pairwise(attempts)]
+    assert max(gaps[:2]) < 0.2  # backing off between the first three failures
+    # Open: each attempt after the cool-down is one trial, and its failure opens it again.
+    assert all(0.4 <= gap < 0.8 for gap in gaps[2:])
+
+
+@pytest.mark.asyncio
+async def test_circuit_opens_after_refused_attempts_and_a_trial_that_connects_closes_it(running):
     port = free_port()
     conn = running(connection_to(port, circuit_threshold=3, circuit_cooldown=0.3))
 

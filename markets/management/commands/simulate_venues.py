@@ -5,11 +5,11 @@ import signal
 
 from django.core.management.base import BaseCommand
 
-from markets.simulator import VenueSimulator
+from markets.simulator.server import VenueSimulator
 
 
 class Command(BaseCommand):
-    help = "Serve simulated Coinbase, Kraken and Binance market data on one local port."
+    help = "Serve simulated Coinbase, Kraken and Binance (market data, orders) on one local port."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--host", default="127.0.0.1")

@@ -1,8 +1,6 @@
-"""A loopback stand-in for the few Binance spot REST endpoints the live venue calls.
-
-Signed like Binance (HMAC-SHA256, X-MBX-APIKEY), IOC limit orders fill against levels a test
-sets; faults make the next order fail (`error`) or answer too late for the client (`timeout`).
-"""
+"""Binance spot as the simulated venue serves it: `<symbol>@depth@100ms` diff streams, the REST
+depth snapshot, and the private order API (HMAC-SHA256 signed, recvWindow checked) whose IOC
+limit orders fill against the very book the streams publish."""
 
 import asyncio
 import hashlib
@@ -11,18 +9,27 @@ import itertools
 import json
 import time
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from http import HTTPStatus
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qs, parse_qsl
 
+from websockets.exceptions import ConnectionClosed
+
+from markets.simulator.book import Change, best_first
+from markets.simulator.market import VenueBook
+from markets.simulator.specs import Timing
+from markets.simulator.venue import RestAnswer, RestRequest, Session, SimVenue
+
+MAX_LIMIT = 5000
 ORDER_POST = "POST /api/v3/order"
 ORDER_GET = "GET /api/v3/order"
-FAULTS = ("error", "timeout")
+REST_FAULTS = ("error", "timeout")
 PLACES = Decimal("0.00000001")  # Binance prints every amount with 8 decimals
 INSUFFICIENT = "Account has insufficient balance for requested action."
-Levels = list[tuple[Decimal, Decimal]]
+QUOTES = ("USDT", "USDC")  # the quote assets of the symbols simulated here
+Levels = list[tuple[Decimal, Decimal]]  # (price, quantity), best first
 
 
 class Refusal(Exception):
@@ -34,7 +41,7 @@ class Refusal(Exception):
 
 
 @dataclass(slots=True)
-class Fault:
+class RestFault:
     kind: str
     route: str
     times: int
@@ -42,78 +49,176 @@ class Fault:
     delay: float
 
 
-@dataclass(slots=True)
-class Book:
-    base: str
-    quote: str
-    bids: Levels = field(default_factory=list)
-    asks: Levels = field(default_factory=list)
-    # BTCUSDT's PRICE_FILTER tickSize and LOT_SIZE stepSize: an order off either grid is refused;
-    # and its NOTIONAL minNotional: an order worth less is refused too.
-    tick: Decimal = Decimal("0.01")
-    step: Decimal = Decimal("0.00001")
-    min_notional: Decimal = Decimal(0)
-
-
 def _text(value: Decimal) -> str:
     return f"{value.quantize(PLACES):f}"
 
 
-class BinanceStandIn:
-    """Serves /api/v3 order, myTrades, time and ping; start with `async with` or start()/stop().
+def _assets(symbol: str) -> tuple[str, str]:
+    quote = next(q for q in QUOTES if symbol.endswith(q))
+    return symbol.removesuffix(quote), quote
 
-    `keys` maps API key to secret. `posts` counts the order POSTs seen per client order id, even
-    refused ones, so a test can assert that a retry never sent a second order.
+
+class SimBinance(SimVenue):
+    """Binance on `/binance/stream?streams=..`, `/binance/ws/<stream>` and REST under `/binance`.
+
+    The private API takes the API keys in `keys` (key -> secret), charges `taker_fee_bps` in the
+    quote (or, with `commission_in` "base", out of the base a buy delivers) and keeps every order
+    by client order id; `posts` counts the order POSTs seen per client order id, refused ones
+    too, so a test can assert that a retry never sent a second order.
     """
 
-    def __init__(
-        self,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        *,
-        keys: Mapping[str, str],
-        taker_fee_bps: Decimal = Decimal(10),
-        commission_in: str = "quote",
-    ) -> None:
-        self.host, self.port = host, port
-        self.keys = dict(keys)
-        self.taker_fee_bps = taker_fee_bps
-        self.commission_in = commission_in
-        self.books: dict[str, Book] = {}
+    name = "binance"
+    malformed = '{"e":"depthUpdate","E":'
+
+    def __init__(self, books: list[VenueBook], timing: Timing) -> None:
+        super().__init__(books, timing)
+        self.last_id = {s: b.rng.randint(10**8, 10**9) for s, b in self.books.items()}
+        self.first_pending: dict[str, int] = {}
+        self.pending: dict[str, dict[tuple[str, int], int]] = {s: {} for s in self.books}
+        self.keys: dict[str, str] = {}
+        self.taker_fee_bps = Decimal(10)
+        self.commission_in = "quote"
         self.orders: dict[str, dict] = {}  # by client order id
         self.trades: dict[int, list[dict]] = {}  # by order id
         self.posts: Counter[str] = Counter()
-        self.faults: list[Fault] = []
+        self.rest_faults: list[RestFault] = []
         self._ids = itertools.count(1000)
-        self._server: asyncio.Server | None = None
-        self._handlers: set[asyncio.Task] = set()
 
-    @property
-    def url(self) -> str:
-        """The REST base URL (what `Exchange.rest_url` holds for Binance: no /api/v3)."""
-        return f"http://{self.host}:{self.port}"
+    # -- market data -----------------------------------------------------------------------
 
-    def set_book(
-        self,
-        symbol: str,
-        *,
-        bids: Levels,
-        asks: Levels,
-        base: str = "BTC",
-        quote: str = "USDT",
-        tick: Decimal = Decimal("0.01"),
-        step: Decimal = Decimal("0.00001"),
-        min_notional: Decimal = Decimal(0),
-    ) -> None:
-        """The levels orders on `symbol` fill against, best first; fills take liquidity away.
+    def streams(self, path: str) -> bool:
+        return path == "/binance/stream" or path.startswith("/binance/ws")
 
-        `tick` and `step` are the symbol's price and quantity grids (Binance's PRICE_FILTER and
-        LOT_SIZE filters), `min_notional` its smallest order value (NOTIONAL): an order off a
-        grid or under the minimum is refused as Binance refuses it.
-        """
-        self.books[symbol] = Book(base, quote, list(bids), list(asks), tick, step, min_notional)
+    def clocks(self) -> list[Awaitable[None]]:
+        return [*super().clocks(), self._emit_forever()]
 
-    def inject(
+    def publish(self, book: VenueBook, changes: list[Change]) -> None:
+        # Every level change gets its own update id; events carry 100 ms batches of them.
+        symbol = book.symbol
+        self.first_pending.setdefault(symbol, self.last_id[symbol] + 1)
+        self.last_id[symbol] += len(changes)
+        for side, price, lots in changes:
+            self.pending[symbol][side, price] = lots
+
+    async def _emit_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.timing.binance_batch)
+            for symbol in list(self.first_pending):
+                self._emit(self.books[symbol], self.first_pending.pop(symbol))
+
+    def _emit(self, book: VenueBook, first: int) -> None:
+        symbol, listing = book.symbol, book.listing
+        changes = self.pending[symbol]
+        self.pending[symbol] = {}
+
+        def levels(want: str) -> list[list[str]]:
+            return [
+                [listing.price_text(p, 8), listing.qty_text(q, 8)]
+                for (side, p), q in sorted(changes.items())
+                if side == want
+            ]
+
+        event = {
+            "e": "depthUpdate",
+            "E": time.time_ns() // 1_000_000,
+            "s": symbol,
+            "U": first,
+            "u": self.last_id[symbol],
+            "b": levels("bid"),
+            "a": levels("ask"),
+        }
+        raw = json.dumps(event, separators=(",", ":"))
+        streams = (f"{symbol.lower()}@depth@100ms", f"{symbol.lower()}@depth")
+        for session in self.sessions:
+            stream = next((s for s in streams if s in session.subs), None)
+            if stream is None or session.take("gap", symbol):
+                continue
+            session.send(f'{{"stream":"{stream}","data":{raw}}}' if session.combined else raw)
+
+    def depth(self, query: dict[str, list[str]]) -> tuple[HTTPStatus, dict]:
+        """GET /api/v3/depth: the book as of `lastUpdateId`, consistent with the stream."""
+        symbol = query.get("symbol", [""])[0].upper()
+        book = self.books.get(symbol)
+        if book is None:
+            return HTTPStatus.BAD_REQUEST, {"code": -1121, "msg": "Invalid symbol."}
+        try:
+            limit = min(int(query.get("limit", ["100"])[0]), MAX_LIMIT)
+        except ValueError:
+            return HTTPStatus.BAD_REQUEST, {"code": -1100, "msg": "Illegal characters in limit."}
+
+        def levels(side: str) -> list[list[str]]:
+            sizes = book.book.side(side)
+            return [
+                [book.listing.price_text(p, 8), book.listing.qty_text(sizes[p], 8)]
+                for p in best_first(sizes, side, limit)
+            ]
+
+        body = {"lastUpdateId": self.last_id[symbol], "bids": levels("bid"), "asks": levels("ask")}
+        return HTTPStatus.OK, body
+
+    async def converse(self, session: Session, path: str, query: dict[str, list[str]]) -> None:
+        session.combined = path == "/binance/stream"
+        names = query.get("streams", [""])[0] if session.combined else path.rsplit("/", 1)[-1]
+        session.subs.update(dict.fromkeys(filter(None, names.split("/")), 0))
+        pings = asyncio.create_task(self._ping(session))
+        try:
+            async for raw in session.ws:
+                self._receive(session, raw)
+        finally:
+            pings.cancel()
+
+    def _receive(self, session: Session, raw: str | bytes) -> None:
+        try:
+            message = json.loads(raw)
+            method, request_id = message["method"], message.get("id")
+            params = message.get("params") or []
+        except (ValueError, KeyError, TypeError):
+            error = {"code": 3, "msg": "Invalid JSON: expected a request object"}
+            return session.send(json.dumps({"error": error, "id": None}))
+        result = None
+        if method == "SUBSCRIBE":
+            session.subs.update(dict.fromkeys(params, 0))
+        elif method == "UNSUBSCRIBE":
+            for stream in params:
+                session.subs.pop(stream, None)
+        elif method == "LIST_SUBSCRIPTIONS":
+            result = list(session.subs)
+        else:
+            error = {"code": 2, "msg": f"Invalid request: unknown method {method}"}
+            return session.send(json.dumps({"error": error, "id": request_id}))
+        session.send(json.dumps({"result": result, "id": request_id}))
+
+    async def _ping(self, session: Session) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.timing.binance_ping)
+            if loop.time() < self.faults.stall_until:
+                continue
+            try:
+                pong = await session.ws.ping()
+                await asyncio.wait_for(pong, self.timing.binance_ping_timeout)
+            except TimeoutError:
+                await session.ws.close(1008, "pong timeout")
+                return
+            except ConnectionClosed:
+                return
+
+    # -- REST ------------------------------------------------------------------------------
+
+    def set_book(self, symbol: str, *, bids: Levels, asks: Levels) -> None:
+        """Replace the book of `symbol` (levels best first, on its tick and lot): what the streams
+        publish from now on and what orders fill against."""
+        book = self.books[symbol]
+        tick, lot = book.listing.tick, book.listing.lot
+
+        def units(levels: Levels) -> dict[int, int]:
+            return {int(price / tick): int(qty / lot) for price, qty in levels}
+
+        changes = book.book.replace(units(bids), units(asks))
+        if changes:
+            self.publish(book, changes)
+
+    def inject_rest_fault(
         self,
         fault: str,
         *,
@@ -125,102 +230,54 @@ class BinanceStandIn:
         """`error`: the next `times` orders are refused with `message` (Binance code -2010).
         `timeout`: the next `times` requests on `route` are served (an order is placed), then
         answered `delay` seconds late, after the client has given up."""
-        if fault not in FAULTS:
+        if fault not in REST_FAULTS:
             raise ValueError(f"unknown fault: {fault}")
-        self.faults.append(Fault(fault, route, times, message, delay))
+        self.rest_faults.append(RestFault(fault, route, times, message, delay))
 
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self.host, self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.close()
-        for task in list(self._handlers):
-            task.cancel()
-        await asyncio.gather(*self._handlers, return_exceptions=True)
-        await self._server.wait_closed()
-
-    async def __aenter__(self) -> "BinanceStandIn":
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        self._handlers.add(task)
-        try:
-            method, target, headers, body = await _read_request(reader)
-            status, payload, delay = self._answer(method, target, headers, body)
-            if delay:
-                await asyncio.sleep(delay)
-            data = json.dumps(payload).encode()
-            writer.write(
-                f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
-                f"Content-Type: application/json;charset=UTF-8\r\n"
-                f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode()
-                + data
-            )
-            await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
-            pass
-        finally:
-            self._handlers.discard(task)
-            writer.close()
-
-    def _answer(
-        self, method: str, target: str, headers: Mapping[str, str], body: str
-    ) -> tuple[int, object, float]:
-        split = urlsplit(target)
-        route = f"{method} {split.path}"
+    def answer(self, request: RestRequest) -> RestAnswer | None:
+        route = f"{request.method} {request.path}"
         fault = self._take_fault(route, "timeout")
-        try:
-            payload = self._route(route, split.query, headers, body)
-            status = 200
-        except Refusal as exc:
-            status, payload = exc.status, exc.body
-        return status, payload, fault.delay if fault else 0.0
-
-    def _take_fault(self, route: str, kind: str) -> Fault | None:
-        """The fault of `kind` next in line, if it is for `route`: faults of a kind fire in the
-        order injected, so a test can time out an order and then the lookups after it."""
-        fault = next((f for f in self.faults if f.kind == kind), None)
-        if fault is None or fault.route != route:
-            return None
-        fault.times -= 1
-        if fault.times <= 0:
-            self.faults.remove(fault)
-        return fault
-
-    def _route(self, route: str, query: str, headers: Mapping[str, str], body: str) -> object:
+        delay = fault.delay if fault else 0.0
+        if route == "GET /api/v3/depth":
+            return RestAnswer(*self.depth(parse_qs(request.query)), delay)
         if route == "GET /api/v3/ping":
-            return {}
+            return RestAnswer(HTTPStatus.OK, {}, delay)
         if route == "GET /api/v3/time":
-            return {"serverTime": int(time.time() * 1000)}
+            return RestAnswer(HTTPStatus.OK, {"serverTime": int(time.time() * 1000)}, delay)
         signed = {
             ORDER_POST: self._place,
             ORDER_GET: self._query,
             "GET /api/v3/myTrades": self._my_trades,
         }.get(route)
         if signed is None:
-            raise Refusal(404, -1000, f"Unknown path {route}.")
-        return signed(self._verified(query, headers, body))
+            return None
+        try:
+            return RestAnswer(HTTPStatus.OK, signed(self._verified(request)), delay)
+        except Refusal as exc:
+            return RestAnswer(exc.status, exc.body, delay)
 
-    def _verified(self, query: str, headers: Mapping[str, str], body: str) -> dict[str, str]:
+    def _take_fault(self, route: str, kind: str) -> RestFault | None:
+        """The fault of `kind` next in line, if it is for `route`: faults of a kind fire in the
+        order injected, so a test can time out an order and then the lookups after it."""
+        fault = next((f for f in self.rest_faults if f.kind == kind), None)
+        if fault is None or fault.route != route:
+            return None
+        fault.times -= 1
+        if fault.times <= 0:
+            self.rest_faults.remove(fault)
+        return fault
+
+    def _verified(self, request: RestRequest) -> dict[str, str]:
         """The request's parameters once its key, signature and timestamp check out."""
-        secret = self.keys.get(headers.get("x-mbx-apikey", ""))
+        secret = self.keys.get(request.headers.get("X-MBX-APIKEY", ""))
         if secret is None:
             raise Refusal(401, -2015, "Invalid API-key, IP, or permissions for action.")
         # Binance signs "totalParams": the query string followed directly by the body.
-        total = query + body
-        signed, _, signature = total.rpartition("&signature=")
+        signed, _, signature = (request.query + request.body).rpartition("&signature=")
         expected = hmac.new(secret.encode(), signed.encode(), hashlib.sha256).hexdigest()
         if not signature or not hmac.compare_digest(signature, expected):
             raise Refusal(400, -1022, "Signature for this request is not valid.")
-        params = dict(parse_qsl(query)) | dict(parse_qsl(body))
+        params = dict(parse_qsl(request.query)) | dict(parse_qsl(request.body))
         try:
             stamp, window = int(params["timestamp"]), int(params.get("recvWindow", 5000))
         except (KeyError, ValueError):
@@ -242,11 +299,13 @@ class BinanceStandIn:
             raise Refusal(400, -1116, "Only LIMIT IOC orders are served here.")
         if not client_id or client_id in self.orders:
             raise Refusal(400, -2010, "Duplicate order sent.")
-        if Decimal(params["price"]) % book.tick:
+        listing = book.listing
+        price, quantity = Decimal(params["price"]), Decimal(params["quantity"])
+        if price % listing.tick:
             raise Refusal(400, -1013, "Filter failure: PRICE_FILTER")
-        if Decimal(params["quantity"]) % book.step:
+        if quantity % listing.lot:
             raise Refusal(400, -1013, "Filter failure: LOT_SIZE")
-        if Decimal(params["price"]) * Decimal(params["quantity"]) < book.min_notional:
+        if price * quantity < listing.min_notional:
             raise Refusal(400, -1013, "Filter failure: NOTIONAL")
         error = self._take_fault(ORDER_POST, "error")
         if error is not None:
@@ -255,34 +314,33 @@ class BinanceStandIn:
         self.orders[client_id] = order
         return {**order, "fills": fills}
 
-    def _fill(self, book: Book, params: dict[str, str]) -> tuple[dict, list[dict]]:
-        side, amount, limit = params["side"], Decimal(params["quantity"]), Decimal(params["price"])
-        levels = book.asks if side == "BUY" else book.bids
+    def _fill(self, book: VenueBook, params: dict[str, str]) -> tuple[dict, list[dict]]:
+        """Fill an IOC order against the published book, publish what it took, expire the rest."""
+        listing, side = book.listing, params["side"]
+        amount, limit = Decimal(params["quantity"]), Decimal(params["price"])
+        taken_side = "ask" if side == "BUY" else "bid"
+        taken = book.book.take(taken_side, int(amount / listing.lot), int(limit / listing.tick))
+        left = book.book.side(taken_side)
+        if taken:
+            self.publish(book, [(taken_side, p, left.get(p, 0)) for p, _ in taken])
+        base, quote = _assets(book.symbol)
         order_id, now = next(self._ids), int(time.time() * 1000)
-        left, fills, trades = amount, [], []
-        while left > 0 and levels:
-            price, size = levels[0]
-            if price > limit if side == "BUY" else price < limit:
-                break
-            qty = min(size, left)
-            levels[0] = (price, size - qty)
-            if levels[0][1] == 0:
-                levels.pop(0)
-            left -= qty
+        fills, trades = [], []
+        for ticks, lots in taken:
+            price, qty = ticks * listing.tick, lots * listing.lot
             charged = qty if self.commission_in == "base" else price * qty
             commission = (charged * self.taker_fee_bps / 10_000).quantize(PLACES, ROUND_HALF_UP)
-            asset = book.base if self.commission_in == "base" else book.quote
             fill = {
                 "price": _text(price),
                 "qty": _text(qty),
                 "commission": _text(commission),
-                "commissionAsset": asset,
+                "commissionAsset": base if self.commission_in == "base" else quote,
                 "tradeId": next(self._ids),
             }
             fills.append(fill)
             trades.append(
                 {
-                    "symbol": params["symbol"],
+                    "symbol": book.symbol,
                     "id": fill["tradeId"],
                     "orderId": order_id,
                     "orderListId": -1,
@@ -294,10 +352,11 @@ class BinanceStandIn:
                     "isBestMatch": True,
                 }
             )
-        executed = amount - left
         self.trades[order_id] = trades
+        executed = sum((lots for _, lots in taken), 0) * listing.lot
+        spent = sum((ticks * lots for ticks, lots in taken), 0) * listing.tick * listing.lot
         order = {
-            "symbol": params["symbol"],
+            "symbol": book.symbol,
             "orderId": order_id,
             "orderListId": -1,
             "clientOrderId": params["newClientOrderId"],
@@ -306,9 +365,9 @@ class BinanceStandIn:
             "origQty": _text(amount),
             "executedQty": _text(executed),
             "origQuoteOrderQty": _text(Decimal(0)),
-            "cummulativeQuoteQty": _text(sum((t[0] * t[1] for t in _pairs(fills)), Decimal(0))),
+            "cummulativeQuoteQty": _text(spent),
             # An IOC order's unfilled rest expires, so only a complete fill reads FILLED.
-            "status": "FILLED" if left == 0 else "EXPIRED",
+            "status": "FILLED" if executed == amount else "EXPIRED",
             "timeInForce": "IOC",
             "type": "LIMIT",
             "side": side,
@@ -329,20 +388,3 @@ class BinanceStandIn:
     def _my_trades(self, params: dict[str, str]) -> list[dict]:
         trades = self.trades.get(int(params.get("orderId") or 0), [])
         return [t for t in trades if t["symbol"] == params.get("symbol")]
-
-
-def _pairs(fills: list[dict]) -> list[tuple[Decimal, Decimal]]:
-    return [(Decimal(f["price"]), Decimal(f["qty"])) for f in fills]
-
-
-async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, str], str]:
-    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-    method, target, _ = head[0].split(" ", 2)
-    headers = {}
-    for line in head[1:]:
-        if ":" in line:
-            name, value = line.split(":", 1)
-            headers[name.strip().lower()] = value.strip()
-    length = int(headers.get("content-length") or 0)
-    body = (await reader.readexactly(length)).decode() if length else ""
-    return method, target, headers, body

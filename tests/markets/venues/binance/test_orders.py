@@ -1,20 +1,26 @@
-"""The live venue against Binance REST stand-ins over loopback: fills, refusals, lost answers."""
+"""The live venue against simulated Binance venues over loopback: fills, refusals, lost answers."""
 
 import asyncio
 import threading
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 from cryptography.fernet import Fernet
 
 from markets.models import Listing
+from markets.simulator.server import VenueSimulator
+from markets.simulator.specs import MarketSpec, SimListing, VenueProfile
+from markets.venues import ORDER_MODULES
 from markets.venues.binance import orders as live
 from markets.venues.binance.orders import LiveVenue
-from markets.venues.binance.sim import ORDER_GET, BinanceStandIn
+from markets.venues.binance.sim import ORDER_GET, SimBinance
 from markets.venues.orders import FillReport, OrderRequest, OrderUnknown
 from portfolio.models import Balance, LedgerEntry
 from tests.factories import live_desk, publish_test_book
-from trading import services
+from trading.execution.orders import client_order_id
+from trading.execution.recovery import recover_trades
+from trading.execution.settlement import imbalance
 from trading.models import Order, Trade
 from trading.tasks import execute_opportunity
 
@@ -22,12 +28,14 @@ D = Decimal
 BUY_KEYS, SELL_KEYS = ("buy-key", "buy-secret"), ("sell-key", "sell-secret")
 BUY_ASKS = [(D("99.5"), D("0.4")), (D(100), D(1))]
 SELL_BIDS = [(D("102.5"), D("0.3")), (D(102), D(2))]
-FAST_MS = 300  # the client's timeout in the lost-answer tests; the stand-in answers 1 s late
+FAST_MS = 300  # the client's timeout in the lost-answer tests; the venue answers 1 s late
+# The venues' books hold still: only the orders and the tests move them.
+STILL = VenueProfile(3600.0, 0.0, 0.0, 0.2, 10, 25.0)
 
 
 @pytest.fixture
 def loop():
-    """An event loop in a thread serving the stand-ins while the test's code blocks."""
+    """An event loop in a thread serving the simulated venues while the test's code blocks."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -37,27 +45,69 @@ def loop():
     loop.close()
 
 
+def on_loop(loop, function, *args, **kwargs):
+    """Run `function` on the venues' loop, where their books and faults live; return its result."""
+
+    async def call():
+        return function(*args, **kwargs)
+
+    return asyncio.run_coroutine_threadsafe(call(), loop).result(5)
+
+
+def simulated_binance(
+    loop, keys: tuple[str, str], *, lot: Decimal = Decimal("0.00001"), **settings
+) -> VenueSimulator:
+    """A simulated Binance listing BTCUSDT on `lot`, taking the API key `keys`, started on `loop`.
+    Binance's BTCUSDT refuses orders worth under 5 USDT (its NOTIONAL filter)."""
+    listing = SimListing("BTCUSDT", D("0.01"), lot, min_notional=D(5))
+    markets = {"BTC-USDT": MarketSpec(mid=D(100), size=D(1), listings={"binance": listing})}
+    simulator = VenueSimulator(markets=markets, profiles={"binance": STILL})
+    asyncio.run_coroutine_threadsafe(simulator.start(), loop).result(5)
+    venue = simulator.venues["binance"]
+    venue.keys.update([keys])
+    for name, value in settings.items():
+        setattr(venue, name, value)
+    return simulator
+
+
 @pytest.fixture
-def venues(loop):
-    """Two Binance stand-ins: the buy venue (10 bps) and the sell venue (20 bps)."""
-    buy = BinanceStandIn(keys=dict([BUY_KEYS]), taker_fee_bps=D(10))
-    sell = BinanceStandIn(keys=dict([SELL_KEYS]), taker_fee_bps=D(20))
-    for standin in (buy, sell):
-        asyncio.run_coroutine_threadsafe(standin.start(), loop).result(5)
-    # Binance's BTCUSDT refuses orders worth under 5 USDT (its NOTIONAL filter).
-    buy.set_book("BTCUSDT", bids=[(D(99), D(1))], asks=BUY_ASKS, min_notional=D(5))
-    sell.set_book("BTCUSDT", bids=SELL_BIDS, asks=[(D(103), D(1))], min_notional=D(5))
+def sell_lot() -> Decimal:
+    """The sell venue's BTCUSDT lot (its LOT_SIZE stepSize); a test may give it a coarser one."""
+    return D("0.00001")
+
+
+@pytest.fixture
+def simulators(loop, sell_lot):
+    """Two simulated Binance venues: the buy venue (10 bps) and the sell venue (20 bps)."""
+    buy = simulated_binance(loop, BUY_KEYS, taker_fee_bps=D(10))
+    sell = simulated_binance(loop, SELL_KEYS, lot=sell_lot, taker_fee_bps=D(20))
+    on_loop(loop, buy.venues["binance"].set_book, "BTCUSDT", bids=[(D(99), D(1))], asks=BUY_ASKS)
+    on_loop(loop, sell.venues["binance"].set_book, "BTCUSDT", bids=SELL_BIDS, asks=[(D(103), D(1))])
     yield buy, sell
-    for standin in (buy, sell):
-        asyncio.run_coroutine_threadsafe(standin.stop(), loop).result(5)
+    for simulator in (buy, sell):
+        asyncio.run_coroutine_threadsafe(simulator.stop(), loop).result(5)
 
 
 @pytest.fixture
-def desk(db, settings, venues):
-    """The live desk wired to the stand-ins, with the engine's view of both books published."""
+def venues(simulators) -> tuple[SimBinance, SimBinance]:
+    buy, sell = simulators
+    return buy.venues["binance"], sell.venues["binance"]
+
+
+@pytest.fixture
+def urls(simulators) -> tuple[str, str]:
+    """The two venues' REST base URLs (what `Exchange.rest_url` holds for Binance)."""
+    buy, sell = simulators
+    return buy.urls["binance_rest"], sell.urls["binance_rest"]
+
+
+@pytest.fixture
+def desk(db, settings, urls, monkeypatch):
+    """The live desk wired to the simulated venues, with the engine's view of both books."""
     settings.CREDENTIALS_KEY = Fernet.generate_key().decode()
-    buy, sell = venues
-    opportunity = live_desk(urls=(buy.url, sell.url), keys=(BUY_KEYS, SELL_KEYS))
+    for slug in ("livebuy", "livesell"):  # two Exchange rows that both speak Binance's API
+        monkeypatch.setitem(ORDER_MODULES, slug, ORDER_MODULES["binance"])
+    opportunity = live_desk(urls=urls, keys=(BUY_KEYS, SELL_KEYS))
     publish_test_book("livebuy", "BTC-USDT", bids=[(D(99), D(1))], asks=BUY_ASKS)
     publish_test_book("livesell", "BTC-USDT", bids=SELL_BIDS, asks=[(D(103), D(1))])
     return opportunity
@@ -89,10 +139,10 @@ def fast_timeouts(monkeypatch) -> None:
     monkeypatch.setattr(live, "TIMEOUT_MS", FAST_MS)
 
 
-def test_an_ioc_order_fills_level_by_level_and_reports_the_venues_fills_exactly(venues):
+def test_an_ioc_order_fills_level_by_level_and_reports_the_venues_fills_exactly(venues, urls):
     buy, _ = venues
 
-    report = place(LiveVenue(api_key="buy-key", secret="buy-secret", api_url=buy.url), request())
+    report = place(LiveVenue(api_key="buy-key", secret="buy-secret", api_url=urls[0]), request())
 
     order = buy.orders["t-1"]
     assert (order["status"], order["executedQty"]) == ("FILLED", "1.00000000")
@@ -103,9 +153,9 @@ def test_an_ioc_order_fills_level_by_level_and_reports_the_venues_fills_exactly(
     )
 
 
-def test_what_is_beyond_the_limit_expires_and_the_retry_reports_the_same_order(venues):
+def test_what_is_beyond_the_limit_expires_and_the_retry_reports_the_same_order(venues, urls):
     buy, _ = venues
-    venue = LiveVenue(api_key="buy-key", secret="buy-secret", api_url=buy.url)
+    venue = LiveVenue(api_key="buy-key", secret="buy-secret", api_url=urls[0])
     first = place(venue, request(amount="2", limit="99.5"))
 
     again = place(venue, request(amount="2", limit="99.5"))
@@ -116,17 +166,16 @@ def test_what_is_beyond_the_limit_expires_and_the_retry_reports_the_same_order(v
     assert buy.posts == {"t-1": 1}
 
 
-def test_a_base_commission_is_reported_in_base_and_valued_at_the_fill_price(venues, loop):
-    standin = BinanceStandIn(keys=dict([BUY_KEYS]), commission_in="base")
-    asyncio.run_coroutine_threadsafe(standin.start(), loop).result(5)
-    standin.set_book("BTCUSDT", bids=[], asks=[(D(100), D(1))])
+def test_a_base_commission_is_reported_in_base_and_valued_at_the_fill_price(loop):
+    simulator = simulated_binance(loop, BUY_KEYS, commission_in="base")
+    venue = simulator.venues["binance"]
+    on_loop(loop, venue.set_book, "BTCUSDT", bids=[], asks=[(D(100), D(1))])
+    api_url = simulator.urls["binance_rest"]
 
-    report = place(
-        LiveVenue(api_key="buy-key", secret="buy-secret", api_url=standin.url), request()
-    )
+    report = place(LiveVenue(api_key="buy-key", secret="buy-secret", api_url=api_url), request())
 
-    asyncio.run_coroutine_threadsafe(standin.stop(), loop).result(5)
-    assert standin.trades[int(report.venue_order_id)][0]["commission"] == "0.00100000"
+    asyncio.run_coroutine_threadsafe(simulator.stop(), loop).result(5)
+    assert venue.trades[int(report.venue_order_id)][0]["commission"] == "0.00100000"
     assert report.fills == (
         FillReport(
             price=D(100), amount=D(1), fee=D("0.1"), fee_asset="BTC", fee_charged=D("0.001")
@@ -142,10 +191,10 @@ def test_a_base_commission_is_reported_in_base_and_valued_at_the_fill_price(venu
     ],
     ids=["bad-secret", "unknown-key"],
 )
-def test_bad_credentials_are_a_clear_error_and_no_order(venues, api_key, secret, error):
+def test_bad_credentials_are_a_clear_error_and_no_order(venues, urls, api_key, secret, error):
     buy, _ = venues
 
-    report = place(LiveVenue(api_key=api_key, secret=secret, api_url=buy.url), request())
+    report = place(LiveVenue(api_key=api_key, secret=secret, api_url=urls[0]), request())
 
     assert report.error.startswith(error)
     assert report.fills == ()
@@ -161,12 +210,12 @@ def test_bad_credentials_are_a_clear_error_and_no_order(venues, api_key, secret,
     ],
 )
 def test_an_order_off_the_symbols_grid_or_too_small_is_refused_as_binance_refuses_it(
-    venues, price, amount, error
+    venues, urls, price, amount, error
 ):
     buy, _ = venues
 
     report = place(
-        LiveVenue(api_key="buy-key", secret="buy-secret", api_url=buy.url),
+        LiveVenue(api_key="buy-key", secret="buy-secret", api_url=urls[0]),
         request(amount=amount, limit=price),
     )
 
@@ -183,11 +232,11 @@ def test_an_unreachable_venue_is_a_clear_error_and_no_order():
     assert report.fills == ()
 
 
-def test_a_placed_order_whose_fills_cannot_be_read_is_unknown_not_refused(venues):
+def test_a_placed_order_whose_fills_cannot_be_read_is_unknown_not_refused(venues, urls, loop):
     buy, _ = venues
-    venue = LiveVenue(api_key="buy-key", secret="buy-secret", api_url=buy.url, timeout_ms=FAST_MS)
+    venue = LiveVenue(api_key="buy-key", secret="buy-secret", api_url=urls[0], timeout_ms=FAST_MS)
     place(venue, request())
-    buy.inject("timeout", route="GET /api/v3/myTrades", delay=1.0)
+    on_loop(loop, buy.inject_rest_fault, "timeout", route="GET /api/v3/myTrades", delay=1.0)
 
     with pytest.raises(OrderUnknown, match="t-1: fills unread"):
         asyncio.run(venue.find_order(request()))
@@ -200,8 +249,8 @@ def test_a_live_trade_fills_both_legs_and_moves_balances_exactly(desk, venues):
     trade = Trade.objects.get(pk=execute_opportunity(desk.pk))
 
     assert (trade.mode, trade.state, trade.realised_net_profit) == ("live", "closed", D("2.0459"))
-    assert buy.posts == {services.client_order_id(trade, "buy"): 1}
-    assert sell.posts == {services.client_order_id(trade, "sell"): 1}
+    assert buy.posts == {client_order_id(trade, "buy"): 1}
+    assert sell.posts == {client_order_id(trade, "sell"): 1}
     assert balances("livebuy") == {"BTC": D(1), "USDT": D("900.1002")}
     assert balances("livesell") == {"BTC": D(4), "USDT": D("101.9457")}
     leg = Order.objects.get(trade=trade, side="sell")
@@ -236,8 +285,8 @@ def test_legs_go_at_the_levels_walked_to_and_fill_the_whole_size_at_the_vwaps(de
 
     trade = Trade.objects.get(pk=execute_opportunity(desk.pk))
 
-    assert buy.orders[services.client_order_id(trade, "buy")]["price"] == "100.00000000"
-    assert sell.orders[services.client_order_id(trade, "sell")]["price"] == "102.00000000"
+    assert buy.orders[client_order_id(trade, "buy")]["price"] == "100.00000000"
+    assert sell.orders[client_order_id(trade, "sell")]["price"] == "102.00000000"
     # Limits at the VWAPs would have bought 0.4 and sold 0.3, and paid for a hedge.
     assert [e.to_state for e in trade.events.all()] == ["submitted", "filled", "closed"]
     legs = Order.objects.filter(trade=trade).values_list("side", "filled_amount", "average_price")
@@ -257,18 +306,20 @@ def test_rows_without_walked_to_prices_trade_at_their_vwaps_on_the_tick(desk, ve
 
     legs = dict(Order.objects.filter(trade=trade, purpose="leg").values_list("side", "limit_price"))
     assert legs == {"buy": D("99.80"), "sell": D("102.17")}
-    assert buy.orders[services.client_order_id(trade, "buy")]["price"] == "99.80000000"
-    assert sell.orders[services.client_order_id(trade, "sell")]["price"] == "102.17000000"
+    assert buy.orders[client_order_id(trade, "buy")]["price"] == "99.80000000"
+    assert sell.orders[client_order_id(trade, "sell")]["price"] == "102.17000000"
     assert not Order.objects.filter(trade=trade, state="rejected").exists()
 
 
 @pytest.mark.django_db
-def test_a_hedge_and_an_unwind_are_each_sized_to_their_venues_lot(desk, venues):
+@pytest.mark.parametrize("sell_lot", [D("0.01")])
+def test_a_hedge_and_an_unwind_are_each_sized_to_their_venues_lot(desk, venues, loop):
     buy, sell = venues
     Listing.objects.filter(exchange__slug="livesell").update(lot_size=D("0.01"))
     # The buy leg finds 0.405 BTC under its limit; the sell venue trades in steps of 0.01 BTC.
-    buy.set_book("BTCUSDT", bids=[(D(99), D(1))], asks=[(D("99.5"), D("0.405")), (D(101), D(1))])
-    sell.set_book("BTCUSDT", bids=SELL_BIDS, asks=[(D("102.5"), D(5))], step=D("0.01"))
+    asks = [(D("99.5"), D("0.405")), (D(101), D(1))]
+    on_loop(loop, buy.set_book, "BTCUSDT", bids=[(D(99), D(1))], asks=asks)
+    on_loop(loop, sell.set_book, "BTCUSDT", bids=SELL_BIDS, asks=[(D("102.5"), D(5))])
 
     trade = Trade.objects.get(pk=execute_opportunity(desk.pk))
 
@@ -281,7 +332,7 @@ def test_a_hedge_and_an_unwind_are_each_sized_to_their_venues_lot(desk, venues):
     ]
     # The 0.005 left is below the sell venue's lot: the trade stays open for the next pass, whose
     # hedge on the finer venue can take it.
-    assert (trade.state, services.imbalance(trade)) == ("partially_filled", D("-0.005"))
+    assert (trade.state, imbalance(trade)) == ("partially_filled", D("-0.005"))
 
 
 @pytest.mark.django_db
@@ -302,18 +353,19 @@ def test_a_leg_worth_less_than_its_venues_minimum_rejects_the_trade_and_sends_no
 
 
 @pytest.mark.django_db
-def test_a_residual_under_both_venues_minimum_is_flagged_once_and_never_sent(desk, venues):
+def test_a_residual_under_both_venues_minimum_is_flagged_once_and_never_sent(desk, venues, loop):
     buy, sell = venues
     Listing.objects.filter(exchange__slug__in=["livebuy", "livesell"]).update(min_notional=D(5))
     # The buy leg finds 0.995 BTC under its limit and the sell leg sells 1: 0.005 BTC short.
-    buy.set_book("BTCUSDT", bids=[(D(99), D(1))], asks=[(D("99.5"), D("0.995")), (D(101), D(1))])
+    asks = [(D("99.5"), D("0.995")), (D(101), D(1))]
+    on_loop(loop, buy.set_book, "BTCUSDT", bids=[(D(99), D(1))], asks=asks)
 
     trade = Trade.objects.get(pk=execute_opportunity(desk.pk))
 
     # Re-buying 0.005 is worth about 0.5 USDT on either venue, under both minimums of 5: the
     # hedge (buy leg's limit 100 + 50 bps = 100.5) and the unwind (the sell's average 102.15
     # + 50 bps = 102.66075, down to the tick) are not sent, and the trade says why it stays open.
-    assert (trade.state, services.imbalance(trade)) == ("partially_filled", D("-0.005"))
+    assert (trade.state, imbalance(trade)) == ("partially_filled", D("-0.005"))
     assert not Order.objects.filter(trade=trade).exclude(purpose="leg").exists()
     assert trade.failure_reason == (
         "left open, no order sent: 0.005 BTC at 100.5 is worth 0.5025 USDT, under livebuy's "
@@ -324,26 +376,28 @@ def test_a_residual_under_both_venues_minimum_is_flagged_once_and_never_sent(des
     events = list(trade.events.values_list("to_state", flat=True))
 
     # Every recovery pass comes to the same answer: nothing sent, nothing recorded twice.
-    assert services.recover_trades(older_than_s=0) == [trade.pk]
-    assert services.recover_trades(older_than_s=0) == [trade.pk]
+    assert recover_trades(older_than_s=0) == [trade.pk]
+    assert recover_trades(older_than_s=0) == [trade.pk]
 
     trade.refresh_from_db()
     assert (
         buy.posts + sell.posts
         == posts
-        == {services.client_order_id(trade, "buy"): 1, services.client_order_id(trade, "sell"): 1}
+        == {client_order_id(trade, "buy"): 1, client_order_id(trade, "sell"): 1}
     )
     assert list(trade.events.values_list("to_state", flat=True)) == events
     assert trade.failure_reason.startswith("left open, no order sent: 0.005 BTC")
 
     # Once a venue takes it (its minimum lowered), the next pass hedges it and the note goes.
     Listing.objects.filter(exchange__slug="livebuy").update(min_notional=D(0))
-    buy.set_book("BTCUSDT", bids=[(D(99), D(1))], asks=[(D(100), D(1))])
-    services.recover_trades(older_than_s=0)
+    book = buy.books["BTCUSDT"]
+    book.listing = replace(book.listing, min_notional=D(0))
+    on_loop(loop, buy.set_book, "BTCUSDT", bids=[(D(99), D(1))], asks=[(D(100), D(1))])
+    recover_trades(older_than_s=0)
 
     trade.refresh_from_db()
-    assert (trade.state, trade.failure_reason, services.imbalance(trade)) == ("closed", "", 0)
-    assert buy.posts[services.client_order_id(trade, "hedge-1")] == 1
+    assert (trade.state, trade.failure_reason, imbalance(trade)) == ("closed", "", 0)
+    assert buy.posts[client_order_id(trade, "hedge-1")] == 1
 
 
 @pytest.mark.django_db
@@ -355,17 +409,17 @@ def test_a_second_delivery_of_the_task_places_no_second_set_of_orders(desk, venu
 
     assert Order.objects.count() == 2
     trade = Trade.objects.get(pk=first)
-    assert buy.posts == {services.client_order_id(trade, "buy"): 1}
-    assert sell.posts == {services.client_order_id(trade, "sell"): 1}
+    assert buy.posts == {client_order_id(trade, "buy"): 1}
+    assert sell.posts == {client_order_id(trade, "sell"): 1}
 
 
 @pytest.mark.django_db
 def test_an_exchange_error_rejects_the_leg_with_the_venues_message_and_the_trade_unwinds(
-    desk, venues
+    desk, venues, loop
 ):
     buy, sell = venues
-    buy.set_book("BTCUSDT", bids=[(D("99.5"), D(2))], asks=BUY_ASKS)
-    sell.inject("error", times=2)  # the sell leg and its hedge
+    on_loop(loop, buy.set_book, "BTCUSDT", bids=[(D("99.5"), D(2))], asks=BUY_ASKS)
+    on_loop(loop, sell.inject_rest_fault, "error", times=2)  # the sell leg and its hedge
 
     trade = Trade.objects.get(pk=execute_opportunity(desk.pk))
 
@@ -387,33 +441,33 @@ def test_an_exchange_error_rejects_the_leg_with_the_venues_message_and_the_trade
 
 @pytest.mark.django_db
 def test_a_timed_out_order_is_found_by_its_client_id_and_not_placed_again(
-    desk, venues, monkeypatch
+    desk, venues, loop, monkeypatch
 ):
     fast_timeouts(monkeypatch)
     _, sell = venues
-    sell.inject("timeout", delay=1.0)
+    on_loop(loop, sell.inject_rest_fault, "timeout", delay=1.0)
 
     trade = Trade.objects.get(pk=execute_opportunity(desk.pk))
 
-    assert not sell.faults  # the order's answer did come too late
+    assert not sell.rest_faults  # the order's answer did come too late
     assert (trade.state, trade.realised_net_profit) == ("closed", D("2.0459"))
-    assert sell.posts == {services.client_order_id(trade, "sell"): 1}
+    assert sell.posts == {client_order_id(trade, "sell"): 1}
     assert balances("livesell") == {"BTC": D(4), "USDT": D("101.9457")}
 
 
 @pytest.mark.django_db
 def test_an_order_whose_lookups_also_time_out_is_left_for_recovery_which_finds_it(
-    desk, venues, monkeypatch
+    desk, venues, loop, monkeypatch
 ):
     fast_timeouts(monkeypatch)
     _, sell = venues
-    sell.inject("timeout", delay=1.0)
-    sell.inject("timeout", route=ORDER_GET, times=live.LOOKUPS, delay=1.0)
+    on_loop(loop, sell.inject_rest_fault, "timeout", delay=1.0)
+    on_loop(loop, sell.inject_rest_fault, "timeout", route=ORDER_GET, times=live.LOOKUPS, delay=1.0)
     trade = Trade.objects.get(pk=execute_opportunity(desk.pk))
-    cid = services.client_order_id(trade, "sell")
+    cid = client_order_id(trade, "sell")
     assert (trade.state, Order.objects.get(client_order_id=cid).state) == ("submitted", "submitted")
 
-    assert services.recover_trades(older_than_s=0) == [trade.pk]
+    assert recover_trades(older_than_s=0) == [trade.pk]
 
     trade.refresh_from_db()
     assert (trade.state, trade.realised_net_profit) == ("closed", D("2.0459"))

@@ -18,8 +18,9 @@ from prometheus_client import REGISTRY
 from markets import notices
 from markets.metrics import serve_metrics
 from markets.models import Market
+from markets.selectors import load_venues
 from markets.simulator.server import VenueSimulator
-from markets.venues import VenueConfig, load_venues
+from markets.venues import VenueConfig
 from risk.models import RiskProfile
 from trading.engine.engine import Engine, OnEvents
 from trading.engine.pipeline import Limits

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable, Coroutine
 
 from markets.models import Exchange, Listing, Market
-from markets.venues import live_venue
+from markets.venues.live import live_venue
 from markets.venues.orders import OrderReport, OrderRequest, OrderUnknown, Venue
 from portfolio.models import Mode
 from risk.models import RiskProfile
@@ -24,7 +24,7 @@ VenueFor = Callable[[Exchange, str, RiskProfile], Venue]
 
 
 def default_venue(exchange: Exchange, mode: str, profile: RiskProfile) -> Venue:
-    """The paper venue, or `exchange`'s live venue: `markets.venues.NotTradable` when it has no
+    """The paper venue, or `exchange`'s live venue: `markets.venues.live.NotTradable` when it has no
     orders module to trade live through."""
     if mode == Mode.LIVE:
         return live_venue(exchange)

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from markets.models import Exchange
 from markets.money import money, plain, taker_fee
-from markets.venues import NotTradable
+from markets.venues.live import NotTradable
 from portfolio.models import Balance
 from risk import alerts
 from risk.models import RiskProfile

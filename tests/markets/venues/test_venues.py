@@ -4,8 +4,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from markets.models import ExchangeCredential
-from markets.venues import NotTradable, live_venue
 from markets.venues.binance.orders import LiveVenue
+from markets.venues.live import NotTradable, live_venue
 from tests.factories import ExchangeFactory
 
 

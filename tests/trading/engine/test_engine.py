@@ -192,7 +192,7 @@ async def test_engine_executes_paper_trades_at_the_prices_it_detected(monkeypatc
     from django.core.management import call_command
 
     from arbsite.celery import app as celery_app
-    from markets.venues import load_venues
+    from markets.selectors import load_venues
     from trading.engine.runner import limits_from_profile, market_ids
     from trading.models import Trade
 

@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 from django.core.cache import caches
 
-from markets.venues import NotTradable
+from markets.venues.live import NotTradable
 from markets.venues.orders import FillReport, OrderReport
 from risk.models import RiskProfile
 from tests.factories import ExchangeFactory, RiskProfileFactory, paper_desk

@@ -7,7 +7,7 @@ import pytest
 from django.core.cache import cache
 from django.db import transaction
 
-import markets.venues
+import markets.venues.live
 from markets import notices
 from portfolio.models import LedgerEntry
 from portfolio.services import open_account
@@ -154,8 +154,8 @@ def test_a_live_trade_on_a_venue_without_an_orders_module_is_rejected_before_any
     submit_trade(trade=trade, venue_for=venue_for, profile=profile)
 
     trade.refresh_from_db()
-    with pytest.raises(markets.venues.NotTradable) as refused:
-        markets.venues.live_venue(opportunity.sell_exchange)
+    with pytest.raises(markets.venues.live.NotTradable) as refused:
+        markets.venues.live.live_venue(opportunity.sell_exchange)
     assert (trade.state, trade.failure_reason) == (Trade.State.REJECTED, str(refused.value))
     assert placing.placed == []
     assert set(trade.orders.values_list("state", flat=True)) == {Order.State.CANCELED}

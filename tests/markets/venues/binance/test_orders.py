@@ -11,10 +11,10 @@ from cryptography.fernet import Fernet
 from markets.models import Listing
 from markets.simulator.server import VenueSimulator
 from markets.simulator.specs import MarketSpec, SimListing, VenueProfile
-from markets.venues import ORDER_MODULES
 from markets.venues.binance import orders as live
 from markets.venues.binance.orders import LiveVenue
 from markets.venues.binance.sim import ORDER_GET, SimBinance
+from markets.venues.live import ORDER_CLASSES
 from markets.venues.orders import FillReport, OrderRequest, OrderUnknown
 from portfolio.models import Balance, LedgerEntry
 from tests.factories import live_desk, publish_test_book
@@ -106,7 +106,7 @@ def desk(db, settings, urls, monkeypatch):
     """The live desk wired to the simulated venues, with the engine's view of both books."""
     settings.CREDENTIALS_KEY = Fernet.generate_key().decode()
     for slug in ("livebuy", "livesell"):  # two Exchange rows that both speak Binance's API
-        monkeypatch.setitem(ORDER_MODULES, slug, ORDER_MODULES["binance"])
+        monkeypatch.setitem(ORDER_CLASSES, slug, ORDER_CLASSES["binance"])
     opportunity = live_desk(urls=urls, keys=(BUY_KEYS, SELL_KEYS))
     publish_test_book("livebuy", "BTC-USDT", bids=[(D(99), D(1))], asks=BUY_ASKS)
     publish_test_book("livesell", "BTC-USDT", bids=SELL_BIDS, asks=[(D(103), D(1))])

@@ -61,3 +61,19 @@ def desk(fresh_cache):
         publish_test_book(venue.slug, "BTC-USD", bids=[(Decimal(100), Decimal(5))], asks=[])
     opportunity = OpportunityFactory(market=market, buy_exchange=kraken, sell_exchange=coinbase)
     return profile, opportunity
+
+
+@pytest.fixture
+def heard():
+    """`heard(kind, key="")` listens to that kind's live notices from now on (tests.notices)."""
+    from tests.notices import Heard
+
+    made: list[Heard] = []
+
+    def listen(kind: str, key: str = "") -> Heard:
+        made.append(Heard(kind, key))
+        return made[-1]
+
+    yield listen
+    for listener in made:
+        listener.close()

@@ -1,8 +1,14 @@
-"""Hearing live notices in tests: a channel on the real channel layer joined to a kind's group."""
+"""Hearing live notices in tests: a channel on the real channel layer joined to a kind's group.
+
+The channel lives on an event loop of its own (in a thread), because the Redis layer binds a
+channel's receive buffer to the loop that first read it, while the code under test publishes
+from whatever loop `async_to_sync` gives it. Use the `heard` fixture, which closes them.
+"""
 
 import asyncio
+import threading
+from collections.abc import Coroutine
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from markets import notices
@@ -13,14 +19,25 @@ class Heard:
 
     def __init__(self, kind: str, key: str = "") -> None:
         self.layer = get_channel_layer()
-        self.channel = async_to_sync(self.layer.new_channel)()
-        async_to_sync(self.layer.group_add)(notices.group(kind, key), self.channel)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.channel = self._run(self.layer.new_channel())
+        self._run(self.layer.group_add(notices.group(kind, key), self.channel))
 
     def notices(self, wait_s: float = 0.2) -> list[dict]:
         """Every notice received, waiting `wait_s` for each next one."""
-        return async_to_sync(self.drain)(wait_s)
+        return self._run(self._drain(wait_s))
 
-    async def drain(self, wait_s: float = 0.2) -> list[dict]:
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+        self.loop.close()
+
+    def _run(self, job: Coroutine):
+        return asyncio.run_coroutine_threadsafe(job, self.loop).result(timeout=30)
+
+    async def _drain(self, wait_s: float) -> list[dict]:
         received = []
         while True:
             try:

@@ -11,7 +11,6 @@ from markets import notices
 from portfolio.models import Account, Balance, LedgerEntry
 from portfolio.services import InsufficientBalance, Posting, deposit, open_account, post_entries
 from tests.factories import AccountFactory, ExchangeFactory
-from tests.notices import Heard
 
 D = Decimal
 FILL, FEE = LedgerEntry.Kind.FILL, LedgerEntry.Kind.FEE
@@ -106,24 +105,24 @@ def test_open_account_funds_once_and_returns_the_same_account_again():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_balance_change_tells_the_pages_once_the_transaction_commits():
+def test_a_balance_change_tells_the_pages_once_the_transaction_commits(heard):
     account = AccountFactory()
-    heard = Heard(notices.PORTFOLIO)
+    portfolio = heard(notices.PORTFOLIO)
 
     with transaction.atomic():
         deposit(account=account, asset="USD", amount=D(5))
-        before_commit = heard.notices(0.05)
+        before_commit = portfolio.notices(0.05)
 
     assert before_commit == []
-    assert [n["kind"] for n in heard.notices()] == [notices.PORTFOLIO]
+    assert [n["kind"] for n in portfolio.notices()] == [notices.PORTFOLIO]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_refused_posting_tells_the_pages_nothing():
+def test_a_refused_posting_tells_the_pages_nothing(heard):
     account = AccountFactory()
-    heard = Heard(notices.PORTFOLIO)
+    portfolio = heard(notices.PORTFOLIO)
 
     with pytest.raises(InsufficientBalance):
         post_entries(account=account, postings=[Posting("USD", D(-1), FILL)])
 
-    assert heard.notices() == []
+    assert portfolio.notices() == []

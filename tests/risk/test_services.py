@@ -10,7 +10,6 @@ from risk import services
 from risk.models import KillSwitch, RiskProfile
 from risk.signals import desk_changed
 from tests.factories import RiskProfileFactory, UserFactory
-from tests.notices import Heard
 
 pytestmark = pytest.mark.django_db
 
@@ -122,10 +121,10 @@ def test_a_change_whose_audit_fails_is_rolled_back(fresh_cache):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_pages_hear_of_a_change_once_it_commits(fresh_cache):
+def test_the_pages_hear_of_a_change_once_it_commits(fresh_cache, heard):
     from django.db import transaction
 
-    health, status = Heard(notices.HEALTH), Heard(notices.RISK_STATUS)
+    health, status = heard(notices.HEALTH), heard(notices.RISK_STATUS)
 
     with transaction.atomic():
         services.throw_kill_switch(reason="drill", user=UserFactory())

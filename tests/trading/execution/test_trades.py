@@ -21,7 +21,6 @@ from tests.factories import (
     paper_desk,
     publish_test_book,
 )
-from tests.notices import Heard
 from tests.trading.execution.books import (
     BUY_ASKS,
     FULL_SELL_BIDS,
@@ -164,16 +163,16 @@ def test_a_live_trade_on_a_venue_without_an_orders_module_is_rejected_before_any
 
 
 @pytest.mark.django_db(transaction=True)
-def test_each_state_change_of_a_trade_publishes_a_trades_notice_once_committed():
+def test_each_state_change_of_a_trade_publishes_a_trades_notice_once_committed(heard):
     opportunity = paper_desk()
     publish_books(FULL_SELL_BIDS)
-    heard = Heard(notices.TRADES)
+    trades = heard(notices.TRADES)
 
     try:
         with transaction.atomic():
             trade = execute(opportunity)
-            before_commit = heard.notices(wait_s=0.05)
-        after_commit = heard.notices()
+            before_commit = trades.notices(wait_s=0.05)
+        after_commit = trades.notices()
     finally:
         forget_books_and_orders()
 

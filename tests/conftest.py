@@ -77,3 +77,17 @@ def heard():
     yield listen
     for listener in made:
         listener.close()
+
+
+@pytest.fixture
+def media(settings, tmp_path):
+    """Export files go to a folder of the test's own."""
+    settings.MEDIA_ROOT = tmp_path
+
+
+@pytest.fixture
+def history(day):
+    """The hand-computed report history (tests.factories.report_history) on the module's `day`."""
+    from tests.factories import report_history
+
+    return report_history(day)

@@ -13,27 +13,16 @@ from django.utils import timezone
 from openpyxl import load_workbook
 
 from arbsite.roles import ADMINISTRATOR, RISK_MANAGER, TRADER, VIEWER
-from tests.factories import report_history
 from trading import tasks
 from trading.models import Export, Fill
 from trading.reports import exports
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media")]
 
 
 @pytest.fixture
 def day():
     return timezone.now().date() - timedelta(days=2)
-
-
-@pytest.fixture
-def history(day):
-    return report_history(day)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from tests.factories import UserFactory, report_history
+from tests.factories import UserFactory
 from trading import tasks
 from trading.models import Export
 from trading.reports import exports
@@ -16,22 +16,12 @@ from trading.reports.figures import Filters, Period
 from trading.reports.forms import ReportFilter
 from trading.reports.queries import build_report, settled_trades
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media")]
 
 
 @pytest.fixture
 def day():
     return timezone.now().date() - timedelta(days=2)
-
-
-@pytest.fixture
-def history(day):
-    return report_history(day)
 
 
 def _export(day, *, params: dict | None = None, **fields) -> Export:

@@ -11,7 +11,6 @@ from tests.factories import (
     ExchangeFactory,
     OpportunityFactory,
     TradeFactory,
-    report_history,
     settled_trade,
 )
 from trading.execution.settlement import realised_pnl
@@ -33,11 +32,6 @@ D = Decimal
 @pytest.fixture
 def day():
     return timezone.now().date() - timedelta(days=3)
-
-
-@pytest.fixture
-def history(day):
-    return report_history(day)
 
 
 def test_fixture_pnl_is_what_the_service_computes_from_the_fills(history):

@@ -74,6 +74,7 @@ class Book:
         "depth",
         "exchange_ts",
         "invalid_reason",
+        "lag",
         "market",
         "received_ts",
         "sequence",
@@ -96,6 +97,8 @@ class Book:
         self.sequence: int | None = None
         self.exchange_ts: float | None = None
         self.received_ts: float | None = None
+        # Seconds the last change reached us later than the venue's usual delay (Feed.stamp).
+        self.lag = 0.0
         self.updates = 0
         self.valid = False
         self.invalid_reason: str | None = "no snapshot yet"
@@ -177,10 +180,11 @@ class Book:
         self.valid = False
         self.invalid_reason = reason
 
-    def stamp(self, exchange_ts: float | None, received_ts: float) -> None:
-        """Record when the change happened at the venue and when we received it."""
+    def stamp(self, exchange_ts: float | None, received_ts: float, lag: float = 0.0) -> None:
+        """Record when the change happened at the venue, when we received it, and how late."""
         self.exchange_ts = exchange_ts
         self.received_ts = received_ts
+        self.lag = lag
 
     # -- reading the book --------------------------------------------------------------------
 
@@ -229,6 +233,7 @@ class Book:
             "sequence": self.sequence,
             "exchange_ts": self.exchange_ts,
             "received_ts": self.received_ts,
+            "lag": self.lag,
             "valid": self.valid,
         }
 

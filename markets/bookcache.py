@@ -39,5 +39,7 @@ def read_book(venue: str, market: str) -> dict | None:
 
 
 def book_age_s(book: dict, now: float | None = None) -> float:
-    """Seconds since the venue's data in `book` was received."""
-    return (now or time.time()) - (book.get("received_ts") or book["published_ts"])
+    """Seconds since the venue's data in `book` was current: since we received it, plus how
+    late by the venue's clock it came (its lag), so a lagging venue's book counts as old."""
+    received = book.get("received_ts") or book["published_ts"]
+    return (now or time.time()) - received + (book.get("lag") or 0.0)

@@ -93,13 +93,19 @@ class Connection:
         if self._ws is not None:
             self._closing = asyncio.ensure_future(self._ws.close())
 
+    def shown_state(self, last_frame_age: float | None) -> str:
+        """The state as the desk should read it: a live socket with no frame, not even a
+        heartbeat, for the feed's `freeze_after` is "frozen", long before the idle timeout."""
+        frozen = last_frame_age is not None and last_frame_age > self.feed.freeze_after
+        return "frozen" if self.state == "live" and frozen else self.state
+
     def health(self) -> dict:
         """Return the connection's state and counters as a plain dict."""
         stats = self.feed.stats
         age = None if self.last_frame_ts is None else time.time() - self.last_frame_ts
         return {
             "venue": self.feed.venue,
-            "state": self.state,
+            "state": self.shown_state(age),
             "frames": stats.frames,
             "reconnects": self.reconnects,
             "idle_timeouts": self.idle_timeouts,
@@ -110,6 +116,7 @@ class Connection:
             "consecutive_failures": self.failures,
             "last_frame_age": age,
             "books_valid": sum(book.valid for book in self.feed.books.values()),
+            "lag": max((book.lag for book in self.feed.books.values()), default=0.0),
             "books": len(self.feed.books),
             "errors": stats.errors[-5:],
         }

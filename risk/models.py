@@ -42,6 +42,12 @@ class RiskProfile(models.Model):
     )
     max_trades_per_minute = models.PositiveIntegerField(default=10)
     max_book_age_ms = models.PositiveIntegerField("maximum book age (ms)", default=2000)
+    max_lag_ms = models.PositiveIntegerField(
+        "maximum lag behind the venue (ms)",
+        default=1000,
+        help_text="A book whose last change reached the desk this much later than the venue's "
+        "clock says (beyond its usual delay) takes part in no cross, and counts as too old.",
+    )
     max_hedge_slippage_bps = models.DecimalField(
         "maximum hedge slippage (bps)", max_digits=10, decimal_places=3, default=Decimal(30)
     )

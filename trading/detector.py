@@ -102,6 +102,9 @@ class BookView(Protocol):
     @property
     def received_ts(self) -> float | None: ...
 
+    @property
+    def lag(self) -> float: ...
+
     def asks(self) -> Iterator[Level]: ...
 
     def bids(self) -> Iterator[Level]: ...
@@ -184,15 +187,17 @@ def find_opportunities(
     max_book_age: float,
     now: float,
     max_notional: Decimal | None = None,
+    max_lag: float | None = None,
     base_by_venue: Mapping[str, Decimal] | None = None,
     quote_by_venue: Mapping[str, Decimal] | None = None,
     memo: dict | None = None,
 ) -> dict[OpportunityKey, Cross]:
     """Return the cross of every ordered venue pair of `market` that pays, keyed by pair.
 
-    Invalid books, and books received more than `max_book_age` seconds before `now`, take part
-    in no pair. With a balance mapping, a venue missing from it holds nothing. A cross carries the
-    stamps of whichever of its two books was received last (the change that revealed it).
+    Invalid books, books received more than `max_book_age` seconds before `now`, and books whose
+    last change came more than `max_lag` seconds late by the venue's clock take part in no pair.
+    With a balance mapping, a venue missing from it holds nothing. A cross carries the stamps of
+    whichever of its two books was received last (the change that revealed it).
 
     `memo`, a dict the caller keeps per market, carries work from one call to the next: each
     venue's top-of-book products while its best prices are the same objects, and each pair's
@@ -208,6 +213,8 @@ def find_opportunities(
     for venue, book in books_by_venue.items():
         received = book.received_ts
         if not book.valid or received is None or now - received > max_book_age:
+            continue
+        if max_lag is not None and book.lag > max_lag:
             continue
         fresh[venue] = book
         try:

@@ -26,6 +26,7 @@ FEED_STATES = {
     "backing_off": "backing off",
     "circuit_open": "circuit open",
     "connecting": "connecting",
+    "frozen": "frozen: no frame, not even a heartbeat",
 }
 
 
@@ -55,14 +56,17 @@ def spread_context(symbol: str, *, audience: str = VIEW) -> dict:
         _venue_row(listing, read_book(listing.exchange.slug, symbol), now)
         for listing in listings(symbol)
     ]
+    profile = RiskProfile.objects.active(RiskProfile.objects.execution_mode())
+    limits = limits_of(profile) if profile is not None else None
+    for row in rows:
+        # The engine leaves a book this late by its venue's clock out of every cross.
+        row["lagging"] = limits is not None and row["lag_s"] * 1000 > profile.max_lag_ms
     _top_crosses(rows)
     opened = list(
         Opportunity.objects.filter(market__symbol=symbol, state=Opportunity.State.OPEN)
         .select_related("buy_exchange", "sell_exchange")
         .order_by("-net_bps", "-id")
     )
-    profile = RiskProfile.objects.active(RiskProfile.objects.execution_mode())
-    limits = limits_of(profile) if profile is not None else None
     paying = [o for o in opened if limits and not profit_refusals(o.net_bps, o.net_profit, limits)]
     for row in rows:
         row["pays"] = any(o.buy_exchange_id == row["listing"].exchange_id for o in paying)
@@ -78,7 +82,11 @@ def spread_context(symbol: str, *, audience: str = VIEW) -> dict:
 
 def _top_crosses(rows: list[dict]) -> None:
     """Each row's best net margin at the top buying there and selling on another venue."""
-    live = [r for r in rows if r["bid"] is not None and r["ask"] is not None and r["valid"]]
+    live = [
+        r
+        for r in rows
+        if r["bid"] is not None and r["ask"] is not None and r["valid"] and not r["lagging"]
+    ]
     for buy in live:
         for sell in live:
             if buy is sell:
@@ -128,6 +136,7 @@ def _venue_row(listing: Listing, book: dict | None, now: float) -> dict:
         "received_ts": received,
         "age_s": None if received is None else max(0.0, now - received),
         "valid": bool(book and book.get("valid", True)),
+        "lag_s": (book.get("lag") or 0.0) if book else 0.0,
         "book": book,
         "best_bps": None,
         "best_sell": None,
@@ -151,6 +160,7 @@ def health_context(key: str = "", *, audience: str = VIEW) -> dict:
                 "state": state,
                 "label": FEED_STATES.get(state, state.replace("_", " ")),
                 "last_frame_age": feed.get("last_frame_age"),
+                "lag": feed.get("lag") or 0.0,
                 "reconnects": feed.get("reconnects", 0),
                 "frames": feed.get("frames", 0),
                 "books_valid": feed.get("books_valid"),

@@ -39,6 +39,14 @@ class Feed:
 
     # Per-venue connection facts read by the connection manager; subclasses override.
     idle_timeout: float = 30.0
+    # No frame at all (heartbeats count) for this long: the feed is frozen though its socket
+    # lives, and the desk says so long before the idle timeout drops the socket.
+    freeze_after: float = 3.0
+    # The most of a delay put down to the venue's clock being behind ours and to the network;
+    # anything beyond is lag. Without it, a venue lagging since before its first stamped frame
+    # would set the usual delay to its lag. Both clocks are meant to be NTP-synced: a venue
+    # whose clock is further behind than this reads as lagging, and the desk says so.
+    max_clock_offset: float = 0.25
     ping_interval: float | None = None
     max_size: int | None = 2**20
 
@@ -50,6 +58,20 @@ class Feed:
         self.books = {market: Book(venue, market, depth) for market in self.symbols}
         self.stats = FeedStats()
         self.actions: list[Action] = []
+        # The smallest receive - venue time seen: the venue's clock offset plus the network's
+        # fastest delay. A change that took longer than that lags by the difference.
+        self.clock_offset: float | None = None
+
+    def stamp(self, book: Book, exchange_ts: float | None, received_ts: float) -> None:
+        """Stamp `book` with the change's venue time and receive time, and how late it came."""
+        lag = 0.0
+        if exchange_ts is not None:
+            delay = received_ts - exchange_ts
+            offset = self.clock_offset
+            if offset is None or delay < offset:
+                self.clock_offset = offset = min(delay, self.max_clock_offset)
+            lag = delay - offset
+        book.stamp(exchange_ts, received_ts, lag)
 
     def subscribe_messages(self) -> list[str]:
         """Return the text frames to send right after connecting."""

@@ -259,3 +259,29 @@ async def test_circuit_opens_after_refused_attempts_and_a_trial_that_connects_cl
 
         assert conn.failures == 0
         assert conn.health()["state"] == "live"
+
+
+@pytest.mark.asyncio
+async def test_a_live_socket_with_no_frame_for_the_freeze_limit_shows_frozen_and_is_kept(running):
+    server = FakeCoinbase(stall=True)
+    async with serve(server.handler, "127.0.0.1", 0) as ws_server:
+        conn = running(connection_to(ws_server.sockets[0].getsockname()[1], idle_timeout=5))
+        conn.feed.freeze_after = 0.2
+        await until(lambda: conn.state == "live")
+
+        await until(lambda: conn.health()["state"] == "frozen", timeout=2)
+
+        # Frozen is what the desk reads; the socket is only dropped at the idle limit.
+        assert (server.connections, conn.state, conn.idle_timeouts) == (1, "live", 0)
+
+
+@pytest.mark.parametrize(
+    ("state", "age", "shown"),
+    [("live", 0.1, "live"), ("live", 3.1, "frozen"), ("live", None, "live"), ("stale", 9, "stale")],
+)
+def test_only_a_live_connection_past_its_feeds_freeze_limit_reads_frozen(state, age, shown):
+    conn = connection_to(free_port())
+    conn.feed.freeze_after = 3.0
+    conn.state = state
+
+    assert conn.shown_state(age) == shown

@@ -21,6 +21,7 @@ class Limits:
     min_profit_bps: Decimal = Decimal(0)
     max_notional: Decimal | None = None
     max_book_age_s: float = 2.0
+    max_lag_s: float | None = None  # how late by the venue's clock a book may be; None: any
 
 
 class Pipeline:
@@ -72,6 +73,7 @@ class Pipeline:
                 max_book_age=limits.max_book_age_s,
                 now=now,
                 max_notional=limits.max_notional,
+                max_lag=limits.max_lag_s,
                 memo=self.memos[market],
             )
             events += self.tracker.observe_market(market, crosses, now)
@@ -117,10 +119,12 @@ class Pipeline:
         prefilter (a walk that found no size, under a lot, say, may find some after a change in
         size alone, so the market is not quiet).
         """
-        max_age = self.limits.max_book_age_s
+        max_age, max_lag = self.limits.max_book_age_s, self.limits.max_lag_s
         tops: dict[str, tuple] = {}
         for venue, book in books.items():
             received = book.received_ts
+            if max_lag is not None and book.lag > max_lag:
+                continue
             if book.valid and received is not None and now - received <= max_age:
                 top = self._top(venue, book, tops)
                 if top is None:

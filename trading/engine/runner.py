@@ -63,6 +63,7 @@ def limits_from_profile(mode: str | None = None) -> Limits | None:
         min_profit_bps=Decimal(0),
         max_notional=profile.max_notional,
         max_book_age_s=profile.max_book_age_ms / 1000,
+        max_lag_s=profile.max_lag_ms / 1000,
     )
 
 

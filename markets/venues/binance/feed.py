@@ -86,7 +86,7 @@ class BinanceFeed(Feed):
             return NO_CHANGE
         if not self._apply(market, event):
             return [market]  # it just became invalid
-        book.stamp(exchange_ts, received_ts)
+        self.stamp(book, exchange_ts, received_ts)
         return self._check_crossed(market)
 
     def snapshot_market(self, url: str) -> str | None:
@@ -112,7 +112,7 @@ class BinanceFeed(Feed):
             return []
         book = self.books[market]
         book.load(bids, asks, last_id)
-        book.stamp(None, received_ts)
+        self.stamp(book, None, received_ts)
         events, self.buffers[market] = buffer, []
         for i, event in enumerate(events):
             if not self._apply(market, event):

@@ -29,6 +29,7 @@ class CoinbaseFeed(Feed):
     """One Advanced Trade market-data connection; `sequence_num` is one counter per connection."""
 
     idle_timeout = 5.0  # heartbeats arrive every second
+    freeze_after = 2.5
     max_size = 10 * 2**20  # level2 snapshots run to several MB
 
     def __init__(self, venue: str, url: str, symbols: dict[str, str]) -> None:
@@ -120,7 +121,7 @@ class CoinbaseFeed(Feed):
             else:
                 continue  # updates before the fresh snapshot belong to the dropped book
             self.stats.book_updates += 1
-            book.stamp(exchange_ts, received_ts)
+            self.stamp(book, exchange_ts, received_ts)
             if market not in changed:
                 changed.append(market)
         return self._drop_crossed(changed)

@@ -122,7 +122,7 @@ class KrakenFeed(Feed):
             else:
                 continue  # waiting for the snapshot of a resubscription
             self.stats.book_updates += 1
-            book.stamp(exchange_ts, received_ts)
+            self.stamp(book, exchange_ts, received_ts)
             # A book that just became invalid is reported too, so the detector drops it.
             changed.append(market)
             if book.checksum() != checksum:

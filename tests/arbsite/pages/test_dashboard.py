@@ -192,3 +192,40 @@ def test_prices_and_sizes_are_shown_on_the_venues_tick_and_lot(viewer, venues, b
         assert ">60078.01<" in html and ">0.2583<" in html and ">0.1182<" in html
         assert ">60079.555<" in html
         assert "60078.01000000" not in html
+
+
+def test_a_venue_lagging_past_the_profiles_limit_is_named_and_left_out_of_the_top_cross(
+    viewer, venues, book
+):
+    RiskProfileFactory(min_profit_bps=Decimal(5), max_lag_ms=1000)
+    book("cheap", "99.00", "100.00")
+    publish_book(
+        {
+            "venue": "dear",
+            "market": "BTC-USD",
+            "bids": [(Decimal("102.00"), Decimal("1"))],
+            "asks": [(Decimal("103.00"), Decimal("1"))],
+            "sequence": 7,
+            "exchange_ts": None,
+            "received_ts": time.time(),
+            "lag": 3.2,
+            "valid": True,
+        }
+    )
+
+    html = viewer.get(reverse("dashboard")).content.decode()
+
+    assert "(lagging 3.2 s behind the venue: left out of crosses)" in html
+    assert "179.80" not in html  # no cross at the top with Dear's late prices
+    assert "buy Cheap, sell Dear" not in html
+
+
+def test_a_frozen_feed_says_so_on_the_dashboard(viewer, venues):
+    record_engine_heartbeat(
+        {"feeds": {"cheap": {"state": "frozen", "last_frame_age": 3.4, "lag": 0.0}}}
+    )
+
+    html = viewer.get(reverse("dashboard")).content.decode()
+
+    assert 'class="state state-frozen">frozen: no frame, not even a heartbeat<' in html
+    assert "3.4 s ago" in html

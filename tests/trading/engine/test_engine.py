@@ -13,6 +13,7 @@ from markets.simulator.server import VenueSimulator
 from markets.simulator.specs import Timing
 from markets.venues import VenueConfig
 from trading.engine.engine import Engine
+from trading.engine.pipeline import Limits
 from trading.engine.runner import opportunity_subscriber
 
 FAST = Timing(dislocation_every=(0.3, 0.6), dislocation_for=(0.4, 0.8), heartbeat=0.2)
@@ -222,3 +223,21 @@ async def test_engine_executes_paper_trades_at_the_prices_it_detected(monkeypatc
     trade = await sync_to_async(Trade.objects.filter(state="closed").first)()
     assert trade.realised_net_profit == trade.expected_net_profit
     assert trade.realised_net_profit > 0
+
+
+@pytest.mark.asyncio
+async def test_a_venue_slowed_by_the_simulator_lags_and_leaves_every_cross(running):
+    sim, engine = running
+    engine.pipeline.limits = Limits(max_book_age_s=5.0, max_lag_s=0.5)
+    assert await wait_for(lambda: all_books_valid(engine))
+
+    sim.inject("kraken", "slow", seconds=5, delay=1.5)
+
+    def lagging() -> bool:
+        return all(books["kraken"].lag > 1.0 for books in engine.pipeline.books.values())
+
+    assert await wait_for(lagging, timeout=6)
+    engine.pipeline.sweep(time.time())
+    open_keys = engine.pipeline.tracker.open_crosses()
+    assert all("kraken" not in (key.buy_venue, key.sell_venue) for key in open_keys)
+    assert engine.health()["feeds"]["kraken"]["lag"] > 1.0

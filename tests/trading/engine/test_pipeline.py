@@ -66,3 +66,27 @@ def test_a_moved_bid_reaching_another_venues_ask_opens_at_once(pipeline):
     events = put(pipeline, "kraken", [("104", "0.2")], [("105", "1")], 1.2)
 
     assert opened(events) == [("coinbase", "kraken", D("0.20"))]
+
+
+def test_a_book_lagging_behind_its_venue_takes_part_in_no_cross_until_it_catches_up(pipeline):
+    pipeline.limits = Limits(max_lag_s=1.0)
+    put(pipeline, "coinbase", [("101", "1")], [("103", "1")], 1.0)
+    kraken = pipeline.books[MARKET]["kraken"]
+    kraken.load([(D("99"), D("1"), None)], [(D("100"), D("0.5"), None)])
+    kraken.stamp(None, 1.1, lag=3.0)  # its venue's clock says this change is 3 s old
+
+    assert pipeline.detect([MARKET], 1.1, "kraken") == []
+
+    kraken.stamp(None, 1.2, lag=0.2)
+    events = pipeline.detect([MARKET], 1.2, "kraken")
+
+    assert opened(events) == [("kraken", "coinbase", D("0.50"))]
+
+
+def test_without_a_lag_limit_a_late_book_still_crosses(pipeline):
+    put(pipeline, "coinbase", [("101", "1")], [("103", "1")], 1.0)
+    kraken = pipeline.books[MARKET]["kraken"]
+    kraken.load([(D("99"), D("1"), None)], [(D("100"), D("0.5"), None)])
+    kraken.stamp(None, 1.1, lag=3.0)
+
+    assert opened(pipeline.detect([MARKET], 1.1, "kraken")) == [("kraken", "coinbase", D("0.50"))]

@@ -187,3 +187,42 @@ def test_legacy_recording_keeps_books_uncrossed_and_matching_the_ticker():
 
     assert tickers == 107
     assert matches >= 100
+
+
+def timed(seq: int, venue_time: str, events: list) -> str:
+    return json.dumps(
+        {"channel": "l2_data", "timestamp": venue_time, "sequence_num": seq, "events": events}
+    )
+
+
+def test_a_change_that_comes_later_than_the_venues_usual_delay_lags_by_the_difference():
+    feed = CoinbaseFeed("coinbase", "wss://x", {"BTC-USD": "BTC-USD"})
+    feed.handle(frame(0, "subscriptions", [{"subscriptions": {"level2": ["BTC-USD"]}}]), 1.0)
+    at = 1_700_000_000.0  # 2023-11-14T22:13:20Z, the venue's clock
+    feed.handle(timed(1, "2023-11-14T22:13:20Z", [SNAPSHOT]), at + 0.25)
+    book = feed.books["BTC-USD"]
+    assert (book.lag, feed.clock_offset) == (0.0, 0.25)  # the first delay is the usual one
+
+    feed.handle(
+        timed(2, "2023-11-14T22:13:21Z", [l2("update", "BTC-USD", ("bid", "100", "2"))]), at + 4.25
+    )
+
+    assert book.lag == pytest.approx(3.0)  # 3.25 s on the way against the usual 0.25 s
+    assert book.top()["lag"] == pytest.approx(3.0)  # what the engine publishes to the pages
+
+    feed.handle(
+        timed(3, "2023-11-14T22:13:22Z", [l2("update", "BTC-USD", ("bid", "100", "3"))]), at + 2.1
+    )
+
+    assert book.lag == 0.0 and feed.clock_offset == pytest.approx(0.1)  # faster: a new usual
+
+
+def test_a_venue_lagging_since_its_first_stamped_frame_still_reads_as_lagging():
+    feed = CoinbaseFeed("coinbase", "wss://x", {"BTC-USD": "BTC-USD"})
+    feed.handle(frame(0, "subscriptions", [{"subscriptions": {"level2": ["BTC-USD"]}}]), 1.0)
+
+    # 1.5 s late from the start: no more than max_clock_offset is put down to the clocks.
+    feed.handle(timed(1, "2023-11-14T22:13:20Z", [SNAPSHOT]), 1_700_000_000.0 + 1.5)
+
+    assert feed.clock_offset == feed.max_clock_offset == 0.25
+    assert feed.books["BTC-USD"].lag == pytest.approx(1.25)

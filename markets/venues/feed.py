@@ -109,10 +109,12 @@ class Feed:
         return actions
 
     def reset(self, reason: str) -> None:
-        """Forget the connection's state: every book invalid, no pending actions."""
+        """Forget the connection's state: every book invalid, no pending actions, and the
+        usual delay learnt again from the next connection's frames."""
         for book in self.books.values():
             book.invalidate(reason)
         self.actions = []
+        self.clock_offset = None
 
     def malformed(self, reason: str, text: str) -> tuple[str, ...]:
         """Count and log a frame that could not be used; return 'no change'."""

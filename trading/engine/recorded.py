@@ -6,6 +6,7 @@ rows, published books, pushes, heartbeats) is the engine's own.
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 
@@ -35,6 +36,9 @@ class RecordedConnection(Connection):
         batch: int = TURN,
     ) -> None:
         super().__init__(feed, on_books_changed=on_books_changed)
+        # The recording's venue times are as old as the recording: all of that is clock, none
+        # of it lag (and the feed resets, relearning it, at each pass).
+        feed.max_clock_offset = math.inf
         self.frames = frames
         self.batch = batch  # frames between two yields to the loop's other tasks
         self.passes = 0

@@ -226,3 +226,14 @@ def test_a_venue_lagging_since_its_first_stamped_frame_still_reads_as_lagging():
 
     assert feed.clock_offset == feed.max_clock_offset == 0.25
     assert feed.books["BTC-USD"].lag == pytest.approx(1.25)
+
+
+def test_a_reset_forgets_the_usual_delay_so_the_next_connection_learns_its_own():
+    feed = CoinbaseFeed("coinbase", "wss://x", {"BTC-USD": "BTC-USD"})
+    feed.handle(frame(0, "subscriptions", [{"subscriptions": {"level2": ["BTC-USD"]}}]), 1.0)
+    feed.handle(timed(1, "2023-11-14T22:13:20Z", [SNAPSHOT]), 1_700_000_000.1)
+    assert feed.clock_offset == pytest.approx(0.1)
+
+    feed.reset("disconnected")
+
+    assert feed.clock_offset is None

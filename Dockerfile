@@ -14,7 +14,10 @@ COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir --no-deps /wheels/* && rm -rf /wheels
 WORKDIR /app
 COPY . .
-RUN DJANGO_DEBUG=1 python manage.py collectstatic --no-input
+# The manifest (staticfiles.json) is built by the production storage, so not in debug; the
+# settings refuse to load without a secret key, and this dummy one lives only in this step.
+RUN DJANGO_SECRET_KEY=collectstatic-at-build-time-only-never-used-to-sign-anything \
+    python manage.py collectstatic --no-input
 USER desk
 EXPOSE 8000 9100
 CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "arbsite.asgi:application"]

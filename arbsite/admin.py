@@ -1,5 +1,6 @@
-"""The audit trail in the admin (read-only), and users, roles and risk profiles re-registered to
-be audited (risk profiles with the desk's live status and their recent decisions).
+"""The audit trail in the admin (read-only), and users, roles, risk profiles, exchanges, markets
+and credentials re-registered to be audited (risk profiles with the desk's live status and their
+recent decisions). Nobody is made superuser here, and nobody grants what they do not hold.
 
 Importing `arbsite.audit` here also connects its receivers in every process, since the admin's
 autodiscovery imports this module at start-up.
@@ -8,11 +9,17 @@ autodiscovery imports this module at start-up.
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group, Permission, User
+from django.db.models import Q
 from django.utils.html import format_html, format_html_join
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from arbsite.audit import AuditedAdminMixin, record
+from arbsite import twofactor
+from arbsite.audit import AuditedAdminMixin, record, snapshot
 from arbsite.models import AuditEvent
+from markets.admin import ExchangeAdmin, ExchangeCredentialAdmin, MarketAdmin
+from markets.models import Exchange, ExchangeCredential, Market
 from portfolio.admin import ReadOnlyAdmin
 from risk.admin import RiskProfileAdmin
 from risk.models import RiskProfile
@@ -27,13 +34,89 @@ class AuditEventAdmin(ReadOnlyAdmin):
     date_hierarchy = "at"
 
 
-admin.site.unregister(User)
-admin.site.unregister(Group)
-admin.site.unregister(RiskProfile)
+admin.site.unregister([User, Group, RiskProfile, Exchange, Market, ExchangeCredential])
+# django-otp's own device admins (registered before this module: INSTALLED_APPS order) would
+# show keys and delete devices unaudited; the user list's reset action is the one way.
+admin.site.unregister([TOTPDevice, StaticDevice])
+
+
+def held_permissions(user: User):
+    """The permissions `user` holds, directly or through a role: all they may grant."""
+    return (
+        Permission.objects.filter(Q(user=user) | Q(group__user=user))
+        .distinct()
+        .select_related("content_type")
+    )
+
+
+def grantable_roles(user: User):
+    """The roles (groups) whose every permission `user` holds."""
+    return Group.objects.exclude(
+        permissions__in=Permission.objects.exclude(pk__in=held_permissions(user).values("pk"))
+    )
 
 
 @admin.register(User)
 class AuditedUserAdmin(AuditedAdminMixin, UserAdmin):
+    """Superuser status is set only by `createsuperuser` or a shell; a superuser's account is
+    changed only by a superuser; each role granted or removed is an event of its own."""
+
+    readonly_fields = ["is_superuser"]
+    actions = ["reset_second_factor"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # Setting a superuser's password would make anyone who may change users a superuser.
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if not request.user.is_superuser and db_field.name == "groups":
+            kwargs["queryset"] = grantable_roles(request.user)
+        if not request.user.is_superuser and db_field.name == "user_permissions":
+            kwargs["queryset"] = held_permissions(request.user)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def save_related(self, request, form, formsets, change) -> None:
+        before = set(getattr(form, "_audit_before", {}).get("groups", []))
+        super().save_related(request, form, formsets, change)
+        after = {group.name for group in form.instance.groups.all()}
+        for role in sorted(after - before):
+            record(
+                "role granted",
+                user=request.user,
+                request=request,
+                obj=form.instance,
+                after={"role": role},
+            )
+        for role in sorted(before - after):
+            record(
+                "role removed",
+                user=request.user,
+                request=request,
+                obj=form.instance,
+                before={"role": role},
+            )
+
+    @admin.action(
+        description="Reset two-factor login (set up again at the next login)",
+        permissions=["change"],
+    )
+    def reset_second_factor(self, request, queryset) -> None:
+        for user in queryset:
+            if not self.has_change_permission(request, user):
+                continue
+            removed = twofactor.reset(user)
+            if removed:
+                record(
+                    "second factor reset",
+                    user=request.user,
+                    request=request,
+                    obj=user,
+                    before={"devices": removed},
+                )
+                self.message_user(request, f"{user}: two-factor login reset.")
+
     def user_change_password(self, request, id, form_url=""):
         """The admin setting someone's password: recorded once it is set (a redirect)."""
         response = super().user_change_password(request, id, form_url)
@@ -45,7 +128,33 @@ class AuditedUserAdmin(AuditedAdminMixin, UserAdmin):
 
 @admin.register(Group)
 class AuditedGroupAdmin(AuditedAdminMixin, GroupAdmin):
+    def formfield_for_manytomany(self, db_field, request=None, **kwargs):
+        if not request.user.is_superuser and db_field.name == "permissions":
+            kwargs["queryset"] = held_permissions(request.user)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+@admin.register(Exchange)
+class AuditedExchangeAdmin(AuditedAdminMixin, ExchangeAdmin):
     pass
+
+
+@admin.register(Market)
+class AuditedMarketAdmin(AuditedAdminMixin, MarketAdmin):
+    """A listing changed, added or removed through the inline is part of its market's event."""
+
+    def audit_snapshot(self, market: Market) -> dict:
+        values = snapshot(market)
+        for listing in market.listings.select_related("exchange"):
+            for name, value in snapshot(listing).items():
+                if name not in {"exchange", "market"}:
+                    values[f"listings.{listing.exchange.slug}.{name}"] = value
+        return values
+
+
+@admin.register(ExchangeCredential)
+class AuditedExchangeCredentialAdmin(AuditedAdminMixin, ExchangeCredentialAdmin):
+    """The event says which keys changed, never a value (the encrypted ones are masked too)."""
 
 
 @admin.register(RiskProfile)

@@ -72,8 +72,11 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict, dict]:
 
 
 def _masked(values: dict[str, Any], names: Iterable[str]) -> dict[str, Any]:
+    # A related row's field is named "listings.kraken.tick_size": its last part is the field.
     return {
-        name: HIDDEN if any(word in name for word in _SECRET_WORDS) else values.get(name)
+        name: HIDDEN
+        if any(word in name.rsplit(".", 1)[-1] for word in _SECRET_WORDS)
+        else values.get(name)
         for name in sorted(names)
     }
 
@@ -89,13 +92,18 @@ def _plain(value: Any) -> Any:
 class AuditedAdminMixin:
     """Put first in a ModelAdmin's bases: every add, change and delete leaves one event.
 
-    The field-by-field diff includes many-to-many fields, so it is taken after save_related.
+    The field-by-field diff includes many-to-many fields (and whatever `audit_snapshot` adds,
+    such as the rows of an inline), so it is taken after save_related.
     """
+
+    def audit_snapshot(self, obj: models.Model) -> dict[str, Any]:
+        """The values the trail compares before and after a change."""
+        return snapshot(obj)
 
     def save_model(self, request, obj, form, change) -> None:
         # The form has already written its values onto `obj`: read the stored row instead.
         stored = type(obj)._default_manager.filter(pk=obj.pk).first() if change else None
-        form._audit_before = snapshot(stored) if stored is not None else {}
+        form._audit_before = self.audit_snapshot(stored) if stored is not None else {}
         super().save_model(request, obj, form, change)
 
     def save_related(self, request, form, formsets, change) -> None:
@@ -103,7 +111,7 @@ class AuditedAdminMixin:
         obj = form.instance
         # Read back what was stored, so values compare in the database's own representation.
         stored = type(obj)._default_manager.get(pk=obj.pk)
-        before, after = diff(getattr(form, "_audit_before", {}), snapshot(stored))
+        before, after = diff(getattr(form, "_audit_before", {}), self.audit_snapshot(stored))
         if change and not after:
             return
         verb = "changed" if change else "added"
@@ -126,7 +134,7 @@ class AuditedAdminMixin:
         super().delete_queryset(request, queryset)
 
     def _record_delete(self, request, obj) -> None:
-        before, _ = diff(snapshot(obj), {})
+        before, _ = diff(self.audit_snapshot(obj), {})
         record(
             f"{obj._meta.verbose_name} deleted",
             user=request.user,

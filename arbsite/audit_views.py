@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET
 
 from arbsite.access import require_permission
 from arbsite.models import AuditEvent
+from trading.history import DayField
 
 PAGE_SIZE = 50
 
@@ -20,8 +21,8 @@ PAGE_SIZE = 50
 class AuditFilter(forms.Form):
     action = forms.ChoiceField(required=False)
     user = forms.CharField(required=False, label="User name")
-    start = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
-    end = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
+    start = DayField(label="From")
+    end = DayField(label="To")
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -4,7 +4,7 @@ from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from arbsite import live
+from arbsite import live, twofactor
 from arbsite.access import VIEW_PERM
 from markets import notices
 
@@ -27,17 +27,28 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=4401)
             return
+        if not await twofactor.socket_passed(self.scope):  # still owes its second factor
+            await self.close(code=4401)
+            return
         if not await user.ahas_perm(VIEW_PERM):
             await self.close(code=4403)
             return
-        query = parse_qs(self.scope.get("query_string", b"").decode())
+        query = parse_qs(self.scope.get("query_string", b"").decode(errors="replace"))
         topics = [t for value in query.get("topics", []) for t in value.split(",") if t]
         self.audience, self.wanted = await live.subscriptions(user, topics[:MAX_TOPICS])
-        for group in self.wanted:
-            await self.channel_layer.group_add(group, self.channel_name)
-        await self.accept()
+        try:
+            for group in self.wanted:
+                await self.channel_layer.group_add(group, self.channel_name)
+            await self.accept()
+        except BaseException:
+            # A socket that never opened gets no disconnect: its groups would keep it a day.
+            await self.leave_groups()
+            raise
 
     async def disconnect(self, code: int) -> None:
+        await self.leave_groups()
+
+    async def leave_groups(self) -> None:
         for group in getattr(self, "wanted", {}):
             await self.channel_layer.group_discard(group, self.channel_name)
 

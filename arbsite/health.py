@@ -60,3 +60,8 @@ def health_report() -> tuple[bool, dict]:
             "feeds": heartbeat.get("feeds", {}),
         }
     return ok, report
+
+
+def public_report(report: dict) -> dict:
+    """Only up or down per part, for whoever asks: feeds, errors and ages are for staff."""
+    return {part: {"ok": state["ok"]} for part, state in report.items()}

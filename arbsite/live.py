@@ -7,6 +7,7 @@ so template and database work stays off the engine's loop and out of the publish
 
 import asyncio
 import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 from channels.db import database_sync_to_async
@@ -25,15 +26,23 @@ _RENDERER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-render")
 # Renders under way or just done in this process, shared by every consumer that got the notice.
 _renders: dict[tuple, asyncio.Future] = {}
 KEEP_RENDER_S = 10.0
+# A topic as a page asks for it ("desk", "spreads:BTC-USD"); anything else is ignored before it
+# could name a channel group.
+_TOPIC = re.compile(r"[a-z][a-z-]{0,30}(:[A-Za-z0-9_.-]{1,40})?")
 
 
 async def subscriptions(user, topics: list[str]) -> tuple[str, Subscriptions]:
-    """The audience of `user` and what it may follow of `topics` ("spreads:BTC-USD", "desk")."""
+    """The audience of `user` and what it may follow of `topics` ("spreads:BTC-USD", "desk").
+
+    A topic that is malformed, unknown, keyed where it takes no key or not visible is ignored.
+    """
     if not await user.ahas_perm(VIEW_PERM):
         return VIEW, {}
     audience = OPERATE if await user.ahas_perm(OPERATE_PERM) else VIEW
     wanted: Subscriptions = {}
     for requested in dict.fromkeys(topics):
+        if not _TOPIC.fullmatch(requested):
+            continue
         topic, _, key = requested.partition(":")
         for kind, fragment in TOPICS.get(topic, []):
             if fragment.keyed != bool(key) or not await _may_see(user, fragment):

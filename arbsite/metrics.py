@@ -1,6 +1,5 @@
 """The web process's /metrics: the engine's feeds as its heartbeat reports them, and the site's."""
 
-import hmac
 import time
 
 from django.conf import settings
@@ -10,7 +9,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from markets.heartbeat import engine_feed_healths, engine_heartbeat
-from markets.metrics import FeedCollector
+from markets.metrics import FeedCollector, bearer_token_ok
 from trading.models import Opportunity
 
 
@@ -33,14 +32,10 @@ REGISTRY.register(FeedCollector(engine_feed_healths))
 REGISTRY.register(SiteCollector())
 
 
-def _token_ok(request) -> bool:
-    token = settings.METRICS_TOKEN
-    offered = request.headers.get("Authorization", "").removeprefix("Bearer ")
-    return bool(token) and hmac.compare_digest(offered, token)
-
-
 def metrics(request):
     """Prometheus scrape: a bearer METRICS_TOKEN, or a logged-in user allowed to read metrics."""
-    if not (_token_ok(request) or request.user.has_perm("arbsite.view_metrics")):
+    authorization = request.headers.get("Authorization", "")
+    token_ok = bearer_token_ok(authorization, settings.METRICS_TOKEN)
+    if not (token_ok or request.user.has_perm("arbsite.view_metrics")):
         return HttpResponse("metrics need METRICS_TOKEN or an administrator's login", status=403)
     return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)

@@ -6,6 +6,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from arbsite.roles import ROLE_PERMISSIONS
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 INSECURE_SECRET = "django-insecure-local-development-only"
 
@@ -74,6 +76,9 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_celery_beat",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "arbsite",
     "markets",
     "risk",
@@ -88,6 +93,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "arbsite.sessions.idle_timeout",
+    "django_otp.middleware.OTPMiddleware",
+    "arbsite.twofactor.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -191,8 +199,20 @@ AUTH_PASSWORD_VALIDATORS = [
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_RESET_ON_SUCCESS = True
+# A login's failures are cleared once it is complete, the code step included (arbsite.twofactor):
+# axes' own reset at the password would let wrong codes start again from zero at every login.
+AXES_RESET_ON_SUCCESS = False
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+
+# Roles whose members log in with a second factor (an authenticator app's TOTP code, or a
+# recovery code), enrolled at their first login; superusers always.
+OTP_REQUIRED_ROLES = env_list("OTP_REQUIRED_ROLES", ["Trader", "Risk manager", "Administrator"])
+if unknown_roles := set(OTP_REQUIRED_ROLES) - set(ROLE_PERMISSIONS):
+    raise ImproperlyConfigured(
+        f"OTP_REQUIRED_ROLES names no such role: {', '.join(sorted(unknown_roles))} "
+        f"(the roles are {', '.join(ROLE_PERMISSIONS)})"
+    )
+OTP_TOTP_ISSUER = "Arbitrage desk"
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
@@ -201,6 +221,10 @@ LOGOUT_REDIRECT_URL = "login"
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
+# A login lasts a working day from its first request, and ends sooner after an idle spell
+# without a request (arbsite.sessions); both in seconds.
+SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(10 * 3600)))
+SESSION_IDLE_TIMEOUT_S = int(os.environ.get("SESSION_IDLE_TIMEOUT_S", str(30 * 60)))
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "0" if DEBUG else "31536000"))
@@ -219,6 +243,9 @@ SECURE_CSP = {
     "connect-src": [CSP.SELF],
     "frame-ancestors": [CSP.NONE],
     "form-action": [CSP.SELF],
+    # An injected <base> could point every relative URL elsewhere; no page embeds plugins.
+    "base-uri": [CSP.NONE],
+    "object-src": [CSP.NONE],
 }
 
 LANGUAGE_CODE = "en-gb"
@@ -259,7 +286,11 @@ CELERY_BEAT_SCHEDULE = {
 
 # How old the engine's heartbeat may be before /healthz reports the engine down.
 ENGINE_HEARTBEAT_MAX_AGE_S = float(os.environ.get("ENGINE_HEARTBEAT_MAX_AGE_S", "30"))
+# Bearer token for scraping /metrics: the web's, and the engine's own port when it is set.
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# Address the engine's own /metrics port listens on (run_arbitrage): loopback unless a scraper
+# on another host needs it, e.g. 0.0.0.0 in a container (then set METRICS_TOKEN too).
+ENGINE_METRICS_ADDR = os.environ.get("ENGINE_METRICS_ADDR", "127.0.0.1")
 
 LOGGING = {
     "version": 1,

@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import ImproperlyConfigured
 
 from .models import Exchange, ExchangeCredential, Listing, Market
 
@@ -34,13 +35,19 @@ class ExchangeCredentialForm(forms.ModelForm):
         model = ExchangeCredential
         fields = ["exchange"]
 
-    def save(self, commit: bool = True):
-        self.instance.set_keys(
-            api_key=self.cleaned_data["api_key"],
-            secret=self.cleaned_data["secret"],
-            passphrase=self.cleaned_data["passphrase"],
-        )
-        return super().save(commit=commit)
+    def clean(self) -> dict:
+        """Encrypt the keys now, so a missing or bad CREDENTIALS_KEY is a form error, not a 500."""
+        cleaned = super().clean()
+        if {"api_key", "secret"} <= cleaned.keys():
+            try:
+                self.instance.set_keys(
+                    api_key=cleaned["api_key"],
+                    secret=cleaned["secret"],
+                    passphrase=cleaned.get("passphrase", ""),
+                )
+            except ImproperlyConfigured as exc:
+                raise forms.ValidationError(str(exc)) from exc
+        return cleaned
 
 
 @admin.register(ExchangeCredential)

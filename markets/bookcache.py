@@ -7,8 +7,13 @@ import time
 from decimal import Decimal
 
 from django.core.cache import caches
+from redis.exceptions import RedisError
 
 BOOK_TTL_S = 60
+
+
+class BookCacheUnavailable(Exception):
+    """The book cache did not answer (Redis down in the full stack): no book can be read now."""
 
 
 def _key(venue: str, market: str) -> str:
@@ -27,8 +32,14 @@ def publish_book(top: dict) -> None:
 
 
 def read_book(venue: str, market: str) -> dict | None:
-    """Return the last published book with Decimal levels, or None if none is fresh enough."""
-    payload = caches["books"].get(_key(venue, market))
+    """Return the last published book with Decimal levels, or None if none is fresh enough.
+
+    Raises BookCacheUnavailable when the cache does not answer, which is not "no book".
+    """
+    try:
+        payload = caches["books"].get(_key(venue, market))
+    except RedisError as exc:
+        raise BookCacheUnavailable(f"{type(exc).__name__}: {exc}") from exc
     if payload is None:
         return None
     return {

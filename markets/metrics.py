@@ -1,10 +1,18 @@
 """Prometheus metrics of the engine's connections, read from their counters at scrape time."""
 
+import hmac
+import logging
+import threading
 from collections.abc import Callable, Iterable
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-from prometheus_client import REGISTRY, Histogram, start_http_server
+from django.conf import settings
+from prometheus_client import REGISTRY, Histogram, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector
+
+log = logging.getLogger(__name__)
 
 STATES = ("connecting", "live", "stale", "backing_off", "circuit_open")
 
@@ -58,10 +66,43 @@ class FeedCollector(Collector):
         yield age
 
 
+def bearer_token_ok(authorization: str, token: str) -> bool:
+    """Whether an Authorization header carries `token` as its bearer token (never when unset)."""
+    offered = authorization.removeprefix("Bearer ")
+    return bool(token) and hmac.compare_digest(offered.encode(), token.encode())
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args) -> None:  # a scrape every few seconds is not news
+        pass
+
+
+def _metrics_app(token: str):
+    """The registry's exposition; with `token`, only for a request that bears it."""
+    exposition = make_wsgi_app(REGISTRY)
+
+    def app(environ, start_response):
+        if token and not bearer_token_ok(environ.get("HTTP_AUTHORIZATION", ""), token):
+            start_response("403 Forbidden", [("Content-Type", "text/plain; charset=utf-8")])
+            return [b"metrics need METRICS_TOKEN\n"]
+        return exposition(environ, start_response)
+
+    return app
+
+
 def serve_metrics(healths: Callable[[], Iterable[dict]], port: int) -> FeedCollector:
-    """Register the feed collector and, with a port, serve /metrics from a thread."""
+    """Register the feed collector and, with a port, serve /metrics from a thread on
+    ENGINE_METRICS_ADDR, behind METRICS_TOKEN when one is set."""
     collector = FeedCollector(healths)
     REGISTRY.register(collector)
     if port:
-        start_http_server(port, addr="0.0.0.0")
+        addr, token = settings.ENGINE_METRICS_ADDR, settings.METRICS_TOKEN
+        if not token and not (addr.startswith("127.") or addr == "localhost"):
+            log.warning(
+                "engine metrics on %s:%d without METRICS_TOKEN: anyone there reads them", addr, port
+            )
+        server = make_server(
+            addr, port, _metrics_app(token), ThreadingWSGIServer, handler_class=_QuietHandler
+        )
+        threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     return collector

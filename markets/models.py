@@ -4,15 +4,39 @@ import os
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
+
+# A venue's URLs are dialled by the engine and the workers: only its own protocols, with a host
+# (letters, digits, dots, hyphens; a port; brackets for IPv6), never javascript: or file:.
+websocket_url = RegexValidator(
+    r"\Awss?://[A-Za-z0-9\[][A-Za-z0-9.\-\[\]:]*(?:[/?]\S*)?\Z",
+    "A WebSocket URL is ws:// or wss:// and a host, e.g. wss://ws.kraken.com/v2.",
+)
+http_url = RegexValidator(
+    r"\Ahttps?://[A-Za-z0-9\[][A-Za-z0-9.\-\[\]:]*(?:[/?]\S*)?\Z",
+    "A REST base URL is http:// or https:// and a host, e.g. https://api.binance.com.",
+)
+
+
+def url_override(name: str, validator: RegexValidator) -> str:
+    """The environment's override of a venue URL (empty: none), checked like the field."""
+    value = os.environ.get(name, "")
+    if not value:
+        return ""
+    try:
+        validator(value)
+    except ValidationError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc.messages[0]}") from exc
+    return value
 
 
 class Exchange(models.Model):
     slug = models.SlugField(unique=True, help_text="Short id used in code and URLs, e.g. kraken.")
     name = models.CharField(max_length=60)
-    ws_url = models.CharField("WebSocket URL", max_length=200)
-    rest_url = models.CharField("REST base URL", max_length=200, blank=True)
+    ws_url = models.CharField("WebSocket URL", max_length=200, validators=[websocket_url])
+    rest_url = models.CharField("REST base URL", max_length=200, blank=True, validators=[http_url])
     taker_fee_bps = models.DecimalField(
         max_digits=8,
         decimal_places=3,
@@ -40,15 +64,32 @@ class Exchange(models.Model):
 
     def effective_ws_url(self) -> str:
         """The WebSocket URL, overridden by ARB_<SLUG>_WS_URL when set."""
-        return os.environ.get(f"ARB_{self.slug.upper()}_WS_URL") or self.ws_url
+        return url_override(f"ARB_{self.slug.upper()}_WS_URL", websocket_url) or self.ws_url
 
     def effective_rest_url(self) -> str:
         """The REST base URL, overridden by ARB_<SLUG>_REST_URL when set."""
-        return os.environ.get(f"ARB_{self.slug.upper()}_REST_URL") or self.rest_url
+        return url_override(f"ARB_{self.slug.upper()}_REST_URL", http_url) or self.rest_url
+
+
+# A market's symbol is canonical and part of its page's URL; a venue's symbol is the venue's own
+# code (Kraken's "BTC/USD", Binance's "BTCUSDT"), a sane one of letters, digits and separators.
+market_symbol = RegexValidator(
+    r"\A[A-Z0-9]{1,12}-[A-Z0-9]{1,12}\Z",
+    "A market symbol is BASE-QUOTE in capitals and digits, e.g. BTC-USD.",
+)
+venue_symbol = RegexValidator(
+    r"\A[A-Za-z0-9][A-Za-z0-9/_.:-]*\Z",
+    "A venue symbol is letters and digits, perhaps separated by / _ . : or -, e.g. BTC/USD.",
+)
 
 
 class Market(models.Model):
-    symbol = models.CharField(max_length=30, unique=True, help_text="Canonical, e.g. BTC-USD.")
+    symbol = models.CharField(
+        max_length=30,
+        unique=True,
+        validators=[market_symbol],
+        help_text="Canonical, e.g. BTC-USD.",
+    )
     base = models.CharField(max_length=12)
     quote = models.CharField(max_length=12)
     exchanges = models.ManyToManyField(Exchange, through="Listing", related_name="markets")
@@ -65,7 +106,9 @@ class Listing(models.Model):
 
     exchange = models.ForeignKey(Exchange, on_delete=models.CASCADE, related_name="listings")
     market = models.ForeignKey(Market, on_delete=models.CASCADE, related_name="listings")
-    venue_symbol = models.CharField(max_length=30, help_text="The venue's code, e.g. BTC/USD.")
+    venue_symbol = models.CharField(
+        max_length=30, validators=[venue_symbol], help_text="The venue's code, e.g. BTC/USD."
+    )
     tick_size = models.DecimalField(max_digits=20, decimal_places=10)
     lot_size = models.DecimalField(max_digits=20, decimal_places=10)
     min_notional = models.DecimalField(
@@ -113,10 +156,17 @@ class ExchangeCredential(models.Model):
 
         key = settings.CREDENTIALS_KEY
         if not key:
-            from django.core.exceptions import ImproperlyConfigured
-
-            raise ImproperlyConfigured("CREDENTIALS_KEY must be set to store or use API keys.")
-        return Fernet(key.encode())
+            raise ImproperlyConfigured(
+                "Set CREDENTIALS_KEY (a Fernet key) in the environment before storing or using "
+                "API keys."
+            )
+        try:
+            return Fernet(key.encode())
+        except ValueError as exc:
+            raise ImproperlyConfigured(
+                "CREDENTIALS_KEY is not a Fernet key (32 url-safe base64-encoded bytes); make one "
+                "with Fernet.generate_key()."
+            ) from exc
 
     def _seal(self, value: str) -> str:
         return self._fernet().encrypt(value.encode()).decode() if value else ""

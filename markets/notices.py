@@ -7,6 +7,7 @@ pages decides what to re-render and for whom (arbsite.live). Publishers know not
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import re
 import time
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 
 NOTICE_TYPE = "live.notice"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+MAX_GROUP_NAME = 99  # channels refuses a group name of 100 characters or more
 
 # The kinds of change, each re-rendering the fragments the site maps to it.
 MARKET = "market"  # keyed by market symbol: its books moved
@@ -30,8 +32,15 @@ RISK_STATUS = "risk-status"
 
 
 def group(kind: str, key: str = "") -> str:
-    """The Channels group a notice of `kind` (and `key`) goes to."""
-    return f"live.{kind}.{_UNSAFE.sub('_', key)}" if key else f"live.{kind}"
+    """The Channels group a notice of `kind` (and `key`) goes to: a valid name for any key."""
+    if not key:
+        return f"live.{kind}"
+    name = f"live.{kind}.{_UNSAFE.sub('_', key)}"
+    if len(name) <= MAX_GROUP_NAME:
+        return name
+    # Cut to fit, and told apart from other long keys by a digest of the whole key.
+    digest = hashlib.blake2b(key.encode(errors="surrogatepass"), digest_size=8).hexdigest()
+    return f"{name[: MAX_GROUP_NAME - len(digest) - 1]}.{digest}"
 
 
 def notice(kind: str, key: str = "") -> dict:

@@ -7,7 +7,16 @@ import pytest
 
 @pytest.fixture
 def user_with_role(db):
+    """`make(role)`: a user of that role who has passed every factor of a login.
+
+    A role that needs a second factor (OTP_REQUIRED_ROLES) comes with a confirmed authenticator
+    as `user.otp_device`, as django-otp marks a verified user: `client.force_login(user)` then
+    logs in past the code step (see `force_login_passes_the_code_step`), and a WebSocket scope
+    holding the user counts as verified. Test the code step itself with a fresh login instead.
+    """
+    from django.conf import settings
     from django.contrib.auth.models import Group
+    from django_otp.plugins.otp_totp.models import TOTPDevice
 
     from tests.factories import UserFactory
 
@@ -15,9 +24,32 @@ def user_with_role(db):
         user = UserFactory()
         if role:
             user.groups.add(Group.objects.get(name=role))
+        if role in settings.OTP_REQUIRED_ROLES:
+            user.otp_device = TOTPDevice.objects.create(user=user, name="test", confirmed=True)
         return user
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def force_login_passes_the_code_step(request, monkeypatch):
+    """`client.force_login(user)` of a user with `otp_device` also marks the session verified."""
+    if not request.config.pluginmanager.hasplugin("django"):
+        return
+    from django.test.client import ClientMixin
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    force_login = ClientMixin.force_login
+
+    def force_login_verified(self, user, backend=None) -> None:
+        force_login(self, user, backend)
+        device = getattr(user, "otp_device", None)
+        if device is not None:
+            session = self.session
+            session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+            session.save()
+
+    monkeypatch.setattr(ClientMixin, "force_login", force_login_verified)
 
 
 @pytest.fixture(autouse=True)

@@ -1,8 +1,9 @@
 """The desk's history: the filter forms and queries of the opportunities and trades pages."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 
 from markets.models import Exchange, Market
@@ -18,6 +19,26 @@ OPPORTUNITY_SORTS = {
     "size": "size",
 }
 TRADE_SORTS = {"created": "created_at", "pnl": "realised_net_profit", "size": "requested_size"}
+# The days a filter may name: any the desk can have history on, and near enough that the day
+# after the last is still a date (9999-12-31 has none) and a database timestamp.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
+
+
+class DayField(forms.DateField):
+    """An optional day from FIRST_DAY to LAST_DAY; one outside is a form error."""
+
+    def __init__(self, **kwargs) -> None:
+        message = f"Enter a date between {FIRST_DAY} and {LAST_DAY}."
+        bounds = {"min": FIRST_DAY.isoformat(), "max": LAST_DAY.isoformat()}
+        super().__init__(
+            required=False,
+            widget=forms.DateInput({"type": "date", **bounds}),
+            validators=[
+                MinValueValidator(FIRST_DAY, message),
+                MaxValueValidator(LAST_DAY, message),
+            ],
+            **kwargs,
+        )
 
 
 def _sort_choices(sorts: dict[str, str]) -> list[tuple[str, str]]:
@@ -42,12 +63,8 @@ class OpportunityFilter(forms.Form):
         empty_label="Any venue",
         label="Sell venue",
     )
-    since = forms.DateField(
-        required=False, label="From (UTC)", widget=forms.DateInput({"type": "date"})
-    )
-    until = forms.DateField(
-        required=False, label="To (UTC)", widget=forms.DateInput({"type": "date"})
-    )
+    since = DayField(label="From (UTC)")
+    until = DayField(label="To (UTC)")
     taken = forms.ChoiceField(
         choices=[("", "Taken or not"), ("yes", "Taken"), ("no", "Not taken")], required=False
     )
@@ -64,12 +81,8 @@ class TradeFilter(forms.Form):
     )
     state = forms.ChoiceField(choices=[("", "Any state"), *Trade.State.choices], required=False)
     mode = forms.ChoiceField(choices=[("", "Paper or live"), *Mode.choices], required=False)
-    since = forms.DateField(
-        required=False, label="From (UTC)", widget=forms.DateInput({"type": "date"})
-    )
-    until = forms.DateField(
-        required=False, label="To (UTC)", widget=forms.DateInput({"type": "date"})
-    )
+    since = DayField(label="From (UTC)")
+    until = DayField(label="To (UTC)")
     trade = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
     sort = forms.ChoiceField(choices=_sort_choices(TRADE_SORTS), required=False)
 

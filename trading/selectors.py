@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from django.db.models import Case, DecimalField, F, Sum, When
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from markets.heartbeat import engine_heartbeat
 from markets.money import ZERO, day_start
@@ -95,7 +96,10 @@ class StatusPanel:
 
 def status_panel() -> StatusPanel:
     """The kill switch, each active profile with today's realised PnL, the engine and feeds."""
-    heartbeat = engine_heartbeat()
+    try:
+        heartbeat = engine_heartbeat()
+    except RedisError:  # the heartbeat's cache (Redis in the full stack) is down: not reporting
+        heartbeat = None
     profiles = RiskProfile.objects.filter(is_active=True).order_by("mode")
     return StatusPanel(
         profiles=[

@@ -2,8 +2,8 @@
 
 from django import forms
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
@@ -73,9 +73,11 @@ def _next(request: HttpRequest) -> str:
 
 
 def _back(request: HttpRequest) -> HttpResponse:
+    # A URL as given: redirect() would take a `next` of "0" or "foo" for a view name.
+    target = _next(request) or reverse("dashboard")
     if request.htmx:  # a whole page with its messages, not a page swapped into the form
-        return HttpResponseClientRedirect(_next(request) or reverse("dashboard"))
-    return redirect(_next(request) or "dashboard")
+        return HttpResponseClientRedirect(target)
+    return HttpResponseRedirect(target)
 
 
 app_name = "risk"

@@ -3,14 +3,14 @@
 import time
 
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from arbsite.access import OPERATE, VIEW, desk_view
 from arbsite.pages.desk import desk_context, render_page
-from arbsite.pages.market import levels_on_grid, listings
+from arbsite.pages.market import levels_on_grid, listed_books
 from arbsite.pages.opportunities import open_opportunities_context
 from arbsite.pages.portfolio import pnl_context
 from arbsite.pages.trades import recent_trades_context
-from markets.bookcache import read_book
 from markets.heartbeat import engine_heartbeat
 from markets.models import Exchange, Listing, Market
 from markets.money import net_bps
@@ -52,10 +52,8 @@ def spread_context(symbol: str, *, audience: str = VIEW) -> dict:
     """One market's spread table as the engine sees it: each venue's published top, and the
     crosses the engine has open, marked where they pay under the active risk profile."""
     now = time.time()
-    rows = [
-        _venue_row(listing, read_book(listing.exchange.slug, symbol), now)
-        for listing in listings(symbol)
-    ]
+    books, unavailable = listed_books(symbol)
+    rows = [_venue_row(listing, book, now) for listing, book in books]
     profile = RiskProfile.objects.active(RiskProfile.objects.execution_mode())
     limits = limits_of(profile) if profile is not None else None
     for row in rows:
@@ -76,6 +74,7 @@ def spread_context(symbol: str, *, audience: str = VIEW) -> dict:
             "slug": symbol.replace("/", "_"),
             "rows": rows,
             "best": _best(paying or opened, bool(paying), rows),
+            "books_unavailable": unavailable,
         }
     }
 
@@ -146,7 +145,10 @@ def _venue_row(listing: Listing, book: dict | None, now: float) -> dict:
 
 def health_context(key: str = "", *, audience: str = VIEW) -> dict:
     """Each venue connection's state from the engine heartbeat, and the heartbeat's age."""
-    heartbeat = engine_heartbeat()
+    try:
+        heartbeat = engine_heartbeat()
+    except RedisError:  # the heartbeat is in the default cache, Redis in the full stack
+        return {"health": {"engine_up": False, "age_s": None, "feeds": [], "cache_down": True}}
     names = dict(Exchange.objects.values_list("slug", "name"))
     if heartbeat is None:
         return {"health": {"engine_up": False, "age_s": None, "feeds": [], "names": names}}

@@ -4,11 +4,12 @@ import time
 from decimal import Decimal
 from itertools import zip_longest
 
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from arbsite.access import VIEW, desk_view
 from arbsite.pages.desk import render_page
-from markets.bookcache import read_book
+from markets.bookcache import BookCacheUnavailable, read_book
 from markets.models import Listing, Market
 from markets.money import BPS
 
@@ -17,6 +18,8 @@ DEPTH_LEVELS = 10
 
 @desk_view
 def market_detail(request, symbol: str):
+    if "\x00" in symbol:  # no market has one, and PostgreSQL refuses it in a query
+        raise Http404("No such market.")
     market = get_object_or_404(Market, symbol=symbol)
     topics = ["desk", f"depth:{market.symbol}"]
     context = {"market": market, **depth_context(market.symbol), "topics": topics}
@@ -29,6 +32,16 @@ def listings(symbol: str) -> list[Listing]:
         .select_related("exchange")
         .order_by("exchange__slug")
     )
+
+
+def listed_books(symbol: str) -> tuple[list[tuple[Listing, dict | None]], bool]:
+    """Each listing of `symbol` with the book its venue published, and whether the book cache
+    was unavailable (then no book at all, rather than an error page)."""
+    shown = listings(symbol)
+    try:
+        return [(listing, read_book(listing.exchange.slug, symbol)) for listing in shown], False
+    except BookCacheUnavailable:
+        return [(listing, None) for listing in shown], True
 
 
 def on_grid(value: Decimal | None, step: Decimal) -> Decimal | None:
@@ -54,8 +67,8 @@ def depth_context(symbol: str, *, audience: str = VIEW) -> dict:
     """Each venue's top levels side by side, and the cross-venue spread the chart plots."""
     now = time.time()
     venues = []
-    for listing in listings(symbol):
-        book = read_book(listing.exchange.slug, symbol)
+    books, unavailable = listed_books(symbol)
+    for listing, book in books:
         bids = levels_on_grid(book["bids"][:DEPTH_LEVELS], listing) if book else []
         asks = levels_on_grid(book["asks"][:DEPTH_LEVELS], listing) if book else []
         venues.append(
@@ -82,5 +95,6 @@ def depth_context(symbol: str, *, audience: str = VIEW) -> dict:
             "venues": venues,
             "spread_bps": spread_bps,
             "ts": now,
+            "books_unavailable": unavailable,
         }
     }

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from arbsite.access import VIEW, desk_view
 from arbsite.pages.desk import render_page
+from markets.bookcache import BookCacheUnavailable
 from markets.models import Exchange
 from portfolio.models import Mode
 from portfolio.selectors import exposure
@@ -35,11 +36,17 @@ def pnl_context(key: str = "", *, audience: str = VIEW) -> dict:
 
 
 def balances_context(key: str = "", *, audience: str = VIEW) -> dict:
-    """Balances and exposure per venue and asset in each mode, and totals per quote currency."""
+    """Balances and exposure per venue and asset in each mode, and totals per quote currency.
+
+    Exposure is valued from the book cache: while it does not answer, the page says so instead.
+    """
     names = dict(Exchange.objects.values_list("slug", "name"))
     modes = []
     for mode, label in Mode.choices:
-        rows = exposure(mode=mode, imbalances=open_imbalances(mode=mode))
+        try:
+            rows = exposure(mode=mode, imbalances=open_imbalances(mode=mode))
+        except BookCacheUnavailable:
+            return {"balances": [], "books_unavailable": True}
         totals: dict[str, Decimal] = defaultdict(Decimal)
         unpriced = False
         for row in rows:

@@ -3,14 +3,22 @@
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group
+from cryptography.fernet import Fernet
+from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 
 from arbsite import audit
 from arbsite.models import AppendOnlyError, AuditEvent
 from arbsite.roles import ADMINISTRATOR, RISK_MANAGER, TRADER, VIEWER
+from markets.models import ExchangeCredential
 from portfolio.models import Mode
-from tests.factories import ExchangeFactory, MarketFactory, RiskProfileFactory, UserFactory
+from tests.factories import (
+    ExchangeFactory,
+    ListingFactory,
+    MarketFactory,
+    RiskProfileFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -69,11 +77,8 @@ def test_a_profile_change_in_the_admin_records_each_changed_field_including_venu
     }
 
 
-def test_a_role_change_in_the_admin_records_the_groups_and_hides_the_password(
-    client, user_with_role
-):
-    staff(client, user_with_role, ADMINISTRATOR)
-    target = user_with_role(VIEWER)
+def user_form(client, target, **changes) -> dict:
+    """The admin's user change form as the browser would post it for `target`, with `changes`."""
     url = reverse("admin:auth_user_change", args=[target.pk])
     form = client.get(url).context["adminform"].form
     data = {
@@ -82,20 +87,318 @@ def test_a_role_change_in_the_admin_records_the_groups_and_hides_the_password(
         if value is not None and name not in {"last_login", "date_joined", "password"}
     }
     data.update(
-        groups=[Group.objects.get(name=TRADER).pk],
+        groups=[group.pk for group in target.groups.all()],
         user_permissions=[],
         date_joined_0=target.date_joined.strftime("%Y-%m-%d"),
         date_joined_1=target.date_joined.strftime("%H:%M:%S.%f"),
     )
+    data.update(changes)
     for flag in ("is_active", "is_staff", "is_superuser"):
         if data.pop(flag, False):
             data[flag] = "on"
+    return data
 
-    response = client.post(url, data)
+
+def role_pks(*roles: str) -> list[int]:
+    return [Group.objects.get(name=role).pk for role in roles]
+
+
+def test_a_role_change_in_the_admin_records_the_groups_and_hides_the_password(
+    client, user_with_role
+):
+    staff(client, user_with_role, ADMINISTRATOR)
+    target = user_with_role(VIEWER)
+    url = reverse("admin:auth_user_change", args=[target.pk])
+
+    response = client.post(url, user_form(client, target, groups=role_pks(TRADER)))
 
     assert response.status_code == 302, response.context["adminform"].form.errors
     event = only_event("user changed")
     assert (event.before, event.after) == ({"groups": [VIEWER]}, {"groups": [TRADER]})
+
+
+def test_each_role_granted_or_removed_in_the_admin_records_who_whom_and_which_role(
+    client, user_with_role
+):
+    administrator = staff(client, user_with_role, ADMINISTRATOR)
+    target = user_with_role(VIEWER)
+    url = reverse("admin:auth_user_change", args=[target.pk])
+
+    client.post(url, user_form(client, target, groups=role_pks(TRADER, RISK_MANAGER)))
+
+    events = AuditEvent.objects.filter(action__startswith="role ").order_by("id")
+    assert [(e.action, e.user, e.object_id, e.before, e.after) for e in events] == [
+        ("role granted", administrator, str(target.pk), None, {"role": RISK_MANAGER}),
+        ("role granted", administrator, str(target.pk), None, {"role": TRADER}),
+        ("role removed", administrator, str(target.pk), {"role": VIEWER}, None),
+    ]
+
+
+def test_the_user_form_has_no_superuser_field(client, user_with_role):
+    staff(client, user_with_role, ADMINISTRATOR)
+    target = user_with_role(VIEWER)
+
+    html = client.get(reverse("admin:auth_user_change", args=[target.pk])).content.decode()
+
+    assert 'name="is_superuser"' not in html
+    assert 'name="groups"' in html
+
+
+def test_an_administrator_posting_is_superuser_for_themselves_stays_an_administrator(
+    client, user_with_role
+):
+    administrator = staff(client, user_with_role, ADMINISTRATOR)
+    url = reverse("admin:auth_user_change", args=[administrator.pk])
+
+    response = client.post(url, user_form(client, administrator, is_superuser=True))
+
+    assert response.status_code == 302  # the rest of the form was saved
+    administrator.refresh_from_db()
+    assert administrator.is_superuser is False
+    assert not AuditEvent.objects.filter(after__has_key="is_superuser").exists()
+
+
+def test_an_administrator_cannot_change_a_superusers_account_or_password(client, user_with_role):
+    staff(client, user_with_role, ADMINISTRATOR)
+    root = UserFactory(is_superuser=True, is_staff=True)
+    password = {"password1": "Taken-over-2026!", "password2": "Taken-over-2026!"}
+
+    change = client.post(reverse("admin:auth_user_change", args=[root.pk]), {"username": "x"})
+    reset = client.post(
+        reverse("admin:auth_user_password_change", args=[root.pk]),
+        {**password, "usable_password": "true"},
+    )
+
+    root.refresh_from_db()
+    assert (change.status_code, reset.status_code) == (403, 403)
+    assert (root.username, root.check_password("Taken-over-2026!")) != ("x", True)
+    assert root.check_password("pw-for-tests-1")
+
+
+def test_an_administrator_cannot_grant_a_permission_they_do_not_hold(client, user_with_role):
+    staff(client, user_with_role, ADMINISTRATOR)
+    target = user_with_role(VIEWER)
+    beat = Permission.objects.get(codename="change_periodictask")
+    url = reverse("admin:auth_user_change", args=[target.pk])
+
+    response = client.post(url, user_form(client, target, user_permissions=[beat.pk]))
+
+    assert response.status_code == 200
+    assert "user_permissions" in response.context["adminform"].form.errors
+    assert not target.user_permissions.exists()
+
+
+def test_an_administrator_cannot_give_a_role_a_permission_they_do_not_hold(client, user_with_role):
+    staff(client, user_with_role, ADMINISTRATOR)
+    trader = Group.objects.get(name=TRADER)
+    held = list(trader.permissions.values_list("pk", flat=True))
+    axes = Permission.objects.get(codename="delete_accessattempt")
+    url = reverse("admin:auth_group_change", args=[trader.pk])
+
+    response = client.post(url, {"name": TRADER, "permissions": [*held, axes.pk]})
+
+    assert response.status_code == 200
+    assert not trader.permissions.filter(pk=axes.pk).exists()
+
+
+def test_an_administrator_cannot_grant_a_role_whose_permissions_they_do_not_hold(
+    client, user_with_role
+):
+    staff(client, user_with_role, ADMINISTRATOR)
+    operators = Group.objects.create(name="Beat operators")
+    operators.permissions.add(Permission.objects.get(codename="change_periodictask"))
+    target = user_with_role(VIEWER)
+    url = reverse("admin:auth_user_change", args=[target.pk])
+
+    response = client.post(url, user_form(client, target, groups=role_pks("Beat operators")))
+
+    assert response.status_code == 200
+    assert not target.groups.filter(name="Beat operators").exists()
+
+
+def exchange_form(exchange, **changes) -> dict:
+    names = ["slug", "name", "ws_url", "rest_url", "taker_fee_bps", "maker_fee_bps"]
+    data = {name: getattr(exchange, name) for name in names} | {"enabled": "on"}
+    return data | changes
+
+
+def test_an_exchange_change_in_the_admin_records_its_urls_and_fees(client, user_with_role):
+    administrator = staff(client, user_with_role, ADMINISTRATOR)
+    kraken = ExchangeFactory(slug="kraken", ws_url="wss://ws.kraken.com/v2")
+    data = exchange_form(kraken, ws_url="wss://ws-auth.kraken.com/v2", taker_fee_bps="40")
+
+    response = client.post(reverse("admin:markets_exchange_change", args=[kraken.pk]), data)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    event = only_event("exchange changed")
+    assert (event.user, event.object_id) == (administrator, str(kraken.pk))
+    assert event.before == {"taker_fee_bps": "10.000", "ws_url": "wss://ws.kraken.com/v2"}
+    assert event.after == {"taker_fee_bps": "40.000", "ws_url": "wss://ws-auth.kraken.com/v2"}
+
+
+def test_an_exchange_added_in_the_admin_is_recorded(client, user_with_role):
+    staff(client, user_with_role, ADMINISTRATOR)
+    data = {
+        "slug": "bitstamp",
+        "name": "Bitstamp",
+        "ws_url": "wss://ws.bitstamp.net",
+        "rest_url": "",
+        "taker_fee_bps": "30",
+        "maker_fee_bps": "20",
+        "enabled": "on",
+    }
+
+    client.post(reverse("admin:markets_exchange_add"), data)
+
+    event = only_event("exchange added")
+    assert event.after["ws_url"] == "wss://ws.bitstamp.net"
+    assert event.after["taker_fee_bps"] == "30.000"
+
+
+def market_form(market, listings, **changes) -> dict:
+    """The market's change form with its listings inline: `listings` is a list of field dicts."""
+    data = {"symbol": market.symbol, "base": market.base, "quote": market.quote, **changes}
+    data |= {
+        "listings-TOTAL_FORMS": len(listings),
+        "listings-INITIAL_FORMS": sum(1 for row in listings if row.get("id")),
+        "listings-MIN_NUM_FORMS": 0,
+        "listings-MAX_NUM_FORMS": 1000,
+    }
+    for i, row in enumerate(listings):
+        data |= {f"listings-{i}-{name}": value for name, value in row.items()}
+        data[f"listings-{i}-market"] = market.pk
+    return data
+
+
+def listing_row(listing, **changes) -> dict:
+    row = {
+        "id": listing.pk,
+        "exchange": listing.exchange_id,
+        "venue_symbol": listing.venue_symbol,
+        "tick_size": listing.tick_size,
+        "lot_size": listing.lot_size,
+        "min_notional": listing.min_notional,
+        "enabled": "on",
+    }
+    return row | changes
+
+
+def test_a_listing_changed_or_added_through_the_markets_inline_is_recorded_with_the_market(
+    client, user_with_role
+):
+    administrator = staff(client, user_with_role, ADMINISTRATOR)
+    market = MarketFactory(symbol="BTC-USD")
+    kraken = ListingFactory(market=market, exchange=ExchangeFactory(slug="kraken"))
+    coinbase = ExchangeFactory(slug="coinbase")
+    rows = [
+        listing_row(kraken, tick_size="0.1"),
+        {"exchange": coinbase.pk, "venue_symbol": "BTC-USD", "tick_size": "0.01"}
+        | {"lot_size": "0.00000001", "min_notional": "0", "enabled": "on"},
+    ]
+
+    response = client.post(
+        reverse("admin:markets_market_change", args=[market.pk]), market_form(market, rows)
+    )
+
+    assert response.status_code == 302, response.context["errors"]
+    event = only_event("market changed")
+    assert event.user == administrator
+    assert event.before["listings.kraken.tick_size"] == "0.0100000000"
+    assert event.after["listings.kraken.tick_size"] == "0.1000000000"
+    assert event.before["listings.coinbase.venue_symbol"] is None
+    assert event.after["listings.coinbase.venue_symbol"] == "BTC-USD"
+    assert event.after["exchanges"] == ["Coinbase", "Kraken"]
+
+
+def test_a_listing_removed_through_the_markets_inline_is_recorded(client, user_with_role):
+    staff(client, user_with_role, ADMINISTRATOR)
+    market = MarketFactory(symbol="BTC-USD")
+    kraken = ListingFactory(market=market, exchange=ExchangeFactory(slug="kraken"))
+
+    client.post(
+        reverse("admin:markets_market_change", args=[market.pk]),
+        market_form(market, [listing_row(kraken, DELETE="on")]),
+    )
+
+    event = only_event("market changed")
+    assert event.before["listings.kraken.venue_symbol"] == "BTC-USD"
+    assert event.after["listings.kraken.venue_symbol"] is None
+
+
+@pytest.fixture
+def credentials_key(settings):
+    settings.CREDENTIALS_KEY = Fernet.generate_key().decode()
+
+
+KEYS = {"api_key": "live-key-ABC123", "secret": "live-secret-XYZ789", "passphrase": ""}
+
+
+def test_adding_a_credential_records_which_keys_were_set_never_their_values(
+    client, user_with_role, credentials_key
+):
+    administrator = staff(client, user_with_role, ADMINISTRATOR)
+    binance = ExchangeFactory(slug="binance")
+
+    response = client.post(
+        reverse("admin:markets_exchangecredential_add"), {"exchange": binance.pk, **KEYS}
+    )
+
+    assert response.status_code == 302
+    event = only_event("exchange credential added")
+    assert event.user == administrator
+    assert event.after == {
+        "api_key_encrypted": audit.HIDDEN,
+        "exchange": binance.pk,
+        "passphrase_encrypted": audit.HIDDEN,
+        "secret_encrypted": audit.HIDDEN,
+    }
+    stored = ExchangeCredential.objects.get()
+    trail = str(list(AuditEvent.objects.values_list()))
+    for secret in ("live-key-ABC123", "live-secret-XYZ789", stored.api_key_encrypted):
+        assert secret not in trail
+
+
+def test_changing_a_credential_records_that_the_keys_changed_never_a_value(
+    client, user_with_role, credentials_key
+):
+    staff(client, user_with_role, ADMINISTRATOR)
+    credential = ExchangeCredential(exchange=ExchangeFactory(slug="binance"))
+    credential.set_keys(api_key="old-key", secret="old-secret")
+    credential.save()
+    new = {"exchange": credential.exchange_id, "api_key": "new-key-1", "secret": "new-secret-1"}
+
+    client.post(reverse("admin:markets_exchangecredential_change", args=[credential.pk]), new)
+
+    event = only_event("exchange credential changed")
+    hidden = {"api_key_encrypted": audit.HIDDEN, "secret_encrypted": audit.HIDDEN}
+    assert (event.before, event.after) == (hidden, hidden)
+    credential.refresh_from_db()
+    assert (credential.api_key, credential.secret) == ("new-key-1", "new-secret-1")
+    assert "new-key-1" not in str(list(AuditEvent.objects.values_list()))
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("", "Set CREDENTIALS_KEY (a Fernet key) in the environment before storing"),
+        ("not-a-fernet-key", "CREDENTIALS_KEY is not a Fernet key"),
+    ],
+)
+def test_a_credential_without_a_usable_credentials_key_is_a_form_error_and_stores_nothing(
+    client, user_with_role, settings, key, message
+):
+    settings.CREDENTIALS_KEY = key
+    staff(client, user_with_role, ADMINISTRATOR)
+    binance = ExchangeFactory(slug="binance")
+
+    response = client.post(
+        reverse("admin:markets_exchangecredential_add"), {"exchange": binance.pk, **KEYS}
+    )
+
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not ExchangeCredential.objects.exists()
+    assert not AuditEvent.objects.filter(action__startswith="exchange credential").exists()
 
 
 def test_kill_switch_throw_and_reset_are_each_recorded(client, user_with_role):

@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import re
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -9,6 +10,8 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.db import connections
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from arbsite.asgi import application
 from arbsite.roles import TRADER, VIEWER
@@ -111,3 +114,94 @@ async def test_a_push_skips_the_database_cleanup_channels_runs_per_message(
     assert 'id="open-opportunities"' in await comm.receive_from(timeout=5)
     assert cleanups == []  # a trip to the database thread per page per push, saved
     await comm.disconnect()
+
+
+def memberships() -> dict[str, set[str]]:
+    """Every group of the in-memory channel layer and the channels in it."""
+    layer = get_channel_layer()
+    if not hasattr(layer, "groups"):
+        pytest.skip("inspects the in-memory channel layer")
+    return {group: set(members) for group, members in layer.groups.items()}
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "spreads:" + "X" * 92,  # a group name of 100 characters or more
+        "spreads:BTC/USD",  # a character no group name holds
+        "spreads:BTC%00USD",
+        "spreads:%FF%FE",  # not UTF-8
+        "desk:BTC-USD",  # a key on a topic that takes none
+        "spreads",  # no key on a topic that needs one
+        "x" * 5000,
+    ],
+)
+async def test_a_bad_topic_is_ignored_and_the_socket_keeps_its_good_ones(user_with_role, bad):
+    user = await database_sync_to_async(user_with_role)(VIEWER)
+    before = memberships()
+    comm = communicator(user, f"health,{bad}")
+
+    connected, _ = await comm.connect()
+    joined = {g for g, members in memberships().items() if members - before.get(g, set())}
+    await comm.disconnect()
+
+    assert connected is True
+    assert joined == {"live.health"}
+    assert memberships() == before
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_a_connect_that_fails_after_joining_leaves_every_group_it_joined(
+    user_with_role, monkeypatch
+):
+    user = await database_sync_to_async(user_with_role)(VIEWER)
+    layer = get_channel_layer()
+    before = memberships()
+    add = layer.group_add
+
+    async def failing_add(group: str, channel: str) -> None:
+        if group == "live.opportunities":
+            raise ConnectionError("the layer went away")
+        await add(group, channel)
+
+    monkeypatch.setattr(layer, "group_add", failing_add)
+    comm = communicator(user, "health,desk,opportunities")
+
+    with pytest.raises(ConnectionError):
+        await comm.connect()
+
+    assert memberships() == before
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_a_query_string_that_is_not_utf8_is_read_and_its_bad_topic_ignored(user_with_role):
+    user = await database_sync_to_async(user_with_role)(VIEWER)
+    before = memberships()
+    comm = communicator(user)
+    comm.scope["query_string"] = b"topics=health,spreads:\xff\xfe"
+
+    connected, _ = await comm.connect()
+    joined = {g for g, members in memberships().items() if members - before.get(g, set())}
+    await comm.disconnect()
+
+    assert connected is True
+    assert joined == {"live.health"}
+
+
+@settings(max_examples=200, deadline=None)
+@given(kind=st.sampled_from([notices.MARKET, notices.OPPORTUNITIES]), key=st.text(max_size=300))
+def test_every_notice_group_name_is_one_the_channel_layer_accepts(kind, key):
+    name = notices.group(kind, key)
+
+    assert len(name) < 100
+    assert re.fullmatch(r"[A-Za-z0-9_.-]+", name)
+
+
+def test_two_long_keys_that_share_a_beginning_get_two_groups():
+    first, second = "A" * 120 + "1", "A" * 120 + "2"
+
+    assert notices.group(notices.MARKET, first) != notices.group(notices.MARKET, second)

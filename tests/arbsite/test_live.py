@@ -102,6 +102,21 @@ async def test_viewer_follows_only_the_topics_its_role_may_see(user_with_role):
     }
 
 
+async def test_malformed_topics_are_ignored_before_they_name_a_group(user_with_role):
+    user = await database_sync_to_async(user_with_role)(VIEWER)
+    malformed = [
+        "spreads:" + "X" * 92,
+        "spreads:BTC/USD",
+        "spreads:BTC\x00USD",
+        "spreads:",
+        "desk:",
+    ]
+
+    _, wanted = await live.subscriptions(user, [*malformed, "spreads:ETH-USD"])
+
+    assert set(wanted) == {"live.market.ETH-USD"}
+
+
 async def test_a_topic_shown_after_two_kinds_of_change_follows_both(user_with_role):
     user = await database_sync_to_async(user_with_role)(TRADER)
 

@@ -51,7 +51,8 @@ def test_seed_demo_twice_changes_nothing_the_second_time():
 def test_demo_user_can_log_in_with_the_demo_password(client):
     seed()
 
-    response = client.post("/login/", {"username": "trader", "password": "demo-desk-2026"})
+    # The viewer needs no second factor (tests/arbsite/test_twofactor.py: the trader's first login).
+    response = client.post("/login/", {"username": "viewer", "password": "demo-desk-2026"})
 
     assert response.status_code == 302
     assert client.get("/").status_code == 200

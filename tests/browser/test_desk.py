@@ -49,6 +49,9 @@ def desk(tmp_path_factory):
         "DATABASE_URL": f"sqlite:///{tmp / 'desk.sqlite3'}",
         "DJANGO_DEBUG": "1",
         "DEMO_PASSWORD": PASSWORD,
+        # The trader and viewer log in here with the password alone: the second factor, which
+        # accepts each code once, is driven in test_twofactor.py (as the admin).
+        "OTP_REQUIRED_ROLES": "Administrator",
         "PYTHONUNBUFFERED": "1",
     }
     manage(env, "migrate", "--no-input", "-v0")

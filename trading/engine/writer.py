@@ -1,15 +1,23 @@
 """Writing opportunity lifecycles: one row per lifecycle, saved in batches off the hot path."""
 
+import logging
 from datetime import UTC, datetime
 
 from django.db import transaction
 
+from markets.bookcache import BookCacheUnavailable
 from risk.models import RiskProfile
 from risk.selectors import load_limits
 from trading.execution.desk import candidate_of, desk_state, engine_refusals, record_refusals
 from trading.lifecycle import EventKind, OpportunityEvent, OpportunityKey
 from trading.models import Opportunity
 from trading.tasks import request_execution
+
+log = logging.getLogger(__name__)
+
+# The refusal recorded on each opportunity the engine could not check because the book cache
+# did not answer: counted like any other reason, so none of them disappears unexplained.
+BOOK_CACHE_UNAVAILABLE = "book cache unavailable"
 
 UPDATED_FIELDS = [
     "state", "closed_at", "close_reason", "size", "buy_vwap", "sell_vwap", "gross_profit", "fees",
@@ -98,15 +106,34 @@ def execute_opened(opportunity_ids: list[int]) -> int:
     database before it places anything. Returns how many were enqueued.
     """
     mode = RiskProfile.objects.execution_mode()
-    limits, state = load_limits(mode), desk_state(mode)
+    rows = Opportunity.objects.select_related("market", "buy_exchange", "sell_exchange")
+    opportunities = list(rows.filter(id__in=opportunity_ids))
+    try:
+        refusals = _refusals(opportunities, mode)
+    except BookCacheUnavailable as exc:
+        log.warning(
+            "%d opportunities not executed: book cache unavailable (%s)", len(opportunities), exc
+        )
+        refusals = {opportunity.id: [BOOK_CACHE_UNAVAILABLE] for opportunity in opportunities}
     enqueued = 0
-    opportunities = Opportunity.objects.select_related("market", "buy_exchange", "sell_exchange")
     with transaction.atomic():
-        for opportunity in opportunities.filter(id__in=opportunity_ids):
-            reasons = engine_refusals(candidate_of(opportunity), limits=limits, state=state)
+        for opportunity in opportunities:
+            reasons = refusals[opportunity.id]
             if reasons:
                 record_refusals(opportunity.id, reasons)
             else:
                 request_execution(opportunity, mode=mode)
                 enqueued += 1
     return enqueued
+
+
+def _refusals(opportunities: list[Opportunity], mode: str) -> dict[int, list[str]]:
+    """Why each opportunity may not be executed automatically now ([]: it may).
+
+    Reads the desk's state and each venue's book from the book cache before anything is written.
+    """
+    limits, state = load_limits(mode), desk_state(mode)
+    return {
+        opportunity.id: engine_refusals(candidate_of(opportunity), limits=limits, state=state)
+        for opportunity in opportunities
+    }

@@ -107,12 +107,23 @@ def summary_rows(report: Report) -> Iterator[tuple]:
         yield ("durations", label, "count", count)
 
 
+# A text cell starting so is run as a formula by spreadsheets (OWASP's CSV injection list).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text(value):
+    """`value`, quoted when it is text a spreadsheet would run; numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return f"'{value}"
+    return value
+
+
 def _cell(value):
     if value is None:
         return ""
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
-    return value
+    return _text(value)
 
 
 def csv_lines(header: list[str], rows: Iterable[tuple]) -> Iterator[str]:
@@ -131,7 +142,7 @@ def csv_lines(header: list[str], rows: Iterable[tuple]) -> Iterator[str]:
 def _xlsx_cell(value):
     if isinstance(value, datetime):
         return value.astimezone(UTC).replace(tzinfo=None)
-    return value
+    return _text(value)
 
 
 def write_xlsx(path: Path, sheets: list[tuple[str, list[str], Iterable[tuple]]]) -> None:

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from markets.models import Exchange, Market
 from portfolio.models import Mode
+from trading.history import DayField
 from trading.reports.figures import Filters, Period
 
 PRESETS = {"today": 1, "7d": 7, "30d": 30, "365d": 365}
@@ -24,12 +25,8 @@ class ReportFilter(forms.Form):
         required=False,
         initial="7d",
     )
-    since = forms.DateField(
-        required=False, label="From (UTC)", widget=forms.DateInput({"type": "date"})
-    )
-    until = forms.DateField(
-        required=False, label="To (UTC)", widget=forms.DateInput({"type": "date"})
-    )
+    since = DayField(label="From (UTC)")
+    until = DayField(label="To (UTC)")
     market = forms.ModelChoiceField(
         Market.objects.all(), to_field_name="symbol", required=False, empty_label="Any market"
     )

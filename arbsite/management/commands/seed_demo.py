@@ -3,6 +3,7 @@
 import os
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
@@ -44,6 +45,18 @@ def demo_password() -> str:
     return os.environ.get("DEMO_PASSWORD", "demo-desk-2026")
 
 
+def second_factor_note() -> str:
+    """Which demo users log in with a code, and how they get one (OTP_REQUIRED_ROLES)."""
+    with_code = [user for user, role in DEMO_USERS.items() if role in settings.OTP_REQUIRED_ROLES]
+    without = [user for user in DEMO_USERS if user not in with_code]
+    note = (
+        f"seed_demo: {', '.join(with_code) or 'no demo user'} log in with a second factor: at the "
+        "first login the page shows a QR code and a key for an authenticator app (or "
+        "`oathtool --totp -b KEY`), then asks for its 6-digit code at every login"
+    )
+    return note + (f"; {', '.join(without)} with the password alone." if without else ".")
+
+
 class Command(BaseCommand):
     help = "Create the demo data; running it again changes nothing."
 
@@ -57,6 +70,7 @@ class Command(BaseCommand):
             if created
             else "seed_demo: demo data already present, nothing changed"
         )
+        self.stdout.write(second_factor_note())
 
     def seed_users(self) -> int:
         created = 0

@@ -3,14 +3,25 @@
 from decimal import Decimal
 
 import pytest
+from django.test import override_settings
 
-from tests.factories import ExchangeFactory, MarketFactory
+from tests.factories import ExchangeFactory, MarketFactory, OpportunityFactory
 from trading.detector import best_cross
-from trading.engine.writer import OpportunityWriter, close_stale_rows
+from trading.engine.writer import (
+    BOOK_CACHE_UNAVAILABLE,
+    OpportunityWriter,
+    close_stale_rows,
+    execute_opened,
+)
 from trading.lifecycle import OpportunityKey, OpportunityTracker
-from trading.models import Opportunity
+from trading.models import Opportunity, Trade
 
 KEY = OpportunityKey("BTC-USD", "kraken", "coinbase")
+# A real Redis client whose server is down: nothing listens on loopback port 1.
+REDIS_DOWN = {
+    "BACKEND": "django.core.cache.backends.redis.RedisCache",
+    "LOCATION": "redis://127.0.0.1:1/0",
+}
 D = Decimal
 
 
@@ -89,3 +100,31 @@ def test_rows_left_open_by_a_stopped_engine_are_closed_at_start(writer):
 
     row = Opportunity.objects.get()
     assert (row.state, row.close_reason) == ("closed", "engine restart")
+
+
+@pytest.fixture
+def two_opened(desk):
+    _profile, first = desk
+    second = OpportunityFactory(
+        market=first.market, buy_exchange=first.buy_exchange, sell_exchange=first.sell_exchange
+    )
+    return [first, second]
+
+
+def test_opened_while_the_book_cache_is_down_each_carries_that_refusal(two_opened):
+    with override_settings(CACHES={"default": REDIS_DOWN, "books": REDIS_DOWN}):
+        enqueued = execute_opened([o.id for o in two_opened])
+
+    assert enqueued == 0
+    assert not Trade.objects.exists()
+    for opportunity in two_opened:
+        opportunity.refresh_from_db()
+        assert opportunity.refusals == {BOOK_CACHE_UNAVAILABLE: 1}
+
+
+def test_opened_while_the_book_cache_answers_carry_no_such_refusal(two_opened):
+    execute_opened([o.id for o in two_opened])
+
+    for opportunity in two_opened:
+        opportunity.refresh_from_db()
+        assert BOOK_CACHE_UNAVAILABLE not in opportunity.refusals

@@ -7,7 +7,11 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from openpyxl import load_workbook
 
+from markets.models import Exchange
 from tests.factories import UserFactory
 from trading import tasks
 from trading.models import Export
@@ -138,3 +142,60 @@ def test_the_daily_summary_task_exports_yesterday_as_excel_for_the_desk(history)
         "done",
     )
     assert export.params["since"] == export.params["until"] == yesterday.isoformat()
+
+
+FORMULAS = ["=1+1", "+SUM(A1:A2)", "-2+3", "@SUM(A1)", "\t=1", "\r=1"]
+
+
+def test_csv_text_cells_that_a_spreadsheet_would_run_as_formulas_are_quoted():
+    row = (*FORMULAS, "plain", "a=b")
+
+    lines = list(exports.csv_lines(["cell"] * len(row), [row]))
+
+    cells = next(csv.reader(io.StringIO(lines[1])))
+    assert cells == [f"'{text}" for text in FORMULAS] + ["plain", "a=b"]
+
+
+def test_csv_numbers_stay_numbers_even_when_negative():
+    lines = list(exports.csv_lines(["a", "b", "c"], [(Decimal("-1.5"), -3, 0.25)]))
+
+    assert lines[1] == "-1.5,-3,0.25\r\n"
+
+
+def test_excel_cells_are_never_formulas_and_negative_numbers_stay_numbers(tmp_path):
+    path = tmp_path / "cells.xlsx"
+    row = (*FORMULAS, "plain", Decimal("-1.5"), -3)
+
+    exports.write_xlsx(path, [("Cells", ["cell"] * len(row), [row])])
+
+    cells = next(load_workbook(path).active.iter_rows(min_row=2))
+    assert [c.data_type for c in cells] == ["s"] * (len(FORMULAS) + 1) + ["n", "n"]
+    quoted = [f"'{text}".replace("\r", "\n") for text in FORMULAS]  # XML reads \r back as \n
+    assert [c.value for c in cells] == [*quoted, "plain", -1.5, -3]
+
+
+def test_a_venue_named_like_a_formula_exports_as_text_in_the_summary(tmp_path, history, day):
+    Exchange.objects.filter(slug="buyv").update(name='=HYPERLINK("http://evil.example")')
+    report = build_report(Period(day, day), Filters(), use_rollups=False)
+    path = tmp_path / "summary.xlsx"
+
+    exports.write_xlsx(path, [("Summary", exports.SUMMARY_HEADER, exports.summary_rows(report))])
+
+    keys = [row[1] for row in load_workbook(path).active.iter_rows(min_row=2)]
+    pairs = [cell for cell in keys if "HYPERLINK" in str(cell.value)]
+    assert pairs and all(cell.data_type == "s" for cell in pairs)
+    assert pairs[0].value.startswith("'=HYPERLINK")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.text(), st.integers(), st.decimals(allow_nan=False)), max_size=5))
+def test_no_csv_cell_reads_back_as_a_formula_and_numbers_read_back_as_written(row):
+    lines = "".join(exports.csv_lines(["cell"] * len(row), [row]))
+
+    cells = list(csv.reader(io.StringIO(lines, newline="")))[1:]
+    read = cells[0] if cells else []
+    for value, cell in zip(row, read, strict=True):
+        if isinstance(value, str):
+            assert not cell.startswith(exports.FORMULA_STARTS)
+        else:
+            assert cell == str(value)

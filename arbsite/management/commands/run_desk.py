@@ -9,7 +9,7 @@ import os
 
 from django.core.management.base import BaseCommand
 
-from arbsite.management.commands.seed_demo import DEMO_USERS, demo_password
+from arbsite.management.commands.seed_demo import DEMO_USERS, demo_password, second_factor_note
 
 
 class Command(BaseCommand):
@@ -51,4 +51,5 @@ class Command(BaseCommand):
         lines += [f"  {user:<8} {demo_password()}   ({role})" for user, role in DEMO_USERS.items()]
         if not os.environ.get("DEMO_PASSWORD"):
             lines.append("  (set DEMO_PASSWORD before the first run to choose another password)")
+        lines.append(second_factor_note().removeprefix("seed_demo: "))
         self.stdout.write("\n".join(lines), ending="\n")

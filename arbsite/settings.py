@@ -141,6 +141,10 @@ if REDIS_URL:
             "pool_class": "redis.BlockingConnectionPool",
             "max_connections": 50,
             "timeout": 20,
+            # A Redis that does not answer fails a read in seconds (the pages then say the cache
+            # is unavailable) instead of holding a request until the client gives up.
+            "socket_connect_timeout": 2,
+            "socket_timeout": 5,
         },
     }
     CACHES = {

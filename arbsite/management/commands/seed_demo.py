@@ -16,14 +16,19 @@ from portfolio.services import open_account
 from risk.models import RiskProfile
 
 DEMO_USERS = {"viewer": VIEWER, "trader": TRADER, "risk": RISK_MANAGER, "admin": ADMINISTRATOR}
-SIM = os.environ.get("SIMULATOR_URL", "ws://127.0.0.1:8765")
-SIM_HTTP = SIM.replace("ws://", "http://", 1)
-# slug: (name, ws_url, rest_url, taker bps, maker bps)
-EXCHANGES = {
-    "coinbase": ("Coinbase", f"{SIM}/coinbase", "", "40", "25"),
-    "kraken": ("Kraken", f"{SIM}/kraken/v2", "", "26", "16"),
-    "binance": ("Binance", f"{SIM}/binance", f"{SIM_HTTP}/binance", "10", "10"),
-}
+
+
+def exchanges_at(sim: str) -> dict[str, tuple[str, str, str, str, str]]:
+    """slug: (name, ws_url, rest_url, taker bps, maker bps) of the simulated venues at `sim`."""
+    sim_http = sim.replace("ws://", "http://", 1)
+    return {
+        "coinbase": ("Coinbase", f"{sim}/coinbase", "", "40", "25"),
+        "kraken": ("Kraken", f"{sim}/kraken/v2", "", "26", "16"),
+        "binance": ("Binance", f"{sim}/binance", f"{sim_http}/binance", "10", "10"),
+    }
+
+
+EXCHANGES = exchanges_at(os.environ.get("SIMULATOR_URL", "ws://127.0.0.1:8765"))
 # market: {venue: (venue symbol, tick size, lot size)}
 MARKETS = {
     "BTC-USD": {

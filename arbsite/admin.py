@@ -11,6 +11,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, Permission, User
 from django.db.models import Q
+from django.dispatch import receiver
 from django.utils.html import format_html, format_html_join
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -19,7 +20,7 @@ from arbsite import twofactor
 from arbsite.audit import AuditedAdminMixin, record, snapshot
 from arbsite.models import AuditEvent
 from markets.admin import ExchangeAdmin, ExchangeCredentialAdmin, MarketAdmin
-from markets.models import Exchange, ExchangeCredential, Market
+from markets.models import Exchange, ExchangeCredential, Listing, Market, listing_synced
 from portfolio.admin import ReadOnlyAdmin
 from risk.admin import RiskProfileAdmin
 from risk.models import RiskProfile
@@ -137,6 +138,12 @@ class AuditedGroupAdmin(AuditedAdminMixin, GroupAdmin):
 @admin.register(Exchange)
 class AuditedExchangeAdmin(AuditedAdminMixin, ExchangeAdmin):
     pass
+
+
+@receiver(listing_synced, sender=Listing, dispatch_uid="audit_listing_synced")
+def _record_listing_synced(sender, listing, before, after, user=None, request=None, **kw) -> None:
+    # Inside the save's transaction: the change and its event commit or roll back together.
+    record("listing synced", user=user, request=request, obj=listing, before=before, after=after)
 
 
 @admin.register(Market)

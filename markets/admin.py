@@ -1,21 +1,39 @@
 """Admin for exchanges and markets (Administrators edit, everyone with view permission reads)."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ImproperlyConfigured
 
 from .models import Exchange, ExchangeCredential, Listing, Market
+from .venues.rules import VenueUnavailable, apply_rules, reference_rules
 
 
 class ListingInline(admin.TabularInline):
     model = Listing
     extra = 0
+    # Read from the venue by the trading-rule sync (`sync_listings`), not typed in.
+    readonly_fields = ["min_size", "halted_reason"]
 
 
 @admin.register(Exchange)
 class ExchangeAdmin(admin.ModelAdmin):
     list_display = ["slug", "name", "taker_fee_bps", "maker_fee_bps", "enabled", "ws_url"]
     list_filter = ["enabled"]
+    actions = ["sync_trading_rules"]
+
+    @admin.action(description="Sync trading rules from the venue", permissions=["change"])
+    def sync_trading_rules(self, request, queryset) -> None:
+        for exchange in queryset:
+            try:
+                report = apply_rules(
+                    exchange, reference_rules(exchange), user=request.user, request=request
+                )
+            except VenueUnavailable as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                continue
+            for line in report.changed + report.unknown:
+                self.message_user(request, line, messages.INFO)
+            self.message_user(request, report.summary(), messages.SUCCESS)
 
 
 @admin.register(Market)

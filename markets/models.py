@@ -6,7 +6,12 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
-from django.db import models
+from django.db import models, transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
+from django.dispatch import Signal
+
+from markets.rules import TradingRule
 
 # A venue's URLs are dialled by the engine and the workers: only its own protocols, with a host
 # (letters, digits, dots, hyphens; a port; brackets for IPv6), never javascript: or file:.
@@ -118,7 +123,19 @@ class Listing(models.Model):
         help_text="The smallest order value the venue accepts, in quote (Binance's NOTIONAL "
         "filter); 0 for none. Orders under it are never sent.",
     )
+    min_size = models.DecimalField(
+        max_digits=20,
+        decimal_places=10,
+        default=0,
+        help_text="The smallest order size the venue accepts, in base; 0 for none.",
+    )
     enabled = models.BooleanField(default=True)
+    halted_reason = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Why the venue does not trade it now, as the last sync of its trading rules "
+        "read it (e.g. Binance status BREAK); empty when it trades.",
+    )
 
     class Meta:
         ordering = ["market__symbol", "exchange__slug"]
@@ -132,10 +149,53 @@ class Listing(models.Model):
             models.CheckConstraint(
                 condition=models.Q(min_notional__gte=0), name="min_notional_not_negative"
             ),
+            models.CheckConstraint(
+                condition=models.Q(min_size__gte=0), name="min_size_not_negative"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.market} on {self.exchange.slug} ({self.venue_symbol})"
+
+    def trading_rule(self) -> TradingRule:
+        """What the venue accepts for this market, as one value for execution to hold."""
+        reason = "" if self.enabled else self.halted_reason or "the listing is disabled"
+        return TradingRule(
+            venue_symbol=self.venue_symbol,
+            tick=self.tick_size,
+            lot=self.lot_size,
+            min_size=self.min_size,
+            min_notional=self.min_notional,
+            tradable=self.enabled,
+            reason=reason,
+        )
+
+    def take_rule(self, rule: TradingRule) -> tuple[dict, dict]:
+        """Set the venue's `rule` on this listing (unsaved); the (before, after) of each field
+        that changed, as text, both empty when none did."""
+        wanted = {
+            "tick_size": rule.tick,
+            "lot_size": rule.lot,
+            "min_size": rule.min_size,
+            "min_notional": rule.min_notional,
+            "enabled": rule.tradable,
+            "halted_reason": rule.reason[:100],
+        }
+        before, after = {}, {}
+        for name, value in wanted.items():
+            if getattr(self, name) != value:
+                before[name], after[name] = _text(getattr(self, name)), _text(value)
+                setattr(self, name, value)
+        return before, after
+
+
+def _text(value: Decimal | bool | str) -> str | bool:
+    return format(value, "f") if isinstance(value, Decimal) else value
+
+
+# Sent after a sync of trading rules saved a listing: sender Listing, and `listing`, `before`,
+# `after` (the changed fields), `user` and `request` (None for the command and the schedule).
+listing_synced = Signal()
 
 
 class ExchangeCredential(models.Model):
@@ -145,10 +205,21 @@ class ExchangeCredential(models.Model):
     api_key_encrypted = models.TextField(editable=False)
     secret_encrypted = models.TextField(editable=False)
     passphrase_encrypted = models.TextField(editable=False, blank=True)
+    # The last nonce signed with this key (Kraken): it must rise across every worker process.
+    last_nonce = models.BigIntegerField(default=0, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
         return f"API credential for {self.exchange}"
+
+    def save(self, *args, **kwargs) -> None:
+        # The nonce moves only by `next_nonce`: saving a row read earlier (new keys, the admin)
+        # must not set it back under the workers drawing nonces.
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                f.name for f in self._meta.concrete_fields if f.name not in ("id", "last_nonce")
+            ]
+        super().save(*args, **kwargs)
 
     @staticmethod
     def _fernet():
@@ -179,6 +250,15 @@ class ExchangeCredential(models.Model):
         self.api_key_encrypted = self._seal(api_key)
         self.secret_encrypted = self._seal(secret)
         self.passphrase_encrypted = self._seal(passphrase)
+
+    def next_nonce(self, now_ms: int) -> int:
+        """The next nonce for this key, `max(last + 1, now_ms)`, above any other process's: the
+        UPDATE locks the row (Postgres) or the database (SQLite) until the read commits."""
+        rows = ExchangeCredential.objects.filter(pk=self.pk)
+        with transaction.atomic():
+            rows.update(last_nonce=Greatest(F("last_nonce") + 1, now_ms))
+            self.last_nonce = rows.values_list("last_nonce", flat=True).get()
+        return self.last_nonce
 
     @property
     def api_key(self) -> str:

@@ -6,3 +6,9 @@ from pathlib import Path
 CRYPTOFEED = Path(__file__).resolve().parent / "data" / "cryptofeed"
 # A small recording of the simulated venues (`run_arbitrage --record`), for replay tests.
 REPLAY_SMALL = Path(__file__).resolve().parent / "data" / "replay_small.jsonl.gz"
+
+
+def rest_body(name: str) -> bytes:
+    """The REST answer recorded in CRYPTOFEED/`name` (its `<url> -> <ts>: <body>` line)."""
+    line = (CRYPTOFEED / name).read_bytes().splitlines()[0]
+    return line.split(b": ", 1)[1]

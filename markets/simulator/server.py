@@ -141,13 +141,15 @@ class VenueSimulator:
 
     @property
     def urls(self) -> dict[str, str]:
-        """Where each venue lives; Binance streams and REST paths hang off their bases."""
+        """Where each venue lives: its market data, and its REST API (orders) by `<slug>_rest`."""
         ws, http = f"ws://{self.host}:{self.port}", f"http://{self.host}:{self.port}"
         return {
             "coinbase": f"{ws}/coinbase",
             "kraken": f"{ws}/kraken/v2",
             "binance": f"{ws}/binance",
             "binance_rest": f"{http}/binance",
+            "coinbase_rest": f"{http}/coinbase",
+            "kraken_rest": f"{http}/kraken",
             "control": f"{http}/control",
         }
 

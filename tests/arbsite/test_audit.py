@@ -349,6 +349,7 @@ def test_adding_a_credential_records_which_keys_were_set_never_their_values(
     assert event.after == {
         "api_key_encrypted": audit.HIDDEN,
         "exchange": binance.pk,
+        "last_nonce": 0,
         "passphrase_encrypted": audit.HIDDEN,
         "secret_encrypted": audit.HIDDEN,
     }

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable, Coroutine
 
 from markets.models import Exchange, Listing, Market
+from markets.rules import TradingRule
 from markets.venues.live import live_venue
 from markets.venues.orders import OrderReport, OrderRequest, OrderUnknown, Venue
 from portfolio.models import Mode
@@ -31,11 +32,23 @@ def default_venue(exchange: Exchange, mode: str, profile: RiskProfile) -> Venue:
     return PaperVenue(max_book_age_s=profile.max_book_age_ms / 1000)
 
 
+def rule_of(exchange: Exchange, market: Market) -> TradingRule | None:
+    """The venue's trading rule for `market`, read once for a trade; None when it does not
+    list it."""
+    listing = Listing.objects.filter(exchange=exchange, market=market).first()
+    return listing.trading_rule() if listing else None
+
+
+def grid_in(rule: TradingRule | None) -> Grid:
+    """The sizing grid of `rule`; no tick, lot or minimum for a venue that does not list it."""
+    if rule is None:
+        return Grid()
+    return Grid(rule.tick, rule.lot, rule.min_notional, rule.min_size)
+
+
 def grid_of(exchange: Exchange, market: Market) -> Grid:
     """The venue's grid for `market`; no tick, lot or minimum when it does not list it."""
-    listing = Listing.objects.filter(exchange=exchange, market=market)
-    row = listing.values_list("tick_size", "lot_size", "min_notional").first()
-    return Grid(*row) if row else Grid()
+    return grid_in(rule_of(exchange, market))
 
 
 def client_order_id(trade: Trade, leg: str) -> str:

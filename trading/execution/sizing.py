@@ -18,7 +18,8 @@ EXACT_PREC = 60
 
 @dataclass(frozen=True, slots=True)
 class Grid:
-    """What a venue accepts for one market: its price tick, its lot, its minimum order value.
+    """What a venue accepts for one market: its price tick, its lot, its minimum order value
+    and size.
 
     No tick or lot (None) when the venue does not list the market.
     """
@@ -26,6 +27,7 @@ class Grid:
     tick: Decimal | None = None
     lot: Decimal | None = None
     min_notional: Decimal = ZERO
+    min_size: Decimal = ZERO
 
 
 def leg_limits(
@@ -109,11 +111,16 @@ def slipped(price: Decimal, side: str, bps: Decimal) -> Decimal:
 def under_minimum(
     *, venue: str, grid: Grid, price: Decimal, amount: Decimal, base: str, quote: str
 ) -> str:
-    """Why `venue` would refuse `amount` at `price` for its minimum order value, or ''.
+    """Why `venue` would refuse `amount` at `price` for its minimum order size or value, or ''.
 
     A venue refuses such an order outright (Binance: "Filter failure: NOTIONAL"), so sending
     it would only fail one leg of a pair, or fail again at every recovery pass.
     """
+    if amount < grid.min_size:
+        return (
+            f"{plain(amount)} {base} is under {venue}'s minimum order size of "
+            f"{plain(grid.min_size)} {base}"
+        )
     value = price * amount
     if value >= grid.min_notional:
         return ""

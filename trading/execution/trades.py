@@ -16,7 +16,7 @@ from portfolio.models import Balance
 from risk import alerts
 from risk.models import RiskProfile
 from trading.execution.hedging import balance_trade
-from trading.execution.orders import VenueFor, client_order_id, grid_of, place_orders
+from trading.execution.orders import VenueFor, client_order_id, grid_in, place_orders, rule_of
 from trading.execution.settlement import close_trade, imbalance
 from trading.execution.sizing import BUY, SELL, leg_limits, on_tick, trade_size, under_minimum
 from trading.models import Opportunity, Order, Trade
@@ -28,14 +28,16 @@ def open_trade(
     *, opportunity: Opportunity, mode: str, profile: RiskProfile, user=None
 ) -> Trade | None:
     """Record the Trade and its two legs in one transaction; None if the opportunity already
-    has a trade (the task's idempotency key). A size of zero, or a leg worth less than its
-    venue's minimum order value, records a rejected trade and sends nothing.
+    has a trade (the task's idempotency key). A leg on a market its venue does not trade now
+    (halted, cancel-only), a size of zero, or a leg under its venue's minimum order size or
+    value, records a rejected trade with the reason and sends nothing.
 
     The legs' limit prices are the worst levels the detector walked to (`leg_limits`), on the
     venue's tick.
     """
     market, buy, sell = opportunity.market, opportunity.buy_exchange, opportunity.sell_exchange
-    buy_grid, sell_grid = grid_of(buy, market), grid_of(sell, market)
+    buy_rule, sell_rule = rule_of(buy, market), rule_of(sell, market)
+    buy_grid, sell_grid = grid_in(buy_rule), grid_in(sell_rule)
     buy_limit, sell_limit = leg_limits(
         buy_vwap=opportunity.buy_vwap,
         sell_vwap=opportunity.sell_vwap,
@@ -69,6 +71,12 @@ def open_trade(
             for e, _, p, g in legs
         )
         reason = next(filter(None, minimums), "")
+    halted = (
+        f"{exchange.slug} does not trade {rule.venue_symbol} now: {rule.reason}"
+        for exchange, rule in ((buy, buy_rule), (sell, sell_rule))
+        if rule is not None and not rule.tradable
+    )
+    reason = next(halted, reason)
     now = timezone.now()
     try:
         with transaction.atomic():

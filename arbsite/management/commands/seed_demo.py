@@ -22,8 +22,8 @@ def exchanges_at(sim: str) -> dict[str, tuple[str, str, str, str, str]]:
     """slug: (name, ws_url, rest_url, taker bps, maker bps) of the simulated venues at `sim`."""
     sim_http = sim.replace("ws://", "http://", 1)
     return {
-        "coinbase": ("Coinbase", f"{sim}/coinbase", "", "40", "25"),
-        "kraken": ("Kraken", f"{sim}/kraken/v2", "", "26", "16"),
+        "coinbase": ("Coinbase", f"{sim}/coinbase", f"{sim_http}/coinbase", "40", "25"),
+        "kraken": ("Kraken", f"{sim}/kraken/v2", f"{sim_http}/kraken", "26", "16"),
         "binance": ("Binance", f"{sim}/binance", f"{sim_http}/binance", "10", "10"),
     }
 

@@ -1,17 +1,68 @@
-"""Kraken Spot WebSocket v2 market data as the simulated venue serves it: the `book` channel with
-CRC32 checksums over each client's subscribed window."""
+"""Kraken Spot as the simulated venue serves it: WebSocket v2 market data (the `book` channel with
+CRC32 checksums over each client's subscribed window) and the private REST order API (API-Sign
+checked, nonces rising per key) whose IOC limit orders fill against the very book it publishes."""
 
 import asyncio
+import base64
+import hashlib
+import hmac
+import itertools
 import json
 import random
+import time
 import zlib
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from http import HTTPStatus
+from urllib.parse import parse_qsl
 
 from markets.book import checksum_fragment
 from markets.simulator.book import Change, best_first
 from markets.simulator.market import VenueBook
-from markets.simulator.venue import Session, SimVenue, rfc3339
+from markets.simulator.specs import Timing
+from markets.simulator.venue import RestAnswer, RestRequest, Session, SimVenue, rfc3339
+from markets.venues.kraken.orders import rest_pair
 
 DEPTHS = (10, 25, 100, 500, 1000)
+PRIVATE = "/0/private/"
+ADD_ORDER = "/0/private/AddOrder"
+REST_FAULTS = ("error", "timeout", "unavailable", "unreadable")
+INSUFFICIENT = "EOrder:Insufficient funds"
+PLACES = Decimal("0.00000001")  # Kraken prints volumes, costs and fees with 8 decimals
+# Kraken's balance codes for the assets simulated here (its legacy X/Z names).
+ASSET_CODES = {"BTC": "XXBT", "ETH": "XETH", "USD": "ZUSD", "EUR": "ZEUR"}
+Levels = list[tuple[Decimal, Decimal]]  # (price, volume), best first
+
+
+def api_sign(path: str, body: str, nonce: str, secret: str) -> str:
+    """Kraken's API-Sign: base64(HMAC-SHA512(path + SHA256(nonce + body), the decoded secret))."""
+    message = path.encode() + hashlib.sha256((nonce + body).encode()).digest()
+    digest = hmac.new(base64.b64decode(secret), message, hashlib.sha512).digest()
+    return base64.b64encode(digest).decode()
+
+
+class Refusal(Exception):
+    """A request Kraken refuses: its error strings, answered with HTTP 200 as Kraken does."""
+
+
+@dataclass(slots=True)
+class RestFault:
+    kind: str
+    route: str
+    times: int
+    message: str
+    delay: float
+
+
+def _text(value: Decimal) -> str:
+    return f"{value.quantize(PLACES):f}"
+
+
+def _assets(symbol: str) -> tuple[str, str]:
+    base, quote = symbol.split("/")
+    return ASSET_CODES.get(base, base), ASSET_CODES.get(quote, quote)
 
 
 def kraken_checksum(asks: list[tuple[str, str]], bids: list[tuple[str, str]]) -> int:
@@ -26,6 +77,18 @@ class SimKraken(SimVenue):
     name = "kraken"
     malformed = '{"channel":"book","type":"update","data":[{"symbol":'
     one_shots = ("gap", "bad_checksum")
+
+    def __init__(self, books: list[VenueBook], timing: Timing) -> None:
+        super().__init__(books, timing)
+        self.keys: dict[str, str] = {}  # API key -> base64 secret
+        self.balances: dict[str, dict[str, Decimal]] = {}  # API key -> asset code -> amount
+        self.last_nonce: Counter[str] = Counter()  # API key -> last accepted nonce
+        self.taker_fee_bps = Decimal(26)
+        self.orders: dict[str, dict] = {}  # by txid, each with the key that placed it
+        self.trades: dict[str, dict] = {}  # by trade id
+        self.posts: Counter[str] = Counter()  # AddOrder requests seen per cl_ord_id
+        self.rest_faults: list[RestFault] = []
+        self._ids = itertools.count(1000)
 
     def streams(self, path: str) -> bool:
         return path == "/kraken/v2"
@@ -161,3 +224,245 @@ class SimKraken(SimVenue):
             idle = loop.time() - session.last_sent >= self.timing.heartbeat * 0.9
             if session.subscribed and idle:
                 session.send('{"channel":"heartbeat"}')
+
+    # -- REST ------------------------------------------------------------------------------
+
+    def set_book(self, symbol: str, *, bids: Levels, asks: Levels) -> None:
+        """Replace the book of `symbol` (levels best first, on its tick and lot): what the channel
+        publishes from now on and what orders fill against."""
+        book = self.books[symbol]
+        tick, lot = book.listing.tick, book.listing.lot
+
+        def units(levels: Levels) -> dict[int, int]:
+            return {int(price / tick): int(qty / lot) for price, qty in levels}
+
+        changes = book.book.replace(units(bids), units(asks))
+        if changes:
+            self.publish(book, changes)
+
+    def inject_rest_fault(
+        self,
+        fault: str,
+        *,
+        route: str = ADD_ORDER,
+        times: int = 1,
+        message: str = "EService:Unavailable",
+        delay: float = 2.0,
+    ) -> None:
+        """`error`: the next `times` requests on `route` are refused with `message`, nothing done.
+        `timeout`: the next `times` requests on `route` are served (an order is placed), then
+        answered `delay` seconds late. `unreadable`: served, then answered with a body that is no
+        Kraken envelope. `unavailable`: answered HTTP 503, nothing done."""
+        if fault not in REST_FAULTS:
+            raise ValueError(f"unknown fault: {fault}")
+        self.rest_faults.append(RestFault(fault, route, times, message, delay))
+
+    def answer(self, request: RestRequest) -> RestAnswer | None:
+        method = {
+            "AddOrder": self._add_order,
+            "OpenOrders": self._open_orders,
+            "ClosedOrders": self._closed_orders,
+            "QueryTrades": self._query_trades,
+            "Balance": self._balance,
+        }.get(request.path.removeprefix(PRIVATE))
+        if request.method != "POST" or not request.path.startswith(PRIVATE) or method is None:
+            return None
+        fault = self._take_fault(request.path)
+        if fault is not None and fault.kind == "unavailable":
+            return RestAnswer(HTTPStatus.SERVICE_UNAVAILABLE, {}, 0.0)
+        try:
+            if fault is not None and fault.kind == "error":
+                raise Refusal(fault.message)
+            key, params = self._verified(request)
+            body = {"error": [], "result": method(key, params)}
+        except Refusal as exc:
+            body = {"error": list(exc.args), "result": {}}
+        if fault is not None and fault.kind == "unreadable":
+            body = "upstream answer cut short"
+        late = fault is not None and fault.kind == "timeout"
+        return RestAnswer(HTTPStatus.OK, body, fault.delay if late else 0.0)
+
+    def _take_fault(self, route: str) -> RestFault | None:
+        """The next fault injected, if it is for `route`: faults fire in the order injected, so a
+        test can time out an order and then fail the lookups after it."""
+        fault = self.rest_faults[0] if self.rest_faults else None
+        if fault is None or fault.route != route:
+            return None
+        fault.times -= 1
+        if fault.times <= 0:
+            self.rest_faults.remove(fault)
+        return fault
+
+    def _verified(self, request: RestRequest) -> tuple[str, dict[str, str]]:
+        """The key and parameters of a request once its key, signature and nonce check out."""
+        key = request.headers.get("API-Key", "")
+        secret = self.keys.get(key)
+        if secret is None:
+            raise Refusal("EAPI:Invalid key")
+        params = dict(parse_qsl(request.body))
+        nonce = params.get("nonce", "")
+        expected = api_sign(request.path, request.body, nonce, secret)
+        if not hmac.compare_digest(request.headers.get("API-Sign", ""), expected):
+            raise Refusal("EAPI:Invalid signature")
+        if not nonce.isdigit() or int(nonce) <= self.last_nonce[key]:
+            raise Refusal("EAPI:Invalid nonce")
+        self.last_nonce[key] = int(nonce)
+        return key, params
+
+    def _add_order(self, key: str, params: dict[str, str]) -> dict:
+        self.posts[params.get("cl_ord_id", "")] += 1
+        book = next(
+            (b for b in self.books.values() if rest_pair(b.symbol) == params.get("pair")), None
+        )
+        if book is None:
+            raise Refusal("EQuery:Unknown asset pair")
+        if params.get("ordertype") != "limit" or params.get("timeinforce") != "IOC":
+            raise Refusal("EGeneral:Invalid arguments:only limit IOC orders are served here")
+        listing, side = book.listing, params.get("type")
+        try:
+            price, volume = Decimal(params["price"]), Decimal(params["volume"])
+            deadline = datetime.fromisoformat(params.get("deadline") or "9999-12-31T00:00:00Z")
+        except (KeyError, ArithmeticError, ValueError):
+            raise Refusal("EGeneral:Invalid arguments") from None
+        if deadline.timestamp() < time.time():
+            raise Refusal("EService:Deadline elapsed")
+        if side not in ("buy", "sell") or price % listing.tick or volume % listing.lot:
+            raise Refusal("EGeneral:Invalid arguments")
+        if price * volume < listing.min_notional:
+            raise Refusal("EOrder:Order minimum not met")
+        self._hold(key, book.symbol, side, price, volume)
+        txid = self._fill(key, book, params, price, volume)
+        return {"descr": {"order": self.orders[txid]["descr"]["order"]}, "txid": [txid]}
+
+    def _hold(self, key: str, symbol: str, side: str, price: Decimal, volume: Decimal) -> None:
+        """Refuse an order the key's balances cannot cover (a key with none set is not checked)."""
+        held = self.balances.get(key)
+        if held is None:
+            return
+        base, quote = _assets(symbol)
+        needed = volume if side == "sell" else price * volume * (1 + self.taker_fee_bps / 10_000)
+        if held.get(base if side == "sell" else quote, Decimal(0)) < needed:
+            raise Refusal(INSUFFICIENT)
+
+    def _fill(
+        self, key: str, book: VenueBook, params: dict, price: Decimal, volume: Decimal
+    ) -> str:
+        """Fill an IOC order against the published book, publish what it took, expire the rest."""
+        listing, side = book.listing, params["type"]
+        taken_side = "ask" if side == "buy" else "bid"
+        taken = book.book.take(taken_side, int(volume / listing.lot), int(price / listing.tick))
+        left = book.book.side(taken_side)
+        if taken:
+            self.publish(book, [(taken_side, p, left.get(p, 0)) for p, _ in taken])
+        txid, now = self._txid("O"), time.time()
+        executed, cost, fees, trade_ids = Decimal(0), Decimal(0), Decimal(0), []
+        for ticks, lots in taken:
+            fill_price, fill_volume = ticks * listing.tick, lots * listing.lot
+            fill_cost = fill_price * fill_volume
+            fee = (fill_cost * self.taker_fee_bps / 10_000).quantize(PLACES, ROUND_HALF_UP)
+            trade_id = self._txid("T")
+            self.trades[trade_id] = {
+                "ordertxid": txid,
+                "postxid": self._txid("P"),
+                "pair": rest_pair(book.symbol),
+                "time": now,
+                "type": side,
+                "ordertype": "limit",
+                "price": _text(fill_price),
+                "cost": _text(fill_cost),
+                "fee": _text(fee),
+                "vol": _text(fill_volume),
+                "margin": "0.00000000",
+                "misc": "",
+                "trade_id": next(self._ids),
+                "maker": False,
+                "key": key,
+            }
+            trade_ids.append(trade_id)
+            executed, cost, fees = executed + fill_volume, cost + fill_cost, fees + fee
+        self._settle(key, book.symbol, side, executed, cost, fees)
+        pair = rest_pair(book.symbol)
+        self.orders[txid] = {
+            "refid": None,
+            "userref": 0,
+            "cl_ord_id": params.get("cl_ord_id", ""),
+            "status": "closed" if executed else "canceled",
+            "reason": None if executed == volume else "Liquidity",
+            "opentm": now,
+            "closetm": now,
+            "starttm": 0,
+            "expiretm": 0,
+            "descr": {
+                "pair": pair,
+                "type": side,
+                "ordertype": "limit",
+                "price": _text(price),
+                "price2": "0",
+                "leverage": "none",
+                "order": f"{side} {_text(volume)} {pair} @ limit {_text(price)}",
+                "close": "",
+            },
+            "vol": _text(volume),
+            "vol_exec": _text(executed),
+            "cost": _text(cost),
+            "fee": _text(fees),
+            "price": _text(cost / executed if executed else Decimal(0)),
+            "stopprice": "0.00000000",
+            "limitprice": "0.00000000",
+            "misc": "",
+            "oflags": params.get("oflags", "fciq"),
+            "trades": trade_ids,
+            "key": key,
+        }
+        return txid
+
+    def _settle(
+        self, key: str, symbol: str, side: str, executed: Decimal, cost: Decimal, fees: Decimal
+    ) -> None:
+        held = self.balances.get(key)
+        if held is None:
+            return
+        base, quote = _assets(symbol)
+        sign = 1 if side == "buy" else -1
+        held[base] = held.get(base, Decimal(0)) + sign * executed
+        held[quote] = held.get(quote, Decimal(0)) - sign * cost - fees
+
+    def _txid(self, prefix: str) -> str:
+        n = next(self._ids)
+        return f"{prefix}{n:05X}-{self.rng.randrange(16**5):05X}-{self.rng.randrange(16**6):06X}"
+
+    def _matching(self, key: str, params: dict[str, str], status: str) -> dict[str, dict]:
+        wanted = params.get("cl_ord_id")
+        start = float(params.get("start") or 0)
+        return {
+            txid: self._shown(order, params)
+            for txid, order in reversed(self.orders.items())  # newest first, as Kraken lists
+            if order["key"] == key
+            and (order["status"] == "open") == (status == "open")
+            and (wanted is None or order["cl_ord_id"] == wanted)
+            and order["opentm"] > start
+        }
+
+    @staticmethod
+    def _shown(order: dict, params: dict[str, str]) -> dict:
+        hidden = {"key"} if params.get("trades") == "true" else {"key", "trades"}
+        return {k: v for k, v in order.items() if k not in hidden}
+
+    def _open_orders(self, key: str, params: dict[str, str]) -> dict:
+        return {"open": self._matching(key, params, "open")}
+
+    def _closed_orders(self, key: str, params: dict[str, str]) -> dict:
+        closed = self._matching(key, params, "closed")
+        return {"closed": dict(list(closed.items())[:50]), "count": len(closed)}
+
+    def _query_trades(self, key: str, params: dict[str, str]) -> dict:
+        wanted = [t for t in params.get("txid", "").split(",") if t]
+        if not wanted or len(wanted) > 20:
+            raise Refusal("EGeneral:Invalid arguments")
+        found = {t: self.trades.get(t) for t in wanted}
+        if any(trade is None or trade["key"] != key for trade in found.values()):
+            raise Refusal("EQuery:Invalid query")
+        return {t: {k: v for k, v in trade.items() if k != "key"} for t, trade in found.items()}
+
+    def _balance(self, key: str, params: dict[str, str]) -> dict:
+        return {asset: f"{amount:.10f}" for asset, amount in self.balances.get(key, {}).items()}

@@ -1,0 +1,10 @@
+"""Celery tasks of the markets app: the daily sync of the venues' trading rules."""
+
+from celery import shared_task
+from django.core.management import call_command
+
+
+@shared_task(time_limit=300, soft_time_limit=240)
+def sync_trading_rules() -> None:
+    """Run `sync_listings` for every enabled venue (idempotent: unchanged listings stay)."""
+    call_command("sync_listings")

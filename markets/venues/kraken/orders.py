@@ -1,0 +1,243 @@
+"""Live venue: immediate-or-cancel limit orders on Kraken spot's REST API via ccxt's async client.
+
+An order goes out under a UUID derived from our client order id, is looked up by it before it is
+placed and whenever an answer leaves its fate unknown, so a retry never places a second order.
+Every private call is signed with a nonce from a counter shared by all processes using the key.
+"""
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import ccxt.async_support as ccxt
+from asgiref.sync import sync_to_async
+
+from markets.models import Exchange, ExchangeCredential
+from markets.money import plain
+from markets.venues.orders import FillReport, OrderReport, OrderRequest, OrderUnknown
+
+log = logging.getLogger(__name__)
+
+TIMEOUT_MS = 5000
+# Lookups after an unanswered order before it is left to `recover_trades`.
+LOOKUPS = 2
+# Kraken takes a UUID or at most 18 characters as cl_ord_id; ours are longer, so each maps to
+# the UUID5 of itself under this namespace: the same id always goes out as the same UUID.
+CL_ORD_NAMESPACE = uuid.UUID("6f1c3d2e-8a4b-5c7d-9e0f-1a2b3c4d5e6f")
+# How far back ClosedOrders is searched: recovery runs within minutes of an order.
+LOOKBACK = timedelta(days=7)
+QUERY_TRADES_MAX = 20
+# Kraken's REST pair names keep its legacy asset codes (XBTUSD, XDGUSD).
+REST_ASSETS = {"BTC": "XBT", "DOGE": "XDG"}
+
+Nonces = Callable[[], Awaitable[int]]
+
+
+def cl_ord_id(client_order_id: str) -> str:
+    """The UUID our `client_order_id` goes out as."""
+    return str(uuid.uuid5(CL_ORD_NAMESPACE, client_order_id))
+
+
+def rest_pair(venue_symbol: str) -> str:
+    """The REST altname of a WebSocket v2 symbol: BTC/USD -> XBTUSD."""
+    return "".join(REST_ASSETS.get(asset, asset) for asset in venue_symbol.split("/"))
+
+
+def local_nonces() -> Nonces:
+    """Nonces rising within this process only: for a key no other process signs with."""
+    last = 0
+
+    async def next_nonce() -> int:
+        nonlocal last
+        last = max(last + 1, time.time_ns() // 1_000_000)
+        return last
+
+    return next_nonce
+
+
+def shared_nonces(credential: ExchangeCredential) -> Nonces:
+    """Nonces from the credential's row: rising across every process that signs with the key."""
+    advance = sync_to_async(credential.next_nonce)
+
+    async def next_nonce() -> int:
+        return await advance(time.time_ns() // 1_000_000)
+
+    return next_nonce
+
+
+class LiveVenue:
+    """One venue that speaks Kraken spot's REST API (api.kraken.com or a stand-in)."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        secret: str,
+        api_url: str = "",
+        timeout_ms: int | None = None,
+        nonces: Nonces | None = None,
+    ) -> None:
+        self.api_key, self.secret, self.api_url = api_key, secret, api_url.rstrip("/")
+        self.timeout_ms = timeout_ms or TIMEOUT_MS
+        self.nonces = nonces or local_nonces()
+
+    @classmethod
+    def for_exchange(cls, exchange: Exchange, *, timeout_ms: int | None = None) -> "LiveVenue":
+        """The venue with `exchange`'s decrypted credential, REST URL and shared nonce counter."""
+        credential = ExchangeCredential.objects.get(exchange=exchange)
+        return cls(
+            api_key=credential.api_key,
+            secret=credential.secret,
+            api_url=exchange.effective_rest_url(),
+            timeout_ms=timeout_ms,
+            nonces=shared_nonces(credential),
+        )
+
+    def _client(self) -> "_Client":
+        client = _Client(
+            {
+                "apiKey": self.api_key,
+                "secret": self.secret,
+                "timeout": self.timeout_ms,
+                "enableRateLimit": False,
+            }
+        )
+        client.nonces = self.nonces
+        if self.api_url:
+            client.urls["api"] = {"public": self.api_url, "private": self.api_url}
+        return client
+
+    async def find_order(self, request: OrderRequest) -> OrderReport | None:
+        client = self._client()
+        try:
+            return await _lookup(client, request)
+        finally:
+            await client.close()
+
+    async def place_ioc(self, request: OrderRequest) -> OrderReport:
+        client = self._client()
+        try:
+            try:
+                known = await _lookup(client, request)
+            except ccxt.BaseError as exc:
+                return _refused(exc)  # nothing was sent
+            if known is not None:
+                return known
+            return await _place(client, request, self.timeout_ms)
+        finally:
+            await client.close()
+
+
+class _Client(ccxt.kraken):
+    """ccxt's Kraken, signing each private call with the next nonce of the shared counter."""
+
+    nonces: Nonces
+
+    async def private(self, method: str, params: dict) -> dict:
+        """The `result` of one private call; a Kraken error raises as ccxt maps it."""
+        nonce = await self.nonces()
+        # ccxt's sign() takes its nonce from here, synchronously; a client makes one call at a
+        # time, so it signs with the nonce just drawn from the counter.
+        self.incrementing_nonce = lambda: nonce
+        response = await getattr(self, method)(params)
+        if not isinstance(response, dict) or not isinstance(response.get("result"), dict):
+            raise ccxt.BadResponse(f"kraken unreadable answer: {str(response)[:120]}")
+        return response["result"]
+
+
+async def _place(client: _Client, request: OrderRequest, timeout_ms: int) -> OrderReport:
+    # Past the deadline the engine rejects the order, so a request the client gave up on
+    # executes only if it reached the engine in time.
+    wait = min(max(timeout_ms / 1000, 2), 60)
+    deadline = datetime.now(UTC) + timedelta(seconds=wait)
+    params = {
+        "ordertype": "limit",
+        "type": request.side,
+        "pair": rest_pair(request.venue_symbol),
+        "volume": plain(request.amount),
+        "price": plain(request.limit_price),
+        "timeinforce": "IOC",
+        "oflags": "fciq",  # the fee in quote, on sells too
+        "cl_ord_id": cl_ord_id(request.client_order_id),
+        "deadline": deadline.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    }
+    try:
+        placed = await client.private("private_post_addorder", params)
+    except ccxt.InvalidNonce as exc:
+        return _refused(exc)  # Kraken checks the nonce before it takes the order
+    except ccxt.OperationFailed as exc:
+        # A timeout, a lost or unreadable answer, an unavailable service: it may have the order.
+        return await _settle_unknown(client, request, exc)
+    except ccxt.ExchangeError as exc:
+        return _refused(exc)
+    # The answer names the order but not its fills: those come from the lookup.
+    txid = ",".join(placed.get("txid") or [])
+    try:
+        known = await _lookup(client, request)
+    except ccxt.BaseError as exc:
+        raise OrderUnknown(f"{request.client_order_id}: placed as {txid}: {_message(exc)}") from exc
+    if known is None:
+        raise OrderUnknown(f"{request.client_order_id}: placed as {txid} but not found")
+    return known
+
+
+async def _settle_unknown(
+    client: _Client, request: OrderRequest, cause: ccxt.BaseError
+) -> OrderReport:
+    """The venue's record of an order whose answer was lost; OrderUnknown if it cannot say."""
+    log.warning("order %s: %s; looking it up", request.client_order_id, _message(cause))
+    for _ in range(LOOKUPS):
+        try:
+            known = await _lookup(client, request)
+        except ccxt.OperationFailed:
+            continue
+        if known is not None:
+            return known
+        return OrderReport("", error=f"{_message(cause)}; the venue has no such order"[:200])
+    raise OrderUnknown(f"{request.client_order_id}: {_message(cause)}; lookups failed")
+
+
+async def _lookup(client: _Client, request: OrderRequest) -> OrderReport | None:
+    """The order sent under `request`'s cl_ord_id, open or closed, with its fills."""
+    wanted = {"cl_ord_id": cl_ord_id(request.client_order_id), "trades": "true"}
+    orders = (await client.private("private_post_openorders", wanted)).get("open") or {}
+    if not orders:
+        start = int((datetime.now(UTC) - LOOKBACK).timestamp())
+        closed = await client.private("private_post_closedorders", {**wanted, "start": start})
+        orders = closed.get("closed") or {}
+    if not orders:
+        return None
+    txid, order = next(iter(orders.items()))
+    trade_ids = order.get("trades") or []
+    if not Decimal(order.get("vol_exec") or 0) or not trade_ids:
+        return OrderReport(txid)
+    try:
+        trades = {}
+        for at in range(0, len(trade_ids), QUERY_TRADES_MAX):
+            batch = ",".join(trade_ids[at : at + QUERY_TRADES_MAX])
+            trades |= await client.private("private_post_querytrades", {"txid": batch})
+    except ccxt.BaseError as exc:
+        # The venue has the order: it must not read as refused, so leave it for recovery.
+        raise OrderUnknown(f"{request.client_order_id}: fills unread: {_message(exc)}") from exc
+    return OrderReport(txid, fills=tuple(_fill_report(trades[t]) for t in trade_ids))
+
+
+def _fill_report(trade: dict) -> FillReport:
+    """One of the venue's trades; oflags=fciq has Kraken take its fee in the quote."""
+    return FillReport(Decimal(trade["price"]), Decimal(trade["vol"]), Decimal(trade["fee"]))
+
+
+def _refused(exc: ccxt.BaseError) -> OrderReport:
+    return OrderReport("", error=f"{type(exc).__name__}: {_message(exc)}"[:200])
+
+
+def _message(exc: ccxt.BaseError) -> str:
+    """Kraken's own words from a ccxt error ("kraken {"error":["EOrder:..."],...}")."""
+    text = str(exc).removeprefix("kraken ").strip()
+    start = text.find('"error":[')
+    if start < 0:
+        return text
+    return text[start + 9 : text.find("]", start)].replace('"', "") or text

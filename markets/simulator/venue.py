@@ -6,6 +6,7 @@ import random
 import time
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -83,6 +84,20 @@ class Session:
             return
 
 
+Levels = list[tuple[Decimal, Decimal]]  # (price, size), best first
+
+
+@dataclass(slots=True)
+class RestFault:
+    """A fault armed on a venue's REST API: `kind` on `route`, for the next `times` requests."""
+
+    kind: str
+    route: str
+    times: int
+    message: str = ""
+    delay: float = 0.0
+
+
 class SimVenue:
     """A simulated venue. Its sim module names it, formats its frames (`publish`), holds its
     conversation with a client (`converse`), says which WebSocket paths are its own (`streams`),
@@ -99,6 +114,31 @@ class SimVenue:
         self.faults = Faults()
         self.profile = books[0].profile
         self.rng = random.Random(f"{books[0].rng.random()}:clock")
+        self.rest_faults: list[RestFault] = []
+
+    def set_book(self, symbol: str, *, bids: Levels, asks: Levels) -> None:
+        """Replace the book of `symbol` (levels best first, on its tick and lot): what the venue
+        publishes from now on and what orders fill against."""
+        book = self.books[symbol]
+        tick, lot = book.listing.tick, book.listing.lot
+
+        def units(levels: Levels) -> dict[int, int]:
+            return {int(price / tick): int(size / lot) for price, size in levels}
+
+        changes = book.book.replace(units(bids), units(asks))
+        if changes:
+            self.publish(book, changes)
+
+    def take_rest_fault(self, route: str, kind: str | None = None) -> RestFault | None:
+        """The next fault injected (of `kind`, when given), if it is for `route`: faults fire in
+        the order injected, so a test can time out an order and then fail the lookups after it."""
+        fault = next((f for f in self.rest_faults if kind is None or f.kind == kind), None)
+        if fault is None or fault.route != route:
+            return None
+        fault.times -= 1
+        if fault.times <= 0:
+            self.rest_faults.remove(fault)
+        return fault
 
     def clocks(self) -> list[Awaitable[None]]:
         """What runs while the venue is up: by default, its books stepping after the market."""

@@ -10,7 +10,6 @@ import json
 import time
 from collections import Counter
 from collections.abc import Awaitable
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from http import HTTPStatus
 from urllib.parse import parse_qs, parse_qsl
@@ -20,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 from markets.simulator.book import Change, best_first
 from markets.simulator.market import VenueBook
 from markets.simulator.specs import Timing
-from markets.simulator.venue import RestAnswer, RestRequest, Session, SimVenue
+from markets.simulator.venue import RestAnswer, RestFault, RestRequest, Session, SimVenue
 
 MAX_LIMIT = 5000
 ORDER_POST = "POST /api/v3/order"
@@ -29,7 +28,6 @@ REST_FAULTS = ("error", "timeout")
 PLACES = Decimal("0.00000001")  # Binance prints every amount with 8 decimals
 INSUFFICIENT = "Account has insufficient balance for requested action."
 QUOTES = ("USDT", "USDC")  # the quote assets of the symbols simulated here
-Levels = list[tuple[Decimal, Decimal]]  # (price, quantity), best first
 
 
 class Refusal(Exception):
@@ -38,15 +36,6 @@ class Refusal(Exception):
     def __init__(self, status: int, code: int, msg: str) -> None:
         super().__init__(msg)
         self.status, self.body = status, {"code": code, "msg": msg}
-
-
-@dataclass(slots=True)
-class RestFault:
-    kind: str
-    route: str
-    times: int
-    message: str
-    delay: float
 
 
 def _text(value: Decimal) -> str:
@@ -81,7 +70,6 @@ class SimBinance(SimVenue):
         self.orders: dict[str, dict] = {}  # by client order id
         self.trades: dict[int, list[dict]] = {}  # by order id
         self.posts: Counter[str] = Counter()
-        self.rest_faults: list[RestFault] = []
         self._ids = itertools.count(1000)
 
     # -- market data -----------------------------------------------------------------------
@@ -205,19 +193,6 @@ class SimBinance(SimVenue):
 
     # -- REST ------------------------------------------------------------------------------
 
-    def set_book(self, symbol: str, *, bids: Levels, asks: Levels) -> None:
-        """Replace the book of `symbol` (levels best first, on its tick and lot): what the streams
-        publish from now on and what orders fill against."""
-        book = self.books[symbol]
-        tick, lot = book.listing.tick, book.listing.lot
-
-        def units(levels: Levels) -> dict[int, int]:
-            return {int(price / tick): int(qty / lot) for price, qty in levels}
-
-        changes = book.book.replace(units(bids), units(asks))
-        if changes:
-            self.publish(book, changes)
-
     def inject_rest_fault(
         self,
         fault: str,
@@ -236,7 +211,7 @@ class SimBinance(SimVenue):
 
     def answer(self, request: RestRequest) -> RestAnswer | None:
         route = f"{request.method} {request.path}"
-        fault = self._take_fault(route, "timeout")
+        fault = self.take_rest_fault(route, "timeout")
         delay = fault.delay if fault else 0.0
         if route == "GET /api/v3/depth":
             return RestAnswer(*self.depth(parse_qs(request.query)), delay)
@@ -255,17 +230,6 @@ class SimBinance(SimVenue):
             return RestAnswer(HTTPStatus.OK, signed(self._verified(request)), delay)
         except Refusal as exc:
             return RestAnswer(exc.status, exc.body, delay)
-
-    def _take_fault(self, route: str, kind: str) -> RestFault | None:
-        """The fault of `kind` next in line, if it is for `route`: faults of a kind fire in the
-        order injected, so a test can time out an order and then the lookups after it."""
-        fault = next((f for f in self.rest_faults if f.kind == kind), None)
-        if fault is None or fault.route != route:
-            return None
-        fault.times -= 1
-        if fault.times <= 0:
-            self.rest_faults.remove(fault)
-        return fault
 
     def _verified(self, request: RestRequest) -> dict[str, str]:
         """The request's parameters once its key, signature and timestamp check out."""
@@ -307,7 +271,7 @@ class SimBinance(SimVenue):
             raise Refusal(400, -1013, "Filter failure: LOT_SIZE")
         if price * quantity < listing.min_notional:
             raise Refusal(400, -1013, "Filter failure: NOTIONAL")
-        error = self._take_fault(ORDER_POST, "error")
+        error = self.take_rest_fault(ORDER_POST, "error")
         if error is not None:
             raise Refusal(400, -2010, error.message)
         order, fills = self._fill(book, params)

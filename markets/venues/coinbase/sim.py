@@ -10,7 +10,6 @@ import json
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from http import HTTPStatus
@@ -24,7 +23,14 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from markets.simulator.book import Change, best_first
 from markets.simulator.market import VenueBook
 from markets.simulator.specs import SimListing, Timing
-from markets.simulator.venue import RestAnswer, RestRequest, Session, SimVenue, rfc3339
+from markets.simulator.venue import (
+    RestAnswer,
+    RestFault,
+    RestRequest,
+    Session,
+    SimVenue,
+    rfc3339,
+)
 
 BROKERAGE = "/api/v3/brokerage"
 ORDER_POST = f"POST {BROKERAGE}/orders"
@@ -36,7 +42,6 @@ DUPLICATES = ("existing", "refuse")  # what a re-POST of a known client_order_id
 ISSUERS = ("cdp", "coinbase-cloud")  # the SDK's and ccxt's
 JWT_SECONDS = 120
 PLACES = Decimal("0.0000000001")
-Levels = list[tuple[Decimal, Decimal]]  # (price, size), best first
 
 
 class Refusal(Exception):
@@ -54,14 +59,6 @@ class Failure(Exception):
         super().__init__(message)
         self.reason, self.message = reason, message
         self.preview = preview or "UNKNOWN_PREVIEW_FAILURE_REASON"
-
-
-@dataclass(slots=True)
-class RestFault:
-    kind: str
-    route: str
-    times: int
-    delay: float
 
 
 def _text(value: Decimal) -> str:
@@ -97,7 +94,6 @@ class SimCoinbase(SimVenue):
         self.owners: dict[str, str] = {}  # order id -> key name
         self.fills: dict[str, list[dict]] = {}  # by order id
         self.posts: Counter[str] = Counter()
-        self.rest_faults: list[RestFault] = []
         self._trade_ids = itertools.count(1)
 
     def streams(self, path: str) -> bool:
@@ -211,19 +207,6 @@ class SimCoinbase(SimVenue):
 
     # -- REST ------------------------------------------------------------------------------
 
-    def set_book(self, symbol: str, *, bids: Levels, asks: Levels) -> None:
-        """Replace the book of `symbol` (levels best first, on its tick and lot): what the channel
-        publishes from now on and what orders fill against."""
-        book = self.books[symbol]
-        tick, lot = book.listing.tick, book.listing.lot
-
-        def units(levels: Levels) -> dict[int, int]:
-            return {int(price / tick): int(size / lot) for price, size in levels}
-
-        changes = book.book.replace(units(bids), units(asks))
-        if changes:
-            self.publish(book, changes)
-
     def inject_rest_fault(
         self, fault: str, *, route: str = ORDER_POST, times: int = 1, delay: float = 2.0
     ) -> None:
@@ -232,7 +215,7 @@ class SimCoinbase(SimVenue):
         served, then answered 503."""
         if fault not in REST_FAULTS:
             raise ValueError(f"unknown fault: {fault}")
-        self.rest_faults.append(RestFault(fault, route, times, delay))
+        self.rest_faults.append(RestFault(fault, route, times, delay=delay))
 
     def answer(self, request: RestRequest) -> RestAnswer | None:
         route = f"{request.method} {request.path}"
@@ -242,7 +225,7 @@ class SimCoinbase(SimVenue):
             serve, route = self._get, ORDER_GET
         if serve is None:
             return None
-        fault = self._take_fault(route)
+        fault = self.take_rest_fault(route)
         try:
             status, body = HTTPStatus.OK, serve(self._verified(request), request)
         except Refusal as exc:
@@ -252,17 +235,6 @@ class SimCoinbase(SimVenue):
         if fault.kind == "server_error":
             return RestAnswer(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "UNAVAILABLE"})
         return RestAnswer(status, body, fault.delay)
-
-    def _take_fault(self, route: str) -> RestFault | None:
-        """The fault first in line, if it is for `route`: faults fire in the order injected, so a
-        test can time out an order and then the lookups after it."""
-        fault = self.rest_faults[0] if self.rest_faults else None
-        if fault is None or fault.route != route:
-            return None
-        fault.times -= 1
-        if fault.times <= 0:
-            self.rest_faults.remove(fault)
-        return fault
 
     def _verified(self, request: RestRequest) -> str:
         """The key name once the request's ES256 JWT checks out: signature, lifetime, issuer and

@@ -12,7 +12,6 @@ import random
 import time
 import zlib
 from collections import Counter
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from http import HTTPStatus
@@ -22,7 +21,14 @@ from markets.book import checksum_fragment
 from markets.simulator.book import Change, best_first
 from markets.simulator.market import VenueBook
 from markets.simulator.specs import Timing
-from markets.simulator.venue import RestAnswer, RestRequest, Session, SimVenue, rfc3339
+from markets.simulator.venue import (
+    RestAnswer,
+    RestFault,
+    RestRequest,
+    Session,
+    SimVenue,
+    rfc3339,
+)
 from markets.venues.kraken.orders import rest_pair
 
 DEPTHS = (10, 25, 100, 500, 1000)
@@ -33,7 +39,6 @@ INSUFFICIENT = "EOrder:Insufficient funds"
 PLACES = Decimal("0.00000001")  # Kraken prints volumes, costs and fees with 8 decimals
 # Kraken's balance codes for the assets simulated here (its legacy X/Z names).
 ASSET_CODES = {"BTC": "XXBT", "ETH": "XETH", "USD": "ZUSD", "EUR": "ZEUR"}
-Levels = list[tuple[Decimal, Decimal]]  # (price, volume), best first
 
 
 def api_sign(path: str, body: str, nonce: str, secret: str) -> str:
@@ -45,15 +50,6 @@ def api_sign(path: str, body: str, nonce: str, secret: str) -> str:
 
 class Refusal(Exception):
     """A request Kraken refuses: its error strings, answered with HTTP 200 as Kraken does."""
-
-
-@dataclass(slots=True)
-class RestFault:
-    kind: str
-    route: str
-    times: int
-    message: str
-    delay: float
 
 
 def _text(value: Decimal) -> str:
@@ -87,7 +83,6 @@ class SimKraken(SimVenue):
         self.orders: dict[str, dict] = {}  # by txid, each with the key that placed it
         self.trades: dict[str, dict] = {}  # by trade id
         self.posts: Counter[str] = Counter()  # AddOrder requests seen per cl_ord_id
-        self.rest_faults: list[RestFault] = []
         self._ids = itertools.count(1000)
 
     def streams(self, path: str) -> bool:
@@ -227,19 +222,6 @@ class SimKraken(SimVenue):
 
     # -- REST ------------------------------------------------------------------------------
 
-    def set_book(self, symbol: str, *, bids: Levels, asks: Levels) -> None:
-        """Replace the book of `symbol` (levels best first, on its tick and lot): what the channel
-        publishes from now on and what orders fill against."""
-        book = self.books[symbol]
-        tick, lot = book.listing.tick, book.listing.lot
-
-        def units(levels: Levels) -> dict[int, int]:
-            return {int(price / tick): int(qty / lot) for price, qty in levels}
-
-        changes = book.book.replace(units(bids), units(asks))
-        if changes:
-            self.publish(book, changes)
-
     def inject_rest_fault(
         self,
         fault: str,
@@ -267,7 +249,7 @@ class SimKraken(SimVenue):
         }.get(request.path.removeprefix(PRIVATE))
         if request.method != "POST" or not request.path.startswith(PRIVATE) or method is None:
             return None
-        fault = self._take_fault(request.path)
+        fault = self.take_rest_fault(request.path)
         if fault is not None and fault.kind == "unavailable":
             return RestAnswer(HTTPStatus.SERVICE_UNAVAILABLE, {}, 0.0)
         try:
@@ -281,17 +263,6 @@ class SimKraken(SimVenue):
             body = "upstream answer cut short"
         late = fault is not None and fault.kind == "timeout"
         return RestAnswer(HTTPStatus.OK, body, fault.delay if late else 0.0)
-
-    def _take_fault(self, route: str) -> RestFault | None:
-        """The next fault injected, if it is for `route`: faults fire in the order injected, so a
-        test can time out an order and then fail the lookups after it."""
-        fault = self.rest_faults[0] if self.rest_faults else None
-        if fault is None or fault.route != route:
-            return None
-        fault.times -= 1
-        if fault.times <= 0:
-            self.rest_faults.remove(fault)
-        return fault
 
     def _verified(self, request: RestRequest) -> tuple[str, dict[str, str]]:
         """The key and parameters of a request once its key, signature and nonce check out."""

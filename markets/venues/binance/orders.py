@@ -13,13 +13,12 @@ import ccxt.async_support as ccxt
 
 from markets.models import Exchange, ExchangeCredential
 from markets.money import money, plain, taker_fee
+from markets.venues.ccxt_orders import find_once, place_once, refused, settle_unknown
 from markets.venues.orders import FillReport, OrderReport, OrderRequest, OrderUnknown
 
 log = logging.getLogger(__name__)
 
 TIMEOUT_MS = 5000
-# Lookups after an unanswered order before it is left to `recover_trades`.
-LOOKUPS = 2
 
 
 class LiveVenue:
@@ -62,24 +61,12 @@ class LiveVenue:
         return client
 
     async def find_order(self, request: OrderRequest) -> OrderReport | None:
-        client = self._client()
-        try:
-            return await _lookup(client, request)
-        finally:
-            await client.close()
+        return await find_once(self._client(), request, _lookup)
 
     async def place_ioc(self, request: OrderRequest) -> OrderReport:
-        client = self._client()
-        try:
-            try:
-                known = await _lookup(client, request)
-            except ccxt.BaseError as exc:
-                return _refused(exc)  # nothing was sent
-            if known is not None:
-                return known
-            return await _place(client, request)
-        finally:
-            await client.close()
+        return await place_once(
+            self._client(), request, lookup=_lookup, place=_place, message=_message
+        )
 
 
 async def _place(client: ccxt.binance, request: OrderRequest) -> OrderReport:
@@ -97,30 +84,14 @@ async def _place(client: ccxt.binance, request: OrderRequest) -> OrderReport:
         response = await client.private_post_order(params)
     except ccxt.InvalidOrder as exc:
         if "Duplicate order sent" not in str(exc):
-            return _refused(exc)
-        return await _settle_unknown(client, request, exc)
+            return refused(exc, _message)
+        return await settle_unknown(client, request, exc, lookup=_lookup, message=_message)
     except ccxt.OperationFailed as exc:
         # A timeout or a lost answer: the venue may have the order.
-        return await _settle_unknown(client, request, exc)
+        return await settle_unknown(client, request, exc, lookup=_lookup, message=_message)
     except ccxt.ExchangeError as exc:
-        return _refused(exc)
+        return refused(exc, _message)
     return _report(response, response.get("fills") or [], request)
-
-
-async def _settle_unknown(
-    client: ccxt.binance, request: OrderRequest, cause: ccxt.BaseError
-) -> OrderReport:
-    """The venue's record of an order whose answer was lost; OrderUnknown if it cannot say."""
-    log.warning("order %s: %s; looking it up", request.client_order_id, _message(cause))
-    for _ in range(LOOKUPS):
-        try:
-            known = await _lookup(client, request)
-        except ccxt.OperationFailed:
-            continue
-        if known is not None:
-            return known
-        return OrderReport("", error=f"{_message(cause)}; the venue has no such order"[:200])
-    raise OrderUnknown(f"{request.client_order_id}: {_message(cause)}; lookups failed")
 
 
 async def _lookup(client: ccxt.binance, request: OrderRequest) -> OrderReport | None:
@@ -165,10 +136,6 @@ def _fill_report(fill: dict, request: OrderRequest) -> FillReport:
     log.warning("order %s: commission in %s", request.client_order_id, asset)
     fee = taker_fee(price * amount, request.taker_fee_bps)
     return FillReport(price, amount, fee, asset, commission)
-
-
-def _refused(exc: ccxt.BaseError) -> OrderReport:
-    return OrderReport("", error=f"{type(exc).__name__}: {_message(exc)}"[:200])
 
 
 def _message(exc: ccxt.BaseError) -> str:

@@ -11,19 +11,19 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 
 import ccxt.async_support as ccxt
 from asgiref.sync import sync_to_async
 
 from markets.models import Exchange, ExchangeCredential
 from markets.money import plain
+from markets.venues.ccxt_orders import find_once, place_once, refused, settle_unknown
 from markets.venues.orders import FillReport, OrderReport, OrderRequest, OrderUnknown
 
 log = logging.getLogger(__name__)
 
 TIMEOUT_MS = 5000
-# Lookups after an unanswered order before it is left to `recover_trades`.
-LOOKUPS = 2
 # Kraken takes a UUID or at most 18 characters as cl_ord_id; ours are longer, so each maps to
 # the UUID5 of itself under this namespace: the same id always goes out as the same UUID.
 CL_ORD_NAMESPACE = uuid.UUID("6f1c3d2e-8a4b-5c7d-9e0f-1a2b3c4d5e6f")
@@ -111,24 +111,13 @@ class LiveVenue:
         return client
 
     async def find_order(self, request: OrderRequest) -> OrderReport | None:
-        client = self._client()
-        try:
-            return await _lookup(client, request)
-        finally:
-            await client.close()
+        return await find_once(self._client(), request, _lookup)
 
     async def place_ioc(self, request: OrderRequest) -> OrderReport:
-        client = self._client()
-        try:
-            try:
-                known = await _lookup(client, request)
-            except ccxt.BaseError as exc:
-                return _refused(exc)  # nothing was sent
-            if known is not None:
-                return known
-            return await _place(client, request, self.timeout_ms)
-        finally:
-            await client.close()
+        place = partial(_place, timeout_ms=self.timeout_ms)
+        return await place_once(
+            self._client(), request, lookup=_lookup, place=place, message=_message
+        )
 
 
 class _Client(ccxt.kraken):
@@ -167,12 +156,12 @@ async def _place(client: _Client, request: OrderRequest, timeout_ms: int) -> Ord
     try:
         placed = await client.private("private_post_addorder", params)
     except ccxt.InvalidNonce as exc:
-        return _refused(exc)  # Kraken checks the nonce before it takes the order
+        return refused(exc, _message)  # Kraken checks the nonce before it takes the order
     except ccxt.OperationFailed as exc:
         # A timeout, a lost or unreadable answer, an unavailable service: it may have the order.
-        return await _settle_unknown(client, request, exc)
+        return await settle_unknown(client, request, exc, lookup=_lookup, message=_message)
     except ccxt.ExchangeError as exc:
-        return _refused(exc)
+        return refused(exc, _message)
     # The answer names the order but not its fills: those come from the lookup.
     txid = ",".join(placed.get("txid") or [])
     try:
@@ -182,22 +171,6 @@ async def _place(client: _Client, request: OrderRequest, timeout_ms: int) -> Ord
     if known is None:
         raise OrderUnknown(f"{request.client_order_id}: placed as {txid} but not found")
     return known
-
-
-async def _settle_unknown(
-    client: _Client, request: OrderRequest, cause: ccxt.BaseError
-) -> OrderReport:
-    """The venue's record of an order whose answer was lost; OrderUnknown if it cannot say."""
-    log.warning("order %s: %s; looking it up", request.client_order_id, _message(cause))
-    for _ in range(LOOKUPS):
-        try:
-            known = await _lookup(client, request)
-        except ccxt.OperationFailed:
-            continue
-        if known is not None:
-            return known
-        return OrderReport("", error=f"{_message(cause)}; the venue has no such order"[:200])
-    raise OrderUnknown(f"{request.client_order_id}: {_message(cause)}; lookups failed")
 
 
 async def _lookup(client: _Client, request: OrderRequest) -> OrderReport | None:
@@ -228,10 +201,6 @@ async def _lookup(client: _Client, request: OrderRequest) -> OrderReport | None:
 def _fill_report(trade: dict) -> FillReport:
     """One of the venue's trades; oflags=fciq has Kraken take its fee in the quote."""
     return FillReport(Decimal(trade["price"]), Decimal(trade["vol"]), Decimal(trade["fee"]))
-
-
-def _refused(exc: ccxt.BaseError) -> OrderReport:
-    return OrderReport("", error=f"{type(exc).__name__}: {_message(exc)}"[:200])
 
 
 def _message(exc: ccxt.BaseError) -> str:

@@ -14,6 +14,7 @@ from markets.simulator.specs import MarketSpec, SimListing, VenueProfile
 from markets.venues.binance import orders as live
 from markets.venues.binance.orders import LiveVenue
 from markets.venues.binance.sim import ORDER_GET, SimBinance
+from markets.venues.ccxt_orders import LOOKUPS
 from markets.venues.live import ORDER_CLASSES
 from markets.venues.orders import FillReport, OrderRequest, OrderUnknown
 from portfolio.models import Balance, LedgerEntry
@@ -462,7 +463,7 @@ def test_an_order_whose_lookups_also_time_out_is_left_for_recovery_which_finds_i
     fast_timeouts(monkeypatch)
     _, sell = venues
     on_loop(loop, sell.inject_rest_fault, "timeout", delay=1.0)
-    on_loop(loop, sell.inject_rest_fault, "timeout", route=ORDER_GET, times=live.LOOKUPS, delay=1.0)
+    on_loop(loop, sell.inject_rest_fault, "timeout", route=ORDER_GET, times=LOOKUPS, delay=1.0)
     trade = Trade.objects.get(pk=execute_opportunity(desk.pk))
     cid = client_order_id(trade, "sell")
     assert (trade.state, Order.objects.get(client_order_id=cid).state) == ("submitted", "submitted")

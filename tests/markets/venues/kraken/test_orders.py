@@ -18,7 +18,7 @@ from websockets.asyncio.client import connect
 from markets.models import ExchangeCredential
 from markets.simulator.server import VenueSimulator
 from markets.simulator.specs import MarketSpec, SimListing, VenueProfile
-from markets.venues.kraken import orders as live
+from markets.venues.ccxt_orders import LOOKUPS
 from markets.venues.kraken.orders import LiveVenue, cl_ord_id
 from markets.venues.kraken.sim import SimKraken, api_sign
 from markets.venues.live import ORDER_CLASSES, live_venue
@@ -152,7 +152,7 @@ async def test_an_unreadable_answer_to_an_order_is_looked_up_and_the_order_found
 @pytest.mark.asyncio
 async def test_a_lost_answer_whose_lookups_fail_raises_order_unknown(kraken, url):
     kraken.inject_rest_fault("timeout", delay=1.0)
-    kraken.inject_rest_fault("unavailable", route="/0/private/OpenOrders", times=live.LOOKUPS)
+    kraken.inject_rest_fault("unavailable", route="/0/private/OpenOrders", times=LOOKUPS)
 
     with pytest.raises(OrderUnknown, match="lookups failed"):
         await venue(url, timeout_ms=FAST_MS).place_ioc(request())

@@ -123,3 +123,18 @@ def history(day):
     from tests.factories import report_history
 
     return report_history(day)
+
+
+@pytest.fixture
+def loop():
+    """An event loop in a thread serving the simulated venues while the test's code blocks."""
+    import asyncio
+    import threading
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield loop
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+    loop.close()

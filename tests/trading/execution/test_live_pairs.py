@@ -4,7 +4,6 @@ leaves the desk's ledger equal to what the simulated venues hold for the desk's 
 
 import asyncio
 import base64
-import threading
 from decimal import Decimal
 
 import pytest
@@ -28,6 +27,7 @@ from tests.factories import (
     RiskProfileFactory,
     publish_test_book,
 )
+from tests.loops import on_loop
 from trading.execution.orders import client_order_id
 from trading.models import Order, Trade
 from trading.tasks import execute_opportunity
@@ -58,25 +58,6 @@ PAIRS = [
     ("coinbase", "binance", D("1.7961")),
     ("kraken", "binance", D("2.13678")),
 ]
-
-
-@pytest.fixture
-def loop():
-    """An event loop in a thread serving the simulated venues while the desk's code blocks."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield loop
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
-    loop.close()
-
-
-def on_loop(loop, function, *args, **kwargs):
-    async def call():
-        return function(*args, **kwargs)
-
-    return asyncio.run_coroutine_threadsafe(call(), loop).result(5)
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """The live venue against simulated Binance venues over loopback: fills, refusals, lost answers."""
 
 import asyncio
-import threading
 from dataclasses import replace
 from decimal import Decimal
 
@@ -19,6 +18,7 @@ from markets.venues.live import ORDER_CLASSES
 from markets.venues.orders import FillReport, OrderRequest, OrderUnknown
 from portfolio.models import Balance, LedgerEntry
 from tests.factories import live_desk, publish_test_book
+from tests.loops import on_loop
 from trading.execution.orders import client_order_id
 from trading.execution.recovery import recover_trades
 from trading.execution.settlement import imbalance
@@ -32,27 +32,6 @@ SELL_BIDS = [(D("102.5"), D("0.3")), (D(102), D(2))]
 FAST_MS = 300  # the client's timeout in the lost-answer tests; the venue answers 1 s late
 # The venues' books hold still: only the orders and the tests move them.
 STILL = VenueProfile(3600.0, 0.0, 0.0, 0.2, 10, 25.0)
-
-
-@pytest.fixture
-def loop():
-    """An event loop in a thread serving the simulated venues while the test's code blocks."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield loop
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
-    loop.close()
-
-
-def on_loop(loop, function, *args, **kwargs):
-    """Run `function` on the venues' loop, where their books and faults live; return its result."""
-
-    async def call():
-        return function(*args, **kwargs)
-
-    return asyncio.run_coroutine_threadsafe(call(), loop).result(5)
 
 
 def simulated_binance(

@@ -105,8 +105,9 @@ async def test_slow_fault_delivers_every_frame_its_delay_late_and_in_order(sim):
     during = await lateness(ws, 1.0)
     await ws.close()
 
-    assert max(late for _, late in before) < 0.2
+    # Lower bounds and comparisons only: a loaded machine can delay any frame, never hasten one.
     assert min(late for _, late in during[1:]) >= 0.35  # the first may have left before
+    assert max(late for _, late in before) < min(late for _, late in during[1:])
     numbers = [number for number, _ in before + during]
     assert numbers == list(range(len(numbers)))
 

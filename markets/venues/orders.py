@@ -45,6 +45,14 @@ class OrderReport:
         return sum((f.amount for f in self.fills), Decimal(0))
 
 
+@dataclass(frozen=True, slots=True)
+class FeeTier:
+    """The account's fee tier at a venue, in basis points of a fill's quote notional."""
+
+    taker_bps: Decimal
+    maker_bps: Decimal
+
+
 class OrderUnknown(Exception):
     """The venue could not say whether it has the order: it stays submitted for recovery."""
 
@@ -55,6 +63,12 @@ class Venue(Protocol):
 
     async def find_order(self, request: OrderRequest) -> OrderReport | None:
         """The venue's record of `request.client_order_id`, or None if it never got it."""
+
+    async def fetch_fees(self, venue_symbols: list[str]) -> FeeTier:
+        """The account's fee tier: the highest taker and maker rate over `venue_symbols`."""
+
+    async def fetch_balances(self) -> dict[str, Decimal]:
+        """What the account holds at the venue, by asset: free plus held in open orders."""
 
 
 def take_levels(

@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from http import HTTPStatus
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -96,6 +97,7 @@ class RestFault:
     times: int
     message: str = ""
     delay: float = 0.0
+    code: int = 0  # the venue's error code, where it numbers them (Binance)
 
 
 class SimVenue:
@@ -140,6 +142,12 @@ class SimVenue:
             self.rest_faults.remove(fault)
         return fault
 
+    def take_lost(self, route: str) -> RestAnswer | None:
+        """The answer to a request on `route` that the `lost` fault drops before the venue acts:
+        nothing done, and no answer before the client gives up (a timeout before execution)."""
+        fault = self.take_rest_fault(route, "lost")
+        return None if fault is None else RestAnswer(HTTPStatus.GATEWAY_TIMEOUT, {}, fault.delay)
+
     def clocks(self) -> list[Awaitable[None]]:
         """What runs while the venue is up: by default, its books stepping after the market."""
         return [self._step_forever()]
@@ -159,6 +167,15 @@ class SimVenue:
     def answer(self, request: RestRequest) -> RestAnswer | None:
         """The answer to a REST request, or None when the venue has no such endpoint."""
         return None
+
+    def open_account(self, api_key: str, secret: str, funding: Mapping[str, Decimal]) -> None:
+        """Take orders signed with `api_key` and `secret` (as the venue's keys are: an HMAC
+        secret, or Coinbase's EC private key in PEM), holding `funding` (by the desk's names)."""
+        raise NotImplementedError
+
+    def holdings(self, api_key: str) -> dict[str, Decimal]:
+        """What `api_key`'s account holds now, by the desk's asset names."""
+        raise NotImplementedError
 
     async def _step_forever(self) -> None:
         loop = asyncio.get_running_loop()

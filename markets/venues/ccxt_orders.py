@@ -7,7 +7,7 @@ from typing import Any
 
 import ccxt.async_support as ccxt
 
-from markets.venues.orders import OrderReport, OrderRequest, OrderUnknown
+from markets.venues.orders import OrderReport, OrderRequest, OrderUnknown, VenueError
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +17,19 @@ LOOKUPS = 2
 Lookup = Callable[[Any, OrderRequest], Awaitable[OrderReport | None]]
 Place = Callable[[Any, OrderRequest], Awaitable[OrderReport]]
 Message = Callable[[ccxt.BaseError], str]
+
+
+async def ask[T](client: Any, question: Callable[[Any], Awaitable[T]], message: Message) -> T:
+    """One question about the account on a client closed afterwards; VenueError in the venue's
+    words if it does not answer, or answers what cannot be read."""
+    try:
+        return await question(client)
+    except ccxt.BaseError as exc:
+        raise VenueError(f"{type(exc).__name__}: {message(exc)}"[:200]) from exc
+    except (KeyError, TypeError, ArithmeticError, ValueError) as exc:
+        raise VenueError(f"unreadable answer: {type(exc).__name__}: {exc}"[:200]) from exc
+    finally:
+        await client.close()
 
 
 async def find_once(client: Any, request: OrderRequest, lookup: Lookup) -> OrderReport | None:

@@ -57,6 +57,10 @@ class OrderUnknown(Exception):
     """The venue could not say whether it has the order: it stays submitted for recovery."""
 
 
+class VenueError(Exception):
+    """The venue gave no readable answer about the account (its fees, its balances)."""
+
+
 class Venue(Protocol):
     async def place_ioc(self, request: OrderRequest) -> OrderReport:
         """Place `request` once: if the venue already has its client order id, report that."""

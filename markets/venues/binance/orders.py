@@ -13,12 +13,14 @@ import ccxt.async_support as ccxt
 
 from markets.models import Exchange, ExchangeCredential
 from markets.money import money, plain, taker_fee
-from markets.venues.ccxt_orders import find_once, place_once, refused, settle_unknown
-from markets.venues.orders import FillReport, OrderReport, OrderRequest, OrderUnknown
+from markets.venues.ccxt_orders import ask, find_once, place_once, refused, settle_unknown
+from markets.venues.orders import FeeTier, FillReport, OrderReport, OrderRequest, OrderUnknown
 
 log = logging.getLogger(__name__)
 
 TIMEOUT_MS = 5000
+# The parts of a symbol's commission that add up to what a fill pays (account/commission).
+COMMISSIONS = ("standardCommission", "specialCommission", "taxCommission")
 
 
 class LiveVenue:
@@ -67,6 +69,33 @@ class LiveVenue:
         return await place_once(
             self._client(), request, lookup=_lookup, place=_place, message=_message
         )
+
+    async def fetch_fees(self, venue_symbols: list[str]) -> FeeTier:
+        async def fees(client: ccxt.binance) -> FeeTier:
+            rates = [
+                await client.private_get_account_commission({"symbol": s}) for s in venue_symbols
+            ]
+            return FeeTier(
+                taker_bps=max(_rate(r, "taker") for r in rates) * 10_000,
+                maker_bps=max(_rate(r, "maker") for r in rates) * 10_000,
+            )
+
+        return await ask(self._client(), fees, _message)
+
+    async def fetch_balances(self) -> dict[str, Decimal]:
+        async def balances(client: ccxt.binance) -> dict[str, Decimal]:
+            account = await client.private_get_account({"omitZeroBalances": "true"})
+            return {
+                b["asset"]: Decimal(b["free"]) + Decimal(b["locked"]) for b in account["balances"]
+            }
+
+        return await ask(self._client(), balances, _message)
+
+
+def _rate(commission: dict, side: str) -> Decimal:
+    """A symbol's whole commission rate for the taker or maker side, as a fraction."""
+    parts = (Decimal(commission[part][side]) for part in COMMISSIONS if part in commission)
+    return sum(parts, Decimal(0))
 
 
 async def _place(client: ccxt.binance, request: OrderRequest) -> OrderReport:

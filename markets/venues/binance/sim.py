@@ -9,7 +9,7 @@ import itertools
 import json
 import time
 from collections import Counter
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from http import HTTPStatus
 from urllib.parse import parse_qs, parse_qsl
@@ -24,7 +24,11 @@ from markets.simulator.venue import RestAnswer, RestFault, RestRequest, Session,
 MAX_LIMIT = 5000
 ORDER_POST = "POST /api/v3/order"
 ORDER_GET = "GET /api/v3/order"
-REST_FAULTS = ("error", "timeout")
+REST_FAULTS = ("error", "timeout", "lost", "rate_limit")
+RATE_LIMITED = (
+    "Too many requests; current limit of IP(127.0.0.1) is 6000 requests per minute. Please use "
+    "WebSocket Streams for live updates to avoid polling the API."
+)
 PLACES = Decimal("0.00000001")  # Binance prints every amount with 8 decimals
 INSUFFICIENT = "Account has insufficient balance for requested action."
 QUOTES = ("USDT", "USDC")  # the quote assets of the symbols simulated here
@@ -65,7 +69,10 @@ class SimBinance(SimVenue):
         self.first_pending: dict[str, int] = {}
         self.pending: dict[str, dict[tuple[str, int], int]] = {s: {} for s in self.books}
         self.keys: dict[str, str] = {}
+        # Per key, asset -> free; a key without an entry is not held to any balance.
+        self.balances: dict[str, dict[str, Decimal]] = {}
         self.taker_fee_bps = Decimal(10)
+        self.maker_fee_bps = Decimal(10)
         self.commission_in = "quote"
         self.orders: dict[str, dict] = {}  # by client order id
         self.trades: dict[int, list[dict]] = {}  # by order id
@@ -76,6 +83,13 @@ class SimBinance(SimVenue):
 
     def streams(self, path: str) -> bool:
         return path == "/binance/stream" or path.startswith("/binance/ws")
+
+    def open_account(self, api_key: str, secret: str, funding: Mapping[str, Decimal]) -> None:
+        self.keys[api_key] = secret
+        self.balances[api_key] = dict(funding)
+
+    def holdings(self, api_key: str) -> dict[str, Decimal]:
+        return dict(self.balances.get(api_key, {}))
 
     def clocks(self) -> list[Awaitable[None]]:
         return [*super().clocks(), self._emit_forever()]
@@ -201,16 +215,23 @@ class SimBinance(SimVenue):
         times: int = 1,
         message: str = INSUFFICIENT,
         delay: float = 2.0,
+        code: int = -2010,
     ) -> None:
-        """`error`: the next `times` orders are refused with `message` (Binance code -2010).
+        """`error`: the next `times` orders are refused with `message` (Binance code `code`).
         `timeout`: the next `times` requests on `route` are served (an order is placed), then
-        answered `delay` seconds late, after the client has given up."""
+        answered `delay` seconds late, after the client has given up. `lost`: answered `delay`
+        seconds late, nothing done. `rate_limit`: answered 429 (code -1003), nothing done."""
         if fault not in REST_FAULTS:
             raise ValueError(f"unknown fault: {fault}")
-        self.rest_faults.append(RestFault(fault, route, times, message, delay))
+        self.rest_faults.append(RestFault(fault, route, times, message, delay, code))
 
     def answer(self, request: RestRequest) -> RestAnswer | None:
         route = f"{request.method} {request.path}"
+        lost = self.take_lost(route)
+        if lost is not None:
+            return lost
+        if self.take_rest_fault(route, "rate_limit") is not None:
+            return RestAnswer(HTTPStatus.TOO_MANY_REQUESTS, {"code": -1003, "msg": RATE_LIMITED})
         fault = self.take_rest_fault(route, "timeout")
         delay = fault.delay if fault else 0.0
         if route == "GET /api/v3/depth":
@@ -223,17 +244,20 @@ class SimBinance(SimVenue):
             ORDER_POST: self._place,
             ORDER_GET: self._query,
             "GET /api/v3/myTrades": self._my_trades,
+            "GET /api/v3/account": self._account,
+            "GET /api/v3/account/commission": self._commission,
         }.get(route)
         if signed is None:
             return None
         try:
-            return RestAnswer(HTTPStatus.OK, signed(self._verified(request)), delay)
+            return RestAnswer(HTTPStatus.OK, signed(*self._verified(request)), delay)
         except Refusal as exc:
             return RestAnswer(exc.status, exc.body, delay)
 
-    def _verified(self, request: RestRequest) -> dict[str, str]:
-        """The request's parameters once its key, signature and timestamp check out."""
-        secret = self.keys.get(request.headers.get("X-MBX-APIKEY", ""))
+    def _verified(self, request: RestRequest) -> tuple[str, dict[str, str]]:
+        """The request's key and parameters once its key, signature and timestamp check out."""
+        key = request.headers.get("X-MBX-APIKEY", "")
+        secret = self.keys.get(key)
         if secret is None:
             raise Refusal(401, -2015, "Invalid API-key, IP, or permissions for action.")
         # Binance signs "totalParams": the query string followed directly by the body.
@@ -251,9 +275,9 @@ class SimBinance(SimVenue):
         now = int(time.time() * 1000)
         if stamp > now + 1000 or now - stamp > window:
             raise Refusal(400, -1021, "Timestamp for this request is outside of the recvWindow.")
-        return params
+        return key, params
 
-    def _place(self, params: dict[str, str]) -> dict:
+    def _place(self, key: str, params: dict[str, str]) -> dict:
         client_id = params.get("newClientOrderId", "")
         self.posts[client_id] += 1
         book = self.books.get(params.get("symbol", ""))
@@ -273,8 +297,10 @@ class SimBinance(SimVenue):
             raise Refusal(400, -1013, "Filter failure: NOTIONAL")
         error = self.take_rest_fault(ORDER_POST, "error")
         if error is not None:
-            raise Refusal(400, -2010, error.message)
+            raise Refusal(400, error.code, error.message)
+        self._hold(key, book.symbol, params["side"], price, quantity)
         order, fills = self._fill(book, params)
+        self._settle(key, book.symbol, params["side"], fills)
         self.orders[client_id] = order
         return {**order, "fills": fills}
 
@@ -340,7 +366,86 @@ class SimBinance(SimVenue):
         }
         return order, fills
 
-    def _query(self, params: dict[str, str]) -> dict:
+    def _hold(self, key: str, symbol: str, side: str, price: Decimal, quantity: Decimal) -> None:
+        """Refuse an order the key's balances cannot cover, its commission included."""
+        held = self.balances.get(key)
+        if held is None:
+            return
+        base, quote = _assets(symbol)
+        fee = 1 + self.taker_fee_bps / 10_000
+        asset, needed = (base, quantity) if side == "SELL" else (quote, price * quantity * fee)
+        if held.get(asset, Decimal(0)) < needed:
+            raise Refusal(400, -2010, INSUFFICIENT)
+
+    def _settle(self, key: str, symbol: str, side: str, fills: list[dict]) -> None:
+        held = self.balances.get(key)
+        if held is None:
+            return
+        base, quote = _assets(symbol)
+        sign = 1 if side == "BUY" else -1
+        for fill in fills:
+            qty, value = Decimal(fill["qty"]), Decimal(fill["price"]) * Decimal(fill["qty"])
+            held[base] = held.get(base, Decimal(0)) + sign * qty
+            held[quote] = held.get(quote, Decimal(0)) - sign * value
+            asset = fill["commissionAsset"]
+            held[asset] = held.get(asset, Decimal(0)) - Decimal(fill["commission"])
+
+    def _account(self, key: str, params: dict[str, str]) -> dict:
+        taker, maker = self.taker_fee_bps / 10_000, self.maker_fee_bps / 10_000
+        held = self.balances.get(key, {})
+        omit = params.get("omitZeroBalances") == "true"
+        return {
+            "makerCommission": int(self.maker_fee_bps),
+            "takerCommission": int(self.taker_fee_bps),
+            "buyerCommission": 0,
+            "sellerCommission": 0,
+            "commissionRates": {
+                "maker": _text(maker),
+                "taker": _text(taker),
+                "buyer": _text(Decimal(0)),
+                "seller": _text(Decimal(0)),
+            },
+            "canTrade": True,
+            "canWithdraw": False,
+            "canDeposit": True,
+            "brokered": False,
+            "requireSelfTradePrevention": False,
+            "preventSor": False,
+            "updateTime": int(time.time() * 1000),
+            "accountType": "SPOT",
+            "balances": [
+                {"asset": asset, "free": _text(amount), "locked": _text(Decimal(0))}
+                for asset, amount in sorted(held.items())
+                if amount or not omit
+            ],
+            "permissions": ["SPOT"],
+            "uid": int(hashlib.sha256(key.encode()).hexdigest()[:8], 16),
+        }
+
+    def _commission(self, key: str, params: dict[str, str]) -> dict:
+        symbol = params.get("symbol", "")
+        if symbol not in self.books:
+            raise Refusal(400, -1121, "Invalid symbol.")
+
+        def rates(maker: Decimal, taker: Decimal) -> dict[str, str]:
+            zero = _text(Decimal(0))
+            return {"maker": _text(maker), "taker": _text(taker), "buyer": zero, "seller": zero}
+
+        zero = Decimal(0)
+        return {
+            "symbol": symbol,
+            "standardCommission": rates(self.maker_fee_bps / 10_000, self.taker_fee_bps / 10_000),
+            "specialCommission": rates(zero, zero),
+            "taxCommission": rates(zero, zero),
+            "discount": {
+                "enabledForAccount": True,
+                "enabledForSymbol": True,
+                "discountAsset": "BNB",
+                "discount": "0.75000000",
+            },
+        }
+
+    def _query(self, key: str, params: dict[str, str]) -> dict:
         client_id = params.get("origClientOrderId")
         order = self.orders.get(client_id or "")
         if order is None or order["symbol"] != params.get("symbol"):
@@ -349,6 +454,6 @@ class SimBinance(SimVenue):
             "time": order["workingTime"]
         }
 
-    def _my_trades(self, params: dict[str, str]) -> list[dict]:
+    def _my_trades(self, key: str, params: dict[str, str]) -> list[dict]:
         trades = self.trades.get(int(params.get("orderId") or 0), [])
         return [t for t in trades if t["symbol"] == params.get("symbol")]

@@ -24,7 +24,14 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from markets.models import Exchange, ExchangeCredential
 from markets.money import plain
-from markets.venues.orders import FillReport, OrderReport, OrderRequest, OrderUnknown
+from markets.venues.orders import (
+    FeeTier,
+    FillReport,
+    OrderReport,
+    OrderRequest,
+    OrderUnknown,
+    VenueError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +121,37 @@ class LiveVenue:
             if known is not None:
                 return known
             return await self._place(session, request)
+
+    async def fetch_fees(self, venue_symbols: list[str]) -> FeeTier:
+        """The account's tier (Coinbase's is one for every product)."""
+        async with self._session() as session:
+            try:
+                status, answer = await self._call(session, "GET", "/transaction_summary")
+            except (Unanswered, ValueError) as exc:
+                raise VenueError(f"fee tier unread: {exc}"[:200]) from exc
+        try:
+            tier = answer["fee_tier"]
+            rates = Decimal(tier["taker_fee_rate"]), Decimal(tier["maker_fee_rate"])
+        except (KeyError, TypeError, ArithmeticError):
+            raise VenueError(f"fee tier unread: {_refusal(status, answer)}"[:200]) from None
+        return FeeTier(taker_bps=rates[0] * 10_000, maker_bps=rates[1] * 10_000)
+
+    async def fetch_balances(self) -> dict[str, Decimal]:
+        """Every wallet's available amount plus what is on hold, by currency."""
+        async with self._session() as session:
+            try:
+                wallets = await self._pages(session, "/accounts", {"limit": 250}, "accounts")
+            except (Unanswered, ValueError) as exc:
+                raise VenueError(f"balances unread: {exc}"[:200]) from exc
+        held: dict[str, Decimal] = {}
+        try:
+            for wallet in wallets:
+                amount = Decimal(wallet["available_balance"]["value"])
+                amount += Decimal((wallet.get("hold") or {}).get("value") or 0)
+                held[wallet["currency"]] = held.get(wallet["currency"], Decimal(0)) + amount
+        except (KeyError, TypeError, ArithmeticError) as exc:
+            raise VenueError(f"balances unread: {type(exc).__name__}: {exc}"[:200]) from None
+        return held
 
     def _session(self) -> aiohttp.ClientSession:
         timeout = aiohttp.ClientTimeout(total=self.timeout_ms / 1000)

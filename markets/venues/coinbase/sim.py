@@ -10,13 +10,14 @@ import json
 import time
 import uuid
 from collections import Counter
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from http import HTTPStatus
 from urllib.parse import parse_qs
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
@@ -36,8 +37,13 @@ BROKERAGE = "/api/v3/brokerage"
 ORDER_POST = f"POST {BROKERAGE}/orders"
 ORDERS_LIST = f"GET {BROKERAGE}/orders/historical/batch"
 FILLS_LIST = f"GET {BROKERAGE}/orders/historical/fills"
+ACCOUNTS = f"GET {BROKERAGE}/accounts"
+FEE_TIER = f"GET {BROKERAGE}/transaction_summary"
+FIAT = ("USD", "EUR", "GBP")
 ORDER_GET = f"GET {BROKERAGE}/orders/historical/"  # followed by the order id
-REST_FAULTS = ("timeout", "server_error")
+REST_FAULTS = ("timeout", "server_error", "lost", "rate_limit")
+# Coinbase's 429 (docs.cdp.coinbase.com/coinbase-app/api-architecture/rate-limiting).
+RATE_LIMITED = {"errors": [{"id": "rate_limit_exceeded", "message": "Too many requests"}]}
 DUPLICATES = ("existing", "refuse")  # what a re-POST of a known client_order_id gets
 ISSUERS = ("cdp", "coinbase-cloud")  # the SDK's and ccxt's
 JWT_SECONDS = 120
@@ -86,6 +92,7 @@ class SimCoinbase(SimVenue):
         # Per key name, asset -> available; a key without an entry has no limit.
         self.balances: dict[str, dict[str, Decimal]] = {}
         self.taker_fee_bps = Decimal(60)
+        self.maker_fee_bps = Decimal(40)
         self.duplicates = "existing"
         self.page_size = 100
         self.listed_after = 0.0  # seconds before a new order shows in the order listing
@@ -98,6 +105,16 @@ class SimCoinbase(SimVenue):
 
     def streams(self, path: str) -> bool:
         return path == "/coinbase"
+
+    def open_account(self, api_key: str, secret: str, funding: Mapping[str, Decimal]) -> None:
+        private = serialization.load_pem_private_key(secret.encode(), password=None)
+        if not isinstance(private, ec.EllipticCurvePrivateKey):
+            raise ValueError("a Coinbase secret is an EC private key in PEM")
+        self.keys[api_key] = private.public_key()
+        self.balances[api_key] = dict(funding)
+
+    def holdings(self, api_key: str) -> dict[str, Decimal]:
+        return dict(self.balances.get(api_key, {}))
 
     async def converse(self, session: Session, path: str, query: dict[str, list[str]]) -> None:
         tasks = [
@@ -212,19 +229,31 @@ class SimCoinbase(SimVenue):
     ) -> None:
         """`timeout`: the next `times` requests on `route` are served (an order is placed), then
         answered `delay` seconds late, after the client has given up. `server_error`: they are
-        served, then answered 503."""
+        served, then answered 503. `lost`: answered `delay` seconds late, nothing done.
+        `rate_limit`: answered 429, nothing done."""
         if fault not in REST_FAULTS:
             raise ValueError(f"unknown fault: {fault}")
         self.rest_faults.append(RestFault(fault, route, times, delay=delay))
 
     def answer(self, request: RestRequest) -> RestAnswer | None:
         route = f"{request.method} {request.path}"
-        served = {ORDER_POST: self._place, ORDERS_LIST: self._list, FILLS_LIST: self._list_fills}
+        served = {
+            ORDER_POST: self._place,
+            ORDERS_LIST: self._list,
+            FILLS_LIST: self._list_fills,
+            ACCOUNTS: self._accounts,
+            FEE_TIER: self._fee_tier,
+        }
         serve = served.get(route)
         if serve is None and route.startswith(ORDER_GET):
             serve, route = self._get, ORDER_GET
         if serve is None:
             return None
+        lost = self.take_lost(route)
+        if lost is not None:
+            return lost
+        if self.take_rest_fault(route, "rate_limit") is not None:
+            return RestAnswer(HTTPStatus.TOO_MANY_REQUESTS, RATE_LIMITED)
         fault = self.take_rest_fault(route)
         try:
             status, body = HTTPStatus.OK, serve(self._verified(request), request)
@@ -415,6 +444,52 @@ class SimCoinbase(SimVenue):
             for f in rows
         ]
         return self._page(fills, query, "fills")
+
+    def _accounts(self, key: str, request: RestRequest) -> dict:
+        """One wallet per asset the key holds; nothing is on hold, as IOC orders never rest."""
+        rows = [
+            {
+                "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{key}/{asset}")),
+                "name": f"{asset} Wallet",
+                "currency": asset,
+                "available_balance": {"value": _text(amount), "currency": asset},
+                "default": True,
+                "active": True,
+                "created_at": "2026-01-01T00:00:00.000Z",
+                "updated_at": rfc3339(3),
+                "deleted_at": None,
+                "type": "ACCOUNT_TYPE_FIAT" if asset in FIAT else "ACCOUNT_TYPE_CRYPTO",
+                "ready": True,
+                "hold": {"value": "0", "currency": asset},
+                "retail_portfolio_id": "",
+            }
+            for asset, amount in sorted(self.balances.get(key, {}).items())
+        ]
+        page = self._page(rows, parse_qs(request.query), "accounts")
+        return {**page, "size": len(page["accounts"])}
+
+    def _fee_tier(self, key: str, request: RestRequest) -> dict:
+        return {
+            "total_volume": 0,
+            "total_fees": 0,
+            "fee_tier": {
+                "pricing_tier": "Advanced 1",
+                "usd_from": "0",
+                "usd_to": "10000",
+                "taker_fee_rate": _text(self.taker_fee_bps / 10_000),
+                "maker_fee_rate": _text(self.maker_fee_bps / 10_000),
+                "aop_from": "",
+                "aop_to": "",
+            },
+            "margin_rate": None,
+            "goods_and_services_tax": None,
+            "advanced_trade_only_volume": 0,
+            "advanced_trade_only_fees": 0,
+            "coinbase_pro_volume": 0,
+            "coinbase_pro_fees": 0,
+            "total_balance": "",
+            "has_promo_fee": False,
+        }
 
     def _page(self, rows: list[dict], query: dict[str, list[str]], name: str) -> dict:
         start = int(query.get("cursor", ["0"])[0] or 0)

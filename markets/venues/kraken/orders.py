@@ -5,6 +5,7 @@ placed and whenever an answer leaves its fate unknown, so a retry never places a
 Every private call is signed with a nonce from a counter shared by all processes using the key.
 """
 
+import asyncio
 import logging
 import time
 import uuid
@@ -14,12 +15,12 @@ from decimal import Decimal
 from functools import partial
 
 import ccxt.async_support as ccxt
-from asgiref.sync import sync_to_async
+from django.db import connections
 
 from markets.models import Exchange, ExchangeCredential
 from markets.money import plain
-from markets.venues.ccxt_orders import find_once, place_once, refused, settle_unknown
-from markets.venues.orders import FillReport, OrderReport, OrderRequest, OrderUnknown
+from markets.venues.ccxt_orders import ask, find_once, place_once, refused, settle_unknown
+from markets.venues.orders import FeeTier, FillReport, OrderReport, OrderRequest, OrderUnknown
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,10 @@ LOOKBACK = timedelta(days=7)
 QUERY_TRADES_MAX = 20
 # Kraken's REST pair names keep its legacy asset codes (XBTUSD, XDGUSD).
 REST_ASSETS = {"BTC": "XBT", "DOGE": "XDG"}
+# Its balance codes for assets it listed first (XXBT, ZUSD), by the desk's names. XTZ, XRP and
+# ZEC are real codes too, so a table and not the stripping of a prefix.
+BALANCE_CODES = {"BTC": "XXBT", "ETH": "XETH", "USD": "ZUSD", "EUR": "ZEUR", "DOGE": "XXDG"}
+DESK_ASSETS = {code: asset for asset, code in BALANCE_CODES.items()} | {"XBT": "BTC"}
 
 Nonces = Callable[[], Awaitable[int]]
 
@@ -59,11 +64,20 @@ def local_nonces() -> Nonces:
 
 
 def shared_nonces(credential: ExchangeCredential) -> Nonces:
-    """Nonces from the credential's row: rising across every process that signs with the key."""
-    advance = sync_to_async(credential.next_nonce)
+    """Nonces from the credential's row: rising across every process that signs with the key.
+
+    Each is drawn on a thread of its own, with a connection of its own closed after it: the
+    caller may itself be running in Django's one thread for sync work (the engine's execution),
+    which a thread-sensitive call from this event loop would wait on forever."""
+
+    def draw() -> int:
+        try:
+            return credential.next_nonce(time.time_ns() // 1_000_000)
+        finally:
+            connections.close_all()
 
     async def next_nonce() -> int:
-        return await advance(time.time_ns() // 1_000_000)
+        return await asyncio.to_thread(draw)
 
     return next_nonce
 
@@ -119,6 +133,31 @@ class LiveVenue:
             self._client(), request, lookup=_lookup, place=place, message=_message
         )
 
+    async def fetch_fees(self, venue_symbols: list[str]) -> FeeTier:
+        async def fees(client: _Client) -> FeeTier:
+            pairs = ",".join(rest_pair(s) for s in venue_symbols)
+            volume = await client.private("private_post_tradevolume", {"pair": pairs})
+            # Percent of the quote volume, per pair: "0.2600" is 26 bps.
+            return FeeTier(
+                taker_bps=max(Decimal(f["fee"]) for f in volume["fees"].values()) * 100,
+                maker_bps=max(Decimal(f["fee"]) for f in volume["fees_maker"].values()) * 100,
+            )
+
+        return await ask(self._client(), fees, _message)
+
+    async def fetch_balances(self) -> dict[str, Decimal]:
+        async def balances(client: _Client) -> dict[str, Decimal]:
+            held = await client.private("private_post_balance", {})
+            # Codes with a suffix (XBT.F, USD.HOLD) are Kraken's earn and hold wallets, which
+            # spot orders do not draw on.
+            return {
+                DESK_ASSETS.get(code, code): Decimal(amount)
+                for code, amount in held.items()
+                if "." not in code
+            }
+
+        return await ask(self._client(), balances, _message)
+
 
 class _Client(ccxt.kraken):
     """ccxt's Kraken, signing each private call with the next nonce of the shared counter."""
@@ -158,7 +197,9 @@ async def _place(client: _Client, request: OrderRequest, timeout_ms: int) -> Ord
     except ccxt.InvalidNonce as exc:
         return refused(exc, _message)  # Kraken checks the nonce before it takes the order
     except ccxt.OperationFailed as exc:
-        # A timeout, a lost or unreadable answer, an unavailable service: it may have the order.
+        # A timeout, a lost or unreadable answer, an unavailable service: it may have the order,
+        # and may still take it until the deadline: only a lookup after that says it never will.
+        await asyncio.sleep(max(0.0, (deadline - datetime.now(UTC)).total_seconds()))
         return await settle_unknown(client, request, exc, lookup=_lookup, message=_message)
     except ccxt.ExchangeError as exc:
         return refused(exc, _message)

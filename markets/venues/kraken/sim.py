@@ -12,6 +12,7 @@ import random
 import time
 import zlib
 from collections import Counter
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from http import HTTPStatus
@@ -29,16 +30,14 @@ from markets.simulator.venue import (
     SimVenue,
     rfc3339,
 )
-from markets.venues.kraken.orders import rest_pair
+from markets.venues.kraken.orders import BALANCE_CODES, DESK_ASSETS, rest_pair
 
 DEPTHS = (10, 25, 100, 500, 1000)
 PRIVATE = "/0/private/"
 ADD_ORDER = "/0/private/AddOrder"
-REST_FAULTS = ("error", "timeout", "unavailable", "unreadable")
+REST_FAULTS = ("error", "timeout", "unavailable", "unreadable", "lost")
 INSUFFICIENT = "EOrder:Insufficient funds"
 PLACES = Decimal("0.00000001")  # Kraken prints volumes, costs and fees with 8 decimals
-# Kraken's balance codes for the assets simulated here (its legacy X/Z names).
-ASSET_CODES = {"BTC": "XXBT", "ETH": "XETH", "USD": "ZUSD", "EUR": "ZEUR"}
 
 
 def api_sign(path: str, body: str, nonce: str, secret: str) -> str:
@@ -58,7 +57,7 @@ def _text(value: Decimal) -> str:
 
 def _assets(symbol: str) -> tuple[str, str]:
     base, quote = symbol.split("/")
-    return ASSET_CODES.get(base, base), ASSET_CODES.get(quote, quote)
+    return BALANCE_CODES.get(base, base), BALANCE_CODES.get(quote, quote)
 
 
 def kraken_checksum(asks: list[tuple[str, str]], bids: list[tuple[str, str]]) -> int:
@@ -80,6 +79,7 @@ class SimKraken(SimVenue):
         self.balances: dict[str, dict[str, Decimal]] = {}  # API key -> asset code -> amount
         self.last_nonce: Counter[str] = Counter()  # API key -> last accepted nonce
         self.taker_fee_bps = Decimal(26)
+        self.maker_fee_bps = Decimal(16)
         self.orders: dict[str, dict] = {}  # by txid, each with the key that placed it
         self.trades: dict[str, dict] = {}  # by trade id
         self.posts: Counter[str] = Counter()  # AddOrder requests seen per cl_ord_id
@@ -87,6 +87,14 @@ class SimKraken(SimVenue):
 
     def streams(self, path: str) -> bool:
         return path == "/kraken/v2"
+
+    def open_account(self, api_key: str, secret: str, funding: Mapping[str, Decimal]) -> None:
+        self.keys[api_key] = secret
+        self.balances[api_key] = {BALANCE_CODES.get(a, a): v for a, v in funding.items()}
+
+    def holdings(self, api_key: str) -> dict[str, Decimal]:
+        held = self.balances.get(api_key, {})
+        return {DESK_ASSETS.get(code, code): amount for code, amount in held.items()}
 
     async def converse(self, session: Session, path: str, query: dict[str, list[str]]) -> None:
         status = {"api_version": "v2", "connection_id": random.getrandbits(64), "system": "online"}
@@ -234,7 +242,8 @@ class SimKraken(SimVenue):
         """`error`: the next `times` requests on `route` are refused with `message`, nothing done.
         `timeout`: the next `times` requests on `route` are served (an order is placed), then
         answered `delay` seconds late. `unreadable`: served, then answered with a body that is no
-        Kraken envelope. `unavailable`: answered HTTP 503, nothing done."""
+        Kraken envelope. `unavailable`: answered HTTP 503, nothing done. `lost`: answered `delay`
+        seconds late, nothing done."""
         if fault not in REST_FAULTS:
             raise ValueError(f"unknown fault: {fault}")
         self.rest_faults.append(RestFault(fault, route, times, message, delay))
@@ -246,9 +255,13 @@ class SimKraken(SimVenue):
             "ClosedOrders": self._closed_orders,
             "QueryTrades": self._query_trades,
             "Balance": self._balance,
+            "TradeVolume": self._trade_volume,
         }.get(request.path.removeprefix(PRIVATE))
         if request.method != "POST" or not request.path.startswith(PRIVATE) or method is None:
             return None
+        lost = self.take_lost(request.path)
+        if lost is not None:
+            return lost
         fault = self.take_rest_fault(request.path)
         if fault is not None and fault.kind == "unavailable":
             return RestAnswer(HTTPStatus.SERVICE_UNAVAILABLE, {}, 0.0)
@@ -434,6 +447,30 @@ class SimKraken(SimVenue):
         if any(trade is None or trade["key"] != key for trade in found.values()):
             raise Refusal("EQuery:Invalid query")
         return {t: {k: v for k, v in trade.items() if k != "key"} for t, trade in found.items()}
+
+    def _trade_volume(self, key: str, params: dict[str, str]) -> dict:
+        pairs = {rest_pair(symbol) for symbol in self.books}
+        wanted = [p for p in params.get("pair", "").split(",") if p]
+        if any(p not in pairs for p in wanted):
+            raise Refusal("EQuery:Unknown asset pair")
+
+        def tier(bps: Decimal) -> dict[str, str]:
+            percent = f"{bps / 100:.4f}"
+            return {
+                "fee": percent,
+                "minfee": "0.1000",
+                "maxfee": percent,
+                "nextfee": percent,
+                "tiervolume": "0.0000",
+                "nextvolume": "50000.0000",
+            }
+
+        return {
+            "currency": "ZUSD",
+            "volume": "0.0000",
+            "fees": {p: tier(self.taker_fee_bps) for p in wanted},
+            "fees_maker": {p: tier(self.maker_fee_bps) for p in wanted},
+        }
 
     def _balance(self, key: str, params: dict[str, str]) -> dict:
         return {asset: f"{amount:.10f}" for asset, amount in self.balances.get(key, {}).items()}

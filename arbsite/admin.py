@@ -20,7 +20,14 @@ from arbsite import twofactor
 from arbsite.audit import AuditedAdminMixin, record, snapshot
 from arbsite.models import AuditEvent
 from markets.admin import ExchangeAdmin, ExchangeCredentialAdmin, MarketAdmin
-from markets.models import Exchange, ExchangeCredential, Listing, Market, listing_synced
+from markets.models import (
+    Exchange,
+    ExchangeCredential,
+    Listing,
+    Market,
+    exchange_fees_synced,
+    listing_synced,
+)
 from portfolio.admin import ReadOnlyAdmin
 from risk.admin import RiskProfileAdmin
 from risk.models import RiskProfile
@@ -144,6 +151,16 @@ class AuditedExchangeAdmin(AuditedAdminMixin, ExchangeAdmin):
 def _record_listing_synced(sender, listing, before, after, user=None, request=None, **kw) -> None:
     # Inside the save's transaction: the change and its event commit or roll back together.
     record("listing synced", user=user, request=request, obj=listing, before=before, after=after)
+
+
+@receiver(exchange_fees_synced, sender=Exchange, dispatch_uid="audit_exchange_fees_synced")
+def _record_fees_synced(sender, exchange, sync, user=None, request=None, **kw) -> None:
+    # Inside the save's transaction, as a listing's sync is.
+    def fields(tier) -> dict[str, str]:
+        return {"taker_fee_bps": f"{tier.taker_bps:f}", "maker_fee_bps": f"{tier.maker_bps:f}"}
+
+    before, after = fields(sync.before), fields(sync.after)
+    record("fees synced", user=user, request=request, obj=exchange, before=before, after=after)
 
 
 @admin.register(Market)

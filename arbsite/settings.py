@@ -286,6 +286,8 @@ RETENTION_DAYS = int(os.environ.get("RETENTION_DAYS", "90"))
 CELERY_BEAT_SCHEDULE = {
     # Finish or fail trades a killed worker left half-done.
     "recover-trades": {"task": "trading.tasks.recover_trades", "schedule": 60.0},
+    # The account's fee tier at each live venue (tiers move with 30-day volume).
+    "sync-venue-fees": {"task": "markets.tasks.sync_venue_fees", "schedule": 3600.0},
 }
 
 # How old the engine's heartbeat may be before /healthz reports the engine down.

@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ImproperlyConfigured
 
 from .models import Exchange, ExchangeCredential, Listing, Market
+from .venues.fees import sync_fees
 from .venues.rules import VenueUnavailable, apply_rules, reference_rules
 
 
@@ -17,9 +18,18 @@ class ListingInline(admin.TabularInline):
 
 @admin.register(Exchange)
 class ExchangeAdmin(admin.ModelAdmin):
-    list_display = ["slug", "name", "taker_fee_bps", "maker_fee_bps", "enabled", "ws_url"]
+    list_display = [
+        "slug",
+        "name",
+        "taker_fee_bps",
+        "maker_fee_bps",
+        "fees_synced_at",
+        "enabled",
+        "ws_url",
+    ]
     list_filter = ["enabled"]
-    actions = ["sync_trading_rules"]
+    readonly_fields = ["fees_synced_at"]
+    actions = ["sync_trading_rules", "sync_venue_fees"]
 
     @admin.action(description="Sync trading rules from the venue", permissions=["change"])
     def sync_trading_rules(self, request, queryset) -> None:
@@ -34,6 +44,18 @@ class ExchangeAdmin(admin.ModelAdmin):
             for line in report.changed + report.unknown:
                 self.message_user(request, line, messages.INFO)
             self.message_user(request, report.summary(), messages.SUCCESS)
+
+    @admin.action(
+        description="Sync fees from the venue (the account's tier)", permissions=["change"]
+    )
+    def sync_venue_fees(self, request, queryset) -> None:
+        for exchange in queryset:
+            try:
+                result = sync_fees(exchange, user=request.user, request=request)
+            except VenueUnavailable as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                continue
+            self.message_user(request, result.summary(), messages.SUCCESS)
 
 
 @admin.register(Market)

@@ -55,6 +55,14 @@ class Exchange(models.Model):
         validators=[MinValueValidator(Decimal(0))],
     )
     enabled = models.BooleanField(default=True)
+    fees_synced_at = models.DateTimeField(
+        "fees read from the venue at",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When the fees were last set from the account's tier at the venue "
+        "(`sync_fees`); empty while they are as typed in.",
+    )
 
     class Meta:
         ordering = ["slug"]
@@ -196,6 +204,9 @@ def _text(value: Decimal | bool | str) -> str | bool:
 # Sent after a sync of trading rules saved a listing: sender Listing, and `listing`, `before`,
 # `after` (the changed fields), `user` and `request` (None for the command and the schedule).
 listing_synced = Signal()
+# Sent after a fee sync changed an exchange's fees: sender Exchange, and `exchange`, `sync` (a
+# markets.venues.fees.FeeSync: before and after), `user` and `request` (None off the admin).
+exchange_fees_synced = Signal()
 
 
 class ExchangeCredential(models.Model):

@@ -10,6 +10,9 @@ from arbsite.roles import ROLE_PERMISSIONS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 INSECURE_SECRET = "django-insecure-local-development-only"
+# Seals the demo's stand-in keys for the simulated venues under DJANGO_DEBUG; published, so never
+# a real key's (base64 of "local development only, not safe").
+INSECURE_CREDENTIALS_KEY = "bG9jYWwgZGV2ZWxvcG1lbnQgb25seSwgbm90IHNhZmU="
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -277,6 +280,12 @@ ALERT_URLS = env_list("ALERT_URLS", [])
 PAPER_FILL_LATENCY_MS = float(os.environ.get("PAPER_FILL_LATENCY_MS", "0"))
 # Fernet key that encrypts exchange API credentials at rest; required only to store or use them.
 CREDENTIALS_KEY = os.environ.get("CREDENTIALS_KEY", "")
+if not CREDENTIALS_KEY and DEBUG:
+    CREDENTIALS_KEY = INSECURE_CREDENTIALS_KEY
+if not DEBUG and CREDENTIALS_KEY == INSECURE_CREDENTIALS_KEY:
+    raise ImproperlyConfigured(
+        "CREDENTIALS_KEY is the published development key; make one with Fernet.generate_key()."
+    )
 
 # Closed opportunities never taken are deleted this many days after they opened (rolled up first).
 RETENTION_DAYS = int(os.environ.get("RETENTION_DAYS", "90"))

@@ -1,13 +1,21 @@
 """seed_demo creates one user per role and the demo venues, and is idempotent."""
 
+import asyncio
+from decimal import Decimal
 from io import StringIO
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
+from arbsite.management.commands.seed_demo import EXCHANGES
 from arbsite.roles import ROLE_PERMISSIONS
-from markets.models import Exchange, Listing, Market
+from markets.models import Exchange, ExchangeCredential, Listing, Market
+from markets.simulator.demo import DEMO_FUNDING, demo_key, open_demo_accounts
+from markets.simulator.server import VenueSimulator
+from markets.venues.live import live_venue
+from portfolio.models import Account
 from risk.models import RiskProfile
 
 
@@ -25,7 +33,7 @@ def test_seed_demo_creates_one_user_per_role_and_a_paper_profile():
     assert sorted(u.groups.get().name for u in users) == sorted(ROLE_PERMISSIONS)
     assert Exchange.objects.count() == 3
     assert Listing.objects.count() == 3 * Market.objects.count()
-    profile = RiskProfile.objects.get(is_active=True)
+    profile = RiskProfile.objects.get(is_active=True)  # the live one is off
     assert (profile.mode, profile.auto_execute) == ("paper", True)
 
 
@@ -56,3 +64,57 @@ def test_demo_user_can_log_in_with_the_demo_password(client):
 
     assert response.status_code == 302
     assert client.get("/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_seed_demo_adds_a_live_profile_switched_off_and_live_accounts_at_the_simulated_venues():
+    seed()
+
+    live = RiskProfile.objects.get(mode="live")
+    assert (live.is_active, live.auto_execute) == (False, True)
+    assert RiskProfile.objects.execution_mode() == "paper"
+    assert set(live.allowed_exchanges.values_list("slug", flat=True)) == set(EXCHANGES)
+    for slug in EXCHANGES:
+        credential = ExchangeCredential.objects.get(exchange__slug=slug)
+        assert (credential.api_key, credential.secret) == demo_key(slug)
+        account = Account.objects.get(exchange__slug=slug, mode="live")
+        held = dict(account.balances.values_list("asset", "amount"))
+        assert held == DEMO_FUNDING
+
+
+@pytest.mark.django_db
+def test_seed_demo_leaves_a_venue_pointed_elsewhere_without_stand_in_keys():
+    Exchange.objects.create(
+        slug="kraken",
+        name="Kraken",
+        ws_url="wss://ws.kraken.com/v2",
+        rest_url="https://api.kraken.com",
+        taker_fee_bps=Decimal(26),
+    )
+
+    seed()
+
+    assert not ExchangeCredential.objects.filter(exchange__slug="kraken").exists()
+    assert not Account.objects.filter(exchange__slug="kraken", mode="live").exists()
+    assert ExchangeCredential.objects.filter(exchange__slug="coinbase").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_simulated_venues_take_the_seeded_keys_and_hold_what_the_ledger_says(loop, monkeypatch):
+    simulator = VenueSimulator()
+    asyncio.run_coroutine_threadsafe(simulator.start(), loop).result(5)
+    try:
+        open_demo_accounts(simulator.venues)
+        seed()
+        for slug in EXCHANGES:
+            monkeypatch.setenv(f"ARB_{slug.upper()}_REST_URL", simulator.urls[f"{slug}_rest"])
+            exchange = Exchange.objects.get(slug=slug)
+
+            at_venue = async_to_sync(live_venue(exchange).fetch_balances)()
+
+            ledger = Account.objects.get(exchange=exchange, mode="live").balances
+            assert {a: v for a, v in at_venue.items() if v} == dict(
+                ledger.values_list("asset", "amount")
+            ), slug
+    finally:
+        asyncio.run_coroutine_threadsafe(simulator.stop(), loop).result(5)

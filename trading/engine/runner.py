@@ -19,6 +19,7 @@ from markets import notices
 from markets.metrics import serve_metrics
 from markets.models import Market
 from markets.selectors import load_venues
+from markets.simulator.demo import open_demo_accounts
 from markets.simulator.server import VenueSimulator
 from markets.venues import VenueConfig
 from risk.models import RiskProfile
@@ -106,6 +107,7 @@ async def run_engine(options: EngineOptions, stop: asyncio.Event) -> None:
     if options.simulate:
         simulator = VenueSimulator(options.sim_host, options.sim_port)
         await simulator.start()
+        open_demo_accounts(simulator.venues)
         log.info("simulated venues on %s", simulator.urls)
     venues, ids, limits = await sync_to_async(_prepare)(options)
     if simulator is not None:

@@ -1,4 +1,5 @@
-"""Create demo users (one per role), venues, markets and the default paper risk profile."""
+"""Create demo users (one per role), venues, markets, the paper risk profile (on) and a live one
+(off) with stand-in keys for the simulated venues, so a risk manager can switch live trading on."""
 
 import os
 from decimal import Decimal
@@ -10,7 +11,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from arbsite.roles import ADMINISTRATOR, RISK_MANAGER, STAFF_ROLES, TRADER, VIEWER
-from markets.models import Exchange, Listing, Market
+from markets.models import Exchange, ExchangeCredential, Listing, Market
+from markets.simulator.demo import DEMO_FUNDING, demo_key
 from portfolio.models import Account, Mode
 from portfolio.services import open_account
 from risk.models import RiskProfile
@@ -44,6 +46,7 @@ MARKETS = {
 }
 # What each demo venue's paper account is funded with, by asset.
 PAPER_FUNDING = {"USD": Decimal(100_000), "BTC": Decimal(2), "ETH": Decimal(30)}
+LIVE_PROFILE = "Live on the simulated venues"
 
 
 def demo_password() -> str:
@@ -68,7 +71,11 @@ class Command(BaseCommand):
     @transaction.atomic
     def handle(self, *args, **options) -> None:
         created = (
-            self.seed_users() + self.seed_venues() + self.seed_profile() + self.seed_accounts()
+            self.seed_users()
+            + self.seed_venues()
+            + self.seed_profile()
+            + self.seed_accounts()
+            + self.seed_live()
         )
         self.stdout.write(
             f"seed_demo: {created} objects created"
@@ -127,11 +134,14 @@ class Command(BaseCommand):
     def seed_profile(self) -> int:
         if RiskProfile.objects.active(Mode.PAPER) is not None:
             return 0
+        return self._profile("Paper default", Mode.PAPER, active=True)
+
+    def _profile(self, name: str, mode: str, *, active: bool) -> int:
         profile, is_new = RiskProfile.objects.get_or_create(
-            name="Paper default",
+            name=name,
             defaults={
-                "mode": Mode.PAPER,
-                "is_active": True,
+                "mode": mode,
+                "is_active": active,
                 "auto_execute": True,
                 "min_profit_bps": Decimal(2),
                 "max_notional": Decimal(2000),
@@ -155,3 +165,25 @@ class Command(BaseCommand):
             open_account(exchange=exchange, mode=Mode.PAPER, funding=funding)
             created += 1
         return created
+
+    def seed_live(self) -> int:
+        """At each venue that points at the simulated ones: the stand-in key they take for the
+        demo desk, and a live account holding what the simulated venue holds for it (so ledger
+        and venue agree); then a live profile, off, that a risk manager switches on."""
+        created = 0
+        for slug, (_, _, rest_url, _, _) in EXCHANGES.items():
+            exchange = Exchange.objects.filter(slug=slug, rest_url=rest_url).first()
+            if exchange is None:
+                continue
+            if not ExchangeCredential.objects.filter(exchange=exchange).exists():
+                api_key, secret = demo_key(slug)
+                credential = ExchangeCredential(exchange=exchange)
+                credential.set_keys(api_key=api_key, secret=secret)
+                credential.save()
+                created += 1
+            if not Account.objects.filter(exchange=exchange, mode=Mode.LIVE).exists():
+                open_account(exchange=exchange, mode=Mode.LIVE, funding=DEMO_FUNDING)
+                created += 1
+        if RiskProfile.objects.filter(mode=Mode.LIVE).exists():
+            return created
+        return created + self._profile(LIVE_PROFILE, Mode.LIVE, active=False)

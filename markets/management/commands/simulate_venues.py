@@ -5,6 +5,7 @@ import signal
 
 from django.core.management.base import BaseCommand
 
+from markets.simulator.demo import open_demo_accounts
 from markets.simulator.server import VenueSimulator
 
 
@@ -25,6 +26,7 @@ class Command(BaseCommand):
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         async with VenueSimulator(host, port, seed=seed) as simulator:
+            open_demo_accounts(simulator.venues)  # the keys seed_demo stores for the desk
             for name, url in simulator.urls.items():
                 self.stdout.write(f"{name:<13} {url}")
             self.stdout.flush()

@@ -1,0 +1,48 @@
+"""The demo desk's account at each simulated venue: the stand-in API keys it signs with and what
+it holds at the start. Public on purpose: only the simulated venues take these keys."""
+
+import base64
+import hashlib
+from decimal import Decimal
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from markets.simulator.venue import SimVenue
+
+# What the demo account holds at every simulated venue when it opens, by asset. USDT too, as the
+# simulated Binance quotes in it.
+DEMO_FUNDING = {
+    "USD": Decimal(100_000),
+    "USDT": Decimal(100_000),
+    "BTC": Decimal(2),
+    "ETH": Decimal(30),
+}
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def _seed(venue: str) -> bytes:
+    return hashlib.sha256(f"arbsite simulated {venue} demo key".encode()).digest()
+
+
+def demo_key(venue: str) -> tuple[str, str]:
+    """The (API key, secret) of the demo account at the simulated `venue`, in the venue's form:
+    Coinbase's key name and EC private key in PEM; an HMAC secret elsewhere (Kraken's base64)."""
+    if venue == "coinbase":
+        scalar = int.from_bytes(_seed(venue)) % (P256_ORDER - 1) + 1
+        private = ec.derive_private_key(scalar, ec.SECP256R1())
+        pem = private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        ).decode()
+        return "organizations/demo-desk/apiKeys/simulated", pem
+    secret = base64.b64encode(_seed(venue) + _seed(f"{venue} second half")).decode()
+    return f"{venue}-demo-desk", secret
+
+
+def open_demo_accounts(venues: dict[str, SimVenue]) -> None:
+    """Open the demo account, funded with DEMO_FUNDING, at each of `venues` (slug: venue)."""
+    for slug, venue in venues.items():
+        api_key, secret = demo_key(slug)
+        venue.open_account(api_key, secret, DEMO_FUNDING)

@@ -1,8 +1,13 @@
-"""Fixtures for the execution tests that trade on the paper venue."""
+"""Fixtures for the execution tests: the paper venue's, and the simulated venues for live ones."""
+
+import asyncio
 
 import pytest
 
+from markets.simulator.server import VenueSimulator
+from markets.simulator.specs import MarketSpec, SimListing
 from tests.trading.execution.books import forget_books_and_orders
+from tests.trading.execution.live import MARKET, STILL, VENUES, D
 
 
 @pytest.fixture
@@ -22,3 +27,16 @@ def alerts_sent(settings, monkeypatch, fresh_cache) -> list[tuple[str, str]]:
     sent: list[tuple[str, str]] = []
     monkeypatch.setattr(send_alert, "delay", lambda title, body: sent.append((title, body)))
     return sent
+
+
+@pytest.fixture
+def sim(loop):
+    """The three simulated venues on one free loopback port, each listing BTC against USDT."""
+    listings = {
+        slug: SimListing(symbol, tick, lot) for slug, (symbol, tick, lot, _) in VENUES.items()
+    }
+    markets = {MARKET: MarketSpec(mid=D(101), size=D(1), listings=listings)}
+    simulator = VenueSimulator(markets=markets, profiles=dict.fromkeys(VENUES, STILL))
+    asyncio.run_coroutine_threadsafe(simulator.start(), loop).result(5)
+    yield simulator
+    asyncio.run_coroutine_threadsafe(simulator.stop(), loop).result(5)

@@ -4,8 +4,10 @@ Kraken's request signing and the nonce counter shared by every process using a k
 import base64
 import json
 import threading
+import time
 import urllib.parse
 import uuid
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
@@ -137,6 +139,30 @@ async def test_an_order_whose_answer_is_lost_is_found_by_lookup_and_not_placed_t
 
     assert len(kraken.orders) == 1 and kraken.posts[cl_ord_id(request().client_order_id)] == 1
     assert report.venue_order_id in kraken.orders and report.filled == D(1)
+
+
+@pytest.mark.asyncio
+async def test_a_lost_order_is_taken_as_never_placed_only_once_its_deadline_has_passed(kraken, url):
+    # Until its deadline (at least 2 s ahead) the engine may still take an order whose request
+    # was slow to arrive, so a lookup before then cannot say it never will.
+    kraken.inject_rest_fault("lost", delay=1.0)
+    seen: list[tuple[float, str, dict]] = []
+    answer = kraken.answer
+
+    def spy(rest):
+        seen.append((time.time(), rest.path, dict(urllib.parse.parse_qsl(rest.body))))
+        return answer(rest)
+
+    kraken.answer = spy
+
+    report = await venue(url, timeout_ms=FAST_MS).place_ioc(request())
+
+    placed = next(params for _, path, params in seen if path.endswith("/AddOrder"))
+    deadline = datetime.fromisoformat(placed["deadline"]).timestamp()
+    last_lookup = max(at for at, path, _ in seen if path.endswith("/ClosedOrders"))
+    assert report.error.endswith("the venue has no such order")
+    assert last_lookup >= deadline
+    assert kraken.orders == {}
 
 
 @pytest.mark.asyncio

@@ -20,8 +20,9 @@ def balance_trade(*, trade: Trade, venue_for: VenueFor, profile: RiskProfile) ->
     legs = {o.side: o for o in trade.orders.filter(purpose=Order.Purpose.LEG)}
     market = trade.opportunity.market
     slip = profile.max_hedge_slippage_bps
-    unwound = placed = False
+    unwound = False
     held_back = []  # why each order this pass could not be sent
+    outcomes = []  # what each order this pass sent and did not fill whole came to
     for purpose in (Order.Purpose.HEDGE, Order.Purpose.UNWIND):
         net = imbalance(trade)
         if net == 0:
@@ -59,23 +60,36 @@ def balance_trade(*, trade: Trade, venue_for: VenueFor, profile: RiskProfile) ->
             trade, purpose=purpose, exchange=exchange, side=side, price=price, amount=amount
         )
         place_orders(orders=[order], venues=[venue_for(exchange, trade.mode, profile)])
-        placed = True
         order.refresh_from_db()
         if order.is_open:
             return trade  # its fate is unknown until recover_trades finds it
         unwound = unwound or (purpose == Order.Purpose.UNWIND and order.filled_amount > 0)
+        if order.filled_amount < order.amount:
+            outcomes.append(_outcome(order))
     if imbalance(trade) == 0:
         to_state = Trade.State.UNWOUND if unwound else Trade.State.HEDGED
         # A note that an earlier pass could send nothing no longer holds.
         trade.advance(to_state, detail=f"imbalance closed by {to_state}", failure_reason="")
-    elif held_back and not placed:
-        # Neither venue takes what is left: say so on the trade, once, for a person to act on.
-        reason = f"left open, no order sent: {'; '.join(held_back)}"[:200]
-        if trade.failure_reason != reason:
-            Trade.objects.filter(pk=trade.pk).update(failure_reason=reason)
-            trade.failure_reason = reason
-            notices.publish(notices.TRADES)
+        return trade
+    # What is left stays open, counted in exposure, for recover_trades to try again: say why on
+    # the trade, once, for a person to act on.
+    sent = "no order sent" if not outcomes else f"{plain(abs(imbalance(trade)))} {market.base} open"
+    reason = f"left open, {sent}: {'; '.join(outcomes + held_back)}"[:200]
+    if trade.failure_reason != reason:
+        Trade.objects.filter(pk=trade.pk).update(failure_reason=reason)
+        trade.failure_reason = reason
+        notices.publish(notices.TRADES)
     return trade
+
+
+def _outcome(order: Order) -> str:
+    """What became of a hedge or unwind that did not fill whole, in a few words."""
+    if order.state == Order.State.REJECTED:
+        return f"{order.purpose} on {order.exchange.slug} refused: {order.error}"
+    return (
+        f"{order.purpose} on {order.exchange.slug} took {plain(order.filled_amount)} of "
+        f"{plain(order.amount)} within {plain(order.limit_price)}"
+    )
 
 
 def _extra_order(

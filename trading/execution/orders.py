@@ -96,16 +96,17 @@ def place_orders(*, orders: list[Order], venues: list[Venue]) -> None:
         if isinstance(result, BaseException) and not isinstance(result, Exception):
             raise result  # the worker is going down: leave the orders for recover_trades
     for order, result in zip(orders, results, strict=True):
-        if isinstance(result, OrderUnknown):
-            log.warning("order %s left for recovery: %s", order.client_order_id, result)
-            continue
         if isinstance(result, Exception):
             # Not an answer: the order may have reached the venue (an answer the client could
             # not read, say), so it is not recorded as refused, which would hedge or unwind the
-            # other leg against a fill the venue did make. It stays submitted; recover_trades
-            # looks it up by its client order id.
-            log.error("order %s left for recovery: %r", order.client_order_id, result)
-            note = f"left for recovery: {type(result).__name__}: {result}"[:200]
-            Order.objects.filter(pk=order.pk).update(error=note)
+            # other leg against a fill the venue did make. It stays submitted, with why on its
+            # page, until recover_trades looks it up by its client order id.
+            if isinstance(result, OrderUnknown):
+                log.warning("order %s left for recovery: %s", order.client_order_id, result)
+                note = f"left for recovery: {result}"
+            else:
+                log.error("order %s left for recovery: %r", order.client_order_id, result)
+                note = f"left for recovery: {type(result).__name__}: {result}"
+            Order.objects.filter(pk=order.pk).update(error=note[:200])
             continue
         record_or_flag(order, result)

@@ -27,6 +27,8 @@ _RISK = [
 ]
 _ADMIN = [
     "arbsite.view_metrics",
+    # Booking an adjustment to a ledger (portfolio page), to account for a reconciled drift.
+    "portfolio.add_ledgerentry",
 ] + [
     f"{app}.{action}_{model}"
     for app, model in [

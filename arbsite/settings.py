@@ -287,6 +287,11 @@ if not DEBUG and CREDENTIALS_KEY == INSECURE_CREDENTIALS_KEY:
         "CREDENTIALS_KEY is the published development key; make one with Fernet.generate_key()."
     )
 
+# Live accounts' balances are compared with their venues this often (beat), and automatic live
+# execution runs only while every venue's last comparison is younger than the maximum age.
+RECONCILE_EVERY_S = float(os.environ.get("RECONCILE_EVERY_S", "60"))
+RECONCILIATION_MAX_AGE_S = float(os.environ.get("RECONCILIATION_MAX_AGE_S", "300"))
+
 # Closed opportunities never taken are deleted this many days after they opened (rolled up first).
 RETENTION_DAYS = int(os.environ.get("RETENTION_DAYS", "90"))
 
@@ -297,6 +302,11 @@ CELERY_BEAT_SCHEDULE = {
     "recover-trades": {"task": "trading.tasks.recover_trades", "schedule": 60.0},
     # The account's fee tier at each live venue (tiers move with 30-day volume).
     "sync-venue-fees": {"task": "markets.tasks.sync_venue_fees", "schedule": 3600.0},
+    # Each live account's holdings at its venue against its ledger.
+    "reconcile-balances": {
+        "task": "trading.tasks.reconcile_balances",
+        "schedule": RECONCILE_EVERY_S,
+    },
 }
 
 # How old the engine's heartbeat may be before /healthz reports the engine down.

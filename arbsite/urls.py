@@ -25,6 +25,7 @@ urlpatterns = [
     path("reports/exports/<int:pk>/", reports.export_status, name="export_status"),
     path("reports/exports/<int:pk>/file", reports.export_download, name="export_download"),
     path("portfolio/", portfolio.portfolio, name="portfolio"),
+    path("portfolio/adjust/", portfolio.adjustment, name="portfolio_adjust"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("login/code/", site_views.second_factor, name="second_factor"),
     path("login/enrol/", site_views.second_factor_enrol, name="second_factor_enrol"),

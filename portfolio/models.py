@@ -91,3 +91,27 @@ class LedgerEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Ledger entries are append-only; post a correcting entry instead.")
+
+
+class Reconciliation(models.Model):
+    """One comparison of a live account's holdings at its venue with its ledger: a line per
+    asset (exact decimal text), or why the venue could not be asked."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="reconciliations")
+    at = models.DateTimeField(default=timezone.now)
+    error = models.CharField(max_length=200, blank=True)
+    # [{"asset": "USD", "venue": "10012.40", "ledger": "10000.00"}, ...], by asset.
+    lines = models.JSONField(default=list, blank=True)
+    # Orders the venue holds open that no trade of the desk's owns: [{"id", "symbol", "side",
+    # "amount", "price"}], shown and alerted as external orders.
+    external_orders = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [
+            # The latest reconciliation of each account: the portfolio page, the live switch.
+            models.Index(fields=["account", "-at"], name="reconciliation_latest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} reconciled at {self.at:%Y-%m-%d %H:%M:%S}"

@@ -80,6 +80,17 @@ def deposit(*, account: Account, asset: str, amount: Decimal, note: str = "") ->
     return post_entries(account=account, postings=[posting], note=note)[0]
 
 
+def adjust(*, account: Account, asset: str, amount: Decimal, reason: str) -> LedgerEntry:
+    """Book `amount` (signed, not zero) of `asset` to `account` for `reason`: how a person
+    accounts for what the venue holds and the ledger did not (a transfer, a venue's correction)."""
+    if not amount:
+        raise ValueError("An adjustment moves a balance: give an amount other than zero.")
+    if not reason.strip():
+        raise ValueError("Say why: an adjustment without a reason cannot be accounted for.")
+    posting = Posting(asset=asset, amount=amount, kind=LedgerEntry.Kind.ADJUSTMENT)
+    return post_entries(account=account, postings=[posting], note=reason.strip())[0]
+
+
 def open_account(*, exchange, mode: str, funding: dict[str, Decimal] | None = None) -> Account:
     """Return the account for (`exchange`, `mode`), creating and funding it on first use only."""
     with transaction.atomic():

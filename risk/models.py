@@ -1,5 +1,6 @@
 """Risk profiles (the limits a risk manager sets, one active per mode) and the kill switch."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -8,10 +9,27 @@ from django.db import models
 from django.utils import timezone
 
 from portfolio.models import Mode
+from portfolio.reconciliation import unreconciled
 
 
 def _money(**kwargs) -> models.DecimalField:
     return models.DecimalField(max_digits=24, decimal_places=8, **kwargs)
+
+
+def _tolerances_error(tolerances: object) -> str:
+    """Why `tolerances` is not {ASSET: non-negative decimal text}, or ""."""
+    if not isinstance(tolerances, dict):
+        return 'Give an object of asset: tolerance, e.g. {"USD": "0.01"}.'
+    for asset, value in tolerances.items():
+        if not (isinstance(asset, str) and asset.isalnum() and asset.isupper()):
+            return f"{asset!r} is not an asset code (capitals and digits, e.g. USD)."
+        try:
+            amount = Decimal(str(value)) if isinstance(value, str | int) else None
+        except ArithmeticError:
+            amount = None
+        if amount is None or not amount.is_finite() or amount < 0:
+            return f"{asset}: {value!r} is not a decimal of zero or more (write it as text)."
+    return ""
 
 
 class RiskProfileQuerySet(models.QuerySet):
@@ -59,6 +77,14 @@ class RiskProfile(models.Model):
         default=3,
         help_text="The kill switch trips when this many trades in a row fail or need a hedge.",
     )
+    drift_tolerances = models.JSONField(
+        "reconciliation tolerance per asset",
+        default=dict,
+        blank=True,
+        help_text="How far a live account's holding at its venue may differ from its ledger, in "
+        'units of the asset, e.g. {"USD": "0.01", "BTC": "0.00000001"}; an asset not named must '
+        "match exactly. Beyond it the kill switch trips.",
+    )
     allowed_exchanges = models.ManyToManyField("markets.Exchange", blank=True)
     allowed_markets = models.ManyToManyField("markets.Market", blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -94,6 +120,9 @@ class RiskProfile(models.Model):
                 errors[field] = f"The {label} cannot be below zero."
         if self.max_notional is not None and self.max_notional == 0:
             errors["max_notional"] = "The maximum notional must be above zero to trade."
+        tolerance_error = _tolerances_error(self.drift_tolerances)
+        if tolerance_error:
+            errors["drift_tolerances"] = tolerance_error
         if self.max_consecutive_failures == 0:
             # Zero would trip the kill switch before the first trade.
             errors["max_consecutive_failures"] = "Allow at least one failed or hedged trade."
@@ -106,6 +135,10 @@ class RiskProfile(models.Model):
                 )
         if errors:
             raise ValidationError(errors)
+
+    def drift_tolerance(self, asset: str) -> Decimal:
+        """How far `asset` may drift from the ledger (0: exactly)."""
+        return Decimal((self.drift_tolerances or {}).get(asset, 0))
 
     def set_auto_execute(self, on: bool) -> bool:
         """Switch automatic execution; False if it already was so (nothing changed)."""
@@ -123,6 +156,25 @@ class RiskProfile(models.Model):
             raise ValidationError({"allowed_exchanges": "An active profile must allow a venue."})
         if self.is_active and not markets:
             raise ValidationError({"allowed_markets": "An active profile must allow a market."})
+        switching_on = self.is_active and self.auto_execute and not self._executing_live()
+        reasons = self.not_reconciled(exchanges) if switching_on else []
+        if reasons:
+            raise ValidationError(
+                {"is_active": f"Automatic live execution cannot start: {'; '.join(reasons)}."}
+            )
+
+    def not_reconciled(self, exchanges) -> list[str]:
+        """Why automatic live execution on `exchanges` may not run under this profile: a live
+        account whose last reconciliation failed, is too old or drifted past a tolerance."""
+        if self.mode != Mode.LIVE:
+            return []
+        within = timedelta(seconds=settings.RECONCILIATION_MAX_AGE_S)
+        return unreconciled(exchanges, within=within, tolerance=self.drift_tolerance)
+
+    def _executing_live(self) -> bool:
+        """Whether this profile, as saved, already executes live automatically."""
+        saved = RiskProfile.objects.filter(pk=self.pk, mode=Mode.LIVE, is_active=True)
+        return self.pk is not None and saved.filter(auto_execute=True).exists()
 
 
 class KillSwitch(models.Model):

@@ -64,13 +64,23 @@ def reset_kill_switch(*, user, request: HttpRequest | None = None) -> bool:
     return True
 
 
+class LiveNotReady(Exception):
+    """Automatic live execution may not start: the venues are not known to match the ledger."""
+
+
 def set_auto_execution(
     *, on: bool, user, request: HttpRequest | None = None, mode: str = Mode.PAPER
 ) -> bool:
-    """Switch the active profile's automatic execution; False if none is active or no change."""
+    """Switch the active profile's automatic execution; False if none is active or no change.
+    Switching it on in live mode raises LiveNotReady while a venue is not reconciled."""
     with transaction.atomic():
         profile = RiskProfile.objects.active(mode)
-        if profile is None or not profile.set_auto_execute(on):
+        if profile is None:
+            return False
+        reasons = profile.not_reconciled(profile.allowed_exchanges.all()) if on else []
+        if reasons and not profile.auto_execute:
+            raise LiveNotReady(f"Automatic live execution cannot start: {'; '.join(reasons)}.")
+        if not profile.set_auto_execute(on):
             return False
         _changed(
             f"automatic execution {'on' if on else 'off'}",

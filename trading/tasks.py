@@ -3,9 +3,12 @@
 import time
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.contrib.auth import get_user_model
 
+from portfolio.models import Mode
 from risk.models import RiskProfile
+from trading import reconciliation
 from trading.execution import desk, recovery, trades
 from trading.execution.orders import default_venue
 from trading.models import Opportunity, Trade
@@ -48,7 +51,18 @@ def execute_opportunity(
         return Trade.objects.get(opportunity=opportunity).pk
     if trade.state == Trade.State.PENDING:
         trades.submit_trade(trade=trade, venue_for=default_venue, profile=profile)
+    if mode == Mode.LIVE:
+        # What the legs moved at both venues, against what the ledger booked.
+        venues = [opportunity.buy_exchange_id, opportunity.sell_exchange_id]
+        reconcile_balances.delay_on_commit(venues)
     return trade.pk
+
+
+@worker_ready.connect
+def _reconcile_before_trading(**kwargs) -> None:
+    """A worker starting finishes the live trades a stopped one left, and compares the venues
+    with the ledger, before it takes an execution."""
+    reconciliation.reconcile_at_start(alone=False)
 
 
 def request_execution(opportunity: Opportunity, *, user=None, mode: str | None = None) -> None:
@@ -68,6 +82,17 @@ def request_execution(opportunity: Opportunity, *, user=None, mode: str | None =
 def recover_trades() -> list[int]:
     """Periodic: finish or fail trades a worker left behind."""
     return recovery.recover_trades()
+
+
+@shared_task(time_limit=120, soft_time_limit=100)
+def reconcile_balances(exchange_ids: list[int] | None = None) -> list[int]:
+    """Periodic, and after each live trade closes (its two venues): compare the live accounts'
+    holdings at their venues with the ledger. Returns the reconciliations made."""
+    accounts = reconciliation.live_accounts()
+    if exchange_ids is not None:
+        accounts = [a for a in accounts if a.exchange_id in exchange_ids]
+    made = [reconciliation.reconcile(a) for a in accounts]
+    return [r.pk for r in made if r is not None]
 
 
 # Reports: the export builder and the jobs django-celery-beat runs just after midnight UTC.

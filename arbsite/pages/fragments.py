@@ -62,6 +62,7 @@ FRAGMENTS: dict[str, list[Fragment]] = {
     ],
     notices.PORTFOLIO: [
         Fragment("portfolio", "portfolio.html#balances", portfolio.balances_context),
+        Fragment("portfolio", "portfolio.html#reconciliation", portfolio.reconciliation_context),
         Fragment("pnl", "dashboard.html#pnl", portfolio.pnl_context),
     ],
     notices.RISK_STATUS: [

@@ -1,23 +1,126 @@
-"""The portfolio page (balances, exposure, PnL) and the PnL and balances partial contexts."""
+"""The portfolio page (balances, exposure, PnL, reconciliation with the venues), its partial
+contexts, and the Administrator's ledger adjustment."""
 
 from collections import defaultdict
+from datetime import timedelta
 from decimal import Decimal
 
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.shortcuts import redirect
 from django.utils import timezone
+from django.views.decorators.http import require_http_methods
 
-from arbsite.access import VIEW, desk_view
+from arbsite.access import VIEW, desk_view, require_permission
+from arbsite.audit import record
 from arbsite.pages.desk import render_page
 from markets.bookcache import BookCacheUnavailable
 from markets.models import Exchange
-from portfolio.models import Mode
+from portfolio.models import Account, Mode
+from portfolio.reconciliation import beyond, drifts_of, latest
 from portfolio.selectors import exposure
+from portfolio.services import InsufficientBalance, adjust
+from risk.models import RiskProfile
+from trading.reconciliation import live_accounts, reconcile
 from trading.selectors import open_imbalances, realised_pnl, realised_pnl_today
+
+ADJUST = "portfolio.add_ledgerentry"
 
 
 @desk_view
 def portfolio(request):
-    context = {**balances_context(), **pnl_context(), "topics": ["desk", "portfolio"]}
+    context = {
+        **balances_context(),
+        **pnl_context(),
+        **reconciliation_context(),
+        "can_adjust": request.user.has_perm(ADJUST),
+        "topics": ["desk", "portfolio"],
+    }
     return render_page(request, "portfolio.html", context)
+
+
+def reconciliation_context(key: str = "", *, audience: str = VIEW) -> dict:
+    """Each live account's last reconciliation: per asset what the venue holds, what the ledger
+    says and the drift (flagged past the live profile's tolerance), when, or why it failed."""
+    profile = RiskProfile.objects.active(Mode.LIVE) or RiskProfile(mode=Mode.LIVE)
+    within = timedelta(seconds=settings.RECONCILIATION_MAX_AGE_S)
+    venues = []
+    for account in live_accounts():
+        last = latest(account)
+        drifts = drifts_of(last) if last else []
+        flagged = {d.asset for d in beyond(drifts, profile.drift_tolerance)}
+        venues.append(
+            {
+                "account": account,
+                "last": last,
+                "stale": last is None or timezone.now() - last.at > within,
+                "rows": [{"drift": d, "flagged": d.asset in flagged} for d in drifts],
+            }
+        )
+    return {"reconciliations": venues, "reconciled_within_s": int(within.total_seconds())}
+
+
+class AdjustmentForm(forms.Form):
+    account = forms.ModelChoiceField(
+        queryset=Account.objects.filter(mode=Mode.LIVE).select_related("exchange"),
+        help_text="The live account whose ledger is adjusted.",
+    )
+    asset = forms.RegexField(
+        regex=r"\A[A-Z0-9]{1,12}\Z",
+        max_length=12,
+        help_text="The asset code, as the ledger names it (USD, BTC).",
+        error_messages={"invalid": "An asset code is capitals and digits, e.g. USD."},
+    )
+    amount = forms.DecimalField(
+        max_digits=28,
+        decimal_places=12,
+        help_text="Signed: positive adds to the balance, negative takes from it.",
+    )
+    reason = forms.CharField(
+        max_length=200,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="What the drift was (a transfer, the venue's correction); kept in the audit.",
+    )
+
+    def clean_amount(self) -> Decimal:
+        amount = self.cleaned_data["amount"]
+        if amount == 0:
+            raise forms.ValidationError("An adjustment of zero changes nothing.")
+        return amount
+
+
+@require_permission(ADJUST)
+@require_http_methods(["GET", "POST"])
+def adjustment(request):
+    """GET: the form, prefilled from the reconciliation's link; POST: book it, audit it, and
+    reconcile the account again so the page shows what is left."""
+    form = AdjustmentForm(request.POST or None, initial=request.GET.dict())
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        account = data["account"]
+        try:
+            entry = adjust(
+                account=account, asset=data["asset"], amount=data["amount"], reason=data["reason"]
+            )
+        except InsufficientBalance as exc:
+            form.add_error("amount", f"The balance cannot go below zero: {exc}")
+        else:
+            record(
+                "ledger adjusted",
+                user=request.user,
+                request=request,
+                obj=account,
+                after={"asset": entry.asset, "amount": f"{entry.amount:f}", "reason": entry.note},
+            )
+            reconcile(account)
+            messages.success(
+                request, f"{account}: {entry.asset} adjusted by {entry.amount:f} ({entry.note})."
+            )
+            return redirect("portfolio")
+    response = render_page(request, "portfolio_adjust.html", {"form": form})
+    response.status_code = 400 if request.method == "POST" else 200
+    return response
 
 
 def pnl_context(key: str = "", *, audience: str = VIEW) -> dict:

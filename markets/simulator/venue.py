@@ -177,6 +177,13 @@ class SimVenue:
         """What `api_key`'s account holds now, by the desk's asset names."""
         raise NotImplementedError
 
+    def hold_order(
+        self, api_key: str, symbol: str, *, side: str, price: Decimal, amount: Decimal, cid: str
+    ) -> str:
+        """Rest a limit order for `api_key` that the desk did not send (placed by hand on the
+        venue's site, say), off the book; return its venue order id."""
+        raise NotImplementedError
+
     async def _step_forever(self) -> None:
         loop = asyncio.get_running_loop()
         while True:

@@ -53,6 +53,18 @@ class FeeTier:
     maker_bps: Decimal
 
 
+@dataclass(frozen=True, slots=True)
+class OpenOrder:
+    """An order resting at the venue: its ids, symbol, side, size left and limit."""
+
+    venue_order_id: str
+    client_order_id: str
+    venue_symbol: str
+    side: str
+    amount: Decimal
+    price: Decimal
+
+
 class OrderUnknown(Exception):
     """The venue could not say whether it has the order: it stays submitted for recovery."""
 
@@ -73,6 +85,9 @@ class Venue(Protocol):
 
     async def fetch_balances(self) -> dict[str, Decimal]:
         """What the account holds at the venue, by asset: free plus held in open orders."""
+
+    async def fetch_open_orders(self) -> list[OpenOrder]:
+        """Every order resting at the venue for the account, on any symbol."""
 
 
 def take_levels(

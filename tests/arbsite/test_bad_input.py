@@ -117,6 +117,8 @@ PAGES = {
     "export_status": ("get", ()),
     "export_download": ("get", ()),
     "portfolio": ("get", ()),
+    "portfolio_adjust": ("get", ("account", "asset", "amount", "reason")),
+    "portfolio_adjust POST": ("post", ("account", "asset", "amount", "reason")),
     "login": ("get", ("next",)),
     "login POST": ("post", ("username", "password", "next")),
     "second_factor": ("get", ("next",)),
@@ -154,7 +156,7 @@ anything = st.one_of(text, dates, numbers)
 # valid form.
 TYPED = {
     **dict.fromkeys(["since", "until", "start", "end"], dates),
-    **dict.fromkeys(["page", "trade"], st.integers().map(str)),
+    **dict.fromkeys(["page", "trade", "account"], st.integers().map(str)),
     **dict.fromkeys(["venue", "buy", "sell"], st.sampled_from(["buyv", "sellv"])),
     "market": st.sampled_from(["BTC-USD", "ETH-USD", "BTC/EUR"]),
     "period": st.sampled_from(["custom", "custom", "today", "7d", "365d"]),

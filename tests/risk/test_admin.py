@@ -46,6 +46,9 @@ def change_url(profile) -> str:
 
 def test_a_change_in_the_admin_applies_to_the_next_opportunity(client, user_with_role, desk):
     profile, opportunity = desk
+    # The books stay fresh however long the admin takes to answer on a loaded machine.
+    RiskProfile.objects.filter(pk=profile.pk).update(max_book_age_ms=600_000)
+    profile.refresh_from_db()
     staff(client, user_with_role, RISK_MANAGER)
     assert execution_refusals(opportunity, mode=Mode.PAPER) == []
 
@@ -99,6 +102,26 @@ def test_viewers_and_traders_cannot_change_a_profile(
             "max_consecutive_failures",
             "Allow at least one failed or hedged trade.",
         ),
+        (
+            {"drift_tolerances": '{"usd": "0.01"}'},
+            "drift_tolerances",
+            "'usd' is not an asset code (capitals and digits, e.g. USD).",
+        ),
+        (
+            {"drift_tolerances": '{"USD": 0.01}'},
+            "drift_tolerances",
+            "USD: 0.01 is not a decimal of zero or more (write it as text).",
+        ),
+        (
+            {"drift_tolerances": '{"USD": "-1"}'},
+            "drift_tolerances",
+            "USD: '-1' is not a decimal of zero or more (write it as text).",
+        ),
+        (
+            {"drift_tolerances": '["USD"]'},
+            "drift_tolerances",
+            'Give an object of asset: tolerance, e.g. {"USD": "0.01"}.',
+        ),
     ],
 )
 def test_invalid_profiles_are_refused_with_a_clear_message(
@@ -151,3 +174,20 @@ def test_the_status_section_renders_alone_for_live_pushes(desk):
 
     assert html.strip().startswith('<section id="risk-status"')
     assert "Kill switch" in html
+
+
+def test_a_live_profile_is_not_switched_on_while_a_venue_is_unreconciled(
+    client, user_with_role, desk
+):
+    paper, _ = desk
+    live = RiskProfileFactory(name="live desk", mode=Mode.LIVE, is_active=False, auto_execute=True)
+    live.allowed_exchanges.set(paper.allowed_exchanges.all())
+    live.allowed_markets.set(paper.allowed_markets.all())
+    staff(client, user_with_role, RISK_MANAGER)
+
+    response = client.post(change_url(live), form_data(live, is_active=True))
+
+    [error] = response.context["adminform"].form.errors["is_active"]
+    assert error.startswith("Automatic live execution cannot start: ")
+    assert "no live account" in error
+    assert not RiskProfile.objects.get(pk=live.pk).is_active

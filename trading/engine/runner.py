@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from prometheus_client import REGISTRY
 
 from markets import notices
@@ -28,6 +29,7 @@ from trading.engine.pipeline import Limits
 from trading.engine.recorded import recorded_connections
 from trading.engine.writer import OpportunityWriter, close_stale_rows, execute_opened
 from trading.execution.desk import trip_if
+from trading.reconciliation import reconcile_at_start
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +99,10 @@ def _prepare(options: EngineOptions) -> tuple:
     closed = close_stale_rows()
     if closed:
         log.info("closed %d opportunities a previous engine left open", closed)
+    # Before any new trade: finish what a stopped process left, and compare the venues with the
+    # ledger (on the embedded default no other process executes, so every unfinished trade is).
+    for result in reconcile_at_start(alone=settings.CELERY_TASK_ALWAYS_EAGER):
+        log.info("%s reconciled: %s", result.account.exchange.slug, result.error or "answered")
     venues = load_venues(options.exchanges or None, options.symbols or None)
     return venues, market_ids(), limits_from_profile()
 

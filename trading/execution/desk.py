@@ -22,6 +22,8 @@ from risk.services import trip_kill_switch
 from trading.models import Opportunity, Trade
 from trading.selectors import open_imbalances, realised_pnl_today
 
+# Automatic live execution waits for both venues to match the ledger (RiskProfile.not_reconciled).
+NOT_RECONCILED = "venue not reconciled"
 # Trades still in flight or refused before any order: neither a success nor a failure.
 _UNDECIDED = [Trade.State.PENDING, Trade.State.SUBMITTED, Trade.State.REJECTED]
 
@@ -109,7 +111,11 @@ def execution_refusals(
     tripped = checks.trip_reasons(limits, state)
     if tripped and not state.kill_switch_on:
         trip_kill_switch(reason=", ".join(tripped))
-    return checks.refusals(candidate_of(opportunity), limits, state, automatic=automatic)
+    reasons = checks.refusals(candidate_of(opportunity), limits, state, automatic=automatic)
+    venues = [opportunity.buy_exchange, opportunity.sell_exchange]
+    if automatic and profile.not_reconciled(venues):
+        reasons.append(NOT_RECONCILED)
+    return reasons
 
 
 def trip_if(*, mode: str, feed_ages_ms: Mapping[str, float] | None = None) -> list[str]:

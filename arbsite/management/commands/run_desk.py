@@ -25,14 +25,17 @@ class Command(BaseCommand):
         from twisted.internet import reactor
 
         from arbsite.asgi import application
+        from arbsite.beat import run_schedule
         from trading.engine.runner import EngineOptions, run_engine
 
         stop = asyncio.Event()
         options = EngineOptions(simulate=True, sim_host=host, sim_port=sim_port)
         engine = []
         reactor.callWhenRunning(
-            lambda: engine.append(
-                asyncio.ensure_future(run_engine(options, stop), loop=twisted_loop)
+            lambda: engine.extend(
+                asyncio.ensure_future(work, loop=twisted_loop)
+                # No beat process on the embedded default: its schedule runs here.
+                for work in (run_engine(options, stop), run_schedule(stop))
             )
         )
         reactor.addSystemEventTrigger("before", "shutdown", self.stop_engine, stop, engine)
@@ -44,7 +47,7 @@ class Command(BaseCommand):
         from twisted.internet.defer import Deferred
 
         stop.set()
-        return Deferred.fromFuture(engine[0]) if engine else None
+        return Deferred.fromFuture(asyncio.gather(*engine)) if engine else None
 
     def print_banner(self, host: str, port: int) -> None:
         lines = [f"Arbitrage desk: http://{host}:{port}/", "Demo logins (username / password):"]

@@ -14,7 +14,14 @@ import ccxt.async_support as ccxt
 from markets.models import Exchange, ExchangeCredential
 from markets.money import money, plain, taker_fee
 from markets.venues.ccxt_orders import ask, find_once, place_once, refused, settle_unknown
-from markets.venues.orders import FeeTier, FillReport, OrderReport, OrderRequest, OrderUnknown
+from markets.venues.orders import (
+    FeeTier,
+    FillReport,
+    OpenOrder,
+    OrderReport,
+    OrderRequest,
+    OrderUnknown,
+)
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +97,22 @@ class LiveVenue:
             }
 
         return await ask(self._client(), balances, _message)
+
+    async def fetch_open_orders(self) -> list[OpenOrder]:
+        async def open_orders(client: ccxt.binance) -> list[OpenOrder]:
+            return [
+                OpenOrder(
+                    venue_order_id=str(o["orderId"]),
+                    client_order_id=o["clientOrderId"],
+                    venue_symbol=o["symbol"],
+                    side=o["side"].lower(),
+                    amount=Decimal(o["origQty"]) - Decimal(o["executedQty"]),
+                    price=Decimal(o["price"]),
+                )
+                for o in await client.private_get_openorders()
+            ]
+
+        return await ask(self._client(), open_orders, _message)
 
 
 def _rate(commission: dict, side: str) -> Decimal:

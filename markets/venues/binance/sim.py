@@ -75,6 +75,7 @@ class SimBinance(SimVenue):
         self.maker_fee_bps = Decimal(10)
         self.commission_in = "quote"
         self.orders: dict[str, dict] = {}  # by client order id
+        self.owners: dict[str, str] = {}  # client order id -> the key of a resting order
         self.trades: dict[int, list[dict]] = {}  # by order id
         self.posts: Counter[str] = Counter()
         self._ids = itertools.count(1000)
@@ -90,6 +91,31 @@ class SimBinance(SimVenue):
 
     def holdings(self, api_key: str) -> dict[str, Decimal]:
         return dict(self.balances.get(api_key, {}))
+
+    def hold_order(
+        self, api_key: str, symbol: str, *, side: str, price: Decimal, amount: Decimal, cid: str
+    ) -> str:
+        order_id, now = next(self._ids), int(time.time() * 1000)
+        self.orders[cid] = {
+            "symbol": symbol,
+            "orderId": order_id,
+            "orderListId": -1,
+            "clientOrderId": cid,
+            "transactTime": now,
+            "price": _text(price),
+            "origQty": _text(amount),
+            "executedQty": _text(Decimal(0)),
+            "origQuoteOrderQty": _text(Decimal(0)),
+            "cummulativeQuoteQty": _text(Decimal(0)),
+            "status": "NEW",
+            "timeInForce": "GTC",
+            "type": "LIMIT",
+            "side": side.upper(),
+            "workingTime": now,
+            "selfTradePreventionMode": "EXPIRE_MAKER",
+        }
+        self.owners[cid] = api_key
+        return str(order_id)
 
     def clocks(self) -> list[Awaitable[None]]:
         return [*super().clocks(), self._emit_forever()]
@@ -246,6 +272,7 @@ class SimBinance(SimVenue):
             "GET /api/v3/myTrades": self._my_trades,
             "GET /api/v3/account": self._account,
             "GET /api/v3/account/commission": self._commission,
+            "GET /api/v3/openOrders": self._open_orders,
         }.get(route)
         if signed is None:
             return None
@@ -453,6 +480,16 @@ class SimBinance(SimVenue):
         return {k: v for k, v in order.items() if k != "transactTime"} | {
             "time": order["workingTime"]
         }
+
+    def _open_orders(self, key: str, params: dict[str, str]) -> list[dict]:
+        symbol = params.get("symbol")
+        return [
+            {k: v for k, v in order.items() if k != "transactTime"} | {"time": order["workingTime"]}
+            for cid, order in self.orders.items()
+            if order["status"] in ("NEW", "PARTIALLY_FILLED")
+            and self.owners.get(cid) == key
+            and symbol in (None, order["symbol"])
+        ]
 
     def _my_trades(self, key: str, params: dict[str, str]) -> list[dict]:
         trades = self.trades.get(int(params.get("orderId") or 0), [])

@@ -27,6 +27,7 @@ from markets.money import plain
 from markets.venues.orders import (
     FeeTier,
     FillReport,
+    OpenOrder,
     OrderReport,
     OrderRequest,
     OrderUnknown,
@@ -152,6 +153,19 @@ class LiveVenue:
         except (KeyError, TypeError, ArithmeticError) as exc:
             raise VenueError(f"balances unread: {type(exc).__name__}: {exc}"[:200]) from None
         return held
+
+    async def fetch_open_orders(self) -> list[OpenOrder]:
+        async with self._session() as session:
+            try:
+                listed = await self._pages(
+                    session, "/orders/historical/batch", {"order_status": ["OPEN"]}, "orders"
+                )
+            except (Unanswered, ValueError) as exc:
+                raise VenueError(f"open orders unread: {exc}"[:200]) from exc
+        try:
+            return [_open_order(o) for o in listed]
+        except (KeyError, TypeError, ArithmeticError) as exc:
+            raise VenueError(f"open orders unread: {type(exc).__name__}: {exc}"[:200]) from None
 
     def _session(self) -> aiohttp.ClientSession:
         timeout = aiohttp.ClientTimeout(total=self.timeout_ms / 1000)
@@ -309,6 +323,20 @@ def _since(client_order_id: str) -> datetime:
     if created is None:
         return datetime.now(UTC) - LOOKBACK
     return datetime.fromtimestamp(int(created[1], 16) / 1000, UTC) - SKEW
+
+
+def _open_order(order: dict) -> OpenOrder:
+    """A resting order; its size and limit are in whichever configuration it was placed with."""
+    config = next(iter((order.get("order_configuration") or {}).values()), {})
+    size = Decimal(config.get("base_size") or 0) - Decimal(order.get("filled_size") or 0)
+    return OpenOrder(
+        venue_order_id=str(order["order_id"]),
+        client_order_id=order.get("client_order_id") or "",
+        venue_symbol=order["product_id"],
+        side=str(order["side"]).lower(),
+        amount=size,
+        price=Decimal(config.get("limit_price") or 0),
+    )
 
 
 def _fill_report(fill: dict) -> FillReport:

@@ -116,6 +116,37 @@ class SimCoinbase(SimVenue):
     def holdings(self, api_key: str) -> dict[str, Decimal]:
         return dict(self.balances.get(api_key, {}))
 
+    def hold_order(
+        self, api_key: str, symbol: str, *, side: str, price: Decimal, amount: Decimal, cid: str
+    ) -> str:
+        order_id = str(uuid.uuid4())
+        config = {"limit_limit_gtc": {"base_size": _text(amount), "limit_price": _text(price)}}
+        self.orders[cid] = {
+            "order_id": order_id,
+            "product_id": symbol,
+            "user_id": api_key,
+            "order_configuration": config,
+            "side": side.upper(),
+            "client_order_id": cid,
+            "status": "OPEN",
+            "time_in_force": "GOOD_UNTIL_CANCELLED",
+            "created_time": rfc3339(6),
+            "completion_percentage": "0",
+            "filled_size": "0",
+            "average_filled_price": "0",
+            "number_of_fills": "0",
+            "filled_value": "0",
+            "total_fees": "0",
+            "order_type": "LIMIT",
+            "product_type": "SPOT",
+            "reject_reason": "",
+            "cancel_message": "",
+            "last_fill_time": None,
+        }
+        self.owners[order_id] = api_key
+        self.created[order_id] = time.time()
+        return order_id
+
     async def converse(self, session: Session, path: str, query: dict[str, list[str]]) -> None:
         tasks = [
             asyncio.create_task(self._close_unless_subscribed(session)),
@@ -421,6 +452,7 @@ class SimCoinbase(SimVenue):
     def _list(self, key: str, request: RestRequest) -> dict:
         query = parse_qs(request.query)
         products = query.get("product_ids", [])
+        statuses = query.get("order_status", [])
         start = query.get("start_date", [""])[0]
         since = datetime.fromisoformat(start) if start else None
         listed = time.time() - self.listed_after
@@ -430,6 +462,7 @@ class SimCoinbase(SimVenue):
             if self.owners[o["order_id"]] == key
             and self.created[o["order_id"]] <= listed
             and (not products or o["product_id"] in products)
+            and (not statuses or o["status"] in statuses)
             and (since is None or datetime.fromisoformat(o["created_time"]) >= since)
         ]
         return self._page(orders, query, "orders")

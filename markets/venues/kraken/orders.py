@@ -20,7 +20,14 @@ from django.db import connections
 from markets.models import Exchange, ExchangeCredential
 from markets.money import plain
 from markets.venues.ccxt_orders import ask, find_once, place_once, refused, settle_unknown
-from markets.venues.orders import FeeTier, FillReport, OrderReport, OrderRequest, OrderUnknown
+from markets.venues.orders import (
+    FeeTier,
+    FillReport,
+    OpenOrder,
+    OrderReport,
+    OrderRequest,
+    OrderUnknown,
+)
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +164,25 @@ class LiveVenue:
             }
 
         return await ask(self._client(), balances, _message)
+
+    async def fetch_open_orders(self) -> list[OpenOrder]:
+        """Kraken names the pair by its REST altname and the client id as sent (our UUIDs)."""
+
+        async def open_orders(client: _Client) -> list[OpenOrder]:
+            listed = (await client.private("private_post_openorders", {})).get("open") or {}
+            return [
+                OpenOrder(
+                    venue_order_id=txid,
+                    client_order_id=order.get("cl_ord_id") or "",
+                    venue_symbol=order["descr"]["pair"],
+                    side=order["descr"]["type"],
+                    amount=Decimal(order["vol"]) - Decimal(order["vol_exec"]),
+                    price=Decimal(order["descr"]["price"]),
+                )
+                for txid, order in listed.items()
+            ]
+
+        return await ask(self._client(), open_orders, _message)
 
 
 class _Client(ccxt.kraken):

@@ -96,6 +96,43 @@ class SimKraken(SimVenue):
         held = self.balances.get(api_key, {})
         return {DESK_ASSETS.get(code, code): amount for code, amount in held.items()}
 
+    def hold_order(
+        self, api_key: str, symbol: str, *, side: str, price: Decimal, amount: Decimal, cid: str
+    ) -> str:
+        txid, pair, now = self._txid("O"), rest_pair(symbol), time.time()
+        order = f"{side} {_text(amount)} {pair} @ limit {_text(price)}"
+        self.orders[txid] = {
+            "refid": None,
+            "userref": 0,
+            "cl_ord_id": cid,
+            "status": "open",
+            "opentm": now,
+            "starttm": 0,
+            "expiretm": 0,
+            "descr": {
+                "pair": pair,
+                "type": side,
+                "ordertype": "limit",
+                "price": _text(price),
+                "price2": "0",
+                "leverage": "none",
+                "order": order,
+                "close": "",
+            },
+            "vol": _text(amount),
+            "vol_exec": _text(Decimal(0)),
+            "cost": _text(Decimal(0)),
+            "fee": _text(Decimal(0)),
+            "price": _text(Decimal(0)),
+            "stopprice": "0.00000000",
+            "limitprice": "0.00000000",
+            "misc": "",
+            "oflags": "fciq",
+            "trades": [],
+            "key": api_key,
+        }
+        return txid
+
     async def converse(self, session: Session, path: str, query: dict[str, list[str]]) -> None:
         status = {"api_version": "v2", "connection_id": random.getrandbits(64), "system": "online"}
         session.send(json.dumps({"channel": "status", "type": "update", "data": [status]}))

@@ -117,3 +117,24 @@ async def test_kraken_refuses_the_fees_of_a_pair_it_does_not_list_in_its_words(s
         await live(simulator, "kraken").fetch_fees(["DOGE/USD"])
 
     assert "EQuery:Unknown asset pair" in str(refused.value)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("slug", VENUES)
+async def test_each_venue_lists_an_order_resting_there_that_the_desk_did_not_send(simulator, slug):
+    venue = live(simulator, slug)
+    before = await venue.fetch_open_orders()
+    order_id = simulator.venues[slug].hold_order(
+        demo_key(slug)[0], SYMBOLS[slug], side="sell", price=D(150), amount=D("0.25"), cid="by-hand"
+    )
+
+    listed = await venue.fetch_open_orders()
+
+    assert before == []
+    assert [(o.venue_order_id, o.client_order_id, o.side, o.amount, o.price) for o in listed] == [
+        (order_id, "by-hand", "sell", D("0.25"), D(150))
+    ]
+    other = live(simulator, slug, key=demo_key(f"{slug} someone else"))
+    if slug != "coinbase":  # another key sees none of it (Coinbase's stand-in has one key here)
+        simulator.venues[slug].open_account(*demo_key(f"{slug} someone else"), FUNDING)
+        assert await other.fetch_open_orders() == []

@@ -1,13 +1,8 @@
-"""Fixtures for the execution tests: the paper venue's, and the simulated venues for live ones."""
-
-import asyncio
+"""Fixtures for the execution tests that trade on the paper venue."""
 
 import pytest
 
-from markets.simulator.server import VenueSimulator
-from markets.simulator.specs import MarketSpec, SimListing
 from tests.trading.execution.books import forget_books_and_orders
-from tests.trading.execution.live import MARKET, STILL, VENUES, D
 
 
 @pytest.fixture
@@ -16,27 +11,3 @@ def paper_books(db):
     forget_books_and_orders()
     yield
     forget_books_and_orders()
-
-
-@pytest.fixture
-def alerts_sent(settings, monkeypatch, fresh_cache) -> list[tuple[str, str]]:
-    """Alerts configured; each (title, body) the send_alert task is queued with, not sent."""
-    from risk.tasks import send_alert
-
-    settings.ALERT_URLS = ["json://127.0.0.1:9/alerts"]
-    sent: list[tuple[str, str]] = []
-    monkeypatch.setattr(send_alert, "delay", lambda title, body: sent.append((title, body)))
-    return sent
-
-
-@pytest.fixture
-def sim(loop):
-    """The three simulated venues on one free loopback port, each listing BTC against USDT."""
-    listings = {
-        slug: SimListing(symbol, tick, lot) for slug, (symbol, tick, lot, _) in VENUES.items()
-    }
-    markets = {MARKET: MarketSpec(mid=D(101), size=D(1), listings=listings)}
-    simulator = VenueSimulator(markets=markets, profiles=dict.fromkeys(VENUES, STILL))
-    asyncio.run_coroutine_threadsafe(simulator.start(), loop).result(5)
-    yield simulator
-    asyncio.run_coroutine_threadsafe(simulator.stop(), loop).result(5)

@@ -12,7 +12,7 @@ from django.db.models import Sum
 from markets.models import ExchangeCredential
 from markets.simulator.specs import VenueProfile
 from markets.venues.kraken.orders import cl_ord_id
-from portfolio.models import Balance, LedgerEntry
+from portfolio.models import Account, Balance, LedgerEntry
 from portfolio.services import open_account
 from tests.factories import (
     ExchangeFactory,
@@ -25,6 +25,7 @@ from tests.factories import (
 from tests.loops import on_loop
 from trading.execution.orders import client_order_id
 from trading.models import Trade
+from trading.reconciliation import reconcile
 
 D = Decimal
 # One market all three venues list against USDT (the simulated Binance quotes only USDT/USDC).
@@ -102,7 +103,8 @@ def ledger(slug: str) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
 
 def desk(sim, loop, buy_slug: str, sell_slug: str):
     """The two exchanges at their simulators, credentials stored, accounts funded as the venues
-    are, an active live profile, both books set, and the opportunity those books give."""
+    are and just reconciled with them, an active live profile, both books set, and the
+    opportunity those books give."""
     market = MarketFactory(symbol=MARKET)
     exchanges = {}
     for slug in (buy_slug, sell_slug):
@@ -143,6 +145,8 @@ def desk(sim, loop, buy_slug: str, sell_slug: str):
         peak_net_profit=gross - fees,
         peak_net_bps=(gross - fees) / (SIZE * BUY_VWAP) * 10_000,
     )
+    for exchange, _ in exchanges.values():  # as the engine does before it trades live
+        reconcile(Account.objects.get(exchange=exchange, mode="live"))
     return opportunity, {slug: key for slug, (_, key) in exchanges.items()}
 
 

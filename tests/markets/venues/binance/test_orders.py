@@ -16,13 +16,14 @@ from markets.venues.binance.sim import ORDER_GET, SimBinance
 from markets.venues.ccxt_orders import LOOKUPS
 from markets.venues.live import ORDER_CLASSES
 from markets.venues.orders import FillReport, OrderRequest, OrderUnknown
-from portfolio.models import Balance, LedgerEntry
+from portfolio.models import Account, Balance, LedgerEntry
 from tests.factories import live_desk, publish_test_book
 from tests.loops import on_loop
 from trading.execution.orders import client_order_id
 from trading.execution.recovery import recover_trades
 from trading.execution.settlement import imbalance
 from trading.models import Order, Trade
+from trading.reconciliation import reconcile
 from trading.tasks import execute_opportunity
 
 D = Decimal
@@ -82,12 +83,22 @@ def urls(simulators) -> tuple[str, str]:
 
 
 @pytest.fixture
-def desk(db, settings, urls, monkeypatch):
-    """The live desk wired to the simulated venues, with the engine's view of both books."""
+def desk(db, settings, urls, venues, monkeypatch):
+    """The live desk wired to the simulated venues, holding there what its ledger says (and
+    just reconciled with them), with the engine's view of both books."""
     settings.CREDENTIALS_KEY = Fernet.generate_key().decode()
     for slug in ("livebuy", "livesell"):  # two Exchange rows that both speak Binance's API
         monkeypatch.setitem(ORDER_CLASSES, slug, ORDER_CLASSES["binance"])
     opportunity = live_desk(urls=urls, keys=(BUY_KEYS, SELL_KEYS))
+    for venue, (api_key, _), exchange in zip(
+        venues,
+        (BUY_KEYS, SELL_KEYS),
+        (opportunity.buy_exchange, opportunity.sell_exchange),
+        strict=True,
+    ):
+        account = Account.objects.get(exchange=exchange, mode="live")
+        venue.balances[api_key] = dict(account.balances.values_list("asset", "amount"))
+        reconcile(account)
     publish_test_book("livebuy", "BTC-USDT", bids=[(D(99), D(1))], asks=BUY_ASKS)
     publish_test_book("livesell", "BTC-USDT", bids=SELL_BIDS, asks=[(D(103), D(1))])
     return opportunity

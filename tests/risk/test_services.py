@@ -9,7 +9,7 @@ from portfolio.models import Mode
 from risk import services
 from risk.models import KillSwitch, RiskProfile
 from risk.signals import desk_changed
-from tests.factories import RiskProfileFactory, UserFactory
+from tests.factories import ExchangeFactory, RiskProfileFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -132,3 +132,17 @@ def test_the_pages_hear_of_a_change_once_it_commits(fresh_cache, heard):
 
     assert len(health.notices()) == 1
     assert len(status.notices()) == 1
+
+
+def test_live_automatic_execution_is_not_switched_on_while_a_venue_is_unreconciled():
+    kraken = ExchangeFactory(slug="kraken")
+    profile = RiskProfileFactory(name="live desk", mode=Mode.LIVE, auto_execute=False)
+    profile.allowed_exchanges.set([kraken])
+    user = UserFactory()
+
+    with pytest.raises(services.LiveNotReady) as refused:
+        services.set_auto_execution(on=True, user=user, mode=Mode.LIVE)
+
+    assert str(refused.value) == ("Automatic live execution cannot start: kraken: no live account.")
+    assert not RiskProfile.objects.get(pk=profile.pk).auto_execute
+    assert services.set_auto_execution(on=False, user=user, mode=Mode.LIVE) is False  # already off

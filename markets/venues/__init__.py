@@ -7,12 +7,14 @@ from markets.venues.binance.feed import BinanceFeed
 from markets.venues.coinbase.feed import CoinbaseFeed
 from markets.venues.feed import Feed
 from markets.venues.kraken.feed import KrakenFeed
+from markets.venues.okx.feed import OkxFeed
 
 # Adding a venue is one folder in markets/venues/ and one row here (plus its Exchange row).
 FEED_CLASSES: dict[str, type[Feed]] = {
     "coinbase": CoinbaseFeed,
     "kraken": KrakenFeed,
     "binance": BinanceFeed,
+    "okx": OkxFeed,
 }
 
 

@@ -83,10 +83,18 @@ async def binance(sim: VenueSimulator) -> ClientConnection:
     return await connect(sim.urls["binance"] + "/stream?streams=btcusdt@depth@100ms")
 
 
+async def okx(sim: VenueSimulator, *symbols: str) -> ClientConnection:
+    ws = await connect(sim.urls["okx"])
+    args = [{"channel": "books", "instId": symbol} for symbol in symbols]
+    await ws.send(json.dumps({"op": "subscribe", "args": args}))
+    return ws
+
+
 CONNECT = {
     "coinbase": lambda sim: coinbase(sim, "BTC-USD"),
     "kraken": lambda sim: kraken(sim, {"BTC/USD": 10}),
     "binance": binance,
+    "okx": lambda sim: okx(sim, "BTC-USDT"),
 }
 
 

@@ -99,6 +99,14 @@ class Feed:
         """Return the market a recorded REST snapshot URL was fetched for (FetchSnapshot venues)."""
         return None
 
+    def handshake_request(self) -> tuple[str, str] | None:
+        """(method, URL) to call before each connection, for venues that hand out the socket's
+        address and token that way (KuCoin); None: connect to `url` as it is."""
+        return None
+
+    def handle_handshake(self, body: str) -> None:
+        """Take the answer to `handshake_request` (sets `url`); raise ValueError if unusable."""
+
     def ping_message(self) -> str | None:
         """Return an application-level ping frame, for venues that want one."""
         return None

@@ -90,11 +90,23 @@ async def okx(sim: VenueSimulator, *symbols: str) -> ClientConnection:
     return ws
 
 
+async def kucoin(sim: VenueSimulator, *symbols: str) -> ClientConnection:
+    """A socket on a fresh bullet-public token, subscribed to `symbols` after the welcome."""
+    _, bullet = await http(sim.urls["kucoin_rest"] + "/api/v1/bullet-public", method="POST")
+    server = bullet["data"]["instanceServers"][0]
+    ws = await connect(f"{server['endpoint']}?token={bullet['data']['token']}&connectId=t1")
+    assert json.loads(await ws.recv())["type"] == "welcome"
+    topic = "/market/level2:" + ",".join(symbols)
+    await ws.send(json.dumps({"id": "1", "type": "subscribe", "topic": topic, "response": True}))
+    return ws
+
+
 CONNECT = {
     "coinbase": lambda sim: coinbase(sim, "BTC-USD"),
     "kraken": lambda sim: kraken(sim, {"BTC/USD": 10}),
     "binance": binance,
     "okx": lambda sim: okx(sim, "BTC-USDT"),
+    "kucoin": lambda sim: kucoin(sim, "BTC-USDT"),
 }
 
 

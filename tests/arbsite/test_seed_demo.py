@@ -23,8 +23,8 @@ def test_seed_demo_creates_one_user_per_role_and_a_paper_profile():
 
     users = get_user_model().objects.all()
     assert sorted(u.groups.get().name for u in users) == sorted(ROLE_PERMISSIONS)
-    assert Exchange.objects.count() == 3
-    assert Listing.objects.count() == 3 * Market.objects.count()
+    assert Exchange.objects.count() == 5
+    assert Listing.objects.count() == 5 * Market.objects.count()
     profile = RiskProfile.objects.get(is_active=True)
     assert (profile.mode, profile.auto_execute) == ("paper", True)
 
@@ -56,3 +56,13 @@ def test_demo_user_can_log_in_with_the_demo_password(client):
 
     assert response.status_code == 302
     assert client.get("/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_seed_demo_says_which_listings_quote_in_usdt_and_that_the_desk_takes_it_as_usd():
+    seed()
+
+    usdt = Listing.objects.filter(quote_currency="USDT")
+    assert sorted({listing.exchange.slug for listing in usdt}) == ["binance", "kucoin", "okx"]
+    assert all(listing.quote_interchangeable for listing in usdt)
+    assert not Listing.objects.filter(quote_currency="", quote_interchangeable=True).exists()

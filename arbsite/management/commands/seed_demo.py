@@ -25,21 +25,28 @@ def exchanges_at(sim: str) -> dict[str, tuple[str, str, str, str, str]]:
         "coinbase": ("Coinbase", f"{sim}/coinbase", f"{sim_http}/coinbase", "40", "25"),
         "kraken": ("Kraken", f"{sim}/kraken/v2", f"{sim_http}/kraken", "26", "16"),
         "binance": ("Binance", f"{sim}/binance", f"{sim_http}/binance", "10", "10"),
+        "okx": ("OKX", f"{sim}/okx/ws/v5/public", f"{sim_http}/okx", "10", "8"),
+        "kucoin": ("KuCoin", f"{sim}/kucoin/endpoint", f"{sim_http}/kucoin", "10", "10"),
     }
 
 
 EXCHANGES = exchanges_at(os.environ.get("SIMULATOR_URL", "ws://127.0.0.1:8765"))
-# market: {venue: (venue symbol, tick size, lot size)}
+# market: {venue: (venue symbol, tick size, lot size[, quote currency])}. A fourth value is the
+# currency the venue quotes in instead of the market's: the demo desk takes USDT as USD.
 MARKETS = {
     "BTC-USD": {
         "coinbase": ("BTC-USD", "0.01", "0.00000001"),
         "kraken": ("BTC/USD", "0.1", "0.00000001"),
-        "binance": ("BTCUSDT", "0.01", "0.00001"),
+        "binance": ("BTCUSDT", "0.01", "0.00001", "USDT"),
+        "okx": ("BTC-USDT", "0.1", "0.00000001", "USDT"),
+        "kucoin": ("BTC-USDT", "0.1", "0.00000001", "USDT"),
     },
     "ETH-USD": {
         "coinbase": ("ETH-USD", "0.01", "0.00000001"),
         "kraken": ("ETH/USD", "0.01", "0.00000001"),
-        "binance": ("ETHUSDT", "0.01", "0.0001"),
+        "binance": ("ETHUSDT", "0.01", "0.0001", "USDT"),
+        "okx": ("ETH-USDT", "0.01", "0.000001", "USDT"),
+        "kucoin": ("ETH-USDT", "0.01", "0.0000001", "USDT"),
     },
 }
 # What each demo venue's paper account is funded with, by asset.
@@ -111,7 +118,7 @@ class Command(BaseCommand):
                 symbol=symbol, defaults={"base": base, "quote": quote}
             )
             created += is_new
-            for slug, (venue_symbol, tick, lot) in listings.items():
+            for slug, (venue_symbol, tick, lot, *quote) in listings.items():
                 _, is_new = Listing.objects.get_or_create(
                     exchange=Exchange.objects.get(slug=slug),
                     market=market,
@@ -119,6 +126,8 @@ class Command(BaseCommand):
                         "venue_symbol": venue_symbol,
                         "tick_size": Decimal(tick),
                         "lot_size": Decimal(lot),
+                        "quote_currency": "".join(quote),
+                        "quote_interchangeable": bool(quote),
                     },
                 )
                 created += is_new

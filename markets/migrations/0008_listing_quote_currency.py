@@ -19,21 +19,27 @@ def write_down_stablecoin_quotes(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('markets', '0007_listing_trading_rule'),
+        ("markets", "0007_listing_trading_rule"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='listing',
-            name='quote_currency',
-            field=models.CharField(blank=True, help_text="The currency the venue quotes this listing in when it is not the market's (USDT for Binance's BTCUSDT in market BTC-USD); empty: the market's own.", max_length=12),
+            model_name="listing",
+            name="quote_currency",
+            field=models.CharField(
+                blank=True,
+                help_text="The currency the venue quotes this listing in when it is not the market's (USDT for Binance's BTCUSDT in market BTC-USD); empty: the market's own.",
+                max_length=12,
+            ),
         ),
         migrations.AddField(
-            model_name='listing',
-            name='quote_interchangeable',
-            field=models.BooleanField(default=False, help_text="The desk treats this listing's quote currency as the market's (USDT as USD): only then does a listing quoted in another currency enter the market's crosses."),
+            model_name="listing",
+            name="quote_interchangeable",
+            field=models.BooleanField(
+                default=False,
+                help_text="The desk treats this listing's quote currency as the market's (USDT as USD): only then does a listing quoted in another currency enter the market's crosses.",
+            ),
         ),
         migrations.RunPython(write_down_stablecoin_quotes, migrations.RunPython.noop),
     ]

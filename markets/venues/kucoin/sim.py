@@ -1,24 +1,50 @@
 """KuCoin spot as the simulated venue serves it: bullet-public tokens that expire, the WebSocket
-(welcome, JSON ping/pong, `/market/level2` changes each with its own sequence) and the REST
-order book snapshot at the sequence it shows."""
+(welcome, JSON ping/pong, `/market/level2` changes each with its own sequence), the REST order
+book snapshot at the sequence it shows, and the private HF order API (key-version-2 signatures
+checked) whose IOC limit orders fill against the very book it publishes."""
 
 import asyncio
+import hmac
+import itertools
 import json
 import secrets
 import time
+from collections import Counter
 from collections.abc import Awaitable
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from http import HTTPStatus
 from urllib.parse import parse_qs
 
 from markets.simulator.book import Change, best_first
 from markets.simulator.market import VenueBook
 from markets.simulator.specs import Timing
-from markets.simulator.venue import RestAnswer, RestRequest, Session, SimVenue
+from markets.simulator.venue import RestAnswer, RestFault, RestRequest, Session, SimVenue
+from markets.venues.kucoin.orders import CLIENT_OID, sign
 
 ENDPOINT = "/kucoin/endpoint"
 TOPIC = "/market/level2:"
 BOOK_DEPTHS = {"level2_20": 20, "level2_100": 100}
 OK = "200000"
+ORDER_POST = "POST /api/v1/hf/orders"
+BY_CLIENT_OID = "/api/v1/hf/orders/client-order/"
+REST_FAULTS = ("error", "timeout", "unavailable", "unreadable")
+INSUFFICIENT = "Balance insufficient!"
+PLACES = Decimal("0.00000001")
+TIMESTAMP_WINDOW_MS = 5000
+# A finished order is findable by its clientOid for this long, as on KuCoin.
+RETENTION_S = 3 * 24 * 3600
+
+
+class Refusal(Exception):
+    """A request KuCoin refuses: its HTTP status, code and message."""
+
+    def __init__(self, status: int, code: str, msg: str) -> None:
+        super().__init__(msg)
+        self.status, self.body = status, {"code": code, "msg": msg}
+
+
+def _text(value: Decimal) -> str:
+    return f"{value.quantize(PLACES).normalize():f}"
 
 
 def _json(message: dict) -> str:
@@ -36,6 +62,14 @@ class SimKucoin(SimVenue):
         self.sequences = {s: b.rng.randint(10**12, 10**13) for s, b in self.books.items()}
         self.tokens: dict[str, float] = {}  # token -> loop time it expires
         self.token_sessions: dict[Session, str] = {}
+        self.keys: dict[str, tuple[str, str]] = {}  # API key -> (secret, passphrase)
+        self.balances: dict[str, dict[str, Decimal]] = {}  # API key -> currency -> amount
+        self.taker_fee_bps = Decimal(10)
+        self.fee_currency = "quote"  # or "base", or a third currency such as "KCS"
+        self.orders: dict[str, dict] = {}  # by clientOid, each with the key that placed it
+        self.fills: dict[str, list[dict]] = {}  # by order id
+        self.posts: Counter[str] = Counter()  # order POSTs seen per clientOid, refused ones too
+        self._ids = itertools.count(1000)
 
     # -- market data -----------------------------------------------------------------------
 
@@ -178,6 +212,23 @@ class SimKucoin(SimVenue):
 
     # -- REST ------------------------------------------------------------------------------
 
+    def inject_rest_fault(
+        self,
+        fault: str,
+        *,
+        route: str = ORDER_POST,
+        times: int = 1,
+        message: str = INSUFFICIENT,
+        delay: float = 2.0,
+    ) -> None:
+        """`error`: the next `times` requests on `route` are refused with `message` (code 200004),
+        nothing done. `timeout`: served (an order is placed), then answered `delay` seconds
+        late. `unreadable`: served, then answered with a body that is no KuCoin envelope.
+        `unavailable`: answered HTTP 503, nothing done. `route` is "METHOD /path"."""
+        if fault not in REST_FAULTS:
+            raise ValueError(f"unknown fault: {fault}")
+        self.rest_faults.append(RestFault(fault, route, times, message, delay))
+
     def answer(self, request: RestRequest) -> RestAnswer | None:
         route = f"{request.method} {request.path}"
         if route == "POST /api/v1/bullet-public":
@@ -185,4 +236,211 @@ class SimKucoin(SimVenue):
         name = request.path.removeprefix("/api/v1/market/orderbook/")
         if request.method == "GET" and name in BOOK_DEPTHS:
             return RestAnswer(*self.order_book(parse_qs(request.query), BOOK_DEPTHS[name]))
-        return None
+        handler = self._private(route)
+        if handler is None:
+            return None
+        fault_route = (
+            route if not route.startswith(f"GET {BY_CLIENT_OID}") else f"GET {BY_CLIENT_OID}"
+        )
+        fault = self.take_rest_fault(fault_route)
+        if fault is not None and fault.kind == "unavailable":
+            # The gateway's page, not a KuCoin envelope.
+            return RestAnswer(HTTPStatus.SERVICE_UNAVAILABLE, "<html>service unavailable</html>")
+        try:
+            if fault is not None and fault.kind == "error":
+                raise Refusal(HTTPStatus.OK, "200004", fault.message)
+            key = self._verified(request)
+            body = {"code": OK, "data": handler(key, request)}
+        except Refusal as exc:
+            return RestAnswer(exc.status, exc.body)
+        if fault is not None and fault.kind == "unreadable":
+            return RestAnswer(HTTPStatus.BAD_GATEWAY, "<html>bad gateway</html>")
+        return RestAnswer(HTTPStatus.OK, body, fault.delay if fault else 0.0)
+
+    def _private(self, route: str):
+        if route.startswith(f"GET {BY_CLIENT_OID}"):
+            return self._order_by_client_oid
+        return {
+            ORDER_POST: self._place,
+            "GET /api/v1/hf/fills": self._fills,
+            "GET /api/v1/trade-fees": self._trade_fees,
+            "GET /api/v1/accounts": self._accounts,
+        }.get(route)
+
+    def _verified(self, request: RestRequest) -> str:
+        """The request's API key once its key, timestamp, passphrase and signature check out."""
+        headers = request.headers
+        key = headers.get("KC-API-KEY", "")
+        if key not in self.keys:
+            raise Refusal(HTTPStatus.UNAUTHORIZED, "400003", "KC-API-KEY not exists")
+        secret, passphrase = self.keys[key]
+        if headers.get("KC-API-KEY-VERSION") != "2":
+            raise Refusal(HTTPStatus.UNAUTHORIZED, "400003", "KC-API-KEY-VERSION must be 2")
+        stamp = headers.get("KC-API-TIMESTAMP", "")
+        if not stamp.isdigit() or abs(int(stamp) - time.time() * 1000) > TIMESTAMP_WINDOW_MS:
+            raise Refusal(HTTPStatus.UNAUTHORIZED, "400002", "KC-API-TIMESTAMP Invalid")
+        if not hmac.compare_digest(headers.get("KC-API-PASSPHRASE", ""), sign(secret, passphrase)):
+            raise Refusal(HTTPStatus.UNAUTHORIZED, "400004", "Invalid KC-API-PASSPHRASE")
+        endpoint = request.path + (f"?{request.query}" if request.query else "")
+        expected = sign(secret, stamp + request.method + endpoint + request.body)
+        if not hmac.compare_digest(headers.get("KC-API-SIGN", ""), expected):
+            raise Refusal(HTTPStatus.UNAUTHORIZED, "400005", "Signature verification failed")
+        return key
+
+    def _place(self, key: str, request: RestRequest) -> dict:
+        try:
+            params = json.loads(request.body)
+            client_oid = params["clientOid"]
+        except (ValueError, KeyError, TypeError):
+            raise Refusal(
+                HTTPStatus.OK, "400100", "validation.createOrder.clientOidIsRequired"
+            ) from None
+        self.posts[client_oid] += 1
+        if not isinstance(client_oid, str) or not CLIENT_OID.match(client_oid):
+            raise Refusal(HTTPStatus.OK, "400100", "validation.createOrder.clientOidInvalid")
+        if client_oid in self.orders:
+            raise Refusal(HTTPStatus.OK, "400100", "validation.createOrder.clientOidDuplicated")
+        book = self.books.get(params.get("symbol", ""))
+        if book is None:
+            raise Refusal(HTTPStatus.OK, "400600", "validation.createOrder.symbolNotAvailable")
+        if params.get("type") != "limit" or params.get("timeInForce") != "IOC":
+            raise Refusal(HTTPStatus.OK, "400100", "Only limit IOC orders are served here")
+        try:
+            price, size = Decimal(params["price"]), Decimal(params["size"])
+            side = params["side"]
+        except (KeyError, TypeError, InvalidOperation):
+            raise Refusal(HTTPStatus.OK, "400100", "Parameter error") from None
+        listing = book.listing
+        if side not in ("buy", "sell") or price <= 0 or size <= 0:
+            raise Refusal(HTTPStatus.OK, "400100", "Parameter error")
+        if price % listing.tick:
+            raise Refusal(HTTPStatus.OK, "400100", "Price increment invalid.")
+        if size % listing.lot:
+            raise Refusal(HTTPStatus.OK, "400100", "Size increment invalid.")
+        if price * size < listing.min_notional:
+            raise Refusal(HTTPStatus.OK, "400100", "Order funds invalid.")
+        base, quote = book.symbol.split("-")
+        held = self.balances.setdefault(key, {})
+        need, asset = (
+            (price * size * (1 + self.taker_fee_bps / 10_000), quote)
+            if side == "buy"
+            else (size, base)
+        )
+        if held.get(asset, Decimal(0)) < need:
+            raise Refusal(HTTPStatus.OK, "200004", INSUFFICIENT)
+        order = self._fill(key, book, client_oid, side, price, size)
+        return {"orderId": order["id"], "clientOid": client_oid}
+
+    def _fill(self, key: str, book: VenueBook, client_oid: str, side: str, limit, size) -> dict:
+        """Fill an IOC order against the published book, publish what it took, cancel the rest."""
+        listing = book.listing
+        taken_side = "ask" if side == "buy" else "bid"
+        taken = book.book.take(taken_side, int(size / listing.lot), int(limit / listing.tick))
+        left = book.book.side(taken_side)
+        if taken:
+            self.publish(book, [(taken_side, p, left.get(p, 0)) for p, _ in taken])
+        base, quote = book.symbol.split("-")
+        fee_asset = {"quote": quote, "base": base}.get(self.fee_currency, self.fee_currency)
+        order_id, now = f"{next(self._ids):024x}", int(time.time() * 1000)
+        held = self.balances[key]
+        fills, dealt, funds, fees = [], Decimal(0), Decimal(0), Decimal(0)
+        for ticks, lots in taken:
+            price, qty = ticks * listing.tick, lots * listing.lot
+            charged = qty if fee_asset == base else price * qty
+            fee = (charged * self.taker_fee_bps / 10_000).quantize(PLACES, ROUND_HALF_UP)
+            direction = 1 if side == "buy" else -1
+            held[base] = held.get(base, Decimal(0)) + direction * qty
+            held[quote] = held.get(quote, Decimal(0)) - direction * price * qty
+            held[fee_asset] = held.get(fee_asset, Decimal(0)) - fee
+            dealt, funds, fees = dealt + qty, funds + price * qty, fees + fee
+            fills.append(
+                {
+                    "id": next(self._ids),
+                    "orderId": order_id,
+                    "counterOrderId": f"{next(self._ids):024x}",
+                    "tradeId": next(self._ids),
+                    "symbol": book.symbol,
+                    "side": side,
+                    "liquidity": "taker",
+                    "type": "limit",
+                    "forceTaker": False,
+                    "price": _text(price),
+                    "size": _text(qty),
+                    "funds": _text(price * qty),
+                    "fee": _text(fee),
+                    "feeRate": _text(self.taker_fee_bps / 10_000),
+                    "feeCurrency": fee_asset,
+                    "stop": "",
+                    "tradeType": "TRADE",
+                    "createdAt": now,
+                }
+            )
+        self.fills[order_id] = fills
+        order = {
+            "id": order_id,
+            "clientOid": client_oid,
+            "symbol": book.symbol,
+            "opType": "DEAL",
+            "type": "limit",
+            "side": side,
+            "price": _text(limit),
+            "size": _text(size),
+            "dealSize": _text(dealt),
+            "dealFunds": _text(funds),
+            "fee": _text(fees),
+            "feeCurrency": fee_asset,
+            "timeInForce": "IOC",
+            "active": False,
+            "inOrderBook": False,
+            "cancelExist": dealt < size,
+            "createdAt": now,
+            "lastUpdatedAt": now,
+            "key": key,
+        }
+        self.orders[client_oid] = order
+        return order
+
+    def _order_by_client_oid(self, key: str, request: RestRequest) -> dict:
+        client_oid = request.path.removeprefix(BY_CLIENT_OID)
+        symbol = parse_qs(request.query).get("symbol", [""])[0]
+        order = self.orders.get(client_oid)
+        too_old = order is not None and time.time() * 1000 - order["createdAt"] > RETENTION_S * 1000
+        if order is None or order["key"] != key or order["symbol"] != symbol or too_old:
+            raise Refusal(HTTPStatus.OK, "100001", "error.getOrder.orderNotExist")
+        return {k: v for k, v in order.items() if k != "key"}
+
+    def _fills(self, key: str, request: RestRequest) -> dict:
+        query = parse_qs(request.query)
+        symbol = query.get("symbol", [""])[0]
+        if symbol not in self.books:
+            raise Refusal(HTTPStatus.OK, "400100", "symbol is required")
+        order_id = query.get("orderId", [None])[0]
+        mine = {o["id"] for o in self.orders.values() if o["key"] == key}
+        items = [
+            f
+            for oid, fills in self.fills.items()
+            if oid in mine and (order_id is None or oid == order_id)
+            for f in fills
+            if f["symbol"] == symbol
+        ]
+        return {"items": items, "lastId": items[-1]["id"] if items else 0}
+
+    def _trade_fees(self, key: str, request: RestRequest) -> list[dict]:
+        symbols = [s for s in parse_qs(request.query).get("symbols", [""])[0].split(",") if s]
+        if not symbols or len(symbols) > 10:
+            raise Refusal(HTTPStatus.OK, "400100", "symbols: between 1 and 10")
+        rate = _text(self.taker_fee_bps / 10_000)
+        return [{"symbol": s, "takerFeeRate": rate, "makerFeeRate": rate} for s in symbols]
+
+    def _accounts(self, key: str, request: RestRequest) -> list[dict]:
+        return [
+            {
+                "id": f"{key}-{currency}",
+                "currency": currency,
+                "type": "trade",
+                "balance": _text(amount),
+                "available": _text(amount),
+                "holds": "0",
+            }
+            for currency, amount in sorted(self.balances.get(key, {}).items())
+        ]

@@ -1,5 +1,5 @@
 """Issue 14: a live cross-venue trade on each pair of the real venue modules (Coinbase, Kraken,
-Binance), each against its simulated venue over loopback, realises its expected PnL exactly and
+Binance, and KuCoin with Kraken), each against its simulated venue over loopback, realises its expected PnL exactly and
 leaves the desk's ledger equal to what the simulated venues hold for the desk's keys."""
 
 import asyncio
@@ -33,7 +33,7 @@ from trading.models import Order, Trade
 from trading.tasks import execute_opportunity
 
 D = Decimal
-# One market all three venues list against USDT (the simulated Binance quotes only USDT/USDC).
+# One market every venue here lists against USDT (the simulated Binance quotes only USDT/USDC).
 MARKET = "BTC-USDT"
 FUNDING = {"BTC": D(2), "USDT": D(100_000)}
 # The books hold still: only the orders move them.
@@ -43,6 +43,7 @@ VENUES = {
     "coinbase": ("BTC-USDT", D("0.01"), D("0.0001"), D(60)),
     "kraken": ("BTC/USDT", D("0.1"), D("0.00000001"), D(26)),
     "binance": ("BTCUSDT", D("0.01"), D("0.00001"), D(10)),
+    "kucoin": ("BTC-USDT", D("0.1"), D("0.00000001"), D(10)),
 }
 # The buy venue's asks and the sell venue's bids: 1 BTC bought through two asks (VWAP 100.2),
 # sold through two bids (VWAP 102.7); the far side of each book is out of the way.
@@ -52,17 +53,18 @@ SIZE, BUY_VWAP, BUY_LIMIT = D(1), D("100.2"), D("100.5")
 SELL_VWAP, SELL_LIMIT = D("102.7"), D("102.5")
 FAR_BIDS, FAR_ASKS = [(D(90), D(1))], [(D(110), D(1))]
 # Each pair, bought on the first and sold on the second, and its net: 102.7 - 100.2 less the
-# taker fees (Coinbase 60, Kraken 26, Binance 10 bps) on 100.2 bought and 102.7 sold.
+# taker fees (Coinbase 60, Kraken 26, Binance 10, KuCoin 10 bps) on 100.2 bought and 102.7 sold.
 PAIRS = [
     ("coinbase", "kraken", D("1.63178")),
     ("coinbase", "binance", D("1.7961")),
     ("kraken", "binance", D("2.13678")),
+    ("kucoin", "kraken", D("2.13278")),
 ]
 
 
 @pytest.fixture
 def sim(loop):
-    """The three simulated venues on one free loopback port, each listing BTC against USDT."""
+    """The simulated venues on one free loopback port, each listing BTC against USDT."""
     listings = {
         slug: SimListing(symbol, tick, lot) for slug, (symbol, tick, lot, _) in VENUES.items()
     }
@@ -73,9 +75,9 @@ def sim(loop):
     asyncio.run_coroutine_threadsafe(simulator.stop(), loop).result(5)
 
 
-def give_key(sim, slug: str) -> tuple[str, str]:
+def give_key(sim, slug: str) -> tuple[str, str, str]:
     """A key on the simulated `slug`, funded with FUNDING where the venue keeps balances; the
-    (api key, secret) the desk stores for it."""
+    (api key, secret, passphrase) the desk stores for it."""
     venue = sim.venues[slug]
     if slug == "coinbase":
         private = ec.generate_private_key(ec.SECP256R1())
@@ -87,21 +89,25 @@ def give_key(sim, slug: str) -> tuple[str, str]:
         name = "organizations/org-1/apiKeys/desk"
         venue.keys[name] = private.public_key()
         venue.balances[name] = dict(FUNDING)
-        return name, pem
+        return name, pem, ""
     if slug == "kraken":
         secret = base64.b64encode(b"the desk's simulated kraken secret")
         venue.keys["kraken-desk"] = secret.decode()
         venue.balances["kraken-desk"] = {ASSET_CODES.get(a, a): v for a, v in FUNDING.items()}
-        return "kraken-desk", secret.decode()
+        return "kraken-desk", secret.decode(), ""
+    if slug == "kucoin":
+        venue.keys["kucoin-desk"] = ("kucoin-secret", "kucoin passphrase")
+        venue.balances["kucoin-desk"] = dict(FUNDING)
+        return "kucoin-desk", "kucoin-secret", "kucoin passphrase"
     venue.keys["binance-desk"] = "binance-secret"  # the simulated Binance keeps no balances
-    return "binance-desk", "binance-secret"
+    return "binance-desk", "binance-secret", ""
 
 
 def venue_balances(sim, slug: str, api_key: str) -> dict[str, Decimal]:
     """What the simulated venue holds for `api_key`, by the desk's asset names. The simulated
     Binance keeps no wallet: its holdings are the funding moved by its own record of fills."""
     venue = sim.venues[slug]
-    if slug == "coinbase":
+    if slug in ("coinbase", "kucoin"):
         held = venue.balances[api_key]
     elif slug == "kraken":
         names = {code: asset for asset, code in ASSET_CODES.items()}
@@ -128,7 +134,7 @@ def venue_orders(sim, slug: str, trade: Trade, side: str) -> tuple[dict[str, dic
         wire = cl_ord_id(cid)
         orders = {txid: o for txid, o in venue.orders.items() if o["cl_ord_id"] == wire}
         return orders, venue.posts[wire]
-    id_field = "order_id" if slug == "coinbase" else "orderId"
+    id_field = {"coinbase": "order_id", "kucoin": "id"}.get(slug, "orderId")
     orders = {str(o[id_field]): o for c, o in venue.orders.items() if c == cid}
     return orders, venue.posts[cid]
 
@@ -156,9 +162,9 @@ def desk(sim, loop, buy_slug: str, sell_slug: str):
         ListingFactory(
             exchange=exchange, market=market, venue_symbol=symbol, tick_size=tick, lot_size=lot
         )
-        api_key, secret = give_key(sim, slug)
+        api_key, secret, passphrase = give_key(sim, slug)
         credential = ExchangeCredential(exchange=exchange)
-        credential.set_keys(api_key=api_key, secret=secret)
+        credential.set_keys(api_key=api_key, secret=secret, passphrase=passphrase)
         credential.save()
         open_account(exchange=exchange, mode="live", funding=dict(FUNDING))
         exchanges[slug] = (exchange, api_key)

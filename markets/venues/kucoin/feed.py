@@ -18,6 +18,9 @@ PARTIAL_DEPTH = 100
 TOPIC = "/market/level2"
 TOPIC_SYMBOLS = 100  # KuCoin takes at most 100 symbols in one topic
 MAX_BUFFERED = 2000
+# KuCoin wants a ping at least every pingInterval (18 s); more often is allowed, and a pong every
+# few seconds is what tells a quiet socket from a frozen one.
+PING_EVERY = 5.0
 
 # One message: (sequenceStart, sequenceEnd, bid changes, ask changes), each change
 # (sequence, level or None for the price-"0" changes that only advance the sequence).
@@ -41,8 +44,9 @@ def _levels(levels: list) -> list[WireLevel]:
 class KucoinFeed(Feed):
     """One KuCoin connection: each book follows the documented calibration procedure."""
 
-    idle_timeout = 30.0  # pongs answer our pings every pingInterval (18 s on KuCoin)
-    freeze_after = 20.0  # a quiet book pushes nothing between pongs
+    idle_timeout = 15.0  # three pongs missed
+    freeze_after = 7.0  # a quiet book pushes nothing, but a pong comes at least every 5 s
+
 
     def __init__(
         self,
@@ -55,7 +59,7 @@ class KucoinFeed(Feed):
         super().__init__(venue, url, symbols)
         self.rest_url = rest_url.rstrip("/")
         self.snapshot_depth = snapshot_depth
-        self.ping_interval = 18.0
+        self.ping_interval = PING_EVERY
         self.welcomed = False
         self.pending_acks: set[str] = set()
         self.buffers: dict[str, list[Message]] = {m: [] for m in self.symbols}
@@ -93,7 +97,7 @@ class KucoinFeed(Feed):
             raise ValueError(f"{self.venue}: unusable bullet answer: {body[:200]!r}") from exc
         query = urlencode({"token": token, "connectId": uuid.uuid4().hex})
         self.url = f"{endpoint}?{query}"
-        self.ping_interval = interval
+        self.ping_interval = min(interval, PING_EVERY)
 
     def subscribe_messages(self) -> list[str]:
         return []  # KuCoin wants the welcome first: subscriptions follow it

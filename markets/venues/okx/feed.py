@@ -44,9 +44,9 @@ def checksum(book: Book) -> int:
 class OkxFeed(Feed):
     """One OKX public connection carrying `books` for many instruments."""
 
-    idle_timeout = 30.0  # OKX itself drops a connection after 30 s without data
-    ping_interval = 10.0  # text "ping", answered "pong": keeps quiet books' sockets alive
-    freeze_after = 12.0  # a quiet book pushes nothing; the pong proves the socket lives
+    idle_timeout = 15.0  # three pongs missed; OKX itself drops a socket after 30 s without data
+    ping_interval = 5.0  # text "ping", answered "pong": a quiet book pushes nothing
+    freeze_after = 7.0  # a pong at least every 5 s proves the socket lives
 
     def __init__(self, venue: str, url: str, symbols: dict[str, str]) -> None:
         super().__init__(venue, url, symbols)

@@ -186,7 +186,7 @@ def test_an_unusable_snapshot_is_counted_and_fetched_again(feed):
     assert [type(a) for a in feed.take_actions()] == [FetchSnapshot]
 
 
-def test_the_handshake_takes_the_token_endpoint_and_ping_interval(feed):
+def test_the_handshake_takes_the_token_and_endpoint_and_pings_at_least_as_often_as_asked(feed):
     bullet = {
         "code": "200000",
         "data": {
@@ -207,7 +207,11 @@ def test_the_handshake_takes_the_token_endpoint_and_ping_interval(feed):
     feed.handle_handshake(json.dumps(bullet))
 
     assert feed.url.startswith("wss://ws-api-spot.kucoin.com/?token=tok-1&connectId=")
-    assert feed.ping_interval == 18.0
+    assert feed.ping_interval == 5.0  # under the 18 s asked: a pong then proves the socket
+
+    bullet["data"]["instanceServers"][0]["pingInterval"] = 2000
+    feed.handle_handshake(json.dumps(bullet))
+    assert feed.ping_interval == 2.0
 
 
 @pytest.mark.parametrize(

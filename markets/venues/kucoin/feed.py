@@ -47,7 +47,6 @@ class KucoinFeed(Feed):
     idle_timeout = 15.0  # three pongs missed
     freeze_after = 7.0  # a quiet book pushes nothing, but a pong comes at least every 5 s
 
-
     def __init__(
         self,
         venue: str,

@@ -4,6 +4,7 @@ A feed is pure of I/O, so the same object runs behind a live socket (`connection
 a recorded file (replay) or a test:
 
     feed = CoinbaseFeed("coinbase", url, {"BTC-USD": "BTC-USD"})
+    feed.handle_handshake(body)                   # answer to handshake_request() (KuCoin only)
     for text in feed.subscribe_messages(): send(text)
     changed = feed.handle(text, received_ts)      # canonical markets whose books changed
     for action in feed.take_actions(): ...        # Send / Reconnect / FetchSnapshot (events.py)

@@ -3,7 +3,7 @@ against the REST snapshot by their sequence numbers, JSON pings, a new token aft
 
 import uuid
 from itertools import count
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import orjson
 
@@ -122,8 +122,7 @@ class KucoinFeed(Feed):
         return f"{self.rest_url}{path}?{urlencode({'symbol': self.symbols[market]})}"
 
     def snapshot_market(self, url: str) -> str | None:
-        query = dict(part.partition("=")[::2] for part in urlsplit(url).query.split("&"))
-        return self.markets.get(query.get("symbol", ""))
+        return self.markets.get(parse_qs(urlsplit(url).query).get("symbol", [""])[0])
 
     # -- frames ------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import hmac
 import json
 import logging
 import re
+import time
 from decimal import Decimal
 
 import ccxt.async_support as ccxt
@@ -27,6 +28,11 @@ TIMEOUT_MS = 5000
 CLIENT_OID = re.compile(r"\A[A-Za-z0-9_-]{1,40}\Z")
 FEE_SYMBOLS_MAX = 10  # GET /api/v1/trade-fees takes at most 10 symbols a call
 DUPLICATE = "clientOidDuplicated"
+# KuCoin keeps a finished order findable by its clientOid for this long, and its fills too.
+RETENTION_S = 3 * 24 * 3600
+# Our client order ids carry the trade's creation time: `arb-<trade>-<created ms, hex>-<leg>`.
+CREATED = re.compile(r"\Aarb-\d+-([0-9a-f]+)-")
+RETENTION_MARGIN_S = 3600  # clocks and the time between a trade's creation and its order
 
 
 def sign(secret: str, text: str) -> str:
@@ -168,17 +174,16 @@ async def _place(client: ccxt.kucoin, request: OrderRequest) -> OrderReport:
 
 
 async def _lookup(client: ccxt.kucoin, request: OrderRequest) -> OrderReport | None:
-    """The order sent under `request`'s clientOid with its fills. KuCoin keeps a finished order
-    findable so for 3 x 24 h only: recovery runs within minutes of an order, well inside it."""
+    """The order sent under `request`'s clientOid with its fills (found so for 3 x 24 h only)."""
     try:
         answer = await client.private_get_hf_orders_client_order_clientoid(
             {"clientOid": request.client_order_id, "symbol": request.venue_symbol}
         )
     except ccxt.OrderNotFound:
-        return None
+        return _not_found(request)
     order = _data(answer)
     if not order:
-        return None
+        return _not_found(request)
     if order.get("active"):
         # An IOC order is done at once; one still active has fills to come: not settled yet.
         raise OrderUnknown(f"{request.client_order_id}: still active at the venue")
@@ -199,6 +204,22 @@ async def _lookup(client: ccxt.kucoin, request: OrderRequest) -> OrderReport | N
     if sum((f.amount for f in reports), ZERO) != dealt:
         raise OrderUnknown(f"{request.client_order_id}: fills short of the dealt {dealt}")
     return OrderReport(str(order["id"]), fills=reports)
+
+
+def _not_found(request: OrderRequest) -> None:
+    """None: the venue never got the order; unless the order may be older than KuCoin keeps
+    finished ones, when "not found" proves nothing. Neither the clientOid nor the symbol's fills
+    (which name no clientOid, and are kept as long) can then tell: a person must check."""
+    created = CREATED.match(request.client_order_id)
+    if created is None:
+        return None
+    age = time.time() - int(created[1], 16) / 1000
+    if age > RETENTION_S - RETENTION_MARGIN_S:
+        raise OrderUnknown(
+            f"{request.client_order_id}: not found, but older than the 3 x 24 h KuCoin keeps "
+            "finished orders: check its fate in the venue's order history"
+        )
+    return None
 
 
 def _fill_report(fill: dict, request: OrderRequest) -> FillReport:

@@ -19,7 +19,7 @@ from markets.simulator.book import Change, best_first
 from markets.simulator.market import VenueBook
 from markets.simulator.specs import Timing
 from markets.simulator.venue import RestAnswer, RestFault, RestRequest, Session, SimVenue
-from markets.venues.kucoin.orders import CLIENT_OID, sign
+from markets.venues.kucoin.orders import CLIENT_OID, RETENTION_S, sign
 
 ENDPOINT = "/kucoin/endpoint"
 TOPIC = "/market/level2:"
@@ -31,8 +31,6 @@ REST_FAULTS = ("error", "timeout", "unavailable", "unreadable")
 INSUFFICIENT = "Balance insufficient!"
 PLACES = Decimal("0.00000001")
 TIMESTAMP_WINDOW_MS = 5000
-# A finished order is findable by its clientOid for this long, as on KuCoin.
-RETENTION_S = 3 * 24 * 3600
 
 
 class Refusal(Exception):

@@ -12,8 +12,8 @@ from markets.models import ExchangeCredential
 from markets.simulator.server import VenueSimulator
 from markets.simulator.specs import MarketSpec, SimListing, VenueProfile
 from markets.venues.ccxt_orders import LOOKUPS
-from markets.venues.kucoin.orders import LiveVenue, sign
-from markets.venues.kucoin.sim import BY_CLIENT_OID, RETENTION_S, SimKucoin
+from markets.venues.kucoin.orders import RETENTION_S, LiveVenue, sign
+from markets.venues.kucoin.sim import BY_CLIENT_OID, SimKucoin
 from markets.venues.live import ORDER_CLASSES, live_venue
 from markets.venues.orders import FeeTier, FillReport, OrderRequest, OrderUnknown
 from tests.factories import ExchangeFactory
@@ -26,6 +26,7 @@ BIDS = [(D(99), D(1))]
 FUNDING = {"BTC": D(2), "USDT": D(1000)}
 FAST_MS = 300  # the client's timeout in the lost-answer tests; the venue answers 1 s late
 STILL = VenueProfile(3600.0, 0.0, 0.0, 0.2, 10, 25.0)  # only the orders move the book
+CID = f"arb-7-{int(time.time() * 1000):x}-buy"  # a trade created as the tests start
 
 
 @pytest_asyncio.fixture
@@ -50,9 +51,9 @@ def url(simulator) -> str:
     return simulator.urls["kucoin_rest"]
 
 
-def request(side="buy", amount="1", limit="100", cid="arb-7-18c3f2a9b10-buy") -> OrderRequest:
+def request(side="buy", amount="1", limit="100", cid=None) -> OrderRequest:
     return OrderRequest(
-        client_order_id=cid,
+        client_order_id=cid or CID,
         venue="kucoin",
         market="BTC-USD",
         venue_symbol="BTC-USDT",
@@ -94,7 +95,7 @@ async def test_an_ioc_buy_fills_level_by_level_with_its_fee_in_quote_and_moves_b
     assert (order["dealSize"], order["timeInForce"], order["clientOid"]) == (
         "1",
         "IOC",
-        "arb-7-18c3f2a9b10-buy",
+        CID,
     )
     assert report.fills == (
         FillReport(D("99.5"), D("0.4"), D("0.0398")),  # 10 bps of 39.8 USDT
@@ -109,7 +110,7 @@ async def test_an_order_priced_under_the_asks_takes_nothing_and_is_not_a_refusal
     report = await venue(url).place_ioc(request(limit="99"))
 
     assert (report.fills, report.error) == ((), "")
-    assert kucoin.orders["arb-7-18c3f2a9b10-buy"]["cancelExist"] is True
+    assert kucoin.orders[CID]["cancelExist"] is True
     assert asks(kucoin) == dict(ASKS)
 
 
@@ -119,7 +120,7 @@ async def test_a_retry_finds_the_order_by_its_client_oid_and_places_no_second(ku
     again = await venue(url).place_ioc(request())
 
     assert again == first
-    assert kucoin.posts == {"arb-7-18c3f2a9b10-buy": 1}
+    assert kucoin.posts == {CID: 1}
 
 
 @pytest.mark.asyncio
@@ -129,8 +130,8 @@ async def test_an_order_whose_answer_is_lost_or_unreadable_is_found_by_lookup(ku
 
     report = await venue(url, timeout_ms=FAST_MS).place_ioc(request())
 
-    assert kucoin.posts == {"arb-7-18c3f2a9b10-buy": 1} and len(kucoin.orders) == 1
-    assert report.venue_order_id == kucoin.orders["arb-7-18c3f2a9b10-buy"]["id"]
+    assert kucoin.posts == {CID: 1} and len(kucoin.orders) == 1
+    assert report.venue_order_id == kucoin.orders[CID]["id"]
     assert report.filled == D(1)
 
 
@@ -262,14 +263,25 @@ async def test_an_order_never_sent_is_not_found(kucoin, url):
     assert await venue(url).find_order(request()) is None
 
 
-@pytest.mark.asyncio
-async def test_a_finished_order_older_than_three_days_is_no_longer_found_by_its_client_oid(
-    kucoin, url
-):
-    await venue(url).place_ioc(request())
-    kucoin.orders["arb-7-18c3f2a9b10-buy"]["createdAt"] -= (RETENTION_S + 1) * 1000
+def client_oid(age_s: float) -> str:
+    """Our client order id of a trade created `age_s` seconds ago."""
+    return f"arb-7-{int((time.time() - age_s) * 1000):x}-buy"
 
-    assert await venue(url).find_order(request()) is None
+
+@pytest.mark.asyncio
+async def test_an_order_never_sent_by_a_recent_trade_is_not_found(kucoin, url):
+    assert await venue(url).find_order(request(cid=client_oid(60))) is None
+
+
+@pytest.mark.asyncio
+async def test_an_order_older_than_kucoin_keeps_finished_ones_is_unknown_not_absent(kucoin, url):
+    old = request(cid=client_oid(RETENTION_S + 60))
+    # Filled four days ago, as the venue would have then.
+    kucoin._fill(KEY, kucoin.books["BTC-USDT"], old.client_order_id, "buy", D(100), D(1))
+    kucoin.orders[old.client_order_id]["createdAt"] -= (RETENTION_S + 60) * 1000
+
+    with pytest.raises(OrderUnknown, match="older than the 3 x 24 h KuCoin keeps"):
+        await venue(url).find_order(old)
 
 
 @pytest.mark.asyncio

@@ -50,7 +50,7 @@ class LiveVenue:
         *,
         api_key: str,
         secret: str,
-        passphrase: str,
+        passphrase: str = "",  # a real KuCoin key has one; the venue refuses a wrong one
         api_url: str = "",
         timeout_ms: int | None = None,
     ) -> None:

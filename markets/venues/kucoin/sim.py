@@ -10,7 +10,7 @@ import json
 import secrets
 import time
 from collections import Counter
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from http import HTTPStatus
 from urllib.parse import parse_qs
@@ -27,7 +27,7 @@ BOOK_DEPTHS = {"level2_20": 20, "level2_100": 100}
 OK = "200000"
 ORDER_POST = "POST /api/v1/hf/orders"
 BY_CLIENT_OID = "/api/v1/hf/orders/client-order/"
-REST_FAULTS = ("error", "timeout", "unavailable", "unreadable")
+REST_FAULTS = ("error", "timeout", "unavailable", "unreadable", "lost")
 INSUFFICIENT = "Balance insufficient!"
 PLACES = Decimal("0.00000001")
 TIMESTAMP_WINDOW_MS = 5000
@@ -63,6 +63,7 @@ class SimKucoin(SimVenue):
         self.keys: dict[str, tuple[str, str]] = {}  # API key -> (secret, passphrase)
         self.balances: dict[str, dict[str, Decimal]] = {}  # API key -> currency -> amount
         self.taker_fee_bps = Decimal(10)
+        self.maker_fee_bps = Decimal(10)
         self.fee_currency = "quote"  # or "base", or a third currency such as "KCS"
         self.orders: dict[str, dict] = {}  # by clientOid, each with the key that placed it
         self.fills: dict[str, list[dict]] = {}  # by order id
@@ -210,6 +211,17 @@ class SimKucoin(SimVenue):
 
     # -- REST ------------------------------------------------------------------------------
 
+    def open_account(
+        self, api_key: str, secret: str, funding: Mapping[str, Decimal], passphrase: str = ""
+    ) -> None:
+        """Take orders signed with `api_key`, `secret` and `passphrase`, holding `funding`."""
+        self.keys[api_key] = (secret, passphrase)
+        self.balances[api_key] = dict(funding)
+
+    def holdings(self, api_key: str) -> dict[str, Decimal]:
+        """What `api_key`'s account holds now (KuCoin's currency names are the desk's)."""
+        return dict(self.balances.get(api_key, {}))
+
     def inject_rest_fault(
         self,
         fault: str,
@@ -222,7 +234,8 @@ class SimKucoin(SimVenue):
         """`error`: the next `times` requests on `route` are refused with `message` (code 200004),
         nothing done. `timeout`: served (an order is placed), then answered `delay` seconds
         late. `unreadable`: served, then answered with a body that is no KuCoin envelope.
-        `unavailable`: answered HTTP 503, nothing done. `route` is "METHOD /path"."""
+        `unavailable`: answered HTTP 503, nothing done. `lost`: dropped before the venue acts,
+        nothing done, answered 504 `delay` seconds late. `route` is "METHOD /path"."""
         if fault not in REST_FAULTS:
             raise ValueError(f"unknown fault: {fault}")
         self.rest_faults.append(RestFault(fault, route, times, message, delay))
@@ -241,6 +254,10 @@ class SimKucoin(SimVenue):
             route if not route.startswith(f"GET {BY_CLIENT_OID}") else f"GET {BY_CLIENT_OID}"
         )
         fault = self.take_rest_fault(fault_route)
+        if fault is not None and fault.kind == "lost":
+            return RestAnswer(
+                HTTPStatus.GATEWAY_TIMEOUT, "<html>gateway timeout</html>", fault.delay
+            )
         if fault is not None and fault.kind == "unavailable":
             # The gateway's page, not a KuCoin envelope.
             return RestAnswer(HTTPStatus.SERVICE_UNAVAILABLE, "<html>service unavailable</html>")
@@ -427,8 +444,8 @@ class SimKucoin(SimVenue):
         symbols = [s for s in parse_qs(request.query).get("symbols", [""])[0].split(",") if s]
         if not symbols or len(symbols) > 10:
             raise Refusal(HTTPStatus.OK, "400100", "symbols: between 1 and 10")
-        rate = _text(self.taker_fee_bps / 10_000)
-        return [{"symbol": s, "takerFeeRate": rate, "makerFeeRate": rate} for s in symbols]
+        taker, maker = _text(self.taker_fee_bps / 10_000), _text(self.maker_fee_bps / 10_000)
+        return [{"symbol": s, "takerFeeRate": taker, "makerFeeRate": maker} for s in symbols]
 
     def _accounts(self, key: str, request: RestRequest) -> list[dict]:
         return [

@@ -5,6 +5,8 @@ and text `ping` answered `pong`."""
 import json
 import time
 import zlib
+from collections.abc import Mapping
+from decimal import Decimal
 
 from markets.simulator.book import Change, best_first
 from markets.simulator.market import VenueBook
@@ -41,6 +43,12 @@ class SimOkx(SimVenue):
     def __init__(self, books: list[VenueBook], timing: Timing) -> None:
         super().__init__(books, timing)
         self.seq_ids = {s: b.rng.randint(10**9, 10**10) for s, b in self.books.items()}
+
+    def open_account(self, api_key: str, secret: str, funding: Mapping[str, Decimal]) -> None:
+        """Nothing to open: the simulated OKX serves market data only, as the desk watches OKX."""
+
+    def holdings(self, api_key: str) -> dict[str, Decimal]:
+        return {}
 
     def streams(self, path: str) -> bool:
         return path == PATH

@@ -97,8 +97,7 @@ def give_key(sim, slug: str) -> tuple[str, str, str]:
         venue.balances["kraken-desk"] = {ASSET_CODES.get(a, a): v for a, v in FUNDING.items()}
         return "kraken-desk", secret.decode(), ""
     if slug == "kucoin":
-        venue.keys["kucoin-desk"] = ("kucoin-secret", "kucoin passphrase")
-        venue.balances["kucoin-desk"] = dict(FUNDING)
+        venue.open_account("kucoin-desk", "kucoin-secret", FUNDING, passphrase="kucoin passphrase")
         return "kucoin-desk", "kucoin-secret", "kucoin passphrase"
     venue.keys["binance-desk"] = "binance-secret"  # the simulated Binance keeps no balances
     return "binance-desk", "binance-secret", ""

@@ -35,8 +35,7 @@ async def simulator():
     markets = {"BTC-USD": MarketSpec(mid=D(100), size=D(1), listings={"kucoin": listing})}
     async with VenueSimulator(markets=markets, profiles={"kucoin": STILL}) as simulator:
         kucoin = simulator.venues["kucoin"]
-        kucoin.keys[KEY] = (SECRET, PASSPHRASE)
-        kucoin.balances[KEY] = dict(FUNDING)
+        kucoin.open_account(KEY, SECRET, FUNDING, passphrase=PASSPHRASE)
         kucoin.set_book("BTC-USDT", bids=BIDS, asks=ASKS)
         yield simulator
 
@@ -136,12 +135,15 @@ async def test_an_order_whose_answer_is_lost_or_unreadable_is_found_by_lookup(ku
 
 
 @pytest.mark.asyncio
-async def test_an_unavailable_venue_takes_no_order_and_the_lookup_says_so(kucoin, url):
-    kucoin.inject_rest_fault("unavailable")
+@pytest.mark.parametrize("fault", ["unavailable", "lost"])
+async def test_an_unavailable_venue_or_a_lost_request_takes_no_order_and_the_lookup_says_so(
+    kucoin, url, fault
+):
+    kucoin.inject_rest_fault(fault, delay=1.0)
 
-    report = await venue(url).place_ioc(request())
+    report = await venue(url, timeout_ms=FAST_MS).place_ioc(request())
 
-    assert kucoin.orders == {} and report.fills == ()
+    assert kucoin.orders == {} and report.fills == () and kucoin.posts == {}
     assert "the venue has no such order" in report.error
 
 
@@ -286,14 +288,14 @@ async def test_an_order_older_than_kucoin_keeps_finished_ones_is_unknown_not_abs
 
 @pytest.mark.asyncio
 async def test_fee_tier_and_balances_are_the_accounts(kucoin, url):
-    kucoin.taker_fee_bps = D(8)
+    kucoin.taker_fee_bps, kucoin.maker_fee_bps = D("8.5"), D(2)
     symbols = [f"S{i}-USDT" for i in range(12)]
 
     tier = await venue(url).fetch_fees(symbols)
     held = await venue(url).fetch_balances()
 
-    assert tier == FeeTier(taker_bps=D(8), maker_bps=D(8))
-    assert held == FUNDING
+    assert tier == FeeTier(taker_bps=D("8.5"), maker_bps=D(2))
+    assert held == FUNDING == kucoin.holdings(KEY)
 
 
 def test_kucoin_is_registered_as_a_live_venue():

@@ -26,9 +26,11 @@ class StaleConnection(Exception):
     """No frame (or no subscription confirmation) in time: the socket is treated as dead."""
 
 
-def http_get(url: str, timeout: float) -> str:
-    """GET `url` and return the body text (run in a thread: urllib blocks)."""
-    with urllib.request.urlopen(url, timeout=timeout) as response:
+def http_get(url: str, timeout: float, method: str = "GET") -> str:
+    """GET (or POST, empty) `url` and return the body text (run in a thread: urllib blocks)."""
+    data = b"" if method == "POST" else None
+    request = urllib.request.Request(url, data=data, method=method)
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         return response.read().decode()
 
 
@@ -128,6 +130,7 @@ class Connection:
         self._went_live = False
         url = self.feed.url
         try:
+            url = await self._handshake()
             async with connect(
                 url, max_size=self.feed.max_size, open_timeout=self.open_timeout, close_timeout=1
             ) as ws:
@@ -145,6 +148,16 @@ class Connection:
             self.feed.reset("disconnected")
             if not self._went_live:
                 self.failures += 1
+
+    async def _handshake(self) -> str:
+        """Where to connect: the feed's URL, once the feed read its venue's answer to a
+        pre-connection request (KuCoin's token) when it makes one; failing counts as an attempt."""
+        request = self.feed.handshake_request()
+        if request is not None:
+            method, url = request
+            body = await asyncio.to_thread(http_get, url, self.rest_timeout, method)
+            self.feed.handle_handshake(body)
+        return self.feed.url
 
     async def _session(self, ws: ClientConnection) -> None:
         self.feed.reset("connecting")

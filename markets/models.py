@@ -137,6 +137,17 @@ class Listing(models.Model):
         default=0,
         help_text="The smallest order size the venue accepts, in base; 0 for none.",
     )
+    quote_currency = models.CharField(
+        max_length=12,
+        blank=True,
+        help_text="The currency the venue quotes this listing in when it is not the market's "
+        "(USDT for Binance's BTCUSDT in market BTC-USD); empty: the market's own.",
+    )
+    quote_interchangeable = models.BooleanField(
+        default=False,
+        help_text="The desk treats this listing's quote currency as the market's (USDT as "
+        "USD): only then does a listing quoted in another currency enter the market's crosses.",
+    )
     enabled = models.BooleanField(default=True)
     halted_reason = models.CharField(
         max_length=100,
@@ -164,6 +175,18 @@ class Listing(models.Model):
 
     def __str__(self) -> str:
         return f"{self.market} on {self.exchange.slug} ({self.venue_symbol})"
+
+    @property
+    def foreign_quote(self) -> str:
+        """The listing's quote currency when it differs from its market's; empty otherwise."""
+        quote = self.quote_currency
+        return quote if quote and quote != self.market.quote else ""
+
+    @property
+    def crosses_in_market(self) -> bool:
+        """Whether this listing's book may be crossed with the market's other listings: it is
+        quoted in the market's currency, or the desk marked its quote interchangeable."""
+        return not self.foreign_quote or self.quote_interchangeable
 
     def trading_rule(self) -> TradingRule:
         """What the venue accepts for this market, as one value for execution to hold."""

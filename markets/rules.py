@@ -6,6 +6,8 @@ Pure: plain values in and out; no Django, no I/O. Each venue's parser is its `ru
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+import orjson
+
 from markets.money import ZERO
 
 
@@ -42,3 +44,15 @@ def step(decimals: object, name: str) -> Decimal:
     if isinstance(decimals, bool) or not isinstance(decimals, int) or decimals < 0:
         raise RulesUnreadable(f"{name} is {decimals!r}, not a count of decimal places")
     return Decimal(1).scaleb(-decimals)
+
+
+def answer_data(body: bytes | str, *, ok: str, venue: str) -> list:
+    """The `data` list of a `{"code", "data"}` answer (OKX, KuCoin) whose code is `ok`."""
+    try:
+        answer = orjson.loads(body)
+        code = answer["code"]
+        if code != ok:
+            raise RulesUnreadable(f"{venue} error {code}: {answer.get('msg')}")
+        return list(answer["data"])
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        raise RulesUnreadable(f"not a {venue} answer: {exc!r}") from exc

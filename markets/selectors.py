@@ -1,7 +1,11 @@
 """Reads of the markets app that the engine makes once at start-up."""
 
-from markets.models import Exchange
+import logging
+
+from markets.models import Exchange, Listing
 from markets.venues import FEED_CLASSES, VenueConfig
+
+log = logging.getLogger(__name__)
 
 
 def load_venues(
@@ -18,7 +22,9 @@ def load_venues(
         listings = [
             listing
             for listing in exchange.listings.all()
-            if listing.enabled and (not symbols or listing.market.symbol in symbols)
+            if listing.enabled
+            and (not symbols or listing.market.symbol in symbols)
+            and crosses_in_market(listing)
         ]
         if not listings:
             continue
@@ -34,3 +40,19 @@ def load_venues(
             )
         )
     return venues
+
+
+def crosses_in_market(listing: Listing) -> bool:
+    """Whether `listing` enters its market; one quoted in another currency that the desk has not
+    marked interchangeable stays out, and the log says so (USDT is not USD unless the desk says)."""
+    if listing.crosses_in_market:
+        return True
+    log.warning(
+        "%s %s quotes in %s, not %s's %s, and is not marked interchangeable: left out of it",
+        listing.exchange.slug,
+        listing.venue_symbol,
+        listing.foreign_quote,
+        listing.market.symbol,
+        listing.market.quote,
+    )
+    return False

@@ -46,6 +46,17 @@ def compare(
     return [Drift(a, held.get(a, ZERO), ledger.get(a, ZERO)) for a in assets]
 
 
+def booked_as(exchange: Exchange) -> dict[str, str]:
+    """The venue's assets the ledger books under another name: the quote currency of a listing
+    the desk takes as its market's (Binance's USDT in BTC-USD is booked as USD)."""
+    listings = exchange.listings.select_related("market")
+    return {
+        listing.quote_currency: listing.market.quote
+        for listing in listings
+        if listing.foreign_quote and listing.quote_interchangeable
+    }
+
+
 def drifts_of(reconciliation: Reconciliation) -> list[Drift]:
     return [
         Drift(line["asset"], Decimal(line["venue"]), Decimal(line["ledger"]))

@@ -12,3 +12,13 @@ def rest_body(name: str) -> bytes:
     """The REST answer recorded in CRYPTOFEED/`name` (its `<url> -> <ts>: <body>` line)."""
     line = (CRYPTOFEED / name).read_bytes().splitlines()[0]
     return line.split(b": ", 1)[1]
+
+
+def received(name: str) -> list[tuple[float, str]]:
+    """Every frame received in the websocket recording CRYPTOFEED/`name`: (receive time, text)."""
+    frames = []
+    for line in (CRYPTOFEED / name).read_text().splitlines():
+        stamp, sep, text = line.partition(": ")
+        if sep and " " not in stamp:  # `<ts>: <json>`; sent frames and REST lines name a URL
+            frames.append((float(stamp), text))
+    return frames

@@ -14,7 +14,7 @@ from markets.models import Exchange, ExchangeCredential
 from markets.venues.live import NotTradable, live_venue
 from markets.venues.orders import OpenOrder, VenueError
 from portfolio.models import Account, Mode, Reconciliation
-from portfolio.reconciliation import beyond, compare, drift_words, drifts_of
+from portfolio.reconciliation import beyond, booked_as, compare, drift_words, drifts_of
 from risk import alerts
 from risk.models import RiskProfile
 from risk.services import trip_kill_switch
@@ -60,7 +60,7 @@ def reconcile(account: Account) -> Reconciliation | None:
     ledger = dict(account.balances.values_list("asset", "amount"))
     result = Reconciliation.objects.create(
         account=account,
-        lines=[d.line() for d in compare(held, ledger)],
+        lines=[d.line() for d in compare(held, ledger, booked_as(exchange))],
         # The desk's IOC orders never rest, and none is in flight: any resting order is not ours.
         external_orders=[_shown(o) for o in resting],
     )

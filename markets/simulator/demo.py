@@ -10,14 +10,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from markets.simulator.venue import SimVenue
 
-# What the demo account holds at every simulated venue when it opens, by asset. USDT too, as the
-# simulated Binance quotes in it.
-DEMO_FUNDING = {
-    "USD": Decimal(100_000),
-    "USDT": Decimal(100_000),
-    "BTC": Decimal(2),
-    "ETH": Decimal(30),
-}
+# What the demo account holds at each simulated venue when it opens: 2 BTC, 30 ETH and 100,000
+# of the currency the venue quotes them in.
+QUOTES = {"coinbase": "USD", "kraken": "USD", "binance": "USDT", "kucoin": "USDT", "okx": "USDT"}
+DEMO_BASES = {"BTC": Decimal(2), "ETH": Decimal(30)}
+DEMO_QUOTE = Decimal(100_000)
+PASSPHRASE_VENUES = {"kucoin"}
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 
@@ -41,8 +39,18 @@ def demo_key(venue: str) -> tuple[str, str]:
     return f"{venue}-demo-desk", secret
 
 
+def demo_funding(venue: str) -> dict[str, Decimal]:
+    """What the demo account holds at the simulated `venue` when it opens, by the venue's names."""
+    return {**DEMO_BASES, QUOTES.get(venue, "USD"): DEMO_QUOTE}
+
+
+def demo_passphrase(venue: str) -> str:
+    """The demo key's passphrase at a venue whose keys carry one (KuCoin); "" elsewhere."""
+    return "simulated demo desk" if venue in PASSPHRASE_VENUES else ""
+
+
 def open_demo_accounts(venues: dict[str, SimVenue]) -> None:
-    """Open the demo account, funded with DEMO_FUNDING, at each of `venues` (slug: venue)."""
+    """Open the demo account at each of `venues` (slug: venue), holding its demo_funding."""
     for slug, venue in venues.items():
         api_key, secret = demo_key(slug)
-        venue.open_account(api_key, secret, DEMO_FUNDING)
+        venue.open_account(api_key, secret, demo_funding(slug), demo_passphrase(slug))

@@ -29,6 +29,8 @@ from markets.simulator.venue import RestRequest, Session, SimVenue
 from markets.venues.binance.sim import SimBinance
 from markets.venues.coinbase.sim import SimCoinbase
 from markets.venues.kraken.sim import SimKraken
+from markets.venues.kucoin.sim import SimKucoin
+from markets.venues.okx.sim import SimOkx
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,8 @@ VENUE_TYPES: dict[str, type[SimVenue]] = {
     "coinbase": SimCoinbase,
     "kraken": SimKraken,
     "binance": SimBinance,
+    "okx": SimOkx,
+    "kucoin": SimKucoin,
 }
 CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)[^\r]*", re.IGNORECASE)
 
@@ -69,8 +73,9 @@ class BodyConnection(ServerConnection):
 class VenueSimulator:
     """Serves the simulated venues on one port; start with `async with` or `start()`/`stop()`.
 
-    Paths: /coinbase, /kraken/v2, /binance/stream?streams=.., /binance/ws/<stream>, the
-    Binance REST API under /binance/api/v3, and POST /control/<venue>/<fault> from loopback only.
+    Paths: /coinbase, /kraken/v2, /okx/ws/v5/public, /kucoin/endpoint, /binance/stream?streams=..,
+    /binance/ws/<stream>, each venue's REST API under /<venue>, and POST /control/<venue>/<fault>
+    from loopback only.
     """
 
     def __init__(
@@ -147,6 +152,9 @@ class VenueSimulator:
             "coinbase": f"{ws}/coinbase",
             "kraken": f"{ws}/kraken/v2",
             "binance": f"{ws}/binance",
+            "okx": f"{ws}/okx/ws/v5/public",
+            "kucoin": f"{ws}/kucoin/endpoint",
+            "kucoin_rest": f"{http}/kucoin",
             "binance_rest": f"{http}/binance",
             "coinbase_rest": f"{http}/coinbase",
             "kraken_rest": f"{http}/kraken",

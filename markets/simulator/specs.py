@@ -63,15 +63,16 @@ class Timing:
     binance_batch: float = 0.1
     binance_ping: float = 20.0
     binance_ping_timeout: float = 60.0
+    kucoin_token_ttl: float = 24 * 3600.0
+    kucoin_ping_interval: float = 18.0
+    kucoin_ping_timeout: float = 10.0
     dislocation_every: tuple[float, float] = (10.0, 20.0)
     dislocation_for: tuple[float, float] = (1.0, 5.0)
     dislocation_bps: tuple[int, int] = (60, 120)
 
 
-def _listings(
-    coinbase: SimListing, kraken: SimListing, binance: SimListing
-) -> dict[str, SimListing]:
-    return {"coinbase": coinbase, "kraken": kraken, "binance": binance}
+def _listings(*listings: SimListing) -> dict[str, SimListing]:
+    return dict(zip(("coinbase", "kraken", "binance", "okx", "kucoin"), listings, strict=True))
 
 
 DEFAULT_MARKETS: dict[str, MarketSpec] = {
@@ -82,6 +83,8 @@ DEFAULT_MARKETS: dict[str, MarketSpec] = {
             SimListing("BTC-USD", Decimal("0.01"), SATOSHI),
             SimListing("BTC/USD", Decimal("0.1"), SATOSHI),
             SimListing("BTCUSDT", Decimal("0.01"), Decimal("0.00001")),
+            SimListing("BTC-USDT", Decimal("0.1"), SATOSHI),
+            SimListing("BTC-USDT", Decimal("0.1"), SATOSHI),
         ),
     ),
     "ETH-USD": MarketSpec(
@@ -91,6 +94,8 @@ DEFAULT_MARKETS: dict[str, MarketSpec] = {
             SimListing("ETH-USD", Decimal("0.01"), SATOSHI),
             SimListing("ETH/USD", Decimal("0.01"), SATOSHI),
             SimListing("ETHUSDT", Decimal("0.01"), Decimal("0.0001")),
+            SimListing("ETH-USDT", Decimal("0.01"), Decimal("0.000001")),
+            SimListing("ETH-USDT", Decimal("0.01"), Decimal("0.0000001")),
         ),
     ),
 }
@@ -98,4 +103,6 @@ DEFAULT_PROFILES: dict[str, VenueProfile] = {
     "coinbase": VenueProfile(0.1, 0.0, 2.0, 0.3, 50, 30.0),
     "kraken": VenueProfile(0.2, 0.05, 3.0, 0.8, 40, 40.0),
     "binance": VenueProfile(0.05, 0.02, 1.5, 0.2, 50, 25.0),
+    "okx": VenueProfile(0.1, 0.02, 1.5, 0.3, 50, 25.0),
+    "kucoin": VenueProfile(0.15, 0.03, 2.0, 0.4, 40, 30.0),
 }

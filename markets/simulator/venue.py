@@ -168,9 +168,12 @@ class SimVenue:
         """The answer to a REST request, or None when the venue has no such endpoint."""
         return None
 
-    def open_account(self, api_key: str, secret: str, funding: Mapping[str, Decimal]) -> None:
+    def open_account(
+        self, api_key: str, secret: str, funding: Mapping[str, Decimal], passphrase: str = ""
+    ) -> None:
         """Take orders signed with `api_key` and `secret` (as the venue's keys are: an HMAC
-        secret, or Coinbase's EC private key in PEM), holding `funding` (by the desk's names)."""
+        secret, or Coinbase's EC private key in PEM) and `passphrase` where the venue's keys carry
+        one (KuCoin), holding `funding` (by the desk's names)."""
         raise NotImplementedError
 
     def holdings(self, api_key: str) -> dict[str, Decimal]:

@@ -7,12 +7,16 @@ from markets.venues.binance.feed import BinanceFeed
 from markets.venues.coinbase.feed import CoinbaseFeed
 from markets.venues.feed import Feed
 from markets.venues.kraken.feed import KrakenFeed
+from markets.venues.kucoin.feed import KucoinFeed
+from markets.venues.okx.feed import OkxFeed
 
 # Adding a venue is one folder in markets/venues/ and one row here (plus its Exchange row).
 FEED_CLASSES: dict[str, type[Feed]] = {
     "coinbase": CoinbaseFeed,
     "kraken": KrakenFeed,
     "binance": BinanceFeed,
+    "okx": OkxFeed,
+    "kucoin": KucoinFeed,
 }
 
 
@@ -35,6 +39,6 @@ def make_feed(venue: VenueConfig) -> Feed:
     feed_class = FEED_CLASSES[venue.slug]
     if feed_class is KrakenFeed:
         return KrakenFeed(venue.slug, venue.ws_url, venue.symbols, depth=venue.depth)
-    if feed_class is BinanceFeed:
-        return BinanceFeed(venue.slug, venue.ws_url, venue.symbols, venue.rest_url)
+    if feed_class in (BinanceFeed, KucoinFeed):
+        return feed_class(venue.slug, venue.ws_url, venue.symbols, venue.rest_url)
     return feed_class(venue.slug, venue.ws_url, venue.symbols)

@@ -4,6 +4,7 @@ A feed is pure of I/O, so the same object runs behind a live socket (`connection
 a recorded file (replay) or a test:
 
     feed = CoinbaseFeed("coinbase", url, {"BTC-USD": "BTC-USD"})
+    feed.handle_handshake(body)                   # answer to handshake_request() (KuCoin only)
     for text in feed.subscribe_messages(): send(text)
     changed = feed.handle(text, received_ts)      # canonical markets whose books changed
     for action in feed.take_actions(): ...        # Send / Reconnect / FetchSnapshot (events.py)
@@ -98,6 +99,14 @@ class Feed:
     def snapshot_market(self, url: str) -> str | None:
         """Return the market a recorded REST snapshot URL was fetched for (FetchSnapshot venues)."""
         return None
+
+    def handshake_request(self) -> tuple[str, str] | None:
+        """(method, URL) to call before each connection, for venues that hand out the socket's
+        address and token that way (KuCoin); None: connect to `url` as it is."""
+        return None
+
+    def handle_handshake(self, body: str) -> None:
+        """Take the answer to `handshake_request` (sets `url`); raise ValueError if unusable."""
 
     def ping_message(self) -> str | None:
         """Return an application-level ping frame, for venues that want one."""

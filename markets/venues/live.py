@@ -4,13 +4,15 @@ from markets.models import Exchange
 from markets.venues.binance.orders import LiveVenue as BinanceVenue
 from markets.venues.coinbase.orders import LiveVenue as CoinbaseVenue
 from markets.venues.kraken.orders import LiveVenue as KrakenVenue
+from markets.venues.kucoin.orders import LiveVenue as KucoinVenue
 from markets.venues.orders import Venue
 
 # Adding a live venue is its `orders.py` and one row here; a venue without one can be watched only.
-ORDER_CLASSES: dict[str, type[BinanceVenue | CoinbaseVenue | KrakenVenue]] = {
+ORDER_CLASSES: dict[str, type[BinanceVenue | CoinbaseVenue | KrakenVenue | KucoinVenue]] = {
     "binance": BinanceVenue,
     "coinbase": CoinbaseVenue,
     "kraken": KrakenVenue,
+    "kucoin": KucoinVenue,
 }
 
 

@@ -13,6 +13,8 @@ from markets.rules import RulesUnreadable, TradingRule
 from markets.venues.binance import rules as binance
 from markets.venues.coinbase import rules as coinbase
 from markets.venues.kraken import rules as kraken
+from markets.venues.kucoin import rules as kucoin
+from markets.venues.okx import rules as okx
 
 Reader = Callable[[bytes | str], dict[str, TradingRule]]
 # slug: (the reference's path under the venue's REST URL, its reader).
@@ -20,6 +22,8 @@ READERS: dict[str, tuple[str, Reader]] = {
     "binance": (binance.PATH, binance.trading_rules),
     "coinbase": (coinbase.PATH, coinbase.trading_rules),
     "kraken": (kraken.PATH, kraken.trading_rules),
+    "kucoin": (kucoin.PATH, kucoin.trading_rules),
+    "okx": (okx.PATH, okx.trading_rules),
 }
 FETCH_TIMEOUT_S = 15.0
 

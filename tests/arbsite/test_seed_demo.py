@@ -5,18 +5,17 @@ from decimal import Decimal
 from io import StringIO
 
 import pytest
-from asgiref.sync import async_to_sync
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from arbsite.management.commands.seed_demo import EXCHANGES
 from arbsite.roles import ROLE_PERMISSIONS
 from markets.models import Exchange, ExchangeCredential, Listing, Market
-from markets.simulator.demo import DEMO_FUNDING, demo_key, open_demo_accounts
+from markets.simulator.demo import demo_key, open_demo_accounts
 from markets.simulator.server import VenueSimulator
-from markets.venues.live import live_venue
 from portfolio.models import Account
+from portfolio.reconciliation import drifts_of
 from risk.models import RiskProfile
+from trading.reconciliation import live_accounts, reconcile
 
 
 def seed() -> str:
@@ -31,8 +30,8 @@ def test_seed_demo_creates_one_user_per_role_and_a_paper_profile():
 
     users = get_user_model().objects.all()
     assert sorted(u.groups.get().name for u in users) == sorted(ROLE_PERMISSIONS)
-    assert Exchange.objects.count() == 3
-    assert Listing.objects.count() == 3 * Market.objects.count()
+    assert Exchange.objects.count() == 5
+    assert Listing.objects.count() == 5 * Market.objects.count()
     profile = RiskProfile.objects.get(is_active=True)  # the live one is off
     assert (profile.mode, profile.auto_execute) == ("paper", True)
 
@@ -73,13 +72,17 @@ def test_seed_demo_adds_a_live_profile_switched_off_and_live_accounts_at_the_sim
     live = RiskProfile.objects.get(mode="live")
     assert (live.is_active, live.auto_execute) == (False, True)
     assert RiskProfile.objects.execution_mode() == "paper"
-    assert set(live.allowed_exchanges.values_list("slug", flat=True)) == set(EXCHANGES)
-    for slug in EXCHANGES:
+    tradable = {"coinbase", "kraken", "binance", "kucoin"}  # OKX is watched only
+    assert set(live.allowed_exchanges.values_list("slug", flat=True)) == tradable
+    for slug in tradable:
         credential = ExchangeCredential.objects.get(exchange__slug=slug)
         assert (credential.api_key, credential.secret) == demo_key(slug)
         account = Account.objects.get(exchange__slug=slug, mode="live")
         held = dict(account.balances.values_list("asset", "amount"))
-        assert held == DEMO_FUNDING
+        # What the venue holds, by the ledger's names: its USDT is booked as USD where the desk
+        # takes them as one.
+        assert held == {"BTC": 2, "ETH": 30, "USD": 100_000}
+    assert not ExchangeCredential.objects.filter(exchange__slug="okx").exists()
 
 
 @pytest.mark.django_db
@@ -100,21 +103,31 @@ def test_seed_demo_leaves_a_venue_pointed_elsewhere_without_stand_in_keys():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_simulated_venues_take_the_seeded_keys_and_hold_what_the_ledger_says(loop, monkeypatch):
+def test_the_simulated_venues_take_the_seeded_keys_and_hold_exactly_what_the_ledger_says(
+    loop, monkeypatch
+):
     simulator = VenueSimulator()
     asyncio.run_coroutine_threadsafe(simulator.start(), loop).result(5)
     try:
         open_demo_accounts(simulator.venues)
         seed()
-        for slug in EXCHANGES:
+        for account in live_accounts():
+            slug = account.exchange.slug
             monkeypatch.setenv(f"ARB_{slug.upper()}_REST_URL", simulator.urls[f"{slug}_rest"])
-            exchange = Exchange.objects.get(slug=slug)
 
-            at_venue = async_to_sync(live_venue(exchange).fetch_balances)()
+            result = reconcile(account)
 
-            ledger = Account.objects.get(exchange=exchange, mode="live").balances
-            assert {a: v for a, v in at_venue.items() if v} == dict(
-                ledger.values_list("asset", "amount")
-            ), slug
+            assert result.error == "", slug
+            assert [d.drift for d in drifts_of(result)] == [0, 0, 0], slug
     finally:
         asyncio.run_coroutine_threadsafe(simulator.stop(), loop).result(5)
+
+
+@pytest.mark.django_db
+def test_seed_demo_says_which_listings_quote_in_usdt_and_that_the_desk_takes_it_as_usd():
+    seed()
+
+    usdt = Listing.objects.filter(quote_currency="USDT")
+    assert sorted({listing.exchange.slug for listing in usdt}) == ["binance", "kucoin", "okx"]
+    assert all(listing.quote_interchangeable for listing in usdt)
+    assert not Listing.objects.filter(quote_currency="", quote_interchangeable=True).exists()

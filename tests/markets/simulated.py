@@ -83,10 +83,30 @@ async def binance(sim: VenueSimulator) -> ClientConnection:
     return await connect(sim.urls["binance"] + "/stream?streams=btcusdt@depth@100ms")
 
 
+async def okx(sim: VenueSimulator, *symbols: str) -> ClientConnection:
+    ws = await connect(sim.urls["okx"])
+    args = [{"channel": "books", "instId": symbol} for symbol in symbols]
+    await ws.send(json.dumps({"op": "subscribe", "args": args}))
+    return ws
+
+
+async def kucoin(sim: VenueSimulator, *symbols: str) -> ClientConnection:
+    """A socket on a fresh bullet-public token, subscribed to `symbols` after the welcome."""
+    _, bullet = await http(sim.urls["kucoin_rest"] + "/api/v1/bullet-public", method="POST")
+    server = bullet["data"]["instanceServers"][0]
+    ws = await connect(f"{server['endpoint']}?token={bullet['data']['token']}&connectId=t1")
+    assert json.loads(await ws.recv())["type"] == "welcome"
+    topic = "/market/level2:" + ",".join(symbols)
+    await ws.send(json.dumps({"id": "1", "type": "subscribe", "topic": topic, "response": True}))
+    return ws
+
+
 CONNECT = {
     "coinbase": lambda sim: coinbase(sim, "BTC-USD"),
     "kraken": lambda sim: kraken(sim, {"BTC/USD": 10}),
     "binance": binance,
+    "okx": lambda sim: okx(sim, "BTC-USDT"),
+    "kucoin": lambda sim: kucoin(sim, "BTC-USDT"),
 }
 
 

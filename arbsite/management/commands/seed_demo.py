@@ -12,8 +12,10 @@ from django.db import transaction
 
 from arbsite.roles import ADMINISTRATOR, RISK_MANAGER, STAFF_ROLES, TRADER, VIEWER
 from markets.models import Exchange, ExchangeCredential, Listing, Market
-from markets.simulator.demo import DEMO_FUNDING, demo_key
+from markets.simulator.demo import demo_funding, demo_key, demo_passphrase
+from markets.venues.live import ORDER_CLASSES
 from portfolio.models import Account, Mode
+from portfolio.reconciliation import booked_as
 from portfolio.services import open_account
 from risk.models import RiskProfile
 
@@ -27,21 +29,28 @@ def exchanges_at(sim: str) -> dict[str, tuple[str, str, str, str, str]]:
         "coinbase": ("Coinbase", f"{sim}/coinbase", f"{sim_http}/coinbase", "40", "25"),
         "kraken": ("Kraken", f"{sim}/kraken/v2", f"{sim_http}/kraken", "26", "16"),
         "binance": ("Binance", f"{sim}/binance", f"{sim_http}/binance", "10", "10"),
+        "okx": ("OKX", f"{sim}/okx/ws/v5/public", f"{sim_http}/okx", "10", "8"),
+        "kucoin": ("KuCoin", f"{sim}/kucoin/endpoint", f"{sim_http}/kucoin", "10", "10"),
     }
 
 
 EXCHANGES = exchanges_at(os.environ.get("SIMULATOR_URL", "ws://127.0.0.1:8765"))
-# market: {venue: (venue symbol, tick size, lot size)}
+# market: {venue: (venue symbol, tick size, lot size[, quote currency])}. A fourth value is the
+# currency the venue quotes in instead of the market's: the demo desk takes USDT as USD.
 MARKETS = {
     "BTC-USD": {
         "coinbase": ("BTC-USD", "0.01", "0.00000001"),
         "kraken": ("BTC/USD", "0.1", "0.00000001"),
-        "binance": ("BTCUSDT", "0.01", "0.00001"),
+        "binance": ("BTCUSDT", "0.01", "0.00001", "USDT"),
+        "okx": ("BTC-USDT", "0.1", "0.00000001", "USDT"),
+        "kucoin": ("BTC-USDT", "0.1", "0.00000001", "USDT"),
     },
     "ETH-USD": {
         "coinbase": ("ETH-USD", "0.01", "0.00000001"),
         "kraken": ("ETH/USD", "0.01", "0.00000001"),
-        "binance": ("ETHUSDT", "0.01", "0.0001"),
+        "binance": ("ETHUSDT", "0.01", "0.0001", "USDT"),
+        "okx": ("ETH-USDT", "0.01", "0.000001", "USDT"),
+        "kucoin": ("ETH-USDT", "0.01", "0.0000001", "USDT"),
     },
 }
 # What each demo venue's paper account is funded with, by asset.
@@ -118,7 +127,7 @@ class Command(BaseCommand):
                 symbol=symbol, defaults={"base": base, "quote": quote}
             )
             created += is_new
-            for slug, (venue_symbol, tick, lot) in listings.items():
+            for slug, (venue_symbol, tick, lot, *quote) in listings.items():
                 _, is_new = Listing.objects.get_or_create(
                     exchange=Exchange.objects.get(slug=slug),
                     market=market,
@@ -126,6 +135,8 @@ class Command(BaseCommand):
                         "venue_symbol": venue_symbol,
                         "tick_size": Decimal(tick),
                         "lot_size": Decimal(lot),
+                        "quote_currency": "".join(quote),
+                        "quote_interchangeable": bool(quote),
                     },
                 )
                 created += is_new
@@ -136,7 +147,7 @@ class Command(BaseCommand):
             return 0
         return self._profile("Paper default", Mode.PAPER, active=True)
 
-    def _profile(self, name: str, mode: str, *, active: bool) -> int:
+    def _profile(self, name: str, mode: str, *, active: bool, venues=None) -> int:
         profile, is_new = RiskProfile.objects.get_or_create(
             name=name,
             defaults={
@@ -150,7 +161,7 @@ class Command(BaseCommand):
             },
         )
         if is_new:
-            profile.allowed_exchanges.set(Exchange.objects.all())
+            profile.allowed_exchanges.set(Exchange.objects.all() if venues is None else venues)
             profile.allowed_markets.set(Market.objects.all())
         return int(is_new)
 
@@ -167,23 +178,30 @@ class Command(BaseCommand):
         return created
 
     def seed_live(self) -> int:
-        """At each venue that points at the simulated ones: the stand-in key they take for the
-        demo desk, and a live account holding what the simulated venue holds for it (so ledger
-        and venue agree); then a live profile, off, that a risk manager switches on."""
+        """At each venue the desk can trade live that points at the simulated ones: the
+        stand-in key they take for the demo desk, and a live account holding what the
+        simulated venue holds for it, by the ledger's names (so ledger and venue agree); then a
+        live profile on those venues, off, that a risk manager switches on."""
         created = 0
+        tradable = []
         for slug, (_, _, rest_url, _, _) in EXCHANGES.items():
             exchange = Exchange.objects.filter(slug=slug, rest_url=rest_url).first()
-            if exchange is None:
+            if exchange is None or slug not in ORDER_CLASSES:
                 continue
+            tradable.append(exchange)
             if not ExchangeCredential.objects.filter(exchange=exchange).exists():
                 api_key, secret = demo_key(slug)
                 credential = ExchangeCredential(exchange=exchange)
-                credential.set_keys(api_key=api_key, secret=secret)
+                credential.set_keys(
+                    api_key=api_key, secret=secret, passphrase=demo_passphrase(slug)
+                )
                 credential.save()
                 created += 1
             if not Account.objects.filter(exchange=exchange, mode=Mode.LIVE).exists():
-                open_account(exchange=exchange, mode=Mode.LIVE, funding=DEMO_FUNDING)
+                names = booked_as(exchange)
+                funding = {names.get(a, a): v for a, v in demo_funding(slug).items()}
+                open_account(exchange=exchange, mode=Mode.LIVE, funding=funding)
                 created += 1
         if RiskProfile.objects.filter(mode=Mode.LIVE).exists():
             return created
-        return created + self._profile(LIVE_PROFILE, Mode.LIVE, active=False)
+        return created + self._profile(LIVE_PROFILE, Mode.LIVE, active=False, venues=tradable)

@@ -85,7 +85,9 @@ class SimBinance(SimVenue):
     def streams(self, path: str) -> bool:
         return path == "/binance/stream" or path.startswith("/binance/ws")
 
-    def open_account(self, api_key: str, secret: str, funding: Mapping[str, Decimal]) -> None:
+    def open_account(
+        self, api_key: str, secret: str, funding: Mapping[str, Decimal], passphrase: str = ""
+    ) -> None:
         self.keys[api_key] = secret
         self.balances[api_key] = dict(funding)
 

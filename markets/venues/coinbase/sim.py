@@ -106,7 +106,9 @@ class SimCoinbase(SimVenue):
     def streams(self, path: str) -> bool:
         return path == "/coinbase"
 
-    def open_account(self, api_key: str, secret: str, funding: Mapping[str, Decimal]) -> None:
+    def open_account(
+        self, api_key: str, secret: str, funding: Mapping[str, Decimal], passphrase: str = ""
+    ) -> None:
         private = serialization.load_pem_private_key(secret.encode(), password=None)
         if not isinstance(private, ec.EllipticCurvePrivateKey):
             raise ValueError("a Coinbase secret is an EC private key in PEM")

@@ -88,7 +88,9 @@ class SimKraken(SimVenue):
     def streams(self, path: str) -> bool:
         return path == "/kraken/v2"
 
-    def open_account(self, api_key: str, secret: str, funding: Mapping[str, Decimal]) -> None:
+    def open_account(
+        self, api_key: str, secret: str, funding: Mapping[str, Decimal], passphrase: str = ""
+    ) -> None:
         self.keys[api_key] = secret
         self.balances[api_key] = {BALANCE_CODES.get(a, a): v for a, v in funding.items()}
 

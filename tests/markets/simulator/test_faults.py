@@ -14,7 +14,7 @@ from tests.markets.simulated import CONNECT, coinbase, frames, http
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("venue", ["coinbase", "kraken", "binance"])
+@pytest.mark.parametrize("venue", ["coinbase", "kraken", "binance", "okx", "kucoin"])
 async def test_malformed_fault_sends_exactly_one_invalid_frame(sim, venue):
     ws = await CONNECT[venue](sim)
     await frames(ws, 0.2)
@@ -32,7 +32,7 @@ async def test_malformed_fault_sends_exactly_one_invalid_frame(sim, venue):
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("venue", ["coinbase", "kraken", "binance"])
+@pytest.mark.parametrize("venue", ["coinbase", "kraken", "binance", "okx", "kucoin"])
 async def test_drop_fault_closes_the_venues_connections(sim, venue):
     ws = await CONNECT[venue](sim)
     await frames(ws, 0.2)

@@ -1,19 +1,25 @@
 """What each live venue says about the desk's account, asked of its simulated venue over
 loopback: the fee tier (`fetch_fees`) and the balances (`fetch_balances`), or a clear error."""
 
+import time
 from decimal import Decimal
 
 import pytest
 import pytest_asyncio
 
-from markets.simulator.demo import demo_key
+from markets.simulator.demo import demo_key, demo_passphrase
 from markets.simulator.server import VenueSimulator
 from markets.simulator.specs import MarketSpec, SimListing, VenueProfile
 from markets.venues.live import ORDER_CLASSES
 from markets.venues.orders import FeeTier, OrderRequest, VenueError
 
 D = Decimal
-SYMBOLS = {"coinbase": "BTC-USDT", "kraken": "BTC/USDT", "binance": "BTCUSDT"}
+SYMBOLS = {
+    "coinbase": "BTC-USDT",
+    "kraken": "BTC/USDT",
+    "binance": "BTCUSDT",
+    "kucoin": "BTC-USDT",
+}
 FUNDING = {"BTC": D(2), "USDT": D(100_000)}
 STILL = VenueProfile(3600.0, 0.0, 0.0, 0.2, 10, 25.0)
 VENUES = list(SYMBOLS)
@@ -25,7 +31,7 @@ async def simulator():
     markets = {"BTC-USDT": MarketSpec(mid=D(100), size=D(1), listings=listings)}
     async with VenueSimulator(markets=markets, profiles=dict.fromkeys(SYMBOLS, STILL)) as sim:
         for slug, venue in sim.venues.items():
-            venue.open_account(*demo_key(slug), FUNDING)
+            venue.open_account(*demo_key(slug), FUNDING, demo_passphrase(slug))
             venue.set_book(SYMBOLS[slug], bids=[(D(99), D(1))], asks=[(D(100), D(1))])
         yield sim
 
@@ -33,7 +39,10 @@ async def simulator():
 def live(simulator, slug: str, *, key: tuple[str, str] | None = None, url: str = ""):
     api_key, secret = key or demo_key(slug)
     url = url or simulator.urls[f"{slug}_rest"]
-    return ORDER_CLASSES[slug](api_key=api_key, secret=secret, api_url=url, timeout_ms=2000)
+    extra = {"passphrase": demo_passphrase(slug)} if demo_passphrase(slug) else {}
+    return ORDER_CLASSES[slug](
+        api_key=api_key, secret=secret, api_url=url, timeout_ms=2000, **extra
+    )
 
 
 def plain(held: dict[str, Decimal]) -> dict[str, Decimal]:
@@ -58,7 +67,7 @@ async def test_each_venue_states_what_the_account_holds_and_a_fill_moves_it(simu
     before = await venue.fetch_balances()
     report = await venue.place_ioc(
         OrderRequest(
-            client_order_id="arb-1-19a2b3c4d5e-buy",
+            client_order_id=f"arb-1-{int(time.time() * 1000):x}-buy",  # created now
             venue=slug,
             market="BTC-USDT",
             venue_symbol=SYMBOLS[slug],
@@ -86,6 +95,7 @@ async def test_each_venue_states_what_the_account_holds_and_a_fill_moves_it(simu
         ("coinbase", "UNAUTHORIZED"),
         ("kraken", "EAPI:Invalid key"),
         ("binance", "Invalid API-key, IP, or permissions for action."),
+        ("kucoin", "KC-API-KEY not exists"),
     ],
 )
 async def test_a_key_the_venue_does_not_know_is_a_venue_error_in_its_words(simulator, slug, words):
@@ -136,5 +146,7 @@ async def test_each_venue_lists_an_order_resting_there_that_the_desk_did_not_sen
     ]
     other = live(simulator, slug, key=demo_key(f"{slug} someone else"))
     if slug != "coinbase":  # another key sees none of it (Coinbase's stand-in has one key here)
-        simulator.venues[slug].open_account(*demo_key(f"{slug} someone else"), FUNDING)
+        simulator.venues[slug].open_account(
+            *demo_key(f"{slug} someone else"), FUNDING, demo_passphrase(slug)
+        )
         assert await other.fetch_open_orders() == []

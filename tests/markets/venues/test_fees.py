@@ -14,7 +14,7 @@ from django.urls import reverse
 from arbsite.models import AuditEvent
 from arbsite.roles import ADMINISTRATOR
 from markets.models import Exchange, ExchangeCredential
-from markets.simulator.demo import DEMO_FUNDING, demo_key
+from markets.simulator.demo import demo_funding, demo_key
 from markets.simulator.server import VenueSimulator
 from markets.simulator.specs import MarketSpec, SimListing, VenueProfile
 from markets.tasks import sync_venue_fees
@@ -42,7 +42,7 @@ def sim(loop):
     simulator = VenueSimulator(markets=markets, profiles=dict.fromkeys(SYMBOLS, still))
     asyncio.run_coroutine_threadsafe(simulator.start(), loop).result(5)
     for slug, venue in simulator.venues.items():
-        venue.open_account(*demo_key(slug), DEMO_FUNDING)
+        venue.open_account(*demo_key(slug), demo_funding(slug))
         venue.taker_fee_bps, venue.maker_fee_bps = TIERS[slug]
     yield simulator
     asyncio.run_coroutine_threadsafe(simulator.stop(), loop).result(5)

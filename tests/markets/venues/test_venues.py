@@ -29,12 +29,12 @@ def test_a_venue_with_an_orders_module_trades_through_it_with_its_credential(set
 
 @pytest.mark.django_db
 def test_a_venue_without_an_orders_module_is_not_tradable_and_says_so():
-    kucoin = ExchangeFactory(slug="kucoin")
+    okx = ExchangeFactory(slug="okx")
 
     with pytest.raises(NotTradable) as refused:
-        live_venue(kucoin)
+        live_venue(okx)
 
     assert str(refused.value) == (
-        "kucoin has no orders module: the desk can watch it but not trade it live"
+        "okx has no orders module: the desk can watch it but not trade it live"
     )
     assert isinstance(refused.value, ValueError)

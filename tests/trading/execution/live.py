@@ -38,6 +38,7 @@ VENUES = {
     "coinbase": ("BTC-USDT", D("0.01"), D("0.0001"), D(60)),
     "kraken": ("BTC/USDT", D("0.1"), D("0.00000001"), D(26)),
     "binance": ("BTCUSDT", D("0.01"), D("0.00001"), D(10)),
+    "kucoin": ("BTC-USDT", D("0.1"), D("0.00000001"), D(10)),
 }
 # The buy venue's asks and the sell venue's bids: 1 BTC bought through two asks (VWAP 100.2),
 # sold through two bids (VWAP 102.7); the far side of each book is out of the way.
@@ -47,16 +48,19 @@ SIZE, BUY_VWAP, BUY_LIMIT = D(1), D("100.2"), D("100.5")
 SELL_VWAP, SELL_LIMIT = D("102.7"), D("102.5")
 FAR_BIDS, FAR_ASKS = [(D(90), D(1))], [(D(110), D(1))]
 # Each pair, bought on the first and sold on the second, and its net: 102.7 - 100.2 less the
-# taker fees (Coinbase 60, Kraken 26, Binance 10 bps) on 100.2 bought and 102.7 sold.
+# taker fees (Coinbase 60, Kraken 26, Binance 10, KuCoin 10 bps) on 100.2 bought and 102.7 sold.
 PAIRS = [
     ("coinbase", "kraken", D("1.63178")),
     ("coinbase", "binance", D("1.7961")),
     ("kraken", "binance", D("2.13678")),
+    ("kucoin", "kraken", D("2.13278")),
 ]
+PASSPHRASES = {"kucoin": "the desk's kucoin passphrase"}  # the venues whose keys carry one
 
 
 def give_key(sim, slug: str) -> tuple[str, str]:
-    """A key on the simulated `slug`, funded with FUNDING; the (api key, secret) the desk stores."""
+    """A key on the simulated `slug`, funded with FUNDING; the (api key, secret) the desk stores
+    (with PASSPHRASES[slug] where the venue's keys carry one)."""
     if slug == "coinbase":
         private = ec.generate_private_key(ec.SECP256R1())
         secret = private.private_bytes(
@@ -67,7 +71,8 @@ def give_key(sim, slug: str) -> tuple[str, str]:
         api_key = "organizations/org-1/apiKeys/desk"
     else:
         api_key, secret = f"{slug}-desk", base64.b64encode(f"{slug} secret".encode()).decode()
-    sim.venues[slug].open_account(api_key, secret, FUNDING)
+    passphrase = {"passphrase": PASSPHRASES[slug]} if slug in PASSPHRASES else {}
+    sim.venues[slug].open_account(api_key, secret, FUNDING, **passphrase)
     return api_key, secret
 
 
@@ -84,7 +89,7 @@ def venue_orders(sim, slug: str, trade: Trade, side: str) -> tuple[dict[str, dic
         wire = cl_ord_id(cid)
         orders = {txid: o for txid, o in venue.orders.items() if o["cl_ord_id"] == wire}
         return orders, venue.posts[wire]
-    id_field = "order_id" if slug == "coinbase" else "orderId"
+    id_field = {"coinbase": "order_id", "kucoin": "id"}.get(slug, "orderId")
     orders = {str(o[id_field]): o for c, o in venue.orders.items() if c == cid}
     return orders, venue.posts[cid]
 
@@ -115,7 +120,7 @@ def desk(sim, loop, buy_slug: str, sell_slug: str):
         )
         api_key, secret = give_key(sim, slug)
         credential = ExchangeCredential(exchange=exchange)
-        credential.set_keys(api_key=api_key, secret=secret)
+        credential.set_keys(api_key=api_key, secret=secret, passphrase=PASSPHRASES.get(slug, ""))
         credential.save()
         open_account(exchange=exchange, mode="live", funding=dict(FUNDING))
         exchanges[slug] = (exchange, api_key)
@@ -160,4 +165,5 @@ def venue_record(sim, slug: str, cid: str) -> tuple[int, Decimal]:
     order = venue.orders.get(cid)
     if order is None:
         return 0, D(0)
-    return 1, D(order["filled_size"] if slug == "coinbase" else order["executedQty"])
+    filled = {"coinbase": "filled_size", "kucoin": "dealSize"}.get(slug, "executedQty")
+    return 1, D(order[filled])

@@ -1,6 +1,7 @@
 """Issue 14: a live cross-venue trade on each pair of the real venue modules (Coinbase, Kraken,
-Binance), each against its simulated venue over loopback, realises its expected PnL exactly and
-leaves the desk's ledger equal to what the simulated venues hold for the desk's keys."""
+Binance, and KuCoin with Kraken), each against its simulated venue over loopback, realises its
+expected PnL exactly and leaves the desk's ledger equal to what the simulated venues hold for
+the desk's keys."""
 
 import asyncio
 

@@ -65,8 +65,8 @@ def test_paper_orders_go_to_the_paper_venue_with_the_profiles_book_age():
 
 
 def test_live_orders_on_a_venue_without_an_orders_module_are_refused_clearly():
-    with pytest.raises(NotTradable, match="kucoin"):
-        default_venue(ExchangeFactory(slug="kucoin"), "live", RiskProfileFactory(mode="live"))
+    with pytest.raises(NotTradable, match="okx"):
+        default_venue(ExchangeFactory(slug="okx"), "live", RiskProfileFactory(mode="live"))
 
 
 class AnswerUnreadable(PaperVenue):

@@ -141,12 +141,12 @@ def live_desk_on(sell_slug: str):
 
 
 def test_a_live_trade_on_a_venue_without_an_orders_module_is_rejected_before_any_leg_is_placed():
-    profile, opportunity = live_desk_on("kucoin")  # kucoin has no orders module
+    profile, opportunity = live_desk_on("okx")  # okx has no orders module
     publish_books(FULL_SELL_BIDS)
     placing = Placing()
 
     def venue_for(exchange, mode, profile):
-        # The buy venue could trade; kucoin's live venue is what the desk would really get.
+        # The buy venue could trade; okx's live venue is what the desk would really get.
         return placing if exchange.slug == "buyv" else default_venue(exchange, mode, profile)
 
     trade = open_trade(opportunity=opportunity, mode="live", profile=profile)

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("markets", "0007_listing_trading_rule"),
+        ("markets", "0008_listing_quote_currency"),
     ]
 
     operations = [

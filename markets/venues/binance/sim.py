@@ -77,6 +77,7 @@ class SimBinance(SimVenue):
         self.orders: dict[str, dict] = {}  # by client order id
         self.trades: dict[int, list[dict]] = {}  # by order id
         self.posts: Counter[str] = Counter()
+        self.can_withdraw: set[str] = set()  # API keys whose restrictions allow moving funds
         self._ids = itertools.count(1000)
 
     # -- market data -----------------------------------------------------------------------
@@ -239,13 +240,14 @@ class SimBinance(SimVenue):
         if route == "GET /api/v3/ping":
             return RestAnswer(HTTPStatus.OK, {}, delay)
         if route == "GET /api/v3/time":
-            return RestAnswer(HTTPStatus.OK, {"serverTime": int(time.time() * 1000)}, delay)
+            return RestAnswer(HTTPStatus.OK, {"serverTime": int(self.now() * 1000)}, delay)
         signed = {
             ORDER_POST: self._place,
             ORDER_GET: self._query,
             "GET /api/v3/myTrades": self._my_trades,
             "GET /api/v3/account": self._account,
             "GET /api/v3/account/commission": self._commission,
+            "GET /sapi/v1/account/apiRestrictions": self._api_restrictions,
         }.get(route)
         if signed is None:
             return None
@@ -272,7 +274,7 @@ class SimBinance(SimVenue):
             raise Refusal(
                 400, -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null."
             ) from None
-        now = int(time.time() * 1000)
+        now = int(self.now() * 1000)
         if stamp > now + 1000 or now - stamp > window:
             raise Refusal(400, -1021, "Timestamp for this request is outside of the recvWindow.")
         return key, params
@@ -420,6 +422,25 @@ class SimBinance(SimVenue):
             ],
             "permissions": ["SPOT"],
             "uid": int(hashlib.sha256(key.encode()).hexdigest()[:8], 16),
+        }
+
+    def _api_restrictions(self, key: str, params: dict[str, str]) -> dict:
+        """A spot trading key; one in `can_withdraw` may also withdraw and transfer."""
+        moves = key in self.can_withdraw
+        return {
+            "ipRestrict": False,
+            "createTime": 1_767_225_600_000,
+            "enableReading": True,
+            "enableSpotAndMarginTrading": True,
+            "enableWithdrawals": moves,
+            "enableInternalTransfer": moves,
+            "permitsUniversalTransfer": moves,
+            "enableMargin": False,
+            "enableFutures": False,
+            "enableVanillaOptions": False,
+            "enablePortfolioMarginTrading": False,
+            "enableFixApiTrade": False,
+            "enableFixReadOnly": False,
         }
 
     def _commission(self, key: str, params: dict[str, str]) -> dict:

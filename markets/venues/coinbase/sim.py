@@ -39,6 +39,8 @@ ORDERS_LIST = f"GET {BROKERAGE}/orders/historical/batch"
 FILLS_LIST = f"GET {BROKERAGE}/orders/historical/fills"
 ACCOUNTS = f"GET {BROKERAGE}/accounts"
 FEE_TIER = f"GET {BROKERAGE}/transaction_summary"
+KEY_PERMISSIONS = f"GET {BROKERAGE}/key_permissions"
+SERVER_TIME = f"GET {BROKERAGE}/time"
 FIAT = ("USD", "EUR", "GBP")
 ORDER_GET = f"GET {BROKERAGE}/orders/historical/"  # followed by the order id
 REST_FAULTS = ("timeout", "server_error", "lost", "rate_limit")
@@ -101,6 +103,7 @@ class SimCoinbase(SimVenue):
         self.owners: dict[str, str] = {}  # order id -> key name
         self.fills: dict[str, list[dict]] = {}  # by order id
         self.posts: Counter[str] = Counter()
+        self.can_transfer: set[str] = set()  # key names whose permissions allow moving funds
         self._trade_ids = itertools.count(1)
 
     def streams(self, path: str) -> bool:
@@ -237,12 +240,15 @@ class SimCoinbase(SimVenue):
 
     def answer(self, request: RestRequest) -> RestAnswer | None:
         route = f"{request.method} {request.path}"
+        if route == SERVER_TIME:  # public
+            return RestAnswer(HTTPStatus.OK, self._server_time())
         served = {
             ORDER_POST: self._place,
             ORDERS_LIST: self._list,
             FILLS_LIST: self._list_fills,
             ACCOUNTS: self._accounts,
             FEE_TIER: self._fee_tier,
+            KEY_PERMISSIONS: self._key_permissions,
         }
         serve = served.get(route)
         if serve is None and route.startswith(ORDER_GET):
@@ -287,7 +293,7 @@ class SimCoinbase(SimVenue):
             key.verify(der, f"{head}.{payload}".encode(), ec.ECDSA(hashes.SHA256()))
         except InvalidSignature:
             raise _unauthorized("bad signature") from None
-        now = time.time()
+        now = self.now()
         if claims.get("iss") not in ISSUERS or exp - nbf > JWT_SECONDS:
             raise _unauthorized("bad issuer or lifetime")
         if now >= exp or nbf > now + 5:
@@ -489,6 +495,25 @@ class SimCoinbase(SimVenue):
             "coinbase_pro_fees": 0,
             "total_balance": "",
             "has_promo_fee": False,
+        }
+
+    def _key_permissions(self, key: str, request: RestRequest) -> dict:
+        """A key that views and trades; one in `can_transfer` may also move funds."""
+        return {
+            "can_view": True,
+            "can_trade": True,
+            "can_transfer": key in self.can_transfer,
+            "portfolio_uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{key}/portfolio")),
+            "portfolio_type": "DEFAULT",
+        }
+
+    def _server_time(self) -> dict:
+        now = self.now()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+        return {
+            "iso": f"{stamp}.{int(now * 1000) % 1000:03d}Z",
+            "epochSeconds": str(int(now)),
+            "epochMillis": str(int(now * 1000)),
         }
 
     def _page(self, rows: list[dict], query: dict[str, list[str]], name: str) -> dict:

@@ -20,7 +20,14 @@ from django.db import connections
 from markets.models import Exchange, ExchangeCredential
 from markets.money import plain
 from markets.venues.ccxt_orders import ask, find_once, place_once, refused, settle_unknown
-from markets.venues.orders import FeeTier, FillReport, OrderReport, OrderRequest, OrderUnknown
+from markets.venues.orders import (
+    FeeTier,
+    FillReport,
+    OrderReport,
+    OrderRequest,
+    OrderUnknown,
+    skew,
+)
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +164,19 @@ class LiveVenue:
             }
 
         return await ask(self._client(), balances, _message)
+
+    async def key_rights(self) -> None:
+        """Kraken has no call that tells a key's permissions."""
+        return None
+
+    async def clock_skew(self) -> float:
+        async def clock(client: _Client) -> float:
+            sent = time.time()
+            answer = await client.public_get_time()
+            # Whole seconds: the middle of the second it names is at most half a second off.
+            return skew(int(answer["result"]["unixtime"]) + 0.5, sent, time.time())
+
+        return await ask(self._client(), clock, _message)
 
 
 class _Client(ccxt.kraken):

@@ -249,6 +249,8 @@ class SimKraken(SimVenue):
         self.rest_faults.append(RestFault(fault, route, times, message, delay))
 
     def answer(self, request: RestRequest) -> RestAnswer | None:
+        if (request.method, request.path) == ("GET", "/0/public/Time"):
+            return RestAnswer(HTTPStatus.OK, {"error": [], "result": self._server_time()})
         method = {
             "AddOrder": self._add_order,
             "OpenOrders": self._open_orders,
@@ -276,6 +278,13 @@ class SimKraken(SimVenue):
             body = "upstream answer cut short"
         late = fault is not None and fault.kind == "timeout"
         return RestAnswer(HTTPStatus.OK, body, fault.delay if late else 0.0)
+
+    def _server_time(self) -> dict:
+        now = int(self.now())
+        day = time.gmtime(now).tm_mday
+        # Kraken's rfc1123 pads the day with a space: "Sun,  7 Jun 20 04:07:53 +0000".
+        text = time.strftime(f"%a, {day:2d} %b %y %H:%M:%S +0000", time.gmtime(now))
+        return {"unixtime": now, "rfc1123": text}
 
     def _verified(self, request: RestRequest) -> tuple[str, dict[str, str]]:
         """The key and parameters of a request once its key, signature and nonce check out."""
@@ -308,7 +317,7 @@ class SimKraken(SimVenue):
             deadline = datetime.fromisoformat(params.get("deadline") or "9999-12-31T00:00:00Z")
         except (KeyError, ArithmeticError, ValueError):
             raise Refusal("EGeneral:Invalid arguments") from None
-        if deadline.timestamp() < time.time():
+        if deadline.timestamp() < self.now():
             raise Refusal("EService:Deadline elapsed")
         if side not in ("buy", "sell") or price % listing.tick or volume % listing.lot:
             raise Refusal("EGeneral:Invalid arguments")

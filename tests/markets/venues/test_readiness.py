@@ -1,0 +1,361 @@
+"""Live readiness (`live_check` and the Exchange admin's action) against the simulated venues:
+each check on a demo key, a key that can withdraw, a skewed clock, a wrong key, stale fees."""
+
+import asyncio
+from datetime import timedelta
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from cryptography.fernet import Fernet
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+from django.utils import timezone
+
+from arbsite.models import AuditEvent
+from arbsite.roles import ADMINISTRATOR, RISK_MANAGER, VIEWER
+from markets.models import Exchange, ExchangeCredential
+from markets.simulator.demo import DEMO_FUNDING, demo_key
+from markets.simulator.server import VenueSimulator
+from markets.simulator.specs import MarketSpec, SimListing, VenueProfile
+from markets.venues.readiness import FAIL, INFO, PASS, WARN, readiness
+from tests.factories import ExchangeFactory, ListingFactory, MarketFactory
+
+D = Decimal
+SYMBOLS = {"coinbase": "BTC-USD", "kraken": "BTC/USD", "binance": "BTCUSDT"}
+NAMES = {"coinbase": "Coinbase", "kraken": "Kraken", "binance": "Binance"}
+CHECKS = [
+    "credentials decrypt",
+    "key authenticates",
+    "key rights",
+    "clock skew",
+    "balances fetched",
+    "fees fresh",
+    "trading rules fresh",
+]
+# What a wrong key gets, in each venue's words.
+REFUSED = {
+    "binance": "AuthenticationError: Invalid API-key, IP, or permissions for action.",
+    "coinbase": "HTTP 401 UNAUTHORIZED: Unauthorized: unknown key or algorithm",
+    "kraken": "AuthenticationError: EAPI:Invalid key",
+}
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def sim(loop):
+    listings = {slug: SimListing(symbol, D("0.1"), D("0.0001")) for slug, symbol in SYMBOLS.items()}
+    markets = {"BTC-USD": MarketSpec(mid=D(100), size=D(1), listings=listings)}
+    still = VenueProfile(3600.0, 0.0, 0.0, 0.2, 10, 25.0)
+    simulator = VenueSimulator(markets=markets, profiles=dict.fromkeys(SYMBOLS, still))
+    asyncio.run_coroutine_threadsafe(simulator.start(), loop).result(5)
+    for slug, venue in simulator.venues.items():
+        venue.open_account(*demo_key(slug), DEMO_FUNDING)
+    yield simulator
+    asyncio.run_coroutine_threadsafe(simulator.stop(), loop).result(5)
+
+
+@pytest.fixture
+def venues(sim, settings) -> dict[str, Exchange]:
+    """The three exchanges at their simulated venues with the demo keys, fees and rules fresh."""
+    settings.CREDENTIALS_KEY = Fernet.generate_key().decode()
+    market = MarketFactory(symbol="BTC-USD")
+    synced = timezone.now() - timedelta(hours=1)
+    rows = {}
+    for slug, symbol in SYMBOLS.items():
+        exchange = ExchangeFactory(
+            slug=slug,
+            name=NAMES[slug],
+            rest_url=sim.urls[f"{slug}_rest"],
+            taker_fee_bps=10,
+            maker_fee_bps=5,
+            fees_synced_at=synced,
+            rules_synced_at=synced,
+        )
+        ListingFactory(exchange=exchange, market=market, venue_symbol=symbol)
+        credential = ExchangeCredential(exchange=exchange)
+        credential.set_keys(api_key=demo_key(slug)[0], secret=demo_key(slug)[1])
+        credential.save()
+        rows[slug] = exchange
+    return rows
+
+
+def by_name(slug: str) -> dict[str, tuple[str, str]]:
+    return {c.name: (c.status, c.detail) for c in readiness(Exchange.objects.get(slug=slug))}
+
+
+def live_check(*args: str) -> tuple[list[str], str]:
+    """The command's lines, and its error ("" when it exits 0)."""
+    out = StringIO()
+    try:
+        call_command("live_check", *args, stdout=out)
+    except CommandError as exc:
+        return out.getvalue().splitlines(), str(exc)
+    return out.getvalue().splitlines(), ""
+
+
+def override(slug: str, reason: str = "the treasury sweeps profits out weekly") -> None:
+    credential = ExchangeCredential.objects.get(exchange__slug=slug)
+    credential.override_withdrawals(reason, by="alice")
+    credential.save()
+
+
+@pytest.mark.parametrize("slug", list(SYMBOLS))
+def test_a_demo_key_passes_every_check_with_its_figures(venues, slug):
+    checks = by_name(slug)
+
+    assert list(checks) == CHECKS
+    rights = INFO if slug == "kraken" else PASS
+    assert [status for status, _ in checks.values()] == [PASS, PASS, rights, *[PASS] * 4]
+    assert checks["balances fetched"][1] == "BTC 2, ETH 30, USD 100000, USDT 100000"
+    assert checks["clock skew"][1].endswith(" s against the venue's server time (limit ±1 s)")
+    assert checks["fees fresh"][1] == (
+        "taker 10.000, maker 5.000 bps, read from the venue 1\xa0hour ago (limit 1\xa0day)"
+    )
+    assert checks["trading rules fresh"][1] == "read from the venue 1\xa0hour ago (limit 2\xa0days)"
+
+
+@pytest.mark.parametrize(
+    ("slug", "stated"),
+    [
+        (
+            "binance",
+            "enableSpotAndMarginTrading=true, enableWithdrawals=false, "
+            "enableInternalTransfer=false, permitsUniversalTransfer=false",
+        ),
+        ("coinbase", "can_view=true, can_trade=true, can_transfer=false"),
+    ],
+)
+def test_the_key_rights_line_quotes_the_venues_own_flags(venues, slug, stated):
+    assert by_name(slug)["key rights"] == (PASS, f"trades, cannot withdraw or transfer ({stated})")
+
+
+def test_kraken_says_what_it_cannot_tell(venues):
+    assert by_name("kraken")["key rights"] == (
+        INFO,
+        "Kraken does not report a key's permissions; check them on its site: trading on, "
+        "withdrawal and transfer of funds off",
+    )
+
+
+def test_live_check_passes_every_venue_with_a_key_and_exits_zero(venues):
+    lines, error = live_check()
+
+    assert error == ""
+    assert len(lines) == 3 * len(CHECKS)
+    assert [line.split()[:2] for line in lines[:2]] == [["binance", PASS], ["binance", PASS]]
+    assert not [line for line in lines if f" {FAIL} " in line]
+
+
+@pytest.mark.parametrize(
+    ("slug", "grant", "can"),
+    [
+        ("binance", lambda sim: sim.venues["binance"].can_withdraw, "withdraw and transfer"),
+        ("coinbase", lambda sim: sim.venues["coinbase"].can_transfer, "withdraw and transfer"),
+    ],
+)
+def test_a_key_that_can_withdraw_fails_live_check(venues, sim, slug, grant, can):
+    grant(sim).add(demo_key(slug)[0])
+
+    lines, error = live_check("--exchange", slug)
+
+    assert error == "1 check failed."
+    rights = next(line for line in lines if " key rights: " in line)
+    assert rights.split()[:2] == [slug, FAIL]
+    assert f"the key can {can} funds (" in rights
+    assert rights.endswith(
+        ": refused. Remove the right at the venue, or an Administrator writes why it must stay "
+        "on the credential"
+    )
+
+
+@pytest.mark.parametrize("slug", ["binance", "coinbase"])
+def test_a_written_override_turns_the_refusal_into_a_warning_that_quotes_it(venues, sim, slug):
+    venue = sim.venues[slug]
+    (venue.can_withdraw if slug == "binance" else venue.can_transfer).add(demo_key(slug)[0])
+    override(slug)
+
+    lines, error = live_check("--exchange", slug)
+
+    assert error == ""
+    rights = next(line for line in lines if " key rights: " in line)
+    assert rights.split()[:2] == [slug, WARN]
+    assert "; overridden by alice at " in rights
+    assert rights.endswith(': "the treasury sweeps profits out weekly"')
+
+
+@pytest.mark.parametrize("slug", list(SYMBOLS))
+def test_a_ten_minute_clock_skew_fails(venues, sim, slug):
+    sim.venues[slug].clock_skew = -600.0
+
+    status, detail = by_name(slug)["clock skew"]
+
+    assert status == FAIL
+    skew = float(detail.split()[0])
+    assert -601 < skew < -599
+    assert detail.endswith(
+        "s against the venue's server time (limit ±1 s): set this machine's clock (NTP)"
+    )
+
+
+def test_a_skewed_clock_makes_live_check_exit_non_zero(venues, sim):
+    sim.venues["kraken"].clock_skew = 600.0
+
+    lines, error = live_check("--exchange", "kraken")
+
+    assert error == "1 check failed."
+    assert next(line for line in lines if "clock skew" in line).split()[:2] == ["kraken", FAIL]
+
+
+@pytest.mark.parametrize("slug", list(SYMBOLS))
+def test_a_wrong_key_fails_in_the_venues_words(venues, sim, slug):
+    sim.venues[slug].keys.clear()
+
+    checks = by_name(slug)
+
+    assert checks["credentials decrypt"][0] == PASS
+    status, detail = checks["key authenticates"]
+    assert (status, detail.startswith("a signed call was refused: ")) == (FAIL, True)
+    assert detail.endswith(REFUSED[slug])
+    assert checks["balances fetched"][0] == FAIL
+    assert checks["balances fetched"][1].endswith(REFUSED[slug])
+    assert checks["clock skew"][0] == PASS  # the venue's time is public
+    if slug != "kraken":
+        assert checks["key rights"][0] == FAIL
+        assert checks["key rights"][1].endswith(REFUSED[slug])
+
+
+@pytest.mark.parametrize(
+    ("synced", "status", "detail"),
+    [
+        (
+            timedelta(hours=25),
+            FAIL,
+            "taker 10.000, maker 5.000 bps, read from the venue 1\xa0day, 1\xa0hour ago "
+            "(limit 1\xa0day): run `manage.py sync_fees --exchange binance`",
+        ),
+        (
+            None,
+            FAIL,
+            "taker 10.000, maker 5.000 bps, never read from the venue: run "
+            "`manage.py sync_fees --exchange binance`",
+        ),
+    ],
+)
+def test_stale_or_never_synced_fees_fail(venues, synced, status, detail):
+    at = None if synced is None else timezone.now() - synced
+    Exchange.objects.filter(slug="binance").update(fees_synced_at=at)
+
+    assert by_name("binance")["fees fresh"] == (status, detail)
+
+
+def test_stale_trading_rules_fail_and_say_what_to_run(venues):
+    Exchange.objects.filter(slug="coinbase").update(
+        rules_synced_at=timezone.now() - timedelta(days=3)
+    )
+
+    status, detail = by_name("coinbase")["trading rules fresh"]
+
+    assert status == FAIL
+    assert detail.endswith("(limit 2\xa0days): run `manage.py sync_listings --exchange coinbase`")
+
+
+def test_stale_fees_make_live_check_exit_non_zero(venues):
+    Exchange.objects.filter(slug="kraken").update(fees_synced_at=None)
+
+    _, error = live_check("--exchange", "kraken")
+
+    assert error == "1 check failed."
+
+
+def test_keys_that_do_not_decrypt_fail_and_the_venue_is_not_asked(venues, settings, sim):
+    settings.CREDENTIALS_KEY = Fernet.generate_key().decode()
+
+    checks = readiness(venues["binance"])
+
+    assert [(c.name, c.status) for c in checks] == [("credentials decrypt", FAIL)]
+    assert "CREDENTIALS_KEY is not the key they were stored with" in checks[0].detail
+
+
+def test_a_named_venue_without_a_key_fails(venues):
+    ExchangeCredential.objects.filter(exchange__slug="kraken").delete()
+
+    lines, error = live_check("--exchange", "kraken")
+
+    assert lines == [
+        "kraken    FAIL credentials decrypt: no API credential: add one in the admin "
+        "(Exchange credentials)"
+    ]
+    assert error == "1 check failed."
+
+
+def test_an_unknown_venue_is_a_clear_error(venues):
+    assert live_check("--exchange", "nasdaq") == ([], "No venue 'nasdaq'.")
+
+
+def staff(client, user_with_role, role: str):
+    user = user_with_role(role)
+    user.is_staff = True
+    user.save()
+    client.force_login(user)
+    return user
+
+
+def test_an_administrator_checks_readiness_from_the_exchange_admin(
+    client, user_with_role, venues, sim
+):
+    staff(client, user_with_role, ADMINISTRATOR)
+    sim.venues["binance"].can_withdraw.add(demo_key("binance")[0])
+
+    response = client.post(
+        reverse("admin:markets_exchange_changelist"),
+        {"action": "check_live_readiness", "_selected_action": [venues["binance"].pk]},
+        follow=True,
+    )
+
+    shown = [(m.level_tag, str(m)) for m in response.context["messages"]]
+    assert [text.split()[:3] for _, text in shown] == [
+        ["binance", status, name.split()[0]]
+        for status, name in zip([PASS, PASS, FAIL, PASS, PASS, PASS, PASS], CHECKS, strict=True)
+    ]
+    assert [level for level, _ in shown[1:3]] == ["success", "error"]
+    assert "the key can withdraw and transfer funds" in shown[2][1]
+
+
+@pytest.mark.parametrize("role", [VIEWER, RISK_MANAGER])
+def test_only_an_administrator_may_run_the_check(client, user_with_role, venues, role):
+    staff(client, user_with_role, role)  # even let into the admin
+
+    response = client.post(
+        reverse("admin:markets_exchange_changelist"),
+        {"action": "check_live_readiness", "_selected_action": [venues["binance"].pk]},
+        follow=True,
+    )
+
+    shown = [str(m) for m in response.context["messages"]]
+    assert not [text for text in shown if text.startswith("binance")], shown
+
+
+def test_an_administrator_writes_an_override_in_the_admin_and_it_is_audited(
+    client, user_with_role, venues
+):
+    administrator = staff(client, user_with_role, ADMINISTRATOR)
+    credential = ExchangeCredential.objects.get(exchange__slug="coinbase")
+
+    response = client.post(
+        reverse("admin:markets_exchangecredential_change", args=[credential.pk]),
+        {"exchange": credential.exchange_id, "withdrawal_override": "  sweeps to cold storage  "},
+    )
+
+    assert response.status_code == 302
+    credential.refresh_from_db()
+    assert credential.withdrawal_override == "sweeps to cold storage"
+    assert credential.withdrawal_override_by == administrator.username
+    assert credential.withdrawal_override_at is not None
+    assert credential.api_key == demo_key("coinbase")[0]  # the keys were left as they were
+    event = AuditEvent.objects.get(action="exchange credential changed")
+    assert event.user == administrator
+    assert event.after["withdrawal_override"] == "sweeps to cold storage"
+    assert event.after["withdrawal_override_by"] == administrator.username
+    assert event.before["withdrawal_override"] == ""

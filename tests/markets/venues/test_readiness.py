@@ -359,3 +359,54 @@ def test_an_administrator_writes_an_override_in_the_admin_and_it_is_audited(
     assert event.after["withdrawal_override"] == "sweeps to cold storage"
     assert event.after["withdrawal_override_by"] == administrator.username
     assert event.before["withdrawal_override"] == ""
+
+
+def test_emptying_the_override_in_the_admin_removes_it_and_the_check_fails_again(
+    client, user_with_role, venues, sim
+):
+    staff(client, user_with_role, ADMINISTRATOR)
+    sim.venues["binance"].can_withdraw.add(demo_key("binance")[0])
+    override("binance")
+    credential = ExchangeCredential.objects.get(exchange__slug="binance")
+
+    client.post(
+        reverse("admin:markets_exchangecredential_change", args=[credential.pk]),
+        {"exchange": credential.exchange_id, "withdrawal_override": ""},
+    )
+
+    credential.refresh_from_db()
+    assert (credential.withdrawal_override, credential.withdrawal_override_by) == ("", "")
+    assert credential.withdrawal_override_at is None
+    event = AuditEvent.objects.get(action="exchange credential changed")
+    assert event.before["withdrawal_override"] == "the treasury sweeps profits out weekly"
+    assert by_name("binance")["key rights"][0] == FAIL
+
+
+def test_a_key_without_its_secret_is_a_form_error_and_changes_nothing(
+    client, user_with_role, venues
+):
+    staff(client, user_with_role, ADMINISTRATOR)
+    credential = ExchangeCredential.objects.get(exchange__slug="kraken")
+
+    response = client.post(
+        reverse("admin:markets_exchangecredential_change", args=[credential.pk]),
+        {"exchange": credential.exchange_id, "api_key": "new-key", "withdrawal_override": "x"},
+    )
+
+    assert response.status_code == 200
+    assert "Give the API key and the secret together, or neither." in response.content.decode()
+    credential.refresh_from_db()
+    assert (credential.api_key, credential.withdrawal_override) == (demo_key("kraken")[0], "")
+
+
+def test_a_venue_clock_ten_minutes_behind_also_refuses_signed_calls_in_its_words(venues, sim):
+    sim.venues["binance"].clock_skew = -600.0
+
+    checks = by_name("binance")
+
+    assert checks["key authenticates"] == (
+        FAIL,
+        "a signed call was refused: InvalidNonce: Timestamp for this request is outside of the "
+        "recvWindow.",
+    )
+    assert checks["clock skew"][0] == FAIL

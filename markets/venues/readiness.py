@@ -77,7 +77,7 @@ def readiness(exchange: Exchange, *, now: datetime | None = None) -> list[Check]
         return checks
     try:
         venue = live_venue(exchange)
-    except NotTradable as exc:
+    except (NotTradable, ImproperlyConfigured) as exc:  # no orders module; a bad URL override
         return [*checks, line("key authenticates", (FAIL, str(exc)))]
     answers = async_to_sync(ask_venue)(venue)
     return [

@@ -18,7 +18,19 @@ from markets.models import Exchange, ExchangeCredential
 from markets.simulator.demo import DEMO_FUNDING, demo_key
 from markets.simulator.server import VenueSimulator
 from markets.simulator.specs import MarketSpec, SimListing, VenueProfile
-from markets.venues.readiness import FAIL, INFO, PASS, WARN, readiness
+from markets.venues.orders import KeyRights, VenueError
+from markets.venues.readiness import (
+    FAIL,
+    FEES_MAX_AGE,
+    INFO,
+    PASS,
+    WARN,
+    Override,
+    clock_check,
+    freshness,
+    readiness,
+    rights_check,
+)
 from tests.factories import ExchangeFactory, ListingFactory, MarketFactory
 
 D = Decimal
@@ -410,3 +422,65 @@ def test_a_venue_clock_ten_minutes_behind_also_refuses_signed_calls_in_its_words
         "recvWindow.",
     )
     assert checks["clock skew"][0] == FAIL
+
+
+def test_a_venue_without_an_orders_module_fails_without_being_asked(venues):
+    other = ExchangeFactory(slug="bitstamp", name="Bitstamp")
+    credential = ExchangeCredential(exchange=other)
+    credential.set_keys(api_key="bitstamp-key-0001", secret="s")
+    credential.save()
+
+    lines, error = live_check("--exchange", "bitstamp")
+
+    assert lines == [
+        "bitstamp  PASS credentials decrypt: key …0001",
+        "bitstamp  FAIL key authenticates: bitstamp has no orders module: the desk can watch it "
+        "but not trade it live",
+    ]
+    assert error == "1 check failed."
+
+
+def test_a_key_that_cannot_trade_fails_and_no_override_helps():
+    rights = KeyRights(trade=False, withdraw=False, transfer=False, stated="can_trade=false")
+    written = Override("we need it", "alice", timezone.now())
+
+    assert rights_check(rights, "Coinbase", written) == (
+        FAIL,
+        "the key cannot trade (can_trade=false)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("withdraw", "transfer", "can"),
+    [(True, False, "withdraw"), (False, True, "transfer"), (True, True, "withdraw and transfer")],
+)
+def test_either_way_of_moving_funds_is_refused(withdraw, transfer, can):
+    rights = KeyRights(trade=True, withdraw=withdraw, transfer=transfer, stated="flags")
+
+    status, detail = rights_check(rights, "Binance", None)
+
+    assert (status, detail.startswith(f"the key can {can} funds (flags): refused.")) == (FAIL, True)
+
+
+@pytest.mark.parametrize(
+    ("skew", "status"),
+    [(0.0, PASS), (1.0, PASS), (-1.0, PASS), (1.001, FAIL), (-1.001, FAIL), (-600.0, FAIL)],
+)
+def test_the_clock_may_be_off_by_one_second_either_way(skew, status):
+    assert clock_check(skew)[0] == status
+
+
+def test_a_venue_whose_time_cannot_be_read_fails_the_clock_check():
+    assert clock_check(VenueError("RequestTimeout: binance GET timed out")) == (
+        FAIL,
+        "the venue's time unread: RequestTimeout: binance GET timed out",
+    )
+
+
+@pytest.mark.parametrize(
+    ("age", "status"), [(timedelta(hours=24), PASS), (timedelta(hours=24, seconds=1), FAIL)]
+)
+def test_fees_are_fresh_for_a_day(age, status):
+    now = timezone.now()
+
+    assert freshness("", now - age, now, FEES_MAX_AGE, "sync_fees")[0] == status

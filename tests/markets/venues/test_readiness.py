@@ -354,6 +354,10 @@ def test_an_administrator_writes_an_override_in_the_admin_and_it_is_audited(
 ):
     administrator = staff(client, user_with_role, ADMINISTRATOR)
     credential = ExchangeCredential.objects.get(exchange__slug="coinbase")
+    url = reverse("admin:markets_exchangecredential_change", args=[credential.pk])
+    page = client.get(url).content.decode()
+    assert "Why this key may withdraw" in page
+    assert "Leave blank to keep the stored key." in page
 
     response = client.post(
         reverse("admin:markets_exchangecredential_change", args=[credential.pk]),

@@ -239,6 +239,8 @@ class SimBinance(SimVenue):
             return RestAnswer(*self.depth(parse_qs(request.query)), delay)
         if route == "GET /api/v3/ping":
             return RestAnswer(HTTPStatus.OK, {}, delay)
+        if route == "GET /api/v3/exchangeInfo":
+            return RestAnswer(HTTPStatus.OK, self._exchange_info(), delay)
         if route == "GET /api/v3/time":
             return RestAnswer(HTTPStatus.OK, {"serverTime": int(self.now() * 1000)}, delay)
         signed = {
@@ -255,6 +257,55 @@ class SimBinance(SimVenue):
             return RestAnswer(HTTPStatus.OK, signed(*self._verified(request)), delay)
         except Refusal as exc:
             return RestAnswer(exc.status, exc.body, delay)
+
+    def _exchange_info(self) -> dict:
+        """GET /api/v3/exchangeInfo: each symbol's filters, as the order checks apply them."""
+
+        def symbol(book: VenueBook) -> dict:
+            listing = book.listing
+            base, quote = _assets(book.symbol)
+            return {
+                "symbol": book.symbol,
+                "status": "TRADING",
+                "baseAsset": base,
+                "baseAssetPrecision": 8,
+                "quoteAsset": quote,
+                "quoteAssetPrecision": 8,
+                "orderTypes": ["LIMIT"],
+                "isSpotTradingAllowed": True,
+                "filters": [
+                    {
+                        "filterType": "PRICE_FILTER",
+                        "minPrice": _text(listing.tick),
+                        "maxPrice": _text(Decimal(1_000_000)),
+                        "tickSize": _text(listing.tick),
+                    },
+                    {
+                        "filterType": "LOT_SIZE",
+                        "minQty": _text(listing.lot),
+                        "maxQty": _text(Decimal(9000)),
+                        "stepSize": _text(listing.lot),
+                    },
+                    {
+                        "filterType": "NOTIONAL",
+                        "minNotional": _text(listing.min_notional),
+                        "applyMinToMarket": True,
+                        "maxNotional": _text(Decimal(9_000_000)),
+                        "applyMaxToMarket": False,
+                        "avgPriceMins": 5,
+                    },
+                ],
+                "permissionSets": [["SPOT"]],
+                "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
+            }
+
+        return {
+            "timezone": "UTC",
+            "serverTime": int(self.now() * 1000),
+            "rateLimits": [],
+            "exchangeFilters": [],
+            "symbols": [symbol(book) for book in self.books.values()],
+        }
 
     def _verified(self, request: RestRequest) -> tuple[str, dict[str, str]]:
         """The request's key and parameters once its key, signature and timestamp check out."""

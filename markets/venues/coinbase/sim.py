@@ -41,6 +41,7 @@ ACCOUNTS = f"GET {BROKERAGE}/accounts"
 FEE_TIER = f"GET {BROKERAGE}/transaction_summary"
 KEY_PERMISSIONS = f"GET {BROKERAGE}/key_permissions"
 SERVER_TIME = f"GET {BROKERAGE}/time"
+PRODUCTS = f"GET {BROKERAGE}/market/products"
 FIAT = ("USD", "EUR", "GBP")
 ORDER_GET = f"GET {BROKERAGE}/orders/historical/"  # followed by the order id
 REST_FAULTS = ("timeout", "server_error", "lost", "rate_limit")
@@ -242,6 +243,8 @@ class SimCoinbase(SimVenue):
         route = f"{request.method} {request.path}"
         if route == SERVER_TIME:  # public
             return RestAnswer(HTTPStatus.OK, self._server_time())
+        if route == PRODUCTS:  # public
+            return RestAnswer(HTTPStatus.OK, self._products())
         served = {
             ORDER_POST: self._place,
             ORDERS_LIST: self._list,
@@ -506,6 +509,37 @@ class SimCoinbase(SimVenue):
             "portfolio_uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{key}/portfolio")),
             "portfolio_type": "DEFAULT",
         }
+
+    def _products(self) -> dict:
+        """GET /market/products: each product's increments, as the order checks apply them."""
+
+        def product(book: VenueBook) -> dict:
+            listing = book.listing
+            base, quote = book.symbol.split("-")
+            return {
+                "product_id": book.symbol,
+                "base_increment": _text(listing.lot),
+                "quote_increment": _text(listing.tick),
+                "price_increment": _text(listing.tick),
+                "base_min_size": _text(listing.lot),
+                "base_max_size": "1000",
+                "quote_min_size": _text(listing.min_notional),
+                "quote_max_size": "10000000",
+                "status": "online",
+                "trading_disabled": False,
+                "cancel_only": False,
+                "post_only": False,
+                "limit_only": False,
+                "is_disabled": False,
+                "product_type": "SPOT",
+                "base_currency_id": base,
+                "quote_currency_id": quote,
+                "base_display_symbol": base,
+                "quote_display_symbol": quote,
+            }
+
+        products = [product(book) for book in self.books.values()]
+        return {"products": products, "num_products": len(products)}
 
     def _server_time(self) -> dict:
         now = self.now()

@@ -488,3 +488,17 @@ def test_fees_are_fresh_for_a_day(age, status):
     now = timezone.now()
 
     assert freshness("", now - age, now, FEES_MAX_AGE, "sync_fees")[0] == status
+
+
+def test_the_simulated_venues_serve_their_trading_rules_so_a_sync_makes_them_fresh(venues):
+    Exchange.objects.update(rules_synced_at=None)
+    out = StringIO()
+
+    call_command("sync_listings", stdout=out)
+
+    for slug in SYMBOLS:
+        assert by_name(slug)["trading rules fresh"][0] == PASS
+        listing = Exchange.objects.get(slug=slug).listings.get()
+        rule = (listing.tick_size, listing.lot_size, listing.min_size, listing.enabled)
+        assert rule == (D("0.1"), D("0.0001"), D("0.0001"), True), slug  # the factory's: 0.01
+    assert out.getvalue().count("1 changed, 0 unchanged, 0 not in the venue's answer") == 3

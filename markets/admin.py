@@ -3,10 +3,19 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
 
 from .models import Exchange, ExchangeCredential, Listing, Market
 from .venues.fees import sync_fees
+from .venues.readiness import FAIL, INFO, PASS, WARN, readiness
 from .venues.rules import VenueUnavailable, apply_rules, reference_rules
+
+READINESS_LEVELS = {
+    PASS: messages.SUCCESS,
+    INFO: messages.INFO,
+    WARN: messages.WARNING,
+    FAIL: messages.ERROR,
+}
 
 
 class ListingInline(admin.TabularInline):
@@ -29,14 +38,15 @@ class ExchangeAdmin(admin.ModelAdmin):
     ]
     list_filter = ["enabled"]
     readonly_fields = ["fees_synced_at"]
-    actions = ["sync_trading_rules", "sync_venue_fees"]
+    actions = ["sync_trading_rules", "sync_venue_fees", "check_live_readiness"]
 
     @admin.action(description="Sync trading rules from the venue", permissions=["change"])
     def sync_trading_rules(self, request, queryset) -> None:
         for exchange in queryset:
             try:
+                rules = reference_rules(exchange)
                 report = apply_rules(
-                    exchange, reference_rules(exchange), user=request.user, request=request
+                    exchange, rules, read_at=timezone.now(), user=request.user, request=request
                 )
             except VenueUnavailable as exc:
                 self.message_user(request, str(exc), messages.ERROR)
@@ -57,6 +67,13 @@ class ExchangeAdmin(admin.ModelAdmin):
                 continue
             self.message_user(request, result.summary(), messages.SUCCESS)
 
+    # Run with the desk's keys against the venue: for those who may manage the keys.
+    @admin.action(description="Check live readiness", permissions=["change"])
+    def check_live_readiness(self, request, queryset) -> None:
+        for exchange in queryset:
+            for check in readiness(exchange):
+                self.message_user(request, str(check), READINESS_LEVELS[check.status])
+
 
 @admin.register(Market)
 class MarketAdmin(admin.ModelAdmin):
@@ -65,7 +82,8 @@ class MarketAdmin(admin.ModelAdmin):
 
 
 class ExchangeCredentialForm(forms.ModelForm):
-    """Keys are write-only: the form never shows a stored value back."""
+    """Keys are write-only: the form never shows a stored value back. Changing a credential, the
+    keys left blank stay as stored (to write an override without typing them again)."""
 
     api_key = forms.CharField(widget=forms.PasswordInput(render_value=False))
     secret = forms.CharField(widget=forms.PasswordInput(render_value=False))
@@ -73,12 +91,22 @@ class ExchangeCredentialForm(forms.ModelForm):
 
     class Meta:
         model = ExchangeCredential
-        fields = ["exchange"]
+        fields = ["exchange", "withdrawal_override"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            for name in ("api_key", "secret"):
+                self.fields[name].required = False
+                self.fields[name].help_text = "Leave blank to keep the stored key."
 
     def clean(self) -> dict:
         """Encrypt the keys now, so a missing or bad CREDENTIALS_KEY is a form error, not a 500."""
         cleaned = super().clean()
-        if {"api_key", "secret"} <= cleaned.keys():
+        given = [name for name in ("api_key", "secret") if cleaned.get(name)]
+        if len(given) == 1:
+            raise forms.ValidationError("Give the API key and the secret together, or neither.")
+        if len(given) == 2:
             try:
                 self.instance.set_keys(
                     api_key=cleaned["api_key"],
@@ -93,4 +121,11 @@ class ExchangeCredentialForm(forms.ModelForm):
 @admin.register(ExchangeCredential)
 class ExchangeCredentialAdmin(admin.ModelAdmin):
     form = ExchangeCredentialForm
-    list_display = ["exchange", "updated_at"]
+    list_display = ["exchange", "updated_at", "withdrawal_override_by"]
+    readonly_fields = ["withdrawal_override_by", "withdrawal_override_at"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        if "withdrawal_override" in form.changed_data:
+            # Signed by whoever wrote it, now.
+            obj.override_withdrawals(obj.withdrawal_override, by=request.user.get_username())
+        super().save_model(request, obj, form, change)

@@ -10,6 +10,7 @@ from django.db import models, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 from django.dispatch import Signal
+from django.utils import timezone
 
 from markets.rules import TradingRule
 
@@ -62,6 +63,14 @@ class Exchange(models.Model):
         editable=False,
         help_text="When the fees were last set from the account's tier at the venue "
         "(`sync_fees`); empty while they are as typed in.",
+    )
+    rules_synced_at = models.DateTimeField(
+        "trading rules read from the venue at",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When the listings' trading rules were last set from the venue's own answer "
+        "(`sync_listings`); empty while they are as typed in.",
     )
 
     class Meta:
@@ -242,6 +251,16 @@ class ExchangeCredential(models.Model):
     # The last nonce signed with this key (Kraken): it must rise across every worker process.
     last_nonce = models.BigIntegerField(default=0, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
+    withdrawal_override = models.TextField(
+        "why this key may withdraw",
+        blank=True,
+        help_text="A key the venue says can withdraw or transfer funds fails the live readiness "
+        "check. Only if it must keep those rights, write here why: the check then warns and "
+        "quotes this. Empty the field to withdraw the override.",
+    )
+    # Who wrote the override and when (set with it, by `override_withdrawals`).
+    withdrawal_override_by = models.CharField(max_length=150, blank=True, editable=False)
+    withdrawal_override_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     def __str__(self) -> str:
         return f"API credential for {self.exchange}"
@@ -284,6 +303,14 @@ class ExchangeCredential(models.Model):
         self.api_key_encrypted = self._seal(api_key)
         self.secret_encrypted = self._seal(secret)
         self.passphrase_encrypted = self._seal(passphrase)
+
+    def override_withdrawals(self, reason: str, *, by: str) -> None:
+        """Write (or, with an empty `reason`, remove) the override, signed by `by` now; the
+        caller saves."""
+        reason = reason.strip()
+        self.withdrawal_override = reason
+        self.withdrawal_override_by = by if reason else ""
+        self.withdrawal_override_at = timezone.now() if reason else None
 
     def next_nonce(self, now_ms: int) -> int:
         """The next nonce for this key, `max(last + 1, now_ms)`, above any other process's: the

@@ -117,6 +117,13 @@ class SimVenue:
         self.profile = books[0].profile
         self.rng = random.Random(f"{books[0].rng.random()}:clock")
         self.rest_faults: list[RestFault] = []
+        # Seconds the venue's clock runs ahead of ours (behind when negative): its server time
+        # and its checks of a request's age read `now()`.
+        self.clock_skew = 0.0
+
+    def now(self) -> float:
+        """The venue's clock, in seconds since the epoch."""
+        return time.time() + self.clock_skew
 
     def set_book(self, symbol: str, *, bids: Levels, asks: Levels) -> None:
         """Replace the book of `symbol` (levels best first, on its tick and lot): what the venue

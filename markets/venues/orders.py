@@ -65,6 +65,16 @@ class OpenOrder:
     price: Decimal
 
 
+@dataclass(frozen=True, slots=True)
+class KeyRights:
+    """What a venue says an API key may do, and its own words for it (`stated`)."""
+
+    trade: bool
+    withdraw: bool  # send funds off the venue
+    transfer: bool  # move funds to another account or wallet of the venue
+    stated: str  # e.g. "enableSpotAndMarginTrading=true, enableWithdrawals=false"
+
+
 class OrderUnknown(Exception):
     """The venue could not say whether it has the order: it stays submitted for recovery."""
 
@@ -88,6 +98,19 @@ class Venue(Protocol):
 
     async def fetch_open_orders(self) -> list[OpenOrder]:
         """Every order resting at the venue for the account, on any symbol."""
+
+    async def key_rights(self) -> KeyRights | None:
+        """What the venue says the key may do; None for a venue that does not tell (Kraken)."""
+
+    async def clock_skew(self) -> float:
+        """Seconds the venue's clock is ahead of ours (behind if negative), from its public
+        server time."""
+
+
+def skew(venue_s: float, sent_s: float, answered_s: float) -> float:
+    """The venue's clock less ours: it read its clock somewhere between our sending and its
+    answer arriving, so against the middle of that round trip (off by at most half of it)."""
+    return venue_s - (sent_s + answered_s) / 2
 
 
 def take_levels(

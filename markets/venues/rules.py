@@ -3,6 +3,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from urllib.error import URLError
 
 from django.db import transaction
@@ -68,9 +69,17 @@ def reference_rules(exchange: Exchange, body: bytes | str | None = None) -> dict
 
 
 def apply_rules(
-    exchange: Exchange, rules: dict[str, TradingRule], *, user=None, request=None
+    exchange: Exchange,
+    rules: dict[str, TradingRule],
+    *,
+    read_at: datetime | None = None,
+    user=None,
+    request=None,
 ) -> SyncReport:
-    """Set each of `exchange`'s listings to its rule in `rules`; save only those that changed."""
+    """Set each of `exchange`'s listings to its rule in `rules`; save only those that changed.
+
+    `read_at` is when `rules` came from the venue itself (not a saved answer): it is stamped on
+    the exchange as `rules_synced_at`, which the live readiness check reads."""
     report = SyncReport(venue=exchange.slug)
     for listing in exchange.listings.select_related("market", "exchange"):
         rule = rules.get(listing.venue_symbol)
@@ -93,4 +102,7 @@ def apply_rules(
             )
         changes = ", ".join(f"{name} {before[name]} -> {after[name]}" for name in after)
         report.changed.append(f"{exchange.slug} {listing.venue_symbol}: {changes}")
+    if read_at is not None:
+        Exchange.objects.filter(pk=exchange.pk).update(rules_synced_at=read_at)
+        exchange.rules_synced_at = read_at
     return report

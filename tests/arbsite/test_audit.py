@@ -352,6 +352,8 @@ def test_adding_a_credential_records_which_keys_were_set_never_their_values(
         "last_nonce": 0,
         "passphrase_encrypted": audit.HIDDEN,
         "secret_encrypted": audit.HIDDEN,
+        "withdrawal_override": "",
+        "withdrawal_override_by": "",
     }
     stored = ExchangeCredential.objects.get()
     trail = str(list(AuditEvent.objects.values_list()))

@@ -7,6 +7,7 @@ from urllib.error import URLError
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from arbsite.models import AuditEvent
 from arbsite.roles import ADMINISTRATOR
@@ -195,6 +196,8 @@ def test_the_admin_action_syncs_and_audits_as_the_administrator(
     assert btc.tick_size == Decimal("0.01")
     event = AuditEvent.objects.get(action="listing synced", object_id=str(btc.pk))
     assert event.user == administrator
+    exchange.refresh_from_db()
+    assert exchange.rules_synced_at is not None
 
 
 def test_the_daily_schedule_runs_the_sync_task():
@@ -206,3 +209,23 @@ def test_the_daily_schedule_runs_the_sync_task():
         True,
         "23",
     )
+
+
+def test_rules_read_from_the_venue_stamp_when_they_were_read(binance, monkeypatch):
+    exchange, _, _, _ = binance
+    monkeypatch.setattr(venue_rules, "http_get", lambda url, timeout: rest_body("BINANCE.0"))
+    before = timezone.now()
+
+    sync("--exchange", "binance")
+
+    exchange.refresh_from_db()
+    assert before <= exchange.rules_synced_at <= timezone.now()
+
+
+def test_rules_from_a_saved_answer_do_not_count_as_read_from_the_venue(binance, answer):
+    exchange, _, _, _ = binance
+
+    sync("--exchange", "binance", "--file", str(answer))
+
+    exchange.refresh_from_db()
+    assert exchange.rules_synced_at is None

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from markets.models import Exchange
 from markets.venues.rules import READERS, VenueUnavailable, apply_rules, reference_rules
@@ -28,7 +29,9 @@ class Command(BaseCommand):
         failed = 0
         for venue in venues:
             try:
-                report = apply_rules(venue, reference_rules(venue, body))
+                rules = reference_rules(venue, body)
+                read_at = timezone.now() if body is None else None  # a saved answer may be old
+                report = apply_rules(venue, rules, read_at=read_at)
             except VenueUnavailable as exc:
                 failed += 1
                 self.stderr.write(str(exc))

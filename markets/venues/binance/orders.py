@@ -6,6 +6,7 @@ whenever an answer leaves its fate unknown, so a retry never places a second ord
 
 import json
 import logging
+import time
 from decimal import Decimal
 from urllib.parse import urlsplit
 
@@ -17,10 +18,12 @@ from markets.venues.ccxt_orders import ask, find_once, place_once, refused, sett
 from markets.venues.orders import (
     FeeTier,
     FillReport,
+    KeyRights,
     OpenOrder,
     OrderReport,
     OrderRequest,
     OrderUnknown,
+    skew,
 )
 
 log = logging.getLogger(__name__)
@@ -28,6 +31,8 @@ log = logging.getLogger(__name__)
 TIMEOUT_MS = 5000
 # The parts of a symbol's commission that add up to what a fill pays (account/commission).
 COMMISSIONS = ("standardCommission", "specialCommission", "taxCommission")
+# The apiRestrictions switches that let a key move funds between accounts or to others.
+TRANSFERS = ("enableInternalTransfer", "permitsUniversalTransfer")
 
 
 class LiveVenue:
@@ -113,6 +118,31 @@ class LiveVenue:
             ]
 
         return await ask(self._client(), open_orders, _message)
+
+    async def key_rights(self) -> KeyRights:
+        """GET /sapi/v1/account/apiRestrictions: the key's switches as the venue holds them."""
+
+        async def rights(client: ccxt.binance) -> KeyRights:
+            flags = await client.sapi_get_account_apirestrictions()
+            return KeyRights(
+                trade=flags["enableSpotAndMarginTrading"] is True,
+                withdraw=flags["enableWithdrawals"] is True,
+                transfer=any(flags.get(name) is True for name in TRANSFERS),
+                stated=", ".join(
+                    f"{name}={str(flags.get(name, False)).lower()}"
+                    for name in ("enableSpotAndMarginTrading", "enableWithdrawals", *TRANSFERS)
+                ),
+            )
+
+        return await ask(self._client(), rights, _message)
+
+    async def clock_skew(self) -> float:
+        async def clock(client: ccxt.binance) -> float:
+            sent = time.time()
+            answer = await client.public_get_time()
+            return skew(int(answer["serverTime"]) / 1000, sent, time.time())
+
+        return await ask(self._client(), clock, _message)
 
 
 def _rate(commission: dict, side: str) -> Decimal:

@@ -78,6 +78,7 @@ class SimBinance(SimVenue):
         self.owners: dict[str, str] = {}  # client order id -> the key of a resting order
         self.trades: dict[int, list[dict]] = {}  # by order id
         self.posts: Counter[str] = Counter()
+        self.can_withdraw: set[str] = set()  # API keys whose restrictions allow moving funds
         self._ids = itertools.count(1000)
 
     # -- market data -----------------------------------------------------------------------
@@ -266,8 +267,10 @@ class SimBinance(SimVenue):
             return RestAnswer(*self.depth(parse_qs(request.query)), delay)
         if route == "GET /api/v3/ping":
             return RestAnswer(HTTPStatus.OK, {}, delay)
+        if route == "GET /api/v3/exchangeInfo":
+            return RestAnswer(HTTPStatus.OK, self._exchange_info(), delay)
         if route == "GET /api/v3/time":
-            return RestAnswer(HTTPStatus.OK, {"serverTime": int(time.time() * 1000)}, delay)
+            return RestAnswer(HTTPStatus.OK, {"serverTime": int(self.now() * 1000)}, delay)
         signed = {
             ORDER_POST: self._place,
             ORDER_GET: self._query,
@@ -275,6 +278,7 @@ class SimBinance(SimVenue):
             "GET /api/v3/account": self._account,
             "GET /api/v3/account/commission": self._commission,
             "GET /api/v3/openOrders": self._open_orders,
+            "GET /sapi/v1/account/apiRestrictions": self._api_restrictions,
         }.get(route)
         if signed is None:
             return None
@@ -282,6 +286,55 @@ class SimBinance(SimVenue):
             return RestAnswer(HTTPStatus.OK, signed(*self._verified(request)), delay)
         except Refusal as exc:
             return RestAnswer(exc.status, exc.body, delay)
+
+    def _exchange_info(self) -> dict:
+        """GET /api/v3/exchangeInfo: each symbol's filters, as the order checks apply them."""
+
+        def symbol(book: VenueBook) -> dict:
+            listing = book.listing
+            base, quote = _assets(book.symbol)
+            return {
+                "symbol": book.symbol,
+                "status": "TRADING",
+                "baseAsset": base,
+                "baseAssetPrecision": 8,
+                "quoteAsset": quote,
+                "quoteAssetPrecision": 8,
+                "orderTypes": ["LIMIT"],
+                "isSpotTradingAllowed": True,
+                "filters": [
+                    {
+                        "filterType": "PRICE_FILTER",
+                        "minPrice": _text(listing.tick),
+                        "maxPrice": _text(Decimal(1_000_000)),
+                        "tickSize": _text(listing.tick),
+                    },
+                    {
+                        "filterType": "LOT_SIZE",
+                        "minQty": _text(listing.lot),
+                        "maxQty": _text(Decimal(9000)),
+                        "stepSize": _text(listing.lot),
+                    },
+                    {
+                        "filterType": "NOTIONAL",
+                        "minNotional": _text(listing.min_notional),
+                        "applyMinToMarket": True,
+                        "maxNotional": _text(Decimal(9_000_000)),
+                        "applyMaxToMarket": False,
+                        "avgPriceMins": 5,
+                    },
+                ],
+                "permissionSets": [["SPOT"]],
+                "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
+            }
+
+        return {
+            "timezone": "UTC",
+            "serverTime": int(self.now() * 1000),
+            "rateLimits": [],
+            "exchangeFilters": [],
+            "symbols": [symbol(book) for book in self.books.values()],
+        }
 
     def _verified(self, request: RestRequest) -> tuple[str, dict[str, str]]:
         """The request's key and parameters once its key, signature and timestamp check out."""
@@ -301,7 +354,7 @@ class SimBinance(SimVenue):
             raise Refusal(
                 400, -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null."
             ) from None
-        now = int(time.time() * 1000)
+        now = int(self.now() * 1000)
         if stamp > now + 1000 or now - stamp > window:
             raise Refusal(400, -1021, "Timestamp for this request is outside of the recvWindow.")
         return key, params
@@ -449,6 +502,25 @@ class SimBinance(SimVenue):
             ],
             "permissions": ["SPOT"],
             "uid": int(hashlib.sha256(key.encode()).hexdigest()[:8], 16),
+        }
+
+    def _api_restrictions(self, key: str, params: dict[str, str]) -> dict:
+        """A spot trading key; one in `can_withdraw` may also withdraw and transfer."""
+        moves = key in self.can_withdraw
+        return {
+            "ipRestrict": False,
+            "createTime": 1_767_225_600_000,
+            "enableReading": True,
+            "enableSpotAndMarginTrading": True,
+            "enableWithdrawals": moves,
+            "enableInternalTransfer": moves,
+            "permitsUniversalTransfer": moves,
+            "enableMargin": False,
+            "enableFutures": False,
+            "enableVanillaOptions": False,
+            "enablePortfolioMarginTrading": False,
+            "enableFixApiTrade": False,
+            "enableFixReadOnly": False,
         }
 
     def _commission(self, key: str, params: dict[str, str]) -> dict:

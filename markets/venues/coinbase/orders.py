@@ -27,11 +27,13 @@ from markets.money import plain
 from markets.venues.orders import (
     FeeTier,
     FillReport,
+    KeyRights,
     OpenOrder,
     OrderReport,
     OrderRequest,
     OrderUnknown,
     VenueError,
+    skew,
 )
 
 log = logging.getLogger(__name__)
@@ -166,6 +168,39 @@ class LiveVenue:
             return [_open_order(o) for o in listed]
         except (KeyError, TypeError, ArithmeticError) as exc:
             raise VenueError(f"open orders unread: {type(exc).__name__}: {exc}"[:200]) from None
+
+    async def key_rights(self) -> KeyRights:
+        """GET /key_permissions: what the key may do, as the venue holds it."""
+        async with self._session() as session:
+            try:
+                status, answer = await self._call(session, "GET", "/key_permissions")
+            except (Unanswered, ValueError) as exc:
+                raise VenueError(f"key permissions unread: {exc}"[:200]) from exc
+        flags = {name: answer.get(name) for name in ("can_view", "can_trade", "can_transfer")}
+        if status != 200 or not all(isinstance(flag, bool) for flag in flags.values()):
+            raise VenueError(f"key permissions unread: {_refusal(status, answer)}"[:200])
+        return KeyRights(
+            trade=flags["can_trade"],
+            # Coinbase has one right for sending funds anywhere: to an address or an account.
+            withdraw=flags["can_transfer"],
+            transfer=flags["can_transfer"],
+            stated=", ".join(f"{name}={str(flag).lower()}" for name, flag in flags.items()),
+        )
+
+    async def clock_skew(self) -> float:
+        """From GET /time, public: signed by nothing, so it answers whatever the key."""
+        url = f"{self.api_url}{BROKERAGE}/time"
+        try:
+            async with self._session() as session:
+                sent = time.time()
+                async with session.get(url) as response:
+                    text, status = await response.text(), response.status
+                answered = time.time()
+            return skew(int(json.loads(text)["epochMillis"]) / 1000, sent, answered)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise VenueError(f"server time unread: {type(exc).__name__}: {exc}"[:200]) from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            raise VenueError(f"server time unread: HTTP {status}: {text[:100]}"[:200]) from exc
 
     def _session(self) -> aiohttp.ClientSession:
         timeout = aiohttp.ClientTimeout(total=self.timeout_ms / 1000)

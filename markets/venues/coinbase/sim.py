@@ -39,6 +39,9 @@ ORDERS_LIST = f"GET {BROKERAGE}/orders/historical/batch"
 FILLS_LIST = f"GET {BROKERAGE}/orders/historical/fills"
 ACCOUNTS = f"GET {BROKERAGE}/accounts"
 FEE_TIER = f"GET {BROKERAGE}/transaction_summary"
+KEY_PERMISSIONS = f"GET {BROKERAGE}/key_permissions"
+SERVER_TIME = f"GET {BROKERAGE}/time"
+PRODUCTS = f"GET {BROKERAGE}/market/products"
 FIAT = ("USD", "EUR", "GBP")
 ORDER_GET = f"GET {BROKERAGE}/orders/historical/"  # followed by the order id
 REST_FAULTS = ("timeout", "server_error", "lost", "rate_limit")
@@ -101,6 +104,7 @@ class SimCoinbase(SimVenue):
         self.owners: dict[str, str] = {}  # order id -> key name
         self.fills: dict[str, list[dict]] = {}  # by order id
         self.posts: Counter[str] = Counter()
+        self.can_transfer: set[str] = set()  # key names whose permissions allow moving funds
         self._trade_ids = itertools.count(1)
 
     def streams(self, path: str) -> bool:
@@ -270,12 +274,17 @@ class SimCoinbase(SimVenue):
 
     def answer(self, request: RestRequest) -> RestAnswer | None:
         route = f"{request.method} {request.path}"
+        if route == SERVER_TIME:  # public
+            return RestAnswer(HTTPStatus.OK, self._server_time())
+        if route == PRODUCTS:  # public
+            return RestAnswer(HTTPStatus.OK, self._products())
         served = {
             ORDER_POST: self._place,
             ORDERS_LIST: self._list,
             FILLS_LIST: self._list_fills,
             ACCOUNTS: self._accounts,
             FEE_TIER: self._fee_tier,
+            KEY_PERMISSIONS: self._key_permissions,
         }
         serve = served.get(route)
         if serve is None and route.startswith(ORDER_GET):
@@ -320,7 +329,7 @@ class SimCoinbase(SimVenue):
             key.verify(der, f"{head}.{payload}".encode(), ec.ECDSA(hashes.SHA256()))
         except InvalidSignature:
             raise _unauthorized("bad signature") from None
-        now = time.time()
+        now = self.now()
         if claims.get("iss") not in ISSUERS or exp - nbf > JWT_SECONDS:
             raise _unauthorized("bad issuer or lifetime")
         if now >= exp or nbf > now + 5:
@@ -524,6 +533,56 @@ class SimCoinbase(SimVenue):
             "coinbase_pro_fees": 0,
             "total_balance": "",
             "has_promo_fee": False,
+        }
+
+    def _key_permissions(self, key: str, request: RestRequest) -> dict:
+        """A key that views and trades; one in `can_transfer` may also move funds."""
+        return {
+            "can_view": True,
+            "can_trade": True,
+            "can_transfer": key in self.can_transfer,
+            "portfolio_uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{key}/portfolio")),
+            "portfolio_type": "DEFAULT",
+        }
+
+    def _products(self) -> dict:
+        """GET /market/products: each product's increments, as the order checks apply them."""
+
+        def product(book: VenueBook) -> dict:
+            listing = book.listing
+            base, quote = book.symbol.split("-")
+            return {
+                "product_id": book.symbol,
+                "base_increment": _text(listing.lot),
+                "quote_increment": _text(listing.tick),
+                "price_increment": _text(listing.tick),
+                "base_min_size": _text(listing.lot),
+                "base_max_size": "1000",
+                "quote_min_size": _text(listing.min_notional),
+                "quote_max_size": "10000000",
+                "status": "online",
+                "trading_disabled": False,
+                "cancel_only": False,
+                "post_only": False,
+                "limit_only": False,
+                "is_disabled": False,
+                "product_type": "SPOT",
+                "base_currency_id": base,
+                "quote_currency_id": quote,
+                "base_display_symbol": base,
+                "quote_display_symbol": quote,
+            }
+
+        products = [product(book) for book in self.books.values()]
+        return {"products": products, "num_products": len(products)}
+
+    def _server_time(self) -> dict:
+        now = self.now()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+        return {
+            "iso": f"{stamp}.{int(now * 1000) % 1000:03d}Z",
+            "epochSeconds": str(int(now)),
+            "epochMillis": str(int(now * 1000)),
         }
 
     def _page(self, rows: list[dict], query: dict[str, list[str]], name: str) -> dict:

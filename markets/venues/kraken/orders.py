@@ -27,6 +27,7 @@ from markets.venues.orders import (
     OrderReport,
     OrderRequest,
     OrderUnknown,
+    skew,
 )
 
 log = logging.getLogger(__name__)
@@ -183,6 +184,19 @@ class LiveVenue:
             ]
 
         return await ask(self._client(), open_orders, _message)
+
+    async def key_rights(self) -> None:
+        """Kraken has no call that tells a key's permissions."""
+        return None
+
+    async def clock_skew(self) -> float:
+        async def clock(client: _Client) -> float:
+            sent = time.time()
+            answer = await client.public_get_time()
+            # Whole seconds: the middle of the second it names is at most half a second off.
+            return skew(int(answer["result"]["unixtime"]) + 0.5, sent, time.time())
+
+        return await ask(self._client(), clock, _message)
 
 
 class _Client(ccxt.kraken):

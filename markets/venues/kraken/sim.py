@@ -30,7 +30,7 @@ from markets.simulator.venue import (
     SimVenue,
     rfc3339,
 )
-from markets.venues.kraken.orders import BALANCE_CODES, DESK_ASSETS, rest_pair
+from markets.venues.kraken.orders import BALANCE_CODES, DESK_ASSETS, REST_ASSETS, rest_pair
 
 DEPTHS = (10, 25, 100, 500, 1000)
 PRIVATE = "/0/private/"
@@ -53,6 +53,10 @@ class Refusal(Exception):
 
 def _text(value: Decimal) -> str:
     return f"{value.quantize(PLACES):f}"
+
+
+def _places(increment: Decimal) -> int:
+    return max(0, -increment.normalize().as_tuple().exponent)
 
 
 def _assets(symbol: str) -> tuple[str, str]:
@@ -288,6 +292,9 @@ class SimKraken(SimVenue):
         self.rest_faults.append(RestFault(fault, route, times, message, delay))
 
     def answer(self, request: RestRequest) -> RestAnswer | None:
+        public = {"/0/public/Time": self._server_time, "/0/public/AssetPairs": self._asset_pairs}
+        if request.method == "GET" and request.path in public:
+            return RestAnswer(HTTPStatus.OK, {"error": [], "result": public[request.path]()})
         method = {
             "AddOrder": self._add_order,
             "OpenOrders": self._open_orders,
@@ -315,6 +322,40 @@ class SimKraken(SimVenue):
             body = "upstream answer cut short"
         late = fault is not None and fault.kind == "timeout"
         return RestAnswer(HTTPStatus.OK, body, fault.delay if late else 0.0)
+
+    def _server_time(self) -> dict:
+        now = int(self.now())
+        day = time.gmtime(now).tm_mday
+        # Kraken's rfc1123 pads the day with a space: "Sun,  7 Jun 20 04:07:53 +0000".
+        text = time.strftime(f"%a, {day:2d} %b %y %H:%M:%S +0000", time.gmtime(now))
+        return {"unixtime": now, "rfc1123": text}
+
+    def _asset_pairs(self) -> dict:
+        """GET /0/public/AssetPairs: each pair's increments, as the order checks apply them."""
+
+        def pair(book: VenueBook) -> dict:
+            listing = book.listing
+            base, quote = _assets(book.symbol)
+            return {
+                "altname": rest_pair(book.symbol),
+                "wsname": "/".join(REST_ASSETS.get(a, a) for a in book.symbol.split("/")),
+                "aclass_base": "currency",
+                "base": base,
+                "aclass_quote": "currency",
+                "quote": quote,
+                "lot": "unit",
+                "cost_decimals": 5,
+                "pair_decimals": _places(listing.tick),
+                "lot_decimals": _places(listing.lot),  # Kraken's lots are powers of ten
+                "lot_multiplier": 1,
+                "fee_volume_currency": "ZUSD",
+                "ordermin": f"{listing.lot.normalize():f}",
+                "costmin": f"{listing.min_notional.normalize():f}",
+                "tick_size": f"{listing.tick.normalize():f}",
+                "status": "online",
+            }
+
+        return {"".join(_assets(symbol)): pair(book) for symbol, book in self.books.items()}
 
     def _verified(self, request: RestRequest) -> tuple[str, dict[str, str]]:
         """The key and parameters of a request once its key, signature and nonce check out."""
@@ -347,7 +388,7 @@ class SimKraken(SimVenue):
             deadline = datetime.fromisoformat(params.get("deadline") or "9999-12-31T00:00:00Z")
         except (KeyError, ArithmeticError, ValueError):
             raise Refusal("EGeneral:Invalid arguments") from None
-        if deadline.timestamp() < time.time():
+        if deadline.timestamp() < self.now():
             raise Refusal("EService:Deadline elapsed")
         if side not in ("buy", "sell") or price % listing.tick or volume % listing.lot:
             raise Refusal("EGeneral:Invalid arguments")

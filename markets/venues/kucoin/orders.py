@@ -22,10 +22,12 @@ from markets.venues.ccxt_orders import ask, find_once, place_once, refused, sett
 from markets.venues.orders import (
     FeeTier,
     FillReport,
+    KeyRights,
     OpenOrder,
     OrderReport,
     OrderRequest,
     OrderUnknown,
+    skew,
 )
 
 log = logging.getLogger(__name__)
@@ -138,6 +140,29 @@ class LiveVenue:
 
         return await ask(self._client(), balances, _message)
 
+    async def key_rights(self) -> KeyRights:
+        """GET /api/v1/user/api-key: the key's permissions as KuCoin lists them."""
+
+        async def rights(client: ccxt.kucoin) -> KeyRights:
+            stated = str(_data(await client.private_get_user_api_key())["permission"])
+            granted = {p.strip() for p in stated.split(",")}
+            return KeyRights(
+                trade="Spot" in granted,
+                withdraw="Withdrawal" in granted,
+                transfer=bool(granted & {"InnerTransfer", "Transfer"}),
+                stated=f"permission={stated}",
+            )
+
+        return await ask(self._client(), rights, _message)
+
+    async def clock_skew(self) -> float:
+        async def clock(client: ccxt.kucoin) -> float:
+            sent = time.time()
+            answer = await client.public_get_timestamp()
+            return skew(int(_data(answer)) / 1000, sent, time.time())
+
+        return await ask(self._client(), clock, _message)
+
     async def fetch_open_orders(self) -> list[OpenOrder]:
         """Every symbol with active HF orders, then each symbol's active orders."""
 
@@ -162,7 +187,7 @@ class LiveVenue:
         return await ask(self._client(), open_orders, _message)
 
 
-def _data(answer: object) -> list | dict:
+def _data(answer: object) -> list | dict | int:
     """The `data` of a KuCoin answer; ccxt has already raised on an error code."""
     if not isinstance(answer, dict) or answer.get("code") != "200000" or "data" not in answer:
         raise ccxt.BadResponse(f"kucoin unreadable answer: {str(answer)[:120]}")

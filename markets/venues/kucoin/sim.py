@@ -61,6 +61,7 @@ class SimKucoin(SimVenue):
         self.tokens: dict[str, float] = {}  # token -> loop time it expires
         self.token_sessions: dict[Session, str] = {}
         self.keys: dict[str, tuple[str, str]] = {}  # API key -> (secret, passphrase)
+        self.can_withdraw: set[str] = set()  # API keys whose permissions allow moving funds
         self.balances: dict[str, dict[str, Decimal]] = {}  # API key -> currency -> amount
         self.taker_fee_bps = Decimal(10)
         self.maker_fee_bps = Decimal(10)
@@ -244,6 +245,10 @@ class SimKucoin(SimVenue):
         route = f"{request.method} {request.path}"
         if route == "POST /api/v1/bullet-public":
             return RestAnswer(HTTPStatus.OK, self.bullet(request.headers.get("Host", "")))
+        if route == "GET /api/v1/timestamp":  # public: the venue's clock, in milliseconds
+            return RestAnswer(HTTPStatus.OK, {"code": OK, "data": int(self.now() * 1000)})
+        if route == "GET /api/v1/symbols":  # public: each symbol's increments
+            return RestAnswer(HTTPStatus.OK, {"code": OK, "data": self._symbols()})
         name = request.path.removeprefix("/api/v1/market/orderbook/")
         if request.method == "GET" and name in BOOK_DEPTHS:
             return RestAnswer(*self.order_book(parse_qs(request.query), BOOK_DEPTHS[name]))
@@ -281,6 +286,7 @@ class SimKucoin(SimVenue):
             "GET /api/v1/trade-fees": self._trade_fees,
             "GET /api/v1/accounts": self._accounts,
             "GET /api/v1/hf/orders/active/symbols": self._active_symbols,
+            "GET /api/v1/user/api-key": self._api_key_info,
             "GET /api/v1/hf/orders/active": self._active_orders,
         }.get(route)
 
@@ -441,6 +447,48 @@ class SimKucoin(SimVenue):
             if f["symbol"] == symbol
         ]
         return {"items": items, "lastId": items[-1]["id"] if items else 0}
+
+    def _symbols(self) -> list[dict]:
+        """GET /api/v1/symbols: each symbol's increments, as the order checks apply them."""
+
+        def symbol(book: VenueBook) -> dict:
+            listing = book.listing
+            base, quote = book.symbol.split("-")
+            return {
+                "symbol": book.symbol,
+                "name": book.symbol,
+                "baseCurrency": base,
+                "quoteCurrency": quote,
+                "feeCurrency": quote,
+                "market": quote,
+                "baseMinSize": _text(listing.lot),
+                "quoteMinSize": _text(listing.min_notional),
+                "baseMaxSize": "10000000000",
+                "quoteMaxSize": "99999999",
+                "baseIncrement": _text(listing.lot),
+                "quoteIncrement": _text(listing.tick),
+                "priceIncrement": _text(listing.tick),
+                "priceLimitRate": "0.1",
+                "minFunds": _text(listing.min_notional),
+                "isMarginEnabled": False,
+                "enableTrading": True,
+            }
+
+        return [symbol(book) for book in self.books.values()]
+
+    def _api_key_info(self, key: str, request: RestRequest) -> dict:
+        """A spot trading key; one in `can_withdraw` may also withdraw and transfer."""
+        rights = "General,Spot" + (",InnerTransfer,Withdrawal" if key in self.can_withdraw else "")
+        return {
+            "remark": "desk",
+            "apiKey": key,
+            "apiVersion": 2,
+            "permission": rights,
+            "ipWhitelist": "",
+            "createdAt": 1_767_225_600_000,
+            "uid": 1,
+            "isMaster": True,
+        }
 
     def _active(self, key: str) -> list[dict]:
         return [o for o in self.orders.values() if o["key"] == key and o["active"]]

@@ -3,7 +3,9 @@
 import asyncio
 import itertools
 import json
+import time
 
+import aiohttp
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -70,3 +72,18 @@ async def test_coinbase_names_unknown_products_and_serves_the_known_ones(sim):
     assert messages[0] == {"type": "error", "message": "unknown product ids ['DOGE-EUR']"}
     books = [m for m in messages if m.get("channel") == "l2_data"]
     assert books and {e["product_id"] for m in books for e in m["events"]} == {"BTC-USD"}
+
+
+@pytest.mark.asyncio
+async def test_coinbase_server_time_is_public_and_reads_the_venues_own_clock(sim):
+    sim.venues["coinbase"].clock_skew = -600.0
+
+    url = f"{sim.urls['coinbase_rest']}/api/v3/brokerage/time"
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        status, answer = response.status, await response.json()
+
+    assert status == 200
+    assert set(answer) == {"iso", "epochSeconds", "epochMillis"}
+    assert abs(int(answer["epochMillis"]) / 1000 - (time.time() - 600)) < 5
+    assert int(answer["epochSeconds"]) == int(answer["epochMillis"]) // 1000
+    assert answer["iso"].endswith("Z")

@@ -1,7 +1,9 @@
 """The simulated Kraken over a real loopback socket: checksums, depths, acks and faults."""
 
 import json
+import time
 
+import aiohttp
 import pytest
 from websockets.asyncio.client import connect
 
@@ -90,3 +92,19 @@ async def test_kraken_resubscribe_after_unsubscribe_gives_a_fresh_verifying_snap
     snapshot_at = next(i for i, m in enumerate(received) if '"type":"snapshot"' in m)
     _, good, bad = kraken_books(received[snapshot_at:], depths)
     assert (good > 1, bad) == (True, 0)
+
+
+@pytest.mark.asyncio
+async def test_kraken_public_time_reads_the_venues_own_clock_in_its_own_shape(sim):
+    sim.venues["kraken"].clock_skew = 3600.0
+
+    url = f"{sim.urls['kraken_rest']}/0/public/Time"
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        answer = await response.json()
+
+    assert answer["error"] == []
+    unixtime = answer["result"]["unixtime"]
+    assert abs(unixtime - (time.time() + 3600)) < 5
+    assert answer["result"]["rfc1123"] == time.strftime(
+        f"%a, {time.gmtime(unixtime).tm_mday:2d} %b %y %H:%M:%S +0000", time.gmtime(unixtime)
+    )

@@ -27,8 +27,9 @@ log = logging.getLogger(__name__)
 
 VenueFor = Callable[[Exchange, str, RiskProfile], Venue]
 
-# In the default registry (the engine's metrics port, which executes in embedded mode) and in the
-# web's /metrics (arbsite.metrics): whichever process sends the orders.
+# Observed by the process that sends the orders; served by the default registry (the engine's
+# own metrics port) and the web's /metrics (arbsite.metrics). Embedded (`run_desk`, tasks run
+# in-process) that is one process for every order.
 ACK_LATENCY = Histogram(
     "arb_order_ack_seconds",
     "Time from sending an order to the venue's answer",

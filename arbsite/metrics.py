@@ -1,4 +1,6 @@
-"""The web process's /metrics: the engine's feeds as its heartbeat reports them, and the site's."""
+"""The web process's /metrics: the engine's feeds as its heartbeat reports them, the site's, and
+the acknowledgement times of the orders this process sent (a Trader's executions, in embedded
+mode)."""
 
 import time
 
@@ -10,6 +12,7 @@ from prometheus_client.registry import Collector
 
 from markets.heartbeat import engine_feed_healths, engine_heartbeat
 from markets.metrics import FeedCollector, bearer_token_ok
+from trading.execution.orders import ACK_LATENCY
 from trading.models import Opportunity
 
 
@@ -30,6 +33,7 @@ class SiteCollector(Collector):
 REGISTRY = CollectorRegistry()
 REGISTRY.register(FeedCollector(engine_feed_healths))
 REGISTRY.register(SiteCollector())
+REGISTRY.register(ACK_LATENCY)
 
 
 def metrics(request):

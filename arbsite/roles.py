@@ -21,6 +21,7 @@ _RISK = [
     "arbsite.view_audit",
     "arbsite.view_auditevent",
     "risk.view_killswitch",
+    "risk.view_venuepause",
     "risk.add_riskprofile",
     "risk.change_riskprofile",
     "risk.delete_riskprofile",

@@ -9,7 +9,7 @@ from django.contrib import admin
 
 from portfolio.admin import ReadOnlyAdmin
 
-from .models import KillSwitch, RiskProfile
+from .models import KillSwitch, RiskProfile, VenuePause
 
 
 class RiskProfileForm(forms.ModelForm):
@@ -39,3 +39,11 @@ class KillSwitchAdmin(ReadOnlyAdmin):
     """Read-only: the switch is thrown and reset from the desk's own pages, which audit it."""
 
     list_display = ["is_on", "reason", "automatic", "changed_by", "changed_at"]
+
+
+@admin.register(VenuePause)
+class VenuePauseAdmin(ReadOnlyAdmin):
+    """Read-only: the desk pauses and resumes venues itself, from their acknowledgement times."""
+
+    list_display = ["exchange", "mode", "p99_ms", "limit_ms", "orders", "paused_at", "resumed_at"]
+    list_filter = ["mode", "exchange"]

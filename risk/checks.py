@@ -24,6 +24,7 @@ POSITION = "position limit"
 IMBALANCE = "open imbalance limit"
 CONSECUTIVE_FAILURES = "consecutive failures limit"
 FEED_STALE = "live feed stale"
+ACK_SLOW = "venue slow to acknowledge orders"
 
 # Reasons that say the desk as a whole is at a limit (worth an alert), not that one
 # opportunity is too small.
@@ -81,6 +82,8 @@ class DeskState:
     positions: Mapping[tuple[str, str], Decimal] = field(default_factory=dict)
     open_imbalance: Decimal = ZERO
     consecutive_failures: int = 0
+    # Venues (slugs) whose order acknowledgements are too slow for automatic execution now.
+    paused_venues: frozenset[str] = frozenset()
 
 
 def refusals(
@@ -92,6 +95,8 @@ def refusals(
         reasons.append(MARKET_NOT_ALLOWED)
     if not {candidate.buy_venue, candidate.sell_venue} <= limits.allowed_venues:
         reasons.append(VENUE_NOT_ALLOWED)
+    if automatic and {candidate.buy_venue, candidate.sell_venue} & state.paused_venues:
+        reasons.append(ACK_SLOW)
     reasons += profit_refusals(candidate.net_bps, candidate.net_profit, limits)
     if candidate.notional > limits.max_notional:
         reasons.append(NOTIONAL)
@@ -161,6 +166,12 @@ def stale_venues(limits: Limits, feed_ages_ms: Mapping[str, float]) -> list[str]
         for venue, age in feed_ages_ms.items()
         if venue in limits.allowed_venues and age > limits.max_book_age_ms
     )
+
+
+def ack_too_slow(p99_ms: float | None, max_ack_p99_ms: int) -> bool:
+    """Whether a venue answering orders with this p99 pauses automatic execution: above the
+    limit; never with the limit off (0) or no order timed."""
+    return max_ack_p99_ms > 0 and p99_ms is not None and p99_ms > max_ack_p99_ms
 
 
 def _book_too_old(candidate: Candidate, max_age_ms: int) -> bool:

@@ -1,13 +1,15 @@
-"""Risk profiles (the limits a risk manager sets, one active per mode) and the kill switch."""
+"""Risk profiles (the limits a risk manager sets, one active per mode), the kill switch, and the
+venues paused for slow order acknowledgements."""
 
 from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from markets import notices
 from portfolio.models import Mode
 from portfolio.reconciliation import unreconciled
 
@@ -85,6 +87,18 @@ class RiskProfile(models.Model):
         'units of the asset, e.g. {"USD": "0.01", "BTC": "0.00000001"}; an asset not named must '
         "match exactly. Beyond it the kill switch trips.",
     )
+    max_ack_p99_ms = models.PositiveIntegerField(
+        "maximum order acknowledgement p99 (ms)",
+        default=0,
+        help_text="Automatic execution pauses on a venue whose p99 time to answer an order, over "
+        "its acknowledgement window of newest orders, is above this, and resumes once it is not; "
+        "0: off.",
+    )
+    ack_window = models.PositiveIntegerField(
+        "acknowledgement window (orders)",
+        default=100,
+        help_text="How many of each venue's newest orders its p50 and p99 are taken over.",
+    )
     allowed_exchanges = models.ManyToManyField("markets.Exchange", blank=True)
     allowed_markets = models.ManyToManyField("markets.Market", blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -123,6 +137,8 @@ class RiskProfile(models.Model):
         tolerance_error = _tolerances_error(self.drift_tolerances)
         if tolerance_error:
             errors["drift_tolerances"] = tolerance_error
+        if self.ack_window == 0:
+            errors["ack_window"] = "The window must hold at least one order."
         if self.max_consecutive_failures == 0:
             # Zero would trip the kill switch before the first trade.
             errors["max_consecutive_failures"] = "Allow at least one failed or hedged trade."
@@ -226,3 +242,65 @@ class KillSwitch(models.Model):
                 is_on=False, reason="", automatic=False, changed_by=user, changed_at=timezone.now()
             )
         )
+
+
+class VenuePause(models.Model):
+    """Automatic execution paused on one venue in one mode, because its order acknowledgement
+    p99 went above the profile's limit; open until `resumed_at`. One row per incident."""
+
+    exchange = models.ForeignKey("markets.Exchange", on_delete=models.PROTECT, related_name="+")
+    mode = models.CharField(max_length=5, choices=Mode.choices)
+    p99_ms = models.FloatField("p99 when paused (ms)")
+    limit_ms = models.PositiveIntegerField("limit (ms)")
+    orders = models.PositiveIntegerField("orders in the window")
+    paused_at = models.DateTimeField(default=timezone.now)
+    resumed_at = models.DateTimeField(null=True, blank=True)
+    resumed_p99_ms = models.FloatField("p99 when resumed (ms)", null=True, blank=True)
+
+    class Meta:
+        ordering = ["-paused_at", "-id"]
+        constraints = [
+            # pause() relies on it: a second writer's pause of the same venue fails, not doubles.
+            models.UniqueConstraint(
+                fields=["exchange", "mode"],
+                condition=models.Q(resumed_at__isnull=True),
+                name="one_open_pause_per_venue_mode",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        state = "resumed" if self.resumed_at else "paused"
+        return f"{self.exchange_id} {self.mode} {state}: p99 {self.p99_ms:.0f} > {self.limit_ms} ms"
+
+    @classmethod
+    def paused(cls, mode: str) -> models.QuerySet["VenuePause"]:
+        """The pauses open now in `mode`."""
+        return cls.objects.filter(mode=mode, resumed_at__isnull=True)
+
+    @classmethod
+    def pause(cls, *, exchange_id: int, mode: str, p99_ms: float, limit_ms: int, orders: int):
+        """Open a pause; None if the venue already is paused (another process won)."""
+        try:
+            with transaction.atomic():
+                pause = cls.objects.create(
+                    exchange_id=exchange_id,
+                    mode=mode,
+                    p99_ms=p99_ms,
+                    limit_ms=limit_ms,
+                    orders=orders,
+                )
+        except IntegrityError:
+            return None
+        notices.publish(notices.HEALTH)
+        return pause
+
+    def resume(self, *, p99_ms: float | None) -> bool:
+        """Close this pause; False if it already was closed."""
+        now = timezone.now()
+        won = VenuePause.objects.filter(pk=self.pk, resumed_at__isnull=True).update(
+            resumed_at=now, resumed_p99_ms=p99_ms
+        )
+        if won:
+            self.resumed_at, self.resumed_p99_ms = now, p99_ms
+            notices.publish(notices.HEALTH)
+        return bool(won)

@@ -348,3 +348,15 @@ def trade_with_legs(
         )
         Fill.objects.create(order=order, price=price, amount=Decimal(1), fee=Decimal("0.1"))
     return trade
+
+
+def timed_orders(exchange, times_ms, *, mode="live", start=None) -> None:
+    """One order per acknowledgement time (ms) on `exchange`, each in a trade of its own in
+    `mode`, each a second newer than the one before, from `start` (an hour ago)."""
+    from datetime import timedelta
+
+    start = start or timezone.now() - timedelta(hours=1)
+    for i, ms in enumerate(times_ms):
+        at = start + timedelta(seconds=i)
+        trade = TradeFactory(mode=mode, created_at=at)
+        OrderFactory(trade=trade, exchange=exchange, ack_ms=ms, created_at=at)

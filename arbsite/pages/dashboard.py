@@ -15,9 +15,9 @@ from markets.heartbeat import engine_heartbeat
 from markets.models import Exchange, Listing, Market
 from markets.money import net_bps
 from risk.checks import profit_refusals
-from risk.models import RiskProfile
+from risk.models import RiskProfile, VenuePause
 from risk.selectors import limits_of
-from trading.models import Opportunity
+from trading.models import Opportunity, Order
 
 DEPTH_LEVELS = 10
 FEED_STATES = {
@@ -153,6 +153,7 @@ def health_context(key: str = "", *, audience: str = VIEW) -> dict:
     if heartbeat is None:
         return {"health": {"engine_up": False, "age_s": None, "feeds": [], "names": names}}
     age = time.time() - heartbeat["ts"]
+    window, acks = ack_figures()
     feeds = []
     for venue, feed in sorted(heartbeat.get("feeds", {}).items()):
         state = feed.get("state", "unknown")
@@ -167,6 +168,7 @@ def health_context(key: str = "", *, audience: str = VIEW) -> dict:
                 "frames": feed.get("frames", 0),
                 "books_valid": feed.get("books_valid"),
                 "books": feed.get("books"),
+                "ack": acks.get(venue, {}),
             }
         )
     return {
@@ -175,8 +177,26 @@ def health_context(key: str = "", *, audience: str = VIEW) -> dict:
             "age_s": age,
             "ts": heartbeat["ts"],
             "feeds": feeds,
+            "ack_window": window,
         }
     }
+
+
+def ack_figures() -> tuple[int | None, dict[str, dict]]:
+    """The active profile's acknowledgement window, and by venue slug its p50 and p99 over it
+    (`figures`) and its open pause, in the mode the desk executes in; none without a profile."""
+    mode = RiskProfile.objects.execution_mode()
+    profile = RiskProfile.objects.active(mode)
+    if profile is None:
+        return None, {}
+    slugs = dict(Exchange.objects.values_list("pk", "slug"))
+    acks = {
+        slugs[pk]: {"figures": figures}
+        for pk, figures in Order.objects.ack_latency(mode=mode, window=profile.ack_window).items()
+    }
+    for pause in VenuePause.paused(mode):
+        acks.setdefault(slugs[pause.exchange_id], {})["pause"] = pause
+    return profile.ack_window, acks
 
 
 def controls_context(key: str = "", *, audience: str = VIEW) -> dict:

@@ -210,3 +210,19 @@ def test_trades_filter_updates_the_results_in_place(browser, desk):
     expect(page.locator("#results caption")).to_have_text(re.compile(r"^0 trades"))
     expect(page.locator("#results")).to_contain_text("No trades match.")
     assert page.evaluate("window.notReloaded") is True
+
+
+def test_the_venue_table_shows_order_ack_figures_once_the_desk_has_traded(browser, desk):
+    # The demo's paper profile executes automatically; each order is timed, and each engine
+    # heartbeat pushes the venue table with the figures over the profile's window.
+    page = logged_in(browser, desk, "viewer")
+    page.evaluate("window.notReloaded = true")
+    table = page.locator("#venue-health")
+    expect(table).to_contain_text("Order ack p50 / p99, last 100")
+
+    figures = re.compile(r"[\d.]+ / [\d.]+ ms \(\d+ orders?\)")
+    expect(table.locator("tbody")).to_contain_text(figures, timeout=120_000)
+
+    assert page.evaluate("window.notReloaded") is True
+    ARTIFACTS.mkdir(exist_ok=True)
+    table.screenshot(path=str(ARTIFACTS / "venue-ack.png"))

@@ -191,3 +191,31 @@ def test_a_live_profile_is_not_switched_on_while_a_venue_is_unreconciled(
     assert error.startswith("Automatic live execution cannot start: ")
     assert "no live account" in error
     assert not RiskProfile.objects.get(pk=live.pk).is_active
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("role", "reads"), [(TRADER, False), (RISK_MANAGER, True)])
+def test_risk_managers_read_the_venue_pauses_and_no_one_edits_them(
+    client, user_with_role, role, reads
+):
+    from risk.models import VenuePause
+    from tests.factories import ExchangeFactory
+
+    pause = VenuePause.pause(
+        exchange_id=ExchangeFactory(slug="binance").pk,
+        mode=Mode.LIVE,
+        p99_ms=2500.0,
+        limit_ms=2000,
+        orders=3,
+    )
+    staff(client, user_with_role, role)
+
+    listing = client.get(reverse("admin:risk_venuepause_changelist"))
+    change = client.post(
+        reverse("admin:risk_venuepause_change", args=[pause.pk]), {"limit_ms": 9999}
+    )
+
+    assert (str(pause.exchange) in listing.content.decode()) is reads
+    assert change.status_code == 403
+    pause.refresh_from_db()
+    assert pause.limit_ms == 2000

@@ -208,3 +208,22 @@ def test_a_stale_feed_trips_only_a_live_profile_and_only_for_its_venues():
     assert checks.trip_reasons(LIMITS, CALM, feed_ages_ms=ages) == []
     assert checks.trip_reasons(live, CALM, feed_ages_ms={"kraken": 2000.0}) == []
     assert checks.stale_venues(live, ages) == ["kraken"]
+
+
+def test_a_paused_venue_refuses_only_automatic_executions_on_either_leg():
+    for venue in ("kraken", "coinbase"):
+        state = DeskState(paused_venues=frozenset({venue}))
+
+        assert refused(state=state) == [checks.ACK_SLOW]
+        assert refused(state=state, automatic=False) == []
+    assert refused(state=DeskState(paused_venues=frozenset({"binance"}))) == []
+
+
+@pytest.mark.parametrize(
+    ("p99_ms", "limit_ms", "slow"),
+    [(500.1, 500, True), (500.0, 500, False), (None, 500, False), (60_000.0, 0, False)],
+)
+def test_a_venue_is_too_slow_only_past_the_limit_and_never_with_the_limit_off(
+    p99_ms, limit_ms, slow
+):
+    assert checks.ack_too_slow(p99_ms, limit_ms) is slow

@@ -2,6 +2,8 @@
 
 The engine reloads `load_limits` and `desk_state` every few seconds and checks each tick with
 `engine_refusals` (no I/O); the execution task calls `execution_refusals` against the database.
+Both the engine's periodic `trip_if` and every execution first pause (or resume) automatic
+execution on the venues slow (or no longer slow) to acknowledge orders: `update_ack_pauses`.
 """
 
 from collections import Counter
@@ -16,10 +18,10 @@ from markets.money import ZERO
 from portfolio.selectors import exposure
 from risk import alerts, checks
 from risk.checks import Candidate, DeskState, Limits
-from risk.models import KillSwitch, RiskProfile
+from risk.models import KillSwitch, RiskProfile, VenuePause
 from risk.selectors import limits_of, load_limits
 from risk.services import trip_kill_switch
-from trading.models import Opportunity, Trade
+from trading.models import Opportunity, Order, Trade
 from trading.selectors import open_imbalances, realised_pnl_today
 
 # Automatic live execution waits for both venues to match the ledger (RiskProfile.not_reconciled).
@@ -42,7 +44,41 @@ def desk_state(mode: str) -> DeskState:
         # Valued at the mid; an imbalance on a venue with no fresh book cannot be valued here.
         open_imbalance=sum((abs(r.imbalance) * r.mid for r in rows if r.mid is not None), ZERO),
         consecutive_failures=consecutive_failures(mode, since=switch.changed_at),
+        paused_venues=frozenset(VenuePause.paused(mode).values_list("exchange__slug", flat=True)),
     )
+
+
+def update_ack_pauses(mode: str) -> list[VenuePause]:
+    """Pause automatic execution in `mode` on each venue whose order acknowledgement p99 over
+    its window is above the active profile's limit, resume each paused one back within it (or
+    when the limit is off); return the pauses open now.
+
+    The figures move only with new orders on the venue: a Trader's manual executions and the
+    hedges and unwinds still go to a paused venue, and time it.
+    """
+    profile = RiskProfile.objects.active(mode)
+    limit = profile.max_ack_p99_ms if profile is not None else 0
+    figures = Order.objects.ack_latency(mode=mode, window=profile.ack_window) if limit else {}
+    paused = {p.exchange_id: p for p in VenuePause.paused(mode).select_related("exchange")}
+    for exchange_id, pause in list(paused.items()):
+        figure = figures.get(exchange_id)
+        p99 = figure.p99_ms if figure is not None else None
+        if not checks.ack_too_slow(p99, limit) and pause.resume(p99_ms=p99):
+            del paused[exchange_id]
+    for exchange_id, figure in figures.items():
+        if exchange_id in paused or not checks.ack_too_slow(figure.p99_ms, limit):
+            continue
+        pause = VenuePause.pause(
+            exchange_id=exchange_id,
+            mode=mode,
+            p99_ms=figure.p99_ms,
+            limit_ms=limit,
+            orders=figure.orders,
+        )
+        if pause is not None:
+            paused[exchange_id] = pause
+            alerts.limit_hit(checks.ACK_SLOW, pause.exchange.slug)
+    return list(paused.values())
 
 
 def consecutive_failures(mode: str, *, since: datetime | None = None) -> int:
@@ -107,6 +143,7 @@ def execution_refusals(
     if profile is None:
         return [f"no active {mode} risk profile"]
     limits = limits_of(profile)
+    update_ack_pauses(mode)
     state = desk_state(mode)
     tripped = checks.trip_reasons(limits, state)
     if tripped and not state.kill_switch_on:
@@ -122,7 +159,9 @@ def trip_if(*, mode: str, feed_ages_ms: Mapping[str, float] | None = None) -> li
     """Trip the kill switch if the desk in `mode` is past a limit; return the reasons found.
 
     For the engine, with each venue's feed age; a stale feed the profile trades on alerts too.
+    Pauses and resumes the venues slow to acknowledge orders first.
     """
+    update_ack_pauses(mode)
     limits = load_limits(mode)
     if limits is None:
         return []

@@ -1,12 +1,16 @@
 """Placing orders at the venues: which venue takes them, their ids and requests, both at once.
 
 A venue's answer is recorded at once (settlement); an order whose fate the venue could not tell
-stays submitted for `recover_trades`, which finds it by its client order id.
+stays submitted for `recover_trades`, which finds it by its client order id. How long each venue
+took to answer is kept on the order and observed in `ACK_LATENCY`.
 """
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Coroutine
+
+from prometheus_client import Histogram
 
 from markets.models import Exchange, Listing, Market
 from markets.rules import TradingRule
@@ -22,6 +26,16 @@ from trading.models import Order, Trade
 log = logging.getLogger(__name__)
 
 VenueFor = Callable[[Exchange, str, RiskProfile], Venue]
+
+# Observed by the process that sends the orders; served by the default registry (the engine's
+# own metrics port) and the web's /metrics (arbsite.metrics). Embedded (`run_desk`, tasks run
+# in-process) that is one process for every order.
+ACK_LATENCY = Histogram(
+    "arb_order_ack_seconds",
+    "Time from sending an order to the venue's answer",
+    ["venue", "mode"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
 
 
 def default_venue(exchange: Exchange, mode: str, profile: RiskProfile) -> Venue:
@@ -88,13 +102,31 @@ def call_venues(calls: list[Coroutine]) -> list[OrderReport | BaseException | No
     return asyncio.run(run())
 
 
+async def timed(call: Coroutine) -> tuple[float, OrderReport | Exception]:
+    """`call`'s answer, or the exception it raised, and how long it took in ms."""
+    start = time.perf_counter()
+    try:
+        result = await call
+    except Exception as exc:
+        result = exc
+    return (time.perf_counter() - start) * 1000, result
+
+
 def place_orders(*, orders: list[Order], venues: list[Venue]) -> None:
-    """Send `orders` (already SUBMITTED) to their `venues` at once and record every answer."""
+    """Send `orders` (already SUBMITTED) to their `venues` at once and record every answer,
+    with the time each venue took to give it."""
     requests = [order_request(o) for o in orders]
-    results = call_venues([v.place_ioc(r) for v, r in zip(venues, requests, strict=True)])
-    for result in results:
-        if isinstance(result, BaseException) and not isinstance(result, Exception):
-            raise result  # the worker is going down: leave the orders for recover_trades
+    answers = call_venues([timed(v.place_ioc(r)) for v, r in zip(venues, requests, strict=True)])
+    for answer in answers:
+        if isinstance(answer, BaseException):
+            raise answer  # the worker is going down: leave the orders for recover_trades
+    results = []
+    for order, (ack_ms, result) in zip(orders, answers, strict=True):
+        # A failure counts with the time it took: a venue that times out is slow, not silent.
+        order.ack_ms = ack_ms
+        ACK_LATENCY.labels(venue=order.exchange.slug, mode=order.trade.mode).observe(ack_ms / 1000)
+        results.append(result)
+    Order.objects.bulk_update(orders, ["ack_ms"])
     for order, result in zip(orders, results, strict=True):
         if isinstance(result, Exception):
             # Not an answer: the order may have reached the venue (an answer the client could

@@ -44,7 +44,7 @@ SERVER_TIME = f"GET {BROKERAGE}/time"
 PRODUCTS = f"GET {BROKERAGE}/market/products"
 FIAT = ("USD", "EUR", "GBP")
 ORDER_GET = f"GET {BROKERAGE}/orders/historical/"  # followed by the order id
-REST_FAULTS = ("timeout", "server_error", "lost", "rate_limit")
+REST_FAULTS = ("timeout", "slow", "server_error", "lost", "rate_limit")
 # Coinbase's 429 (docs.cdp.coinbase.com/coinbase-app/api-architecture/rate-limiting).
 RATE_LIMITED = {"errors": [{"id": "rate_limit_exceeded", "message": "Too many requests"}]}
 DUPLICATES = ("existing", "refuse")  # what a re-POST of a known client_order_id gets
@@ -265,7 +265,8 @@ class SimCoinbase(SimVenue):
         self, fault: str, *, route: str = ORDER_POST, times: int = 1, delay: float = 2.0
     ) -> None:
         """`timeout`: the next `times` requests on `route` are served (an order is placed), then
-        answered `delay` seconds late, after the client has given up. `server_error`: they are
+        answered `delay` seconds late, after the client has given up. `slow`: the same, `delay`
+        seconds late but within the client's timeout. `server_error`: they are
         served, then answered 503. `lost`: answered `delay` seconds late, nothing done.
         `rate_limit`: answered 429, nothing done."""
         if fault not in REST_FAULTS:

@@ -35,7 +35,7 @@ from markets.venues.kraken.orders import BALANCE_CODES, DESK_ASSETS, REST_ASSETS
 DEPTHS = (10, 25, 100, 500, 1000)
 PRIVATE = "/0/private/"
 ADD_ORDER = "/0/private/AddOrder"
-REST_FAULTS = ("error", "timeout", "unavailable", "unreadable", "lost")
+REST_FAULTS = ("error", "timeout", "slow", "unavailable", "unreadable", "lost")
 INSUFFICIENT = "EOrder:Insufficient funds"
 PLACES = Decimal("0.00000001")  # Kraken prints volumes, costs and fees with 8 decimals
 
@@ -284,9 +284,10 @@ class SimKraken(SimVenue):
     ) -> None:
         """`error`: the next `times` requests on `route` are refused with `message`, nothing done.
         `timeout`: the next `times` requests on `route` are served (an order is placed), then
-        answered `delay` seconds late. `unreadable`: served, then answered with a body that is no
-        Kraken envelope. `unavailable`: answered HTTP 503, nothing done. `lost`: answered `delay`
-        seconds late, nothing done."""
+        answered `delay` seconds late. `slow`: the same, within the client's timeout.
+        `unreadable`: served, then answered with a body that is no Kraken envelope.
+        `unavailable`: answered HTTP 503, nothing done. `lost`: answered `delay` seconds late,
+        nothing done."""
         if fault not in REST_FAULTS:
             raise ValueError(f"unknown fault: {fault}")
         self.rest_faults.append(RestFault(fault, route, times, message, delay))
@@ -320,7 +321,7 @@ class SimKraken(SimVenue):
             body = {"error": list(exc.args), "result": {}}
         if fault is not None and fault.kind == "unreadable":
             body = "upstream answer cut short"
-        late = fault is not None and fault.kind == "timeout"
+        late = fault is not None and fault.kind in ("timeout", "slow")
         return RestAnswer(HTTPStatus.OK, body, fault.delay if late else 0.0)
 
     def _server_time(self) -> dict:

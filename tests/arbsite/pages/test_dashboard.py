@@ -11,8 +11,8 @@ from markets.bookcache import publish_book
 from markets.heartbeat import record_engine_heartbeat
 from markets.models import Exchange
 from portfolio.models import Mode
-from risk.models import KillSwitch
-from tests.factories import OpportunityFactory, RiskProfileFactory
+from risk.models import KillSwitch, VenuePause
+from tests.factories import OpportunityFactory, RiskProfileFactory, timed_orders
 
 pytestmark = pytest.mark.django_db
 
@@ -229,3 +229,24 @@ def test_a_frozen_feed_says_so_on_the_dashboard(viewer, venues):
 
     assert 'class="state state-frozen">frozen: no frame, not even a heartbeat<' in html
     assert "3.4 s ago" in html
+
+
+def test_the_venue_table_shows_each_venues_ack_p50_and_p99_and_a_paused_venue_with_its_limit(
+    viewer, venues
+):
+    cheap, dear = Exchange.objects.get(slug="cheap"), Exchange.objects.get(slug="dear")
+    RiskProfileFactory(ack_window=4, max_ack_p99_ms=500)
+    timed_orders(cheap, [5.0, 10.0, 20.0, 30.0, 40.0], mode=Mode.PAPER)  # the oldest falls out
+    timed_orders(dear, [812.4], mode=Mode.PAPER)
+    timed_orders(dear, [1.0], mode=Mode.LIVE)  # not the mode the desk executes in
+    VenuePause.pause(exchange_id=dear.pk, mode=Mode.PAPER, p99_ms=812.4, limit_ms=500, orders=1)
+    record_engine_heartbeat({"feeds": {"cheap": {"state": "live"}, "dear": {"state": "live"}}})
+
+    html = viewer.get(reverse("dashboard")).content.decode()
+
+    table = html.split('id="venue-health"', 1)[1].split("</table>", 1)[0]
+    rows = {row.split("</th>", 1)[0]: row for row in table.split('<th scope="row">')[1:]}
+    assert "Order ack p50 / p99, last 4" in table
+    assert "20.0 / 40.0 ms (4 orders)" in rows["Cheap"] and "paused" not in rows["Cheap"]
+    assert "812.4 / 812.4 ms (1 order)" in rows["Dear"]
+    assert "automatic execution paused: p99 812.4 ms over the 500 ms limit" in rows["Dear"]

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.db.models import Sum
 
-from markets.models import ExchangeCredential
+from markets.models import Exchange, ExchangeCredential, Market
 from markets.simulator.specs import VenueProfile
 from markets.venues.kraken.orders import cl_ord_id
 from portfolio.models import Account, Balance, LedgerEntry
@@ -127,15 +127,24 @@ def desk(sim, loop, buy_slug: str, sell_slug: str):
     profile = RiskProfileFactory(name="live pairs", mode="live")
     profile.allowed_exchanges.set([e for e, _ in exchanges.values()])
     profile.allowed_markets.set([market])
+    opportunity = cross(sim, loop, buy_slug, sell_slug)
+    for exchange, _ in exchanges.values():  # as the engine does before it trades live
+        reconcile(Account.objects.get(exchange=exchange, mode="live"))
+    return opportunity, {slug: key for slug, (_, key) in exchanges.items()}
+
+
+def cross(sim, loop, buy_slug: str, sell_slug: str):
+    """Both books set on the desk's venues (asks to buy from on one, bids to sell to on the
+    other), and the opportunity those books give."""
     for slug, bids, asks in ((buy_slug, FAR_BIDS, ASKS), (sell_slug, BIDS, FAR_ASKS)):
         on_loop(loop, sim.venues[slug].set_book, VENUES[slug][0], bids=bids, asks=asks)
         publish_test_book(slug, MARKET, bids=bids, asks=asks)
-    buy, sell = exchanges[buy_slug][0], exchanges[sell_slug][0]
+    buy, sell = Exchange.objects.get(slug=buy_slug), Exchange.objects.get(slug=sell_slug)
     # What the detector reports for 1 BTC over these books, fees at each venue's taker rate.
     gross = SIZE * (SELL_VWAP - BUY_VWAP)
     fees = (SIZE * BUY_VWAP * buy.taker_fee_bps + SIZE * SELL_VWAP * sell.taker_fee_bps) / 10_000
-    opportunity = OpportunityFactory(
-        market=market,
+    return OpportunityFactory(
+        market=Market.objects.get(symbol=MARKET),
         buy_exchange=buy,
         sell_exchange=sell,
         size=SIZE,
@@ -150,9 +159,6 @@ def desk(sim, loop, buy_slug: str, sell_slug: str):
         peak_net_profit=gross - fees,
         peak_net_bps=(gross - fees) / (SIZE * BUY_VWAP) * 10_000,
     )
-    for exchange, _ in exchanges.values():  # as the engine does before it trades live
-        reconcile(Account.objects.get(exchange=exchange, mode="live"))
-    return opportunity, {slug: key for slug, (_, key) in exchanges.items()}
 
 
 def venue_record(sim, slug: str, cid: str) -> tuple[int, Decimal]:

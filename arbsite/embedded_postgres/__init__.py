@@ -27,14 +27,9 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 BASE_DIR = Path(__file__).resolve().parents[2]
-ROOT = BASE_DIR / "var" / "postgres"
-DATA = ROOT / "data"
-LOG = DATA / "server.log"
 DATABASE = "arbsite"
 SUPERUSER = "postgres"
 PORT = 5432  # names the socket file (.s.PGSQL.5432); nothing listens on TCP
-LOCK_WAIT_S = 60
-START_WAIT_S = 60
 # A unix socket path holds at most 107 bytes (sun_path); the socket's name is appended to it.
 SOCKET_PATH_MAX = 107
 
@@ -43,16 +38,13 @@ class EmbeddedPostgresError(RuntimeError):
     """The embedded server cannot be used; the message says why and what to do."""
 
 
-def socket_dir(root: Path = ROOT) -> Path:
-    """var/postgres/run, or a folder in the temp dir named after `root` when that is too long."""
+def socket_dir(root: Path) -> Path:
+    """`root`/run, or a folder in the temp dir named after `root` when that is too long."""
     preferred = root / "run"
     if len(str(preferred / f".s.PGSQL.{PORT}").encode()) <= SOCKET_PATH_MAX:
         return preferred
     digest = hashlib.sha256(str(root).encode()).hexdigest()[:12]
     return Path(tempfile.gettempdir()) / f"arbsite-pg-{digest}"
-
-
-SOCKET_DIR = socket_dir()
 
 
 def server_user() -> pwd.struct_passwd | None:
@@ -79,7 +71,7 @@ def bin_dir() -> Path:
     return Path(spec.submodule_search_locations[0]) / "pginstall" / "bin"
 
 
-def run_tool(tool: str, *args: str, timeout: float = START_WAIT_S) -> subprocess.CompletedProcess:
+def run_tool(tool: str, *args: str, timeout: float) -> subprocess.CompletedProcess:
     """Run one of the wheel's programs as the server's user; never waits past `timeout`."""
     user = server_user()
     as_user = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []} if user else {}
@@ -100,87 +92,155 @@ def run_tool(tool: str, *args: str, timeout: float = START_WAIT_S) -> subprocess
         ) from exc
     except subprocess.TimeoutExpired as exc:
         raise EmbeddedPostgresError(
-            f"{tool} did not finish within {timeout:.0f} s; see {LOG}, or set DATABASE_URL."
+            f"{tool} did not finish within {timeout:.0f} s; or set DATABASE_URL."
         ) from exc
 
 
-def _failed(what: str, result: subprocess.CompletedProcess, hint: str = "") -> None:
-    if result.returncode != 0:
-        tail = LOG.read_text(errors="replace")[-2000:] if LOG.exists() else ""
+class Cluster:
+    """One data directory under `root` and the server that runs it, shared by processes."""
+
+    lock_wait_s = 60.0
+    start_wait_s = 60
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.data = root / "data"
+        self.log = self.data / "server.log"
+        self.socket_dir = socket_dir(root)
+        self._guard = threading.Lock()
+        self._users_fd: int | None = None
+
+    def ensure_running(self) -> None:
+        """Start the server (creating its data and database the first time) or join the
+        running one; this process then counts as a user until `release` (or its exit)."""
+        with self._guard:
+            if self._users_fd is not None:
+                return
+            with self._locked("start.lock"):
+                users = os.open(self.root / "users.lock", os.O_RDWR | os.O_CREAT, 0o644)
+                # Never blocks: only a stopper takes it exclusively, and it holds start.lock.
+                fcntl.flock(users, fcntl.LOCK_SH)
+                try:
+                    self._init()
+                    if not self.is_ready():
+                        self._start()
+                    self._create_database()
+                except BaseException:
+                    os.close(users)
+                    raise
+                self._users_fd = users
+            atexit.register(self.release)
+
+    def release(self) -> bool:
+        """Leave the server; the last process to leave stops it. True if this call did."""
+        with self._guard:
+            if self._users_fd is None:
+                return False
+            with self._locked("start.lock"):
+                try:
+                    fcntl.flock(self._users_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    last = True
+                except BlockingIOError:
+                    last = False
+                try:
+                    if last and self.is_ready():
+                        args = ["stop", "-D", str(self.data), "-m", "fast", "-w"]
+                        self._check("stop", run_tool("pg_ctl", *args, timeout=self.start_wait_s))
+                finally:
+                    os.close(self._users_fd)
+                    self._users_fd = None
+            return last
+
+    def is_ready(self) -> bool:
+        """A server answers on the socket (pg_isready also runs as root)."""
+        args = ["-q", "-h", str(self.socket_dir), "-p", str(PORT), "-U", SUPERUSER, "-t", "5"]
+        ready = subprocess.run([str(bin_dir() / "pg_isready"), *args], timeout=10, check=False)
+        return ready.returncode == 0
+
+    def _locked(self, name: str) -> "_Locked":
+        self.root.mkdir(parents=True, exist_ok=True)
+        return _Locked(self.root / name, self.lock_wait_s)
+
+    def _own(self, path: Path) -> None:
+        """Make folder `path` the server user's alone (mode 700): a socket folder open to
+        others would let any local account in, as the superuser, with trust authentication."""
+        path.mkdir(parents=True, exist_ok=True)
+        user = server_user()
+        if user is not None:
+            os.chown(path, user.pw_uid, user.pw_gid, follow_symlinks=False)
+        if path.is_symlink() or path.stat().st_uid != (user.pw_uid if user else os.geteuid()):
+            raise EmbeddedPostgresError(f"{path} belongs to another account: remove it.")
+        path.chmod(0o700)
+
+    def _init(self) -> None:
+        if (self.data / "PG_VERSION").exists():
+            return
+        self._own(self.data)
+        log.info("creating the embedded PostgreSQL cluster in %s", self.data)
+        result = run_tool(
+            "initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "--encoding=UTF8",
+            "--locale=C.UTF-8", "--no-sync", timeout=self.start_wait_s,
+        )  # fmt: skip
+        self._check("create its data directory", result, f"Remove {self.data} to start over.")
+
+    def _start(self) -> None:
+        self._own(self.socket_dir)
+        options = (
+            f"-c listen_addresses='' -c unix_socket_permissions=0700 -k {self.socket_dir} -p {PORT}"
+        )
+        result = run_tool(
+            "pg_ctl", "start", "-D", str(self.data), "-l", str(self.log), "-w",
+            "-t", str(self.start_wait_s), "-o", options, timeout=self.start_wait_s + 10,
+        )  # fmt: skip
+        self._check(
+            "start",
+            result,
+            f"If the log says a lock file exists but no PostgreSQL runs from {self.data} "
+            f"(check with ps), a crash left it behind: remove {self.data / 'postmaster.pid'} "
+            f"and {self.socket_dir / f'.s.PGSQL.{PORT}.lock'}, then try again.",
+        )
+
+    def _create_database(self) -> None:
+        import psycopg
+
+        with psycopg.connect(
+            host=str(self.socket_dir),
+            port=PORT,
+            user=SUPERUSER,
+            dbname="postgres",
+            autocommit=True,
+            connect_timeout=10,
+        ) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE])
+            if exists.fetchone() is None:
+                conn.execute(f'CREATE DATABASE "{DATABASE}"')
+
+    def _check(self, what: str, result: subprocess.CompletedProcess, hint: str = "") -> None:
+        if result.returncode == 0:
+            return
+        lines = self.log.read_text(errors="replace").splitlines() if self.log.exists() else []
+        said = f"{result.stdout}{result.stderr}" + "".join(f"\n{line}" for line in lines[-8:])
+        user = server_user()
+        if user is not None and "Permission denied" in said:
+            hint += (
+                f"\nAs root, the server runs as {user.pw_name}, who must be able to reach "
+                f"{self.data} and {bin_dir()}: no folder above them may be closed to others."
+            )
         raise EmbeddedPostgresError(
-            f"The embedded PostgreSQL could not {what}:\n{result.stdout}{result.stderr}"
-            + (f"\nLast lines of {LOG}:\n{tail}" if tail else "")
-            + (f"\n{hint}" if hint else "")
+            f"The embedded PostgreSQL could not {what}:\n{said}\n{hint}\n"
+            "(Or set DATABASE_URL to a PostgreSQL server.)"
         )
 
 
-def _is_ready() -> bool:
-    """A server answers on our socket (pg_isready also runs as root)."""
-    ready = subprocess.run(
-        [str(bin_dir() / "pg_isready"), "-q", "-h", str(SOCKET_DIR), "-p", str(PORT), "-t", "5"],
-        timeout=10,
-        check=False,
-    )
-    return ready.returncode == 0
-
-
-def _own(path: Path) -> None:
-    """Make `path` (a folder) the server user's, so a root caller can hand it over."""
-    path.mkdir(parents=True, exist_ok=True)
-    user = server_user()
-    if user is not None:
-        os.chown(path, user.pw_uid, user.pw_gid)
-
-
-def _init() -> None:
-    if (DATA / "PG_VERSION").exists():
-        return
-    _own(DATA)
-    DATA.chmod(0o700)
-    log.info("creating the embedded PostgreSQL cluster in %s", DATA)
-    result = run_tool(
-        "initdb", "-D", str(DATA), "-U", SUPERUSER, "--auth=trust", "--encoding=UTF8",
-        "--locale=C.UTF-8", "--no-sync",
-    )  # fmt: skip
-    _failed("create its data directory", result, f"Remove {DATA} to start over.")
-
-
-def _start() -> None:
-    _own(SOCKET_DIR)
-    options = f"-c listen_addresses='' -k {SOCKET_DIR} -p {PORT}"
-    result = run_tool(
-        "pg_ctl", "start", "-D", str(DATA), "-l", str(LOG), "-w", "-t", str(START_WAIT_S),
-        "-o", options,
-    )  # fmt: skip
-    _failed(
-        "start",
-        result,
-        f"If the log says a lock file exists but no PostgreSQL runs from {DATA} (check with "
-        f"ps), a crash left it behind: remove {DATA / 'postmaster.pid'} and "
-        f"{SOCKET_DIR / f'.s.PGSQL.{PORT}.lock'}, then try again.",
-    )
-
-
-def _create_database() -> None:
-    import psycopg
-
-    params = {"host": str(SOCKET_DIR), "port": PORT, "user": SUPERUSER, "connect_timeout": 10}
-    with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE])
-        if exists.fetchone() is None:
-            conn.execute(f'CREATE DATABASE "{DATABASE}"')
-
-
 class _Locked:
-    """An exclusive flock on a file, waited for at most LOCK_WAIT_S (then a clear error)."""
+    """An exclusive flock on a file, waited for at most `wait_s` (then a clear error)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, wait_s: float) -> None:
+        self.path, self.wait_s = path, wait_s
 
     def __enter__(self) -> int:
-        ROOT.mkdir(parents=True, exist_ok=True)
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.monotonic() + LOCK_WAIT_S
+        deadline = time.monotonic() + self.wait_s
         while True:
             try:
                 fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -189,9 +249,9 @@ class _Locked:
                 if time.monotonic() > deadline:
                     os.close(self.fd)
                     raise EmbeddedPostgresError(
-                        f"Another process has held {self.path} for {LOCK_WAIT_S} s while "
-                        "starting or stopping the embedded PostgreSQL; see "
-                        f"{LOG}, or stop that process."
+                        f"Another process has held {self.path} for {self.wait_s:.0f} s while "
+                        "starting or stopping the embedded PostgreSQL: stop that process (see "
+                        "`fuser` or `lsof` on the file), then retry."
                     ) from None
                 time.sleep(0.05)
 
@@ -199,50 +259,7 @@ class _Locked:
         os.close(self.fd)  # closing drops the lock
 
 
-_guard = threading.Lock()
-_users_fd: int | None = None
-
-
-def ensure_running() -> None:
-    """Start the server (creating its data and database the first time) or join the running
-    one; this process then counts as a user until `release` (or its exit)."""
-    global _users_fd
-    with _guard:
-        if _users_fd is not None:
-            return
-        with _Locked(ROOT / "start.lock"):
-            users = os.open(ROOT / "users.lock", os.O_RDWR | os.O_CREAT, 0o644)
-            # Never blocks: only a stopper takes it exclusively, and it holds start.lock then.
-            fcntl.flock(users, fcntl.LOCK_SH)
-            try:
-                _init()
-                if not _is_ready():
-                    _start()
-                _create_database()
-            except BaseException:
-                os.close(users)
-                raise
-            _users_fd = users
-        atexit.register(release)
-
-
-def release() -> bool:
-    """Leave the server; the last process to leave stops it. True if this call stopped it."""
-    global _users_fd
-    with _guard:
-        if _users_fd is None:
-            return False
-        with _Locked(ROOT / "start.lock"):
-            try:
-                fcntl.flock(_users_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                last = True
-            except BlockingIOError:
-                last = False
-            try:
-                if last and _is_ready():
-                    result = run_tool("pg_ctl", "stop", "-D", str(DATA), "-m", "fast", "-w")
-                    _failed("stop", result)
-            finally:
-                os.close(_users_fd)
-                _users_fd = None
-        return last
+DEFAULT = Cluster(BASE_DIR / "var" / "postgres")
+SOCKET_DIR = DEFAULT.socket_dir
+ensure_running = DEFAULT.ensure_running
+release = DEFAULT.release

@@ -8,6 +8,7 @@ the database, numeric, as the reports sum them) and none is negative.
 import asyncio
 import socket
 from decimal import Decimal
+from functools import partial
 from io import StringIO
 
 import pytest
@@ -16,8 +17,10 @@ from django.core.management import call_command
 from django.db import connections
 from django.db.models import Sum
 
+from markets.simulator.server import VenueSimulator
 from portfolio.models import Balance, LedgerEntry
-from tests.trading.engine.test_engine import wait_for_async
+from tests.trading.engine.test_engine import FAST, wait_for_async
+from trading.engine import runner
 from trading.engine.runner import EngineOptions, run_engine
 from trading.models import Trade
 
@@ -46,7 +49,9 @@ def balances_and_ledger_sums() -> list[tuple[Balance, Decimal | None]]:
 
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
-async def test_automatic_paper_trades_leave_every_balance_equal_to_its_ledger_exactly():
+async def test_automatic_paper_trades_leave_every_balance_equal_to_its_ledger_exactly(monkeypatch):
+    # The simulated venues dislocate every half second instead of every few seconds.
+    monkeypatch.setattr(runner, "VenueSimulator", partial(VenueSimulator, timing=FAST, seed=5))
     await sync_to_async(call_command)("seed_demo", stdout=StringIO())
     stop = asyncio.Event()
     options = EngineOptions(simulate=True, sim_port=free_port())

@@ -109,6 +109,14 @@ class Cluster:
         self.socket_dir = socket_dir(root)
         self._guard = threading.Lock()
         self._users_fd: int | None = None
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        """A forked child (a prefork worker) joins with a lock of its own, if it connects: the
+        one it inherits is its parent's, which a stop by the child would take for its own."""
+        if self._users_fd is not None:
+            os.close(self._users_fd)  # the parent's copy keeps the lock
+        self._guard, self._users_fd = threading.Lock(), None
 
     def ensure_running(self) -> None:
         """Start the server (creating its data and database the first time) or join the

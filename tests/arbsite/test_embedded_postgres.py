@@ -6,6 +6,7 @@ run as root, must be able to reach it, which the pytest temp dir under /tmp may 
 real processes of its own as the other users.
 """
 
+import os
 import shutil
 import subprocess
 import sys
@@ -194,3 +195,16 @@ def test_a_checkout_too_deep_for_a_unix_socket_puts_the_socket_in_the_temp_dir()
     assert len(str(chosen / f".s.PGSQL.{PORT}")) <= SOCKET_PATH_MAX
     assert chosen == socket_dir(deep)  # the same checkout finds its server again
     assert socket_dir(Path("/srv/desk/var/postgres")) == Path("/srv/desk/var/postgres/run")
+
+
+def test_a_forked_child_does_not_leave_with_its_parents_lock(cluster):
+    cluster.ensure_running()
+
+    child = os.fork()
+    if child == 0:  # a prefork worker: leaving must not stop the parent's server
+        os._exit(0 if cluster.release() is False else 1)
+    _, status = os.waitpid(child, 0)
+
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert cluster.is_ready()
+    assert cluster.release() is True

@@ -31,24 +31,38 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()] or default
 
 
+def conn_max_age() -> int:
+    return int(os.environ.get("DATABASE_CONN_MAX_AGE", "60"))
+
+
 def database_from_url(url: str) -> dict:
-    """Parse DATABASE_URL; only PostgreSQL and SQLite are supported."""
+    """Parse DATABASE_URL; PostgreSQL is the one database supported."""
     try:
-        config = dj_database_url.parse(
-            url,
-            conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
-            conn_health_checks=True,
-        )
+        config = dj_database_url.parse(url, conn_max_age=conn_max_age(), conn_health_checks=True)
     except (ValueError, KeyError) as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from exc
-    engine = config.get("ENGINE", "")
-    if engine not in {"django.db.backends.postgresql", "django.db.backends.sqlite3"}:
+    if config.get("ENGINE", "") != "django.db.backends.postgresql":
         raise ImproperlyConfigured(
-            f"DATABASE_URL must be postgres://... or sqlite:///..., not {url.split(':', 1)[0]!r}"
+            f"DATABASE_URL must be postgres://..., not {url.split(':', 1)[0]!r}"
         )
-    if engine.endswith("postgresql") and not config.get("NAME"):
+    if not config.get("NAME"):
         raise ImproperlyConfigured("DATABASE_URL names no database (postgres://host/NAME)")
     return config
+
+
+def embedded_database() -> dict:
+    """The PostgreSQL server the project runs itself in var/ (arbsite.embedded_postgres)."""
+    from arbsite import embedded_postgres
+
+    return {
+        "ENGINE": "arbsite.embedded_postgres",
+        "NAME": embedded_postgres.DATABASE,
+        "USER": embedded_postgres.SUPERUSER,
+        "HOST": str(embedded_postgres.SOCKET_DIR),
+        "PORT": str(embedded_postgres.PORT),
+        "CONN_MAX_AGE": conn_max_age(),
+        "CONN_HEALTH_CHECKS": True,
+    }
 
 
 DEBUG = env_bool("DJANGO_DEBUG")
@@ -126,10 +140,11 @@ TEMPLATES = [
     },
 ]
 
+# Without DATABASE_URL, an embedded PostgreSQL that the first connection starts.
 DATABASES = {
-    "default": database_from_url(
-        os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"
-    )
+    "default": database_from_url(os.environ["DATABASE_URL"])
+    if os.environ.get("DATABASE_URL")
+    else embedded_database()
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

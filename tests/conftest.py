@@ -52,6 +52,20 @@ def force_login_passes_the_code_step(request, monkeypatch):
     monkeypatch.setattr(ClientMixin, "force_login", force_login_verified)
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database, dropped at the end even if a thread of a test (an engine's, a
+    consumer's) left its connection open: PostgreSQL refuses to drop a database in use."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture(autouse=True)
 def fast_password_hashing(request):
     if request.config.pluginmanager.hasplugin("django"):

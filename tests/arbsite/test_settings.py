@@ -30,6 +30,7 @@ def run_manage(*args: str, env: dict) -> subprocess.CompletedProcess:
     ("url", "message"),
     [
         ("mysql://u@h/db", "must be postgres://"),
+        ("sqlite:///var/db.sqlite3", "must be postgres://"),
         ("not a url", "not a valid database URL"),
         ("postgres://postgres@127.0.0.1:5432", "names no database"),
     ],

@@ -26,7 +26,6 @@ postings = st.lists(
 
 
 def ledger_sum(account: Account, asset: str) -> Decimal:
-    # Summed in Python: SQLite's SUM() of a decimal column is a float.
     rows = LedgerEntry.objects.filter(account=account, asset=asset)
     return sum(rows.values_list("amount", flat=True), D(0))
 

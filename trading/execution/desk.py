@@ -183,22 +183,12 @@ def record_refusals(opportunity_id: int, reasons: Iterable[str]) -> None:
     if not counts:
         return
     table = Opportunity._meta.db_table
-    if connection.vendor == "postgresql":
-        pairs = ", ".join(
-            ["%s::text, COALESCE((refusals->>%s::text)::bigint, 0) + %s::bigint"] * len(counts)
-        )
-        sql = f"UPDATE {table} SET refusals = refusals || jsonb_build_object({pairs}) WHERE id = %s"
-        params = [value for reason, n in counts.items() for value in (reason, reason, n)]
-    else:
-        pairs = ", ".join(["%s, COALESCE(json_extract(refusals, %s), 0) + %s"] * len(counts))
-        sql = f"UPDATE {table} SET refusals = json_set(refusals, {pairs}) WHERE id = %s"
-        params = [v for reason, n in counts.items() for v in (_path(reason), _path(reason), n)]
+    pairs = ", ".join(
+        ["%s::text, COALESCE((refusals->>%s::text)::bigint, 0) + %s::bigint"] * len(counts)
+    )
+    sql = f"UPDATE {table} SET refusals = refusals || jsonb_build_object({pairs}) WHERE id = %s"
+    params = [value for reason, n in counts.items() for value in (reason, reason, n)]
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, opportunity_id])
     for reason in counts.keys() & checks.DESK_LIMITS:
         alerts.limit_hit(reason, str(opportunity_id))
-
-
-def _path(reason: str) -> str:
-    """A SQLite JSON path naming one key, quoted since reasons hold spaces and brackets."""
-    return '$."' + reason.replace('"', "") + '"'

@@ -212,18 +212,14 @@ def opportunity_groups(opportunities: QuerySet) -> dict[Key, OpportunityFigures]
 
 
 def json_counter_sums(rows: QuerySet, column: str) -> dict[Key | None, Counter]:
-    """Sum the {name: count} JSON `column` by name in the database (jsonb_each_text on
-    PostgreSQL, json_each on SQLite), per key when `rows` is a values() queryset of the key
-    fields, else in one total under None."""
+    """Sum the {name: count} JSON `column` by name in the database (jsonb_each_text), per key
+    when `rows` is a values() queryset of the key fields, else in one total under None."""
     names = [*rows.query.values_select, *rows.query.annotation_select]
     inner = rows.annotate(counters=F(column)).order_by() if names else rows.values(column)
     sql, params = inner.query.sql_with_params()
     quoted = "".join(f't."{name}", ' for name in names)
     source = "counters" if names else column
-    if connections[rows.db].vendor == "postgresql":
-        each, value = f'jsonb_each_text(t."{source}") AS j(key, value)', "j.value::numeric"
-    else:
-        each, value = f'json_each(t."{source}") AS j', "j.value"
+    each, value = f'jsonb_each_text(t."{source}") AS j(key, value)', "j.value::numeric"
     query = (
         f"SELECT {quoted}j.key, SUM({value}) FROM ({sql}) t CROSS JOIN {each} "
         f"GROUP BY {quoted}j.key"

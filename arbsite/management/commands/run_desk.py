@@ -40,7 +40,10 @@ class Command(BaseCommand):
         )
         reactor.addSystemEventTrigger("before", "shutdown", self.stop_engine, stop, engine)
         self.print_banner(host, port)
-        Server(application, endpoints=[f"tcp:port={port}:interface={host}"]).run()
+        try:
+            Server(application, endpoints=[f"tcp:port={port}:interface={host}"]).run()
+        finally:
+            self.stop_embedded_database()
 
     def stop_engine(self, stop: asyncio.Event, engine: list):
         """Let the engine close its opportunities and connections before the reactor stops."""
@@ -48,6 +51,21 @@ class Command(BaseCommand):
 
         stop.set()
         return Deferred.fromFuture(asyncio.gather(*engine)) if engine else None
+
+    def stop_embedded_database(self) -> None:
+        """On the embedded default, leave its PostgreSQL, stopping it unless another process
+        (a test run, a second desk) still uses it; exiting would too, this says which."""
+        from django.db import connection, connections
+
+        from arbsite import embedded_postgres
+
+        if connection.settings_dict["ENGINE"] != "arbsite.embedded_postgres":
+            return
+        connections.close_all()
+        if embedded_postgres.release():
+            self.stdout.write("Embedded PostgreSQL stopped.")
+        else:
+            self.stdout.write("Embedded PostgreSQL left running for the other processes using it.")
 
     def print_banner(self, host: str, port: int) -> None:
         lines = [f"Arbitrage desk: http://{host}:{port}/", "Demo logins (username / password):"]

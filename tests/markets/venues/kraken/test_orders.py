@@ -14,7 +14,7 @@ import pytest
 import pytest_asyncio
 from asgiref.sync import sync_to_async
 from cryptography.fernet import Fernet
-from django.db import OperationalError, connection
+from django.db import connection
 from websockets.asyncio.client import connect
 
 from markets.models import ExchangeCredential
@@ -269,18 +269,6 @@ def test_kraken_is_registered_as_a_live_venue():
     assert ORDER_CLASSES["kraken"] is LiveVenue
 
 
-def drawn_nonce(credential: ExchangeCredential) -> int:
-    """The next nonce at a clock stuck at 5 (forcing `last + 1`). The test database is in-memory
-    SQLite with a shared cache, which answers a contended write "table is locked" at once instead
-    of waiting as Postgres or a database file does: the rolled-back draw is tried again."""
-    while True:
-        try:
-            return credential.next_nonce(5)
-        except OperationalError as exc:
-            if "locked" not in str(exc):
-                raise
-
-
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_connections_never_draw_a_nonce_that_does_not_rise(settings):
     settings.CREDENTIALS_KEY = Fernet.generate_key().decode()
@@ -293,7 +281,7 @@ def test_concurrent_connections_never_draw_a_nonce_that_does_not_rise(settings):
         # Its own connection, as each Celery worker process has.
         mine = ExchangeCredential(pk=credential.pk)
         try:
-            drawn[worker] = [drawn_nonce(mine) for _ in range(40)]
+            drawn[worker] = [mine.next_nonce(5) for _ in range(40)]  # a clock stuck at 5
         finally:
             connection.close()
 

@@ -1,0 +1,76 @@
+"""The ledger stays exact through automatic paper trading: what `make run` does, on PostgreSQL.
+
+The engine trades the seeded demo desk on the simulated venues until a run of trades has
+settled; then every balance equals the sum of its ledger entries to the last decimal (summed in
+the database, numeric, as the reports sum them) and none is negative.
+"""
+
+import asyncio
+import socket
+from decimal import Decimal
+from functools import partial
+from io import StringIO
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.core.management import call_command
+from django.db import connections
+from django.db.models import Sum
+
+from markets.simulator.server import VenueSimulator
+from portfolio.models import Balance, LedgerEntry
+from tests.trading.engine.test_engine import FAST, wait_for_async
+from trading.engine import runner
+from trading.engine.runner import EngineOptions, run_engine
+from trading.models import Trade
+
+TRADES = 10
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def settled() -> int:
+    return Trade.objects.filter(state=Trade.State.CLOSED).count()
+
+
+def balances_and_ledger_sums() -> list[tuple[Balance, Decimal | None]]:
+    sums = {
+        (row["account_id"], row["asset"]): row["total"]
+        for row in LedgerEntry.objects.values("account_id", "asset").annotate(total=Sum("amount"))
+    }
+    rows = list(Balance.objects.order_by("pk"))
+    assert {(b.account_id, b.asset) for b in rows} == set(sums)  # no entry without a balance
+    return [(b, sums[(b.account_id, b.asset)]) for b in rows]
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_automatic_paper_trades_leave_every_balance_equal_to_its_ledger_exactly(monkeypatch):
+    # The simulated venues dislocate every half second instead of every few seconds.
+    monkeypatch.setattr(runner, "VenueSimulator", partial(VenueSimulator, timing=FAST, seed=5))
+    await sync_to_async(call_command)("seed_demo", stdout=StringIO())
+    stop = asyncio.Event()
+    options = EngineOptions(simulate=True, sim_port=free_port())
+    engine = asyncio.create_task(run_engine(options, stop))
+
+    async def enough_trades() -> bool:
+        return await sync_to_async(settled)() >= TRADES
+
+    try:
+        assert await wait_for_async(enough_trades, 120)
+    finally:
+        stop.set()
+        await asyncio.wait_for(engine, 30)
+        await sync_to_async(connections.close_all)()  # the engine's thread keeps its connection
+
+    pairs = await sync_to_async(balances_and_ledger_sums)()
+    assert len(pairs) > 2
+    for balance, ledger_sum in pairs:
+        assert balance.amount == ledger_sum, (balance.account_id, balance.asset)
+        assert balance.amount >= 0, (balance.account_id, balance.asset)
+    # The fills' amounts carry more digits than a double holds (15), which SQLite rounded away.
+    assert max(len(b.amount.as_tuple().digits) for b, _ in pairs) > 15

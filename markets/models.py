@@ -314,7 +314,7 @@ class ExchangeCredential(models.Model):
 
     def next_nonce(self, now_ms: int) -> int:
         """The next nonce for this key, `max(last + 1, now_ms)`, above any other process's: the
-        UPDATE locks the row (Postgres) or the database (SQLite) until the read commits."""
+        UPDATE locks the row until the read commits."""
         rows = ExchangeCredential.objects.filter(pk=self.pk)
         with transaction.atomic():
             rows.update(last_nonce=Greatest(F("last_nonce") + 1, now_ms))

@@ -15,7 +15,7 @@ MONEY_PLACES = Decimal("1e-12")
 def money(value: Decimal | int | float | str | None) -> Decimal:
     """`value` at the stored precision (12 decimal places, half-even); None is zero.
 
-    A float is only ever an aggregate SQLite handed back; it is taken by its shortest repr.
+    A float is never a stored amount; one handed in is taken by its shortest repr.
     """
     if value is None:
         value = ZERO

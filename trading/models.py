@@ -193,7 +193,7 @@ class AckLatency:
 
 
 # Nearest-rank percentiles (the smallest time at or above that share of the window), so each
-# figure is one the venue really took; window functions, which SQLite and PostgreSQL both have.
+# figure is one the venue really took, by PostgreSQL's window functions.
 _ACK_LATENCY_SQL = """
 SELECT COUNT(*),
     MIN(CASE WHEN pos * 100 >= n * 50 THEN ack_ms END),

@@ -62,7 +62,7 @@ def _optional_money(value: Decimal | float | None) -> Decimal | None:
 
 
 def _day(value: date | str) -> date:
-    """A TruncDate value as a date (SQLite hands back text)."""
+    """A TruncDate value as a date (a date already, or its ISO text)."""
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 

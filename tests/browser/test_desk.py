@@ -22,6 +22,12 @@ CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "demo-desk-2026"
 ARTIFACTS = ROOT / "artifacts"
 NO_PRICE = "\u2013"  # the en dash a venue without a book shows
+# A user who may see the desk but not its trades: no trade notification may reach their page.
+BLIND_USER = f"""
+from django.contrib.auth.models import Permission, User
+user = User.objects.create_user("blind", password="{PASSWORD}")
+user.user_permissions.add(Permission.objects.get(codename="view_desk"))
+"""
 
 # A newcomer's machine may lack Debian's chromium; CI (CI=true) installs it, so there it must run.
 pytestmark = pytest.mark.skipif(
@@ -57,6 +63,7 @@ def desk(tmp_path_factory):
     manage(env, "migrate", "--no-input", "-v0")
     manage(env, "createcachetable")
     manage(env, "seed_demo")
+    manage(env, "shell", "-c", BLIND_USER)
     port, sim_port = free_port(), free_port()
     log = (tmp / "desk.log").open("w+")
     ports = ["--port", str(port), "--sim-port", str(sim_port)]
@@ -210,3 +217,76 @@ def test_trades_filter_updates_the_results_in_place(browser, desk):
     expect(page.locator("#results caption")).to_have_text(re.compile(r"^0 trades"))
     expect(page.locator("#results")).to_contain_text("No trades match.")
     assert page.evaluate("window.notReloaded") is True
+
+
+def session_notifications(page: Page) -> list[str]:
+    """The texts of every notification this tab's session kept (static/js/notices.js)."""
+    return page.evaluate(
+        "JSON.parse(sessionStorage.getItem('desk-notifications') || '[]').map(n => n.text)"
+    )
+
+
+def reset_if_tripped(page: Page) -> None:
+    """Reset the kill switch when the demo desk tripped it (a run of hedged trades does)."""
+    page.goto(page.url)
+    reset = page.locator("#desk-status").get_by_role("link", name="Reset kill switch…")
+    if reset.count():
+        reset.click()
+        page.get_by_role("button", name="Reset the kill switch").click()
+
+
+def throw_kill_switch(page: Page, reason: str) -> None:
+    reset_if_tripped(page)
+    page.locator("#desk-status").get_by_role("link", name="Throw kill switch…").click()
+    page.get_by_label("Reason").fill(reason)
+    page.get_by_role("button", name="Throw the kill switch").click()
+
+
+def test_a_trade_closed_by_the_worker_is_a_notification_only_where_trades_may_be_seen(
+    browser, desk
+):
+    watcher = logged_in(browser, desk, "trader")
+    operator = logged_in(browser, desk, "trader")
+    blind = logged_in(browser, desk, "blind")
+    expect(blind.locator("#live-status")).to_have_attribute("data-state", "live")
+    watcher.evaluate("window.notReloaded = true")
+
+    closed = watcher.locator("#notice-stack .notice", has_text=re.compile(r"Trade #\d+ .*closed"))
+    deadline = time.monotonic() + 180
+    while not closed.count() and time.monotonic() < deadline:
+        reset_if_tripped(operator)  # so the desk keeps trading
+        watcher.wait_for_timeout(1000)
+    expect(closed.first).to_be_visible()
+    assert watcher.evaluate("window.notReloaded") is True
+
+    # The blind page hears what it may see (the kill switch), and never a trade.
+    throw_kill_switch(operator, "notification test")
+    thrown = blind.locator("#notice-stack .notice-error", has_text="notification test")
+    expect(thrown).to_be_visible(timeout=20_000)
+    assert not [text for text in session_notifications(blind) if text.startswith("Trade #")]
+    reset_if_tripped(operator)
+    reset = blind.locator("#notice-stack .notice", has_text="Kill switch reset")
+    expect(reset.first).to_be_visible(timeout=20_000)
+
+
+def test_an_error_notification_stays_until_dismissed_and_the_list_reopens(browser, desk):
+    operator = logged_in(browser, desk, "trader")
+    watcher = logged_in(browser, desk, "trader")
+    expect(watcher.locator("#live-status")).to_have_attribute("data-state", "live")
+
+    throw_kill_switch(operator, "stays until dismissed")
+    error = watcher.locator("#notice-stack .notice-error", has_text="stays until dismissed")
+    expect(error).to_be_visible(timeout=20_000)
+    expect(error).to_have_attribute("role", "alert")
+
+    watcher.reload()  # an error nobody dismissed follows the user to the next page
+    expect(error).to_be_visible()
+    error.get_by_role("button", name="Dismiss").click()
+    expect(error).to_have_count(0)
+    watcher.reload()
+    expect(error).to_have_count(0)
+
+    watcher.get_by_role("button", name=re.compile(r"^Notifications \(\d+\)")).click()
+    expect(watcher.locator("#notice-history")).to_contain_text("stays until dismissed")
+    assert not [e for e in watcher.errors if "Content Security Policy" in e]
+    reset_if_tripped(operator)

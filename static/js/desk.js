@@ -1,4 +1,5 @@
-/* The desk's small behaviours: the live-connection indicator, local times and ticking ages. */
+/* The desk's small behaviours: the live-connection indicator, local times, ticking ages and the
+   tab title, which carries the open opportunities and a mark while the kill switch is on. */
 (function () {
   "use strict";
   var lastMessage = null;
@@ -54,14 +55,27 @@
     }
   }
 
+  // "⛔ (3) Dashboard · Arbitrage desk": the same prefix base.html writes at load.
+  var TITLE_PREFIX = /^(\u26D4 )?(\(\d+\) )?/;
+
+  function tabTitle() {
+    var status = document.getElementById("desk-status");
+    if (!status) { return; }
+    var open = parseInt(status.dataset.openOpportunities, 10) || 0;
+    var prefix = (status.dataset.killSwitch === "on" ? "\u26D4 " : "") + (open ? "(" + open + ") " : "");
+    var title = prefix + document.title.replace(TITLE_PREFIX, "");
+    if (title !== document.title) { document.title = title; }
+  }
+
   document.addEventListener("htmx:wsOpen", function () { connected = true; showStatus(); });
   document.addEventListener("htmx:wsClose", function () { connected = false; showStatus(); });
   document.addEventListener("htmx:wsError", function () { connected = false; showStatus(); });
-  document.addEventListener("htmx:wsAfterMessage", function () { lastMessage = Date.now(); showStatus(); });
+  document.addEventListener("htmx:wsAfterMessage", function () { lastMessage = Date.now(); showStatus(); tabTitle(); });
   document.addEventListener("htmx:load", function (event) { localTimes(event.target); });
   document.addEventListener("DOMContentLoaded", function () {
     localTimes(document);
     showStatus();
+    tabTitle();
     setInterval(function () { showStatus(); tickAges(); }, 1000);
   });
 })();

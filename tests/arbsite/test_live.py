@@ -98,6 +98,7 @@ async def test_viewer_follows_only_the_topics_its_role_may_see(user_with_role):
     followed = {group: [(f.topic, key) for f, key in pairs] for group, pairs in wanted.items()}
     assert followed == {
         "live.health": [("desk", "")],
+        "live.opportunities": [("desk", "")],  # the status bar counts them for the tab title
         "live.market.BTC-USD": [("spreads", "BTC-USD")],
     }
 

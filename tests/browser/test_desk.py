@@ -290,3 +290,18 @@ def test_an_error_notification_stays_until_dismissed_and_the_list_reopens(browse
     expect(watcher.locator("#notice-history")).to_contain_text("stays until dismissed")
     assert not [e for e in watcher.errors if "Content Security Policy" in e]
     reset_if_tripped(operator)
+
+
+def test_the_tab_title_counts_open_opportunities_and_marks_the_kill_switch(browser, desk):
+    watcher = logged_in(browser, desk, "viewer")
+    operator = logged_in(browser, desk, "trader")
+    watcher.goto(f"{desk}/trades/")  # a page that shows no opportunity: the title still counts
+    watcher.evaluate("window.notReloaded = true")
+
+    watcher.wait_for_function(r"/^(\u26D4 )?\(\d+\) Trades/.test(document.title)", timeout=90_000)
+
+    throw_kill_switch(operator, "title test")
+    watcher.wait_for_function(r"document.title.startsWith('\u26D4 ')", timeout=20_000)
+    reset_if_tripped(operator)
+    watcher.wait_for_function(r"!document.title.startsWith('\u26D4')", timeout=20_000)
+    assert watcher.evaluate("window.notReloaded") is True

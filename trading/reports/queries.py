@@ -5,7 +5,7 @@ day not rolled up yet) from the raw rows, grouped the same way, so both give the
 """
 
 from collections import Counter
-from datetime import UTC, date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import reduce
 from operator import or_
@@ -47,6 +47,7 @@ from trading.reports.figures import (
     TradeFigures,
     fold_report,
 )
+from trading.reports.performance import Drawdown, Performance, VenueReturn
 
 # Money sums: wider than a money column (numeric(28, 12)) so a long period's total fits.
 MONEY = DecimalField(max_digits=40, decimal_places=12)
@@ -401,3 +402,98 @@ def _fold(
         for (day, market_id, buy_id, sell_id, _mode), figures in groups
     ]
     return fold_report(period, filters, named, opportunities, rolled)
+
+
+# Performance ---------------------------------------------------------------------------------
+
+# The cumulative net PnL of `t` (closed trades, settlement order) and its running high, as
+# window functions: PostgreSQL and SQLite both run it, over the (state, closed_at) rows only.
+_RUNNING = """
+WITH t AS ({trades}),
+c AS (
+    SELECT closed_at, id, SUM(realised_net_profit) OVER (
+        ORDER BY closed_at, id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum
+    FROM t
+),
+p AS (
+    SELECT closed_at, id, cum, MAX(cum) OVER (
+        ORDER BY closed_at, id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS high
+    FROM c
+)
+"""
+# The deepest point below the high so far (the start, zero, counts as a high).
+_TROUGH = """
+SELECT closed_at, id, cum, CASE WHEN high > 0 THEN high ELSE 0 END AS top FROM p
+ORDER BY CASE WHEN high > 0 THEN high ELSE 0 END - cum DESC, closed_at, id LIMIT 1
+"""
+# When that high was last reached before the trough.
+_PEAK = """
+SELECT MAX(closed_at) FROM p WHERE cum = %s AND (closed_at < %s OR (closed_at = %s AND id < %s))
+"""
+
+
+def drawdown_of(trades: QuerySet) -> Drawdown | None:
+    """The maximum drawdown of the cumulative net PnL of `trades` (closed), in two queries."""
+    rows = trades.values("id", "closed_at", "realised_net_profit").order_by()
+    sql, params = rows.query.sql_with_params()
+    running = _RUNNING.format(trades=sql)
+    with connections[rows.db].cursor() as cursor:
+        cursor.execute(running + _TROUGH, params)
+        found = cursor.fetchone()
+        if found is None or money(found[3]) - money(found[2]) <= 0:
+            return None
+        trough_at, trough_id, cum, top = found
+        peak_at = None
+        if money(top) > 0:
+            cursor.execute(running + _PEAK, [*params, top, trough_at, trough_at, trough_id])
+            peak_at = cursor.fetchone()[0]
+    return Drawdown(money(top) - money(cum), _aware(peak_at), _aware(trough_at))
+
+
+def _aware(value):
+    """A timestamp as the raw cursor gives it (SQLite: text) as an aware UTC datetime."""
+    if value is None or isinstance(value, datetime):
+        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
+
+
+def performance_of(period: Period, filters: Filters) -> Performance:
+    """The period's closed trades that match `filters`, judged: won against lost, fees, the
+    maximum drawdown and each venue's return on the notional put to work there."""
+    trades = settled_trades(period, filters).filter(state=State.CLOSED)
+    totals = trades.aggregate(
+        n=Count("pk"),
+        won=Sum("realised_net_profit", filter=Q(realised_net_profit__gt=0), output_field=MONEY),
+        lost=Sum("realised_net_profit", filter=Q(realised_net_profit__lt=0), output_field=MONEY),
+    )
+    orders = Order.objects.filter(trade__in=trades.values("pk"))
+    fees = orders.aggregate(fees=Sum("fee", output_field=MONEY))["fees"]
+    return Performance(
+        closed=totals["n"],
+        gross_won=money(totals["won"]),
+        gross_lost=money(totals["lost"]),
+        fees=money(fees),
+        drawdown=drawdown_of(trades),
+        venues=_venue_returns(trades, orders),
+    )
+
+
+def _venue_returns(trades: QuerySet, orders: QuerySet) -> tuple[VenueReturn, ...]:
+    capital = dict(
+        orders.values_list("exchange_id")
+        .annotate(s=Sum(F("filled_amount") * F("average_price"), output_field=MONEY))
+        .order_by()
+    )
+    net: Counter = Counter()
+    for leg in ("opportunity__buy_exchange_id", "opportunity__sell_exchange_id"):
+        sums = trades.values_list(leg).annotate(s=Sum("realised_net_profit", output_field=MONEY))
+        for venue_id, total in sums.order_by():
+            net[venue_id] += money(total)
+    used = Exchange.objects.filter(pk__in=capital.keys() | net.keys())
+    names = dict(used.values_list("pk", "name"))
+    return tuple(
+        sorted(
+            (VenueReturn(names[pk], money(capital.get(pk)), money(net.get(pk))) for pk in names),
+            key=lambda v: v.venue,
+        )
+    )

@@ -89,3 +89,42 @@ class Performance:
         """Fees in percent of gross (PnL before fees); None unless the prices paid something."""
         gross = self.net_profit + self.fees
         return (self.fees / gross * PERCENT).quantize(RATIO_PLACES) if gross > 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """In one quote currency: the period's starting inventory valued at the period's end prices
+    (what simply holding it was worth) beside the inventory the desk ended with, at those prices.
+
+    The desk's side includes any deposit made during the period.
+    """
+
+    quote: str
+    held: Decimal
+    desk: Decimal
+
+    @property
+    def difference(self) -> Decimal:
+        """What trading added over holding (below zero: holding was worth more)."""
+        return self.desk - self.held
+
+
+def holding_values(
+    start: dict[str, Decimal], end: dict[str, Decimal], prices: dict[str, tuple[str, Decimal]]
+) -> tuple[list[Holding], list[str]]:
+    """`start` and `end` inventories (asset -> amount) valued at `prices` (asset -> its quote and
+    price there; a quote is worth one of itself): a Holding per quote, and the assets no price
+    values, which are left out of both sides."""
+    quotes = {quote for quote, _ in prices.values()}
+    held: dict[str, Decimal] = {}
+    desk: dict[str, Decimal] = {}
+    unpriced = []
+    for asset in sorted(start.keys() | end.keys()):
+        quote, price = (asset, Decimal(1)) if asset in quotes else prices.get(asset, (None, None))
+        if quote is None:
+            unpriced.append(asset)
+            continue
+        held[quote] = held.get(quote, ZERO) + start.get(asset, ZERO) * price
+        desk[quote] = desk.get(quote, ZERO) + end.get(asset, ZERO) * price
+    holdings = [Holding(q, money(held[q]), money(desk[q])) for q in sorted(held)]
+    return holdings, unpriced

@@ -23,6 +23,7 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Sum,
 )
 from django.db.models.functions import ExtractHour, TruncDate
@@ -30,9 +31,11 @@ from django.utils import timezone
 
 from markets.models import Exchange, Market
 from markets.money import day_start, money
+from portfolio.models import LedgerEntry
 from trading.models import (
     DailyOpportunityRollup,
     DailyRollup,
+    Fill,
     Opportunity,
     Order,
     RollupDay,
@@ -47,7 +50,13 @@ from trading.reports.figures import (
     TradeFigures,
     fold_report,
 )
-from trading.reports.performance import Drawdown, Performance, VenueReturn
+from trading.reports.performance import (
+    Drawdown,
+    Holding,
+    Performance,
+    VenueReturn,
+    holding_values,
+)
 
 # Money sums: wider than a money column (numeric(28, 12)) so a long period's total fits.
 MONEY = DecimalField(max_digits=40, decimal_places=12)
@@ -497,3 +506,28 @@ def _venue_returns(trades: QuerySet, orders: QuerySet) -> tuple[VenueReturn, ...
             key=lambda v: v.venue,
         )
     )
+
+
+def holding_of(period: Period, filters: Filters) -> tuple[list[Holding], list[str]]:
+    """The inventory at the period's start (its mode and venue, by `filters`) valued at the
+    period's end prices (each market's last fill before it ends) beside the desk's inventory at
+    the end: three queries."""
+    entries = LedgerEntry.objects.all()
+    if filters.mode:
+        entries = entries.filter(account__mode=filters.mode)
+    if filters.venue:
+        entries = entries.filter(account__exchange=filters.venue)
+
+    def inventory(before) -> dict[str, Decimal]:
+        rows = entries.filter(created_at__lt=before).values_list("asset")
+        return {a: money(s) for a, s in rows.annotate(s=Sum("amount", output_field=MONEY))}
+
+    last_fill = Fill.objects.filter(
+        order__trade__opportunity__market=OuterRef("pk"), at__lt=period.end
+    ).order_by("-at", "-id")
+    markets = Market.objects.annotate(price=Subquery(last_fill.values("price")[:1]))
+    prices = {
+        m.base: (m.quote, money(m.price))
+        for m in markets.filter(price__isnull=False).order_by("symbol")
+    }
+    return holding_values(inventory(period.start), inventory(period.end), prices)

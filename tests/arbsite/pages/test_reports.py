@@ -258,3 +258,4 @@ def test_the_page_shows_the_performance_figures_of_the_period(client, viewer):
     assert "2026-11-02 09:02:00 UTC to 2026-11-02 09:03:00 UTC" in text
     assert "Profit factor 1.10" in text and "Expectancy per trade 0.2000" in text
     assert "Fees of gross 71.43 %" in text
+    assert '<table id="holding">' in html and "No inventory with a price." in html  # no ledger

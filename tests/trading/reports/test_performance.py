@@ -8,11 +8,26 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.factories import ExchangeFactory, OpportunityFactory, OrderFactory, TradeFactory
+from portfolio.models import LedgerEntry
+from portfolio.services import open_account
+from tests.factories import (
+    ExchangeFactory,
+    FillFactory,
+    OpportunityFactory,
+    OrderFactory,
+    TradeFactory,
+)
 from trading.models import Order, Trade
 from trading.reports.figures import Filters, Period
-from trading.reports.performance import Drawdown, Performance, VenueReturn, max_drawdown
-from trading.reports.queries import performance_of
+from trading.reports.performance import (
+    Drawdown,
+    Holding,
+    Performance,
+    VenueReturn,
+    holding_values,
+    max_drawdown,
+)
+from trading.reports.queries import holding_of, performance_of
 
 D = Decimal
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -160,3 +175,43 @@ def test_the_database_drawdown_matches_the_brute_force(period, pnls):
     assert (drawdown.amount if drawdown else D(0)) == brute_drawdown(pnls)
     if drawdown:
         assert drawdown == max_drawdown(timed(pnls))
+
+
+def test_holding_values_price_each_asset_in_its_quote_and_name_the_unpriced():
+    start = {"BTC": D(1), "USD": D(100), "DOGE": D(5)}
+    end = {"BTC": D("0.5"), "USD": D(205)}
+    prices = {"BTC": ("USD", D(200))}
+
+    holdings, unpriced = holding_values(start, end, prices)
+
+    assert holdings == [Holding("USD", D(300), D(305))]
+    assert holdings[0].difference == D(5)
+    assert unpriced == ["DOGE"]
+
+
+@pytest.mark.django_db
+def test_holding_the_start_is_valued_at_the_last_fill_before_the_period_ends(period):
+    venue = ExchangeFactory(slug="kraken")
+    account = open_account(exchange=venue, mode="paper")
+    before, during = START - timedelta(days=1), START + timedelta(hours=1)
+    for asset, amount, at in [
+        ("BTC", 1, before),
+        ("USD", 100, before),
+        ("BTC", "-0.5", during),
+        ("USD", 105, during),
+        ("USD", 7, START + timedelta(days=2)),
+    ]:
+        LedgerEntry.objects.create(
+            account=account, asset=asset, amount=D(amount), kind="fill", created_at=at
+        )
+    [trade] = closed_trades([D(1)])
+    order = trade.orders.get()
+    FillFactory(order=order, price=D(210), at=START + timedelta(minutes=1))
+    FillFactory(order=order, price=D(200), at=START + timedelta(hours=2))  # the last in the day
+    FillFactory(order=order, price=D(999), at=START + timedelta(days=1))  # after the period
+
+    holdings, unpriced = holding_of(period, Filters())
+
+    assert holdings == [Holding("USD", D(300), D(305))]  # 1 BTC + 100 against 0.5 BTC + 205
+    assert unpriced == []
+    assert holding_of(period, Filters(mode="live")) == ([], [])

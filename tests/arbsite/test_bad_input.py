@@ -117,6 +117,7 @@ PAGES = {
     "export_status": ("get", ()),
     "export_download": ("get", ()),
     "portfolio": ("get", ()),
+    "preferences": ("post", ("theme", "clock", "next")),
     "login": ("get", ("next",)),
     "login POST": ("post", ("username", "password", "next")),
     "second_factor": ("get", ("next",)),

@@ -83,17 +83,24 @@ def _send(name: str, body: dict) -> None:
 
 
 class Pump:
-    """The engine's coalescing publisher: `mark` a change per frame, `run` sends each once a tick.
+    """The engine's coalescing publisher: `mark` a change per frame, `run` sends it.
 
-    `mark` never blocks and never allocates more than a set entry, so it is safe on the hot path.
+    The first change after a quiet interval goes out at once (the leading edge); what is marked
+    while the interval that follows runs goes out together at its end (the trailing edge), so a
+    page hears of a change without waiting for a tick, and a burst still costs one send of each
+    marked change per interval. `mark` never blocks and allocates no more than a set entry, so it
+    is safe on the hot path.
     """
 
     def __init__(self, interval_s: float = 0.5) -> None:
         self.interval_s = interval_s
         self.dirty: set[tuple[str, str]] = set()
+        self._marked = asyncio.Event()
 
     def mark(self, kind: str, key: str = "") -> None:
         self.dirty.add((kind, key))
+        if not self._marked.is_set():
+            self._marked.set()
 
     async def send_marked(self) -> int:
         """Send one notice per marked change, together; return how many were sent.
@@ -115,6 +122,20 @@ class Pump:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            await _first(self._marked, stop)
+            self._marked.clear()
+            await self.send_marked()
+            # The interval after a send: changes marked meanwhile wait for its end, together.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.interval_s)
-            await self.send_marked()
+        await self.send_marked()  # what was marked last still reaches the pages
+
+
+async def _first(*events: asyncio.Event) -> None:
+    """Return as soon as any of `events` is set."""
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()

@@ -23,10 +23,14 @@ PASSWORD = "demo-desk-2026"
 ARTIFACTS = ROOT / "artifacts"
 NO_PRICE = "\u2013"  # the en dash a venue without a book shows
 # A user who may see the desk but not its trades: no trade notification may reach their page.
-BLIND_USER = f"""
+# And limits the demo desk does not stop itself at while the pages are driven (a run of hedged
+# trades on a loaded machine would trip the kill switch under the tests' feet).
+SETUP = f"""
 from django.contrib.auth.models import Permission, User
+from risk.models import RiskProfile
 user = User.objects.create_user("blind", password="{PASSWORD}")
 user.user_permissions.add(Permission.objects.get(codename="view_desk"))
+RiskProfile.objects.update(max_consecutive_failures=1_000_000, max_daily_loss=10**9)
 """
 
 # A newcomer's machine may lack Debian's chromium; CI (CI=true) installs it, so there it must run.
@@ -63,7 +67,7 @@ def desk(tmp_path_factory):
     manage(env, "migrate", "--no-input", "-v0")
     manage(env, "createcachetable")
     manage(env, "seed_demo")
-    manage(env, "shell", "-c", BLIND_USER)
+    manage(env, "shell", "-c", SETUP)
     port, sim_port = free_port(), free_port()
     log = (tmp / "desk.log").open("w+")
     ports = ["--port", str(port), "--sim-port", str(sim_port)]

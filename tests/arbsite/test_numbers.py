@@ -133,7 +133,16 @@ def extreme_desk():
 
 @pytest.mark.parametrize(
     "page",
-    ["dashboard", "opportunities", "opportunity", "execute", "trades", "portfolio", "market"],
+    [
+        "dashboard",
+        "opportunities",
+        "opportunity",
+        "execute",
+        "trades",
+        "portfolio",
+        "market",
+        "reports",
+    ],
 )
 def test_no_page_writes_a_number_in_exponent_notation(desk_client, extreme_desk, page):
     urls = {

@@ -1,15 +1,20 @@
 """The audit trail in the admin (read-only), and users, roles, risk profiles, exchanges, markets
 and credentials re-registered to be audited (risk profiles with the desk's live status and their
 recent decisions). Nobody is made superuser here, and nobody grants what they do not hold.
+Their decimal inputs show plain digits (a zero minimum is 0, never 0E-8).
 
 Importing `arbsite.audit` here also connects its receivers in every process, since the admin's
 autodiscovery imports this module at start-up.
 """
 
+from decimal import Decimal
+
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, Permission, User
+from django.db import models
 from django.db.models import Q
 from django.dispatch import receiver
 from django.utils.html import format_html, format_html_join
@@ -19,7 +24,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from arbsite import twofactor
 from arbsite.audit import AuditedAdminMixin, record, snapshot
 from arbsite.models import AuditEvent
-from markets.admin import ExchangeAdmin, ExchangeCredentialAdmin, MarketAdmin
+from markets.admin import ExchangeAdmin, ExchangeCredentialAdmin, ListingInline, MarketAdmin
 from markets.models import (
     Exchange,
     ExchangeCredential,
@@ -28,10 +33,35 @@ from markets.models import (
     exchange_fees_synced,
     listing_synced,
 )
+from markets.money import plain
 from portfolio.admin import ReadOnlyAdmin
 from risk.admin import RiskProfileAdmin
 from risk.models import RiskProfile
 from trading.selectors import recent_decisions, status_panel
+
+
+class PlainDecimalInput(forms.NumberInput):
+    """A decimal field's input in plain digits: the database hands back 0E-8 for a zero at eight
+    places, which a browser's number input shows as is and a person misreads."""
+
+    def format_value(self, value):
+        if isinstance(value, Decimal) and value.is_finite():
+            return plain(value)
+        return super().format_value(value)
+
+    def get_context(self, name, value, attrs) -> dict:
+        context = super().get_context(name, value, attrs)
+        # Django writes the step of eight places as "1e-8".
+        widget_attrs = context["widget"]["attrs"]
+        if widget_attrs.get("step") not in (None, "any"):
+            widget_attrs["step"] = plain(Decimal(widget_attrs["step"]))
+        return context
+
+
+class PlainDecimals:
+    """Every decimal field of the admin it is mixed into is typed and shown in plain digits."""
+
+    formfield_overrides = {models.DecimalField: {"widget": PlainDecimalInput}}
 
 
 @admin.register(AuditEvent)
@@ -143,7 +173,7 @@ class AuditedGroupAdmin(AuditedAdminMixin, GroupAdmin):
 
 
 @admin.register(Exchange)
-class AuditedExchangeAdmin(AuditedAdminMixin, ExchangeAdmin):
+class AuditedExchangeAdmin(PlainDecimals, AuditedAdminMixin, ExchangeAdmin):
     pass
 
 
@@ -163,9 +193,15 @@ def _record_fees_synced(sender, exchange, sync, user=None, request=None, **kw) -
     record("fees synced", user=user, request=request, obj=exchange, before=before, after=after)
 
 
+class PlainListingInline(PlainDecimals, ListingInline):
+    pass
+
+
 @admin.register(Market)
 class AuditedMarketAdmin(AuditedAdminMixin, MarketAdmin):
     """A listing changed, added or removed through the inline is part of its market's event."""
+
+    inlines = [PlainListingInline]
 
     def audit_snapshot(self, market: Market) -> dict:
         values = snapshot(market)
@@ -177,12 +213,12 @@ class AuditedMarketAdmin(AuditedAdminMixin, MarketAdmin):
 
 
 @admin.register(ExchangeCredential)
-class AuditedExchangeCredentialAdmin(AuditedAdminMixin, ExchangeCredentialAdmin):
+class AuditedExchangeCredentialAdmin(PlainDecimals, AuditedAdminMixin, ExchangeCredentialAdmin):
     """The event says which keys changed, never a value (the encrypted ones are masked too)."""
 
 
 @admin.register(RiskProfile)
-class AuditedRiskProfileAdmin(AuditedAdminMixin, RiskProfileAdmin):
+class AuditedRiskProfileAdmin(PlainDecimals, AuditedAdminMixin, RiskProfileAdmin):
     """The change form shows the desk's live status ("risk-status") above the profile."""
 
     readonly_fields = ["recent_decisions"]
@@ -200,7 +236,7 @@ class AuditedRiskProfileAdmin(AuditedAdminMixin, RiskProfileAdmin):
             (
                 opportunity.opened_at.strftime("%Y-%m-%d %H:%M:%S"),
                 str(opportunity),
-                opportunity.net_bps,
+                plain(opportunity.net_bps),
                 opportunity.trade_state or "not taken",
                 ", ".join(f"{reason}: {n}" for reason, n in opportunity.refusals.items()) or "-",
             )

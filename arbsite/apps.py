@@ -9,7 +9,8 @@ class ArbsiteConfig(AppConfig):
     def ready(self) -> None:
         from django.apps import apps
 
-        from . import audit  # noqa: F401 - connects the login, failed-login and desk-change receivers
+        # Connect the receivers: login, failed login and desk changes; the announced events.
+        from . import audit, notifications  # noqa: F401
         from .roles import sync_roles
 
         # After auth's own handler has created every model's permissions (auth comes first).

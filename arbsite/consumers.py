@@ -1,4 +1,8 @@
-"""The one live WebSocket consumer: login and permission checked before joining any group."""
+"""The one live WebSocket consumer: login and permission checked before joining any group.
+
+Besides the fragments its page follows, every page hears the announcements (notifications) its
+user may see.
+"""
 
 from urllib.parse import parse_qs
 
@@ -21,6 +25,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     audience: str
     wanted: live.Subscriptions
+    announced: list[str]
+    hears_feeds: bool
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -36,8 +42,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
         query = parse_qs(self.scope.get("query_string", b"").decode(errors="replace"))
         topics = [t for value in query.get("topics", []) for t in value.split(",") if t]
         self.audience, self.wanted = await live.subscriptions(user, topics[:MAX_TOPICS])
+        self.announced = await live.announcement_groups(user)
+        self.hears_feeds = notices.group(notices.ALERT, notices.FEEDS) in self.announced
         try:
-            for group in self.wanted:
+            for group in self.groups_joined():
                 await self.channel_layer.group_add(group, self.channel_name)
             await self.accept()
         except BaseException:
@@ -48,8 +56,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         await self.leave_groups()
 
+    def groups_joined(self) -> list[str]:
+        return [*getattr(self, "wanted", {}), *getattr(self, "announced", [])]
+
     async def leave_groups(self) -> None:
-        for group in getattr(self, "wanted", {}):
+        for group in self.groups_joined():
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -61,10 +72,20 @@ class LiveConsumer(AsyncWebsocketConsumer):
         That is a trip to the database thread per page per push, and a push never touches this
         thread's database connection: the fragment is rendered on `live`'s own thread.
         """
-        if message["type"] == notices.NOTICE_TYPE:
-            await self.push_fragments(message)
-        else:
+        if message["type"] != notices.NOTICE_TYPE:
             await super().dispatch(message)
+        elif message["kind"] == notices.ALERT:
+            await self.push_announcement(message)
+        else:
+            if message["kind"] == notices.HEALTH and self.hears_feeds:
+                for announcement in await live.feed_announcements(message["published"]):
+                    await self.push_announcement(announcement)
+            await self.push_fragments(message)
+
+    async def push_announcement(self, announcement: dict) -> None:
+        html = await live.rendered_announcement(announcement)
+        if html is not None:
+            await self.send(text_data=html)
 
     async def push_fragments(self, notice: dict) -> None:
         """Send every fragment this page follows that the notice's change re-renders."""

@@ -11,10 +11,14 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 
 from channels.db import database_sync_to_async
+from django.template.loader import render_to_string
 
 from arbsite.access import OPERATE, OPERATE_PERM, VIEW, VIEW_PERM
+from arbsite.notifications import FeedWatch, feed_announcement
 from arbsite.pages.fragments import TOPICS, Fragment
 from markets import notices
+from markets.heartbeat import engine_heartbeat
+from markets.models import Exchange
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +33,14 @@ KEEP_RENDER_S = 10.0
 # A topic as a page asks for it ("desk", "spreads:BTC-USD"); anything else is ignored before it
 # could name a channel group.
 _TOPIC = re.compile(r"[a-z][a-z-]{0,30}(:[A-Za-z0-9_.-]{1,40})?")
+# Who hears each category of announcement: the permission that shows its subject on the pages.
+ANNOUNCED_TO = {
+    notices.TRADE_EVENTS: "trading.view_trade",
+    notices.KILL_SWITCH: VIEW_PERM,
+    notices.FEEDS: "markets.view_exchange",
+    notices.LIMITS: "risk.view_riskprofile",
+}
+_feeds = FeedWatch()
 
 
 async def subscriptions(user, topics: list[str]) -> tuple[str, Subscriptions]:
@@ -68,21 +80,63 @@ async def rendered(fragment: Fragment, key: str, audience: str, published: float
     None when it failed to render (logged once): the page keeps its last fragment.
     """
     audience = fragment.audience_for(audience)
-    ident = (fragment.topic, key, audience, published)
+    ident = (f"push of {fragment.topic}", key, audience, published)
+    return await _once(ident, render, fragment, key, audience, published)
+
+
+async def announcement_groups(user) -> list[str]:
+    """The announcement groups `user` may join: every page of theirs shows these notifications."""
+    if not await user.ahas_perm(VIEW_PERM):
+        return []
+    return [
+        notices.group(notices.ALERT, category)
+        for category, perm in ANNOUNCED_TO.items()
+        if await user.ahas_perm(perm)
+    ]
+
+
+def render_announcement(announcement: dict) -> str:
+    """The notification as the page's notification stack takes it (base.html#notification)."""
+    return render_to_string("base.html#notification", {"notification": announcement})
+
+
+async def rendered_announcement(announcement: dict) -> str | None:
+    """`render_announcement` run once in this process for every page that hears it."""
+    return await _once(("alert", announcement["id"]), render_announcement, announcement)
+
+
+async def feed_announcements(published: float) -> list[dict]:
+    """What went down or came back among the venue feeds, told once per heartbeat notice to all
+    of this process's pages; nothing when the heartbeat cannot be read."""
+    return await _once(("feeds", published), _feed_changes) or []
+
+
+def _feed_changes() -> list[dict]:
+    changes = _feeds.changes(engine_heartbeat())
+    if not changes:  # the usual heartbeat: no database trip for the venues' names
+        return []
+    names = dict(Exchange.objects.values_list("slug", "name"))
+    return [feed_announcement(names.get(venue, venue), state) for venue, state in changes]
+
+
+async def _once(ident: tuple, function, *args):
+    """`function(*args)` run on the render thread once for every consumer awaiting `ident`.
+
+    None when it failed (logged once). database_sync_to_async: the render thread lives as long as
+    the process, so it retires its database connection as a request would (CONN_MAX_AGE).
+    """
     job = _renders.get(ident)
     if job is None:
-        job = _renders[ident] = asyncio.ensure_future(_render(fragment, key, audience, published))
+        run = database_sync_to_async(function, thread_sensitive=False, executor=_RENDERER)
+        job = _renders[ident] = asyncio.ensure_future(_logged(ident, run(*args)))
         asyncio.get_running_loop().call_later(KEEP_RENDER_S, _renders.pop, ident, None)
-    # Shielded: a consumer that disconnects meanwhile must not cancel the render for the rest.
+    # Shielded: a consumer that disconnects meanwhile must not cancel the job for the rest.
     return await asyncio.shield(job)
 
 
-async def _render(fragment: Fragment, key: str, audience: str, published: float) -> str | None:
-    # database_sync_to_async: the render thread lives as long as the process, so it retires its
-    # database connection as a request would (CONN_MAX_AGE, health checks).
-    job = database_sync_to_async(render, thread_sensitive=False, executor=_RENDERER)
+async def _logged(ident: tuple, job):
     try:
-        return await job(fragment, key, audience, published)
+        return await job
     except Exception:
-        log.exception("live push of %s %r failed to render", fragment.topic, key)
+        log.exception("live %s %r failed", ident[0], ident[1:])
         return None

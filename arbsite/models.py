@@ -75,3 +75,35 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Audit events are append-only.")
+
+
+class Preferences(models.Model):
+    """One user's choices of how the pages look: the theme, and the clock times are shown in."""
+
+    class Theme(models.TextChoices):
+        AUTO = "auto", "As the system"
+        LIGHT = "light", "Light"
+        DARK = "dark", "Dark"
+
+    class Clock(models.TextChoices):
+        UTC = "utc", "UTC"
+        LOCAL = "local", "Local time"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preferences"
+    )
+    theme = models.CharField(max_length=5, choices=Theme.choices, default=Theme.AUTO)
+    clock = models.CharField(max_length=5, choices=Clock.choices, default=Clock.UTC)
+
+    class Meta:
+        verbose_name_plural = "preferences"
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.theme}, {self.clock}"
+
+    @classmethod
+    def of(cls, user) -> "Preferences":
+        """`user`'s choices; the defaults (unsaved) for anyone who has made none."""
+        if not user.is_authenticated:
+            return cls()
+        return cls.objects.filter(user=user).first() or cls(user=user)

@@ -7,7 +7,16 @@ from django.views.generic import RedirectView
 
 from arbsite import metrics as site_metrics
 from arbsite import views as site_views
-from arbsite.pages import controls, dashboard, market, opportunities, portfolio, reports, trades
+from arbsite.pages import (
+    controls,
+    dashboard,
+    market,
+    opportunities,
+    portfolio,
+    preferences,
+    reports,
+    trades,
+)
 
 admin.site.site_header = "Arbitrage desk administration"
 admin.site.site_title = "Arbitrage desk"
@@ -26,6 +35,7 @@ urlpatterns = [
     path("reports/exports/<int:pk>/file", reports.export_download, name="export_download"),
     path("portfolio/", portfolio.portfolio, name="portfolio"),
     path("portfolio/adjust/", portfolio.adjustment, name="portfolio_adjust"),
+    path("preferences/", preferences.preferences, name="preferences"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("login/code/", site_views.second_factor, name="second_factor"),
     path("login/enrol/", site_views.second_factor_enrol, name="second_factor_enrol"),

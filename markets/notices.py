@@ -3,6 +3,8 @@
 A notice names a kind of change ("market" with its symbol, "trades", "portfolio", ...) and goes to
 that kind's Channels group once the surrounding transaction commits; the web process holding the
 pages decides what to re-render and for whom (arbsite.live). Publishers know nothing of pages.
+An announcement is a notice that carries its own words: a desk event the pages show as a
+notification to the users who may see its category.
 """
 
 import asyncio
@@ -11,6 +13,7 @@ import hashlib
 import logging
 import re
 import time
+import uuid
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -29,6 +32,16 @@ HEALTH = "health"  # venue feeds, the kill switch, automatic execution
 TRADES = "trades"
 PORTFOLIO = "portfolio"
 RISK_STATUS = "risk-status"
+ALERT = "alert"  # keyed by its category: an announcement of a desk event, in words
+
+# The categories of announcements; arbsite.live decides which users may see each.
+TRADE_EVENTS = "trades"  # a trade closed, failed, hedged or unwound
+KILL_SWITCH = "kill-switch"  # thrown, tripped or reset
+FEEDS = "feeds"  # a venue's feed went down or came back
+LIMITS = "limits"  # a risk limit refused a trade
+# How loud an announcement is: an error stays on the page until someone dismisses it.
+ERROR, WARNING, SUCCESS, INFO = "error", "warning", "success", "info"
+LEVELS = (ERROR, WARNING, SUCCESS, INFO)
 
 
 def group(kind: str, key: str = "") -> str:
@@ -49,25 +62,45 @@ def notice(kind: str, key: str = "") -> dict:
 
 def publish(kind: str, key: str = "") -> None:
     """Tell the pages `kind` changed once the current transaction commits (at once outside one)."""
-    transaction.on_commit(lambda: _send(kind, key))
+    transaction.on_commit(lambda: _send(group(kind, key), notice(kind, key)))
 
 
-def _send(kind: str, key: str) -> None:
-    async_to_sync(get_channel_layer().group_send)(group(kind, key), notice(kind, key))
+def announcement(category: str, text: str, level: str = INFO) -> dict:
+    if level not in LEVELS:
+        raise ValueError(f"An announcement's level is one of {LEVELS}, not {level!r}.")
+    return {**notice(ALERT, category), "text": text, "level": level, "id": uuid.uuid4().hex}
+
+
+def announce(category: str, text: str, *, level: str = INFO) -> None:
+    """Tell the pages of everyone who may see `category` that `text` happened, once the current
+    transaction commits (at once outside one): a rolled-back event is never announced."""
+    body = announcement(category, text, level)
+    transaction.on_commit(lambda: _send(group(ALERT, category), body))
+
+
+def _send(name: str, body: dict) -> None:
+    async_to_sync(get_channel_layer().group_send)(name, body)
 
 
 class Pump:
-    """The engine's coalescing publisher: `mark` a change per frame, `run` sends each once a tick.
+    """The engine's coalescing publisher: `mark` a change per frame, `run` sends it.
 
-    `mark` never blocks and never allocates more than a set entry, so it is safe on the hot path.
+    The first change after a quiet interval goes out at once (the leading edge); what is marked
+    while the interval that follows runs goes out together at its end (the trailing edge), so a
+    page hears of a change without waiting for a tick, and a burst still costs one send of each
+    marked change per interval. `mark` never blocks and allocates no more than a set entry, so it
+    is safe on the hot path.
     """
 
     def __init__(self, interval_s: float = 0.5) -> None:
         self.interval_s = interval_s
         self.dirty: set[tuple[str, str]] = set()
+        self._marked = asyncio.Event()
 
     def mark(self, kind: str, key: str = "") -> None:
         self.dirty.add((kind, key))
+        if not self._marked.is_set():
+            self._marked.set()
 
     async def send_marked(self) -> int:
         """Send one notice per marked change, together; return how many were sent.
@@ -89,6 +122,20 @@ class Pump:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            await _first(self._marked, stop)
+            self._marked.clear()
+            await self.send_marked()
+            # The interval after a send: changes marked meanwhile wait for its end, together.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.interval_s)
-            await self.send_marked()
+        await self.send_marked()  # what was marked last still reaches the pages
+
+
+async def _first(*events: asyncio.Event) -> None:
+    """Return as soon as any of `events` is set."""
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()

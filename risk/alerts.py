@@ -3,6 +3,7 @@
 from django.core.cache import cache
 from django.db import transaction
 
+from markets import notices
 from risk.tasks import alert_urls, send_alert
 
 # One message per (kind, key) in this window: an incident repeats on every tick.
@@ -12,6 +13,8 @@ KILL_SWITCH = "kill switch"
 LIMIT = "limit hit"
 ONE_LEGGED = "one-legged trade"
 FEED_DOWN = "feed down"
+# The pages hear of one limit at most once a minute: it refuses every opportunity while hit.
+PAGE_QUIET_S = 60
 
 
 def notify(kind: str, key: str, message: str) -> bool:
@@ -34,7 +37,10 @@ def kill_switch_thrown(reason: str, by: str) -> bool:
 
 
 def limit_hit(reason: str, market: str) -> bool:
-    return notify(LIMIT, reason, f"Limit hit: {reason} (first seen on {market})")
+    message = f"Limit hit: {reason} (first seen on {market})"
+    if cache.add(f"notice:limit:{reason}".replace(" ", "_"), 1, timeout=PAGE_QUIET_S):
+        notices.announce(notices.LIMITS, message, level=notices.WARNING)
+    return notify(LIMIT, reason, message)
 
 
 def one_legged_trade(trade_id: int, detail: str) -> bool:

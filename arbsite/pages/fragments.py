@@ -48,6 +48,8 @@ FRAGMENTS: dict[str, list[Fragment]] = {
             opportunities.open_opportunities_context,
             by_audience=True,
         ),
+        # The status bar counts the open opportunities for the tab title.
+        Fragment("desk", "base.html#desk-status", desk_context, by_audience=True),
     ],
     notices.HEALTH: [
         Fragment("health", "dashboard.html#venue-health", dashboard.health_context),

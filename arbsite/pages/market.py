@@ -11,7 +11,7 @@ from arbsite.access import VIEW, desk_view
 from arbsite.pages.desk import render_page
 from markets.bookcache import BookCacheUnavailable, read_book
 from markets.models import Listing, Market
-from markets.money import BPS
+from markets.money import BPS, on_grid
 
 DEPTH_LEVELS = 10
 
@@ -42,19 +42,6 @@ def listed_books(symbol: str) -> tuple[list[tuple[Listing, dict | None]], bool]:
         return [(listing, read_book(listing.exchange.slug, symbol)) for listing in shown], False
     except BookCacheUnavailable:
         return [(listing, None) for listing in shown], True
-
-
-def on_grid(value: Decimal | None, step: Decimal) -> Decimal | None:
-    """`value` written with the decimals of `step` (a tick or lot size) when it lies on that grid.
-
-    Binance sends eight decimals whatever the tick ("60078.01000000" for a 0.01 tick); the desk
-    reads "60078.01". A value off the grid is shown as it came: a price is never rounded here.
-    """
-    if value is None:
-        return None
-    decimals = min(step.normalize().as_tuple().exponent, 0)
-    shown = value.quantize(Decimal(1).scaleb(decimals))
-    return shown if shown == value else value
 
 
 def levels_on_grid(levels: list, listing: Listing) -> list[tuple[Decimal, Decimal]]:

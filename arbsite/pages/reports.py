@@ -13,7 +13,7 @@ from trading.models import Export
 from trading.reports import exports
 from trading.reports.charts import chart_data
 from trading.reports.forms import ReportFilter
-from trading.reports.queries import build_report, settled_trades
+from trading.reports.queries import build_report, holding_of, performance_of, settled_trades
 from trading.tasks import build_export
 
 RECENT_EXPORTS = 10
@@ -30,11 +30,16 @@ def _query(data) -> str:
 def reports(request):
     form = ReportFilter(request.GET)
     report = build_report(*form.period_and_filters()) if form.is_valid() else None
+    performance = performance_of(*form.period_and_filters()) if report else None
+    holdings, unpriced = holding_of(*form.period_and_filters()) if report else ([], [])
     # Settled trades in the period: exactly the rows settled_trades() exports.
     trades = report.total.closed + report.total.failed if report else 0
     context = {
         "form": form,
         "report": report,
+        "performance": performance,
+        "holdings": holdings,
+        "unpriced": unpriced,
         "chart": chart_data(report) if report else None,
         "trade_count": trades,
         "streamable": 0 < trades <= exports.STREAM_LIMIT,

@@ -1,4 +1,6 @@
-/* The desk's small behaviours: the live-connection indicator, local times and ticking ages. */
+/* The desk's small behaviours: the live-connection indicator, times on the user's clock, ticking
+   ages, and the tab title, which carries the open opportunities and a mark while the kill switch
+   is on. */
 (function () {
   "use strict";
   var lastMessage = null;
@@ -25,22 +27,39 @@
 
   function pad(n) { return (n < 10 ? "0" : "") + n; }
 
+  // Times come in UTC (<time datetime data-shown>, arbsite's `moment` filter); a user who chose
+  // local time reads them on this browser's clock, the UTC moment kept in the title.
+  var localClock = document.documentElement.dataset.clock === "local";
+
+  function clockText(d, shown, fraction) {
+    var day = d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate());
+    var time = pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+    if (shown === "time") { return time + (fraction ? "." + fraction : ""); }
+    return day + " " + time + (shown === "precise" && fraction ? "." + fraction : "");
+  }
+
   function localTimes(root) {
+    if (!localClock) { return; }
     var times = (root || document).querySelectorAll("time[datetime]:not([data-local])");
     for (var i = 0; i < times.length; i++) {
       var t = times[i];
-      var d = new Date(t.getAttribute("datetime"));
+      var stamp = t.getAttribute("datetime");
+      var d = new Date(stamp);
       if (isNaN(d)) { continue; }
+      var fraction = (stamp.match(/\.(\d+)/) || [])[1] || "";
       t.dataset.local = "1";
-      var text = d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " +
-        pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
-      t.title = text + " your time";
-      var local = document.createElement("span");
-      local.className = "local-time";
-      local.textContent = " (" + text.slice(11) + " local)";
-      t.after(local);
+      t.title = t.textContent;
+      t.textContent = clockText(d, t.dataset.shown, fraction) + " local";
     }
   }
+
+  // The notification list writes its times the same way.
+  window.deskTime = {
+    format: function (d) {
+      if (localClock) { return clockText(d, "time", "").slice(0, 8) + " local"; }
+      return d.toISOString().slice(11, 19) + " UTC";
+    }
+  };
 
   function tickAges() {
     var now = Date.now() / 1000;
@@ -54,14 +73,27 @@
     }
   }
 
+  // "⛔ (3) Dashboard · Arbitrage desk": the same prefix base.html writes at load.
+  var TITLE_PREFIX = /^(\u26D4 )?(\(\d+\) )?/;
+
+  function tabTitle() {
+    var status = document.getElementById("desk-status");
+    if (!status) { return; }
+    var open = parseInt(status.dataset.openOpportunities, 10) || 0;
+    var prefix = (status.dataset.killSwitch === "on" ? "\u26D4 " : "") + (open ? "(" + open + ") " : "");
+    var title = prefix + document.title.replace(TITLE_PREFIX, "");
+    if (title !== document.title) { document.title = title; }
+  }
+
   document.addEventListener("htmx:wsOpen", function () { connected = true; showStatus(); });
   document.addEventListener("htmx:wsClose", function () { connected = false; showStatus(); });
   document.addEventListener("htmx:wsError", function () { connected = false; showStatus(); });
-  document.addEventListener("htmx:wsAfterMessage", function () { lastMessage = Date.now(); showStatus(); });
+  document.addEventListener("htmx:wsAfterMessage", function () { lastMessage = Date.now(); showStatus(); tabTitle(); });
   document.addEventListener("htmx:load", function (event) { localTimes(event.target); });
   document.addEventListener("DOMContentLoaded", function () {
     localTimes(document);
     showStatus();
+    tabTitle();
     setInterval(function () { showStatus(); tickAges(); }, 1000);
   });
 })();

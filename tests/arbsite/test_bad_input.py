@@ -119,6 +119,7 @@ PAGES = {
     "portfolio": ("get", ()),
     "portfolio_adjust": ("get", ("account", "asset", "amount", "reason")),
     "portfolio_adjust POST": ("post", ("account", "asset", "amount", "reason")),
+    "preferences": ("post", ("theme", "clock", "next")),
     "login": ("get", ("next",)),
     "login POST": ("post", ("username", "password", "next")),
     "second_factor": ("get", ("next",)),

@@ -13,6 +13,7 @@ from django.db import connections
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from arbsite import live
 from arbsite.asgi import application
 from arbsite.roles import TRADER, VIEWER
 from markets import notices
@@ -123,6 +124,10 @@ def in_memory_layer(settings):
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 
+# A Viewer sees every category of announcement: their page joins each group.
+EVERY_ANNOUNCEMENT = {notices.group(notices.ALERT, category) for category in live.ANNOUNCED_TO}
+
+
 def memberships() -> dict[str, set[str]]:
     """Every group of the in-memory channel layer and the channels in it."""
     return {group: set(members) for group, members in get_channel_layer().groups.items()}
@@ -154,7 +159,7 @@ async def test_a_bad_topic_is_ignored_and_the_socket_keeps_its_good_ones(
     await comm.disconnect()
 
     assert connected is True
-    assert joined == {"live.health"}
+    assert joined == {"live.health", *EVERY_ANNOUNCEMENT}
     assert memberships() == before
 
 
@@ -197,7 +202,7 @@ async def test_a_query_string_that_is_not_utf8_is_read_and_its_bad_topic_ignored
     await comm.disconnect()
 
     assert connected is True
-    assert joined == {"live.health"}
+    assert joined == {"live.health", *EVERY_ANNOUNCEMENT}
 
 
 @settings(max_examples=200, deadline=None)

@@ -98,6 +98,7 @@ async def test_viewer_follows_only_the_topics_its_role_may_see(user_with_role):
     followed = {group: [(f.topic, key) for f, key in pairs] for group, pairs in wanted.items()}
     assert followed == {
         "live.health": [("desk", "")],
+        "live.opportunities": [("desk", "")],  # the status bar counts them for the tab title
         "live.market.BTC-USD": [("spreads", "BTC-USD")],
     }
 
@@ -324,3 +325,62 @@ async def test_risk_manager_admin_panel_receives_the_risk_status_push(user_with_
     messages = await drain(comm, 1.0)
     assert any('id="risk-status"' in html and "daily loss limit" in html for html in messages)
     await comm.disconnect()
+
+
+async def listening(kind: str, key: str = "") -> str:
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(notices.group(kind, key), channel)
+    return channel
+
+
+async def received(channel: str, wait_s: float) -> list[dict]:
+    found = []
+    while True:
+        try:
+            found.append(await asyncio.wait_for(get_channel_layer().receive(channel), wait_s))
+        except TimeoutError:
+            return found
+
+
+async def test_the_first_change_after_a_quiet_interval_is_sent_without_waiting_for_a_tick():
+    channel = await listening(notices.MARKET, "BTC-USD")
+    stop, pump = asyncio.Event(), notices.Pump(interval_s=600)  # a tick that would never come
+    running = asyncio.create_task(pump.run(stop))
+
+    pump.mark(notices.MARKET, "BTC-USD")
+    first = await asyncio.wait_for(get_channel_layer().receive(channel), 10)
+    stop.set()
+    await running
+
+    assert first["kind"] == notices.MARKET and first["key"] == "BTC-USD"
+
+
+async def test_changes_within_the_interval_after_a_send_go_out_once_at_its_end():
+    channel = await listening(notices.MARKET, "BTC-USD")
+    stop, pump = asyncio.Event(), notices.Pump(interval_s=0.5)
+    running = asyncio.create_task(pump.run(stop))
+
+    pump.mark(notices.MARKET, "BTC-USD")  # the leading edge
+    await asyncio.wait_for(get_channel_layer().receive(channel), 10)
+    for _ in range(500):  # all within the interval that follows: one trailing send
+        pump.mark(notices.MARKET, "BTC-USD")
+    sent = await received(channel, 1.5)
+    stop.set()
+    await running
+
+    assert len(sent) == 1
+
+
+async def test_what_was_marked_when_the_engine_stops_is_still_sent():
+    channel = await listening(notices.HEALTH)
+    stop, pump = asyncio.Event(), notices.Pump(interval_s=600)
+    running = asyncio.create_task(pump.run(stop))
+    pump.mark(notices.HEALTH)
+    await asyncio.wait_for(get_channel_layer().receive(channel), 10)
+
+    pump.mark(notices.HEALTH)  # inside the long interval
+    stop.set()
+    await running
+
+    assert len(await received(channel, 0.3)) == 1

@@ -26,6 +26,16 @@ CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "demo-desk-2026"
 ARTIFACTS = ROOT / "artifacts"
 NO_PRICE = "\u2013"  # the en dash a venue without a book shows
+# A user who may see the desk but not its trades: no trade notification may reach their page.
+# And limits the demo desk does not stop itself at while the pages are driven (a run of hedged
+# trades on a loaded machine would trip the kill switch under the tests' feet).
+SETUP = f"""
+from django.contrib.auth.models import Permission, User
+from risk.models import RiskProfile
+user = User.objects.create_user("blind", password="{PASSWORD}")
+user.user_permissions.add(Permission.objects.get(codename="view_desk"))
+RiskProfile.objects.update(max_consecutive_failures=1_000_000, max_daily_loss=10**9)
+"""
 
 # A newcomer's machine may lack Debian's chromium; CI (CI=true) installs it, so there it must run.
 pytestmark = pytest.mark.skipif(
@@ -67,6 +77,7 @@ def serve_desk(tmp: Path, database_url: str):
     manage(env, "migrate", "--no-input", "-v0")
     manage(env, "createcachetable")
     manage(env, "seed_demo")
+    manage(env, "shell", "-c", SETUP)
     port, sim_port = free_port(), free_port()
     log = (tmp / "desk.log").open("w+")
     ports = ["--port", str(port), "--sim-port", str(sim_port)]
@@ -132,6 +143,74 @@ def logged_in(browser: Browser, desk: str, username: str) -> Page:
 
 def spread_prices(page: Page) -> str:
     return page.locator("#spread-BTC-USD tbody").inner_text()
+
+
+def session_notifications(page: Page) -> list[str]:
+    """The texts of every notification this tab's session kept (static/js/notices.js)."""
+    return page.evaluate(
+        "JSON.parse(sessionStorage.getItem('desk-notifications') || '[]').map(n => n.text)"
+    )
+
+
+def reset_if_tripped(page: Page) -> None:
+    """Reset the kill switch when the demo desk tripped it (a run of hedged trades does)."""
+    page.goto(page.url)
+    reset = page.locator("#desk-status").get_by_role("link", name="Reset kill switch…")
+    if reset.count():
+        reset.click()
+        page.get_by_role("button", name="Reset the kill switch").click()
+
+
+def throw_kill_switch(page: Page, reason: str) -> None:
+    reset_if_tripped(page)
+    page.locator("#desk-status").get_by_role("link", name="Throw kill switch…").click()
+    page.get_by_label("Reason").fill(reason)
+    page.get_by_role("button", name="Throw the kill switch").click()
+
+
+# The demo desk trades from its start; these two come first, before a run of losses can hold it
+# at a limit for the rest of the module.
+def test_a_trade_closed_by_the_worker_is_a_notification_only_where_trades_may_be_seen(
+    browser, desk
+):
+    watcher = logged_in(browser, desk, "trader")
+    operator = logged_in(browser, desk, "trader")
+    blind = logged_in(browser, desk, "blind")
+    expect(blind.locator("#live-status")).to_have_attribute("data-state", "live")
+    watcher.evaluate("window.notReloaded = true")
+
+    closed = watcher.locator("#notice-stack .notice", has_text=re.compile(r"Trade #\d+ .*closed"))
+    deadline = time.monotonic() + 180
+    while not closed.count() and time.monotonic() < deadline:
+        reset_if_tripped(operator)  # so the desk keeps trading
+        watcher.wait_for_timeout(1000)
+    expect(closed.first).to_be_visible()
+    assert watcher.evaluate("window.notReloaded") is True
+
+    # The blind page hears what it may see (the kill switch), and never a trade.
+    throw_kill_switch(operator, "notification test")
+    thrown = blind.locator("#notice-stack .notice-error", has_text="notification test")
+    expect(thrown).to_be_visible(timeout=20_000)
+    assert not [text for text in session_notifications(blind) if text.startswith("Trade #")]
+    reset_if_tripped(operator)
+    reset = blind.locator("#notice-stack .notice", has_text="Kill switch reset")
+    expect(reset.first).to_be_visible(timeout=20_000)
+
+
+def test_the_tab_title_counts_open_opportunities_and_marks_the_kill_switch(browser, desk):
+    watcher = logged_in(browser, desk, "viewer")
+    operator = logged_in(browser, desk, "trader")
+    watcher.goto(f"{desk}/trades/")  # a page that shows no opportunity: the title still counts
+    watcher.evaluate("window.notReloaded = true")
+
+    # (Playwright's expect, not wait_for_function: the CSP refuses the eval that needs.)
+    expect(watcher).to_have_title(re.compile(r"^(\u26D4 )?\(\d+\) Trades"), timeout=90_000)
+
+    throw_kill_switch(operator, "title test")
+    expect(watcher).to_have_title(re.compile(r"^\u26D4 "), timeout=20_000)
+    reset_if_tripped(operator)
+    expect(watcher).not_to_have_title(re.compile(r"^\u26D4"), timeout=20_000)
+    assert watcher.evaluate("window.notReloaded") is True
 
 
 def test_trader_sees_the_spread_table_change_without_a_reload(browser, desk):
@@ -237,3 +316,79 @@ def test_the_venue_table_shows_order_ack_figures_once_the_desk_has_traded(browse
     assert page.evaluate("window.notReloaded") is True
     ARTIFACTS.mkdir(exist_ok=True)
     table.screenshot(path=str(ARTIFACTS / "venue-ack.png"))
+
+
+def test_an_error_notification_stays_until_dismissed_and_the_list_reopens(browser, desk):
+    operator = logged_in(browser, desk, "trader")
+    watcher = logged_in(browser, desk, "trader")
+    expect(watcher.locator("#live-status")).to_have_attribute("data-state", "live")
+
+    throw_kill_switch(operator, "stays until dismissed")
+    error = watcher.locator("#notice-stack .notice-error", has_text="stays until dismissed")
+    expect(error).to_be_visible(timeout=20_000)
+    expect(error).to_have_attribute("role", "alert")
+
+    watcher.reload()  # an error nobody dismissed follows the user to the next page
+    expect(error).to_be_visible()
+    error.get_by_role("button", name="Dismiss").click()
+    expect(error).to_have_count(0)
+    watcher.reload()
+    expect(error).to_have_count(0)
+
+    watcher.get_by_role("button", name=re.compile(r"^Notifications \(\d+\)")).click()
+    expect(watcher.locator("#notice-history")).to_contain_text("stays until dismissed")
+    assert not [e for e in watcher.errors if "Content Security Policy" in e]
+    reset_if_tripped(operator)
+
+
+def background(page: Page) -> str:
+    return page.evaluate("getComputedStyle(document.body).backgroundColor")
+
+
+def choose(page: Page, theme: str, clock: str) -> None:
+    page.locator("#pref-theme").select_option(theme)
+    page.locator("#pref-clock").select_option(clock)
+    page.get_by_role("button", name="Keep").click()
+    expect(page.locator("html")).to_have_attribute("data-theme", theme)
+
+
+def test_the_dark_theme_follows_the_system_and_the_users_choice_is_kept(browser, desk):
+    dark_system = browser.new_context(color_scheme="dark").new_page()
+    dark_system.goto(f"{desk}/login/")
+    assert background(dark_system) == "rgb(13, 17, 23)"  # --bg, dark
+    page = logged_in(browser, desk, "risk")
+
+    choose(page, "dark", "utc")
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
+    assert background(page) == "rgb(13, 17, 23)"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-dark.png"), full_page=True)
+    page.goto(f"{desk}/trades/")  # kept for the next page
+    assert background(page) == "rgb(13, 17, 23)"
+
+    choose(page, "light", "utc")
+    page.goto(f"{desk}/")
+    assert background(page) == "rgb(255, 255, 255)"
+    page.screenshot(path=str(ARTIFACTS / "dashboard-light.png"), full_page=True)
+    assert not [e for e in page.errors if "Content Security Policy" in e]
+    dark_system.context.close()
+
+
+def test_a_user_who_chose_local_time_reads_every_time_on_the_browsers_clock(browser, desk):
+    # UTC+05:30, so every time moves; the trades were closed by the desk in the tests above.
+    watcher = browser.new_context(timezone_id="Asia/Kolkata").new_page()
+    watcher.goto(f"{desk}/login/")
+    watcher.get_by_label("Username").fill("viewer")
+    watcher.get_by_label("Password").fill(PASSWORD)
+    watcher.get_by_role("button", name="Log in").click()
+    choose(watcher, "auto", "local")
+    watcher.goto(f"{desk}/trades/")
+    first = watcher.locator("#results time").first
+    expect(first).to_have_text(re.compile(r" local$"))
+    utc = first.get_attribute("title")
+    assert utc.endswith(" UTC") and utc[:16] != first.inner_text()[:16]
+
+    choose(watcher, "auto", "utc")
+    watcher.goto(f"{desk}/trades/")
+    expect(watcher.locator("#results time").first).to_have_text(re.compile(r" UTC$"))
+    watcher.context.close()

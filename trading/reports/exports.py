@@ -5,6 +5,7 @@ import logging
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -123,6 +124,8 @@ def _cell(value):
         return ""
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
+    if isinstance(value, Decimal):  # at the stored scale, never exponent: 0E-12 is 0.000000000000
+        return f"{value:f}"
     return _text(value)
 
 

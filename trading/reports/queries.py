@@ -5,7 +5,7 @@ day not rolled up yet) from the raw rows, grouped the same way, so both give the
 """
 
 from collections import Counter
-from datetime import UTC, date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import reduce
 from operator import or_
@@ -23,6 +23,7 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Sum,
 )
 from django.db.models.functions import ExtractHour, TruncDate
@@ -30,9 +31,11 @@ from django.utils import timezone
 
 from markets.models import Exchange, Market
 from markets.money import day_start, money
+from portfolio.models import LedgerEntry
 from trading.models import (
     DailyOpportunityRollup,
     DailyRollup,
+    Fill,
     Opportunity,
     Order,
     RollupDay,
@@ -46,6 +49,13 @@ from trading.reports.figures import (
     Report,
     TradeFigures,
     fold_report,
+)
+from trading.reports.performance import (
+    Drawdown,
+    Holding,
+    Performance,
+    VenueReturn,
+    holding_values,
 )
 
 # Money sums: wider than a money column (numeric(28, 12)) so a long period's total fits.
@@ -397,3 +407,123 @@ def _fold(
         for (day, market_id, buy_id, sell_id, _mode), figures in groups
     ]
     return fold_report(period, filters, named, opportunities, rolled)
+
+
+# Performance ---------------------------------------------------------------------------------
+
+# The cumulative net PnL of `t` (closed trades, settlement order) and its running high, as
+# window functions: PostgreSQL and SQLite both run it, over the (state, closed_at) rows only.
+_RUNNING = """
+WITH t AS ({trades}),
+c AS (
+    SELECT closed_at, id, SUM(realised_net_profit) OVER (
+        ORDER BY closed_at, id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum
+    FROM t
+),
+p AS (
+    SELECT closed_at, id, cum, MAX(cum) OVER (
+        ORDER BY closed_at, id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS high
+    FROM c
+)
+"""
+# The deepest point below the high so far (the start, zero, counts as a high).
+_TROUGH = """
+SELECT closed_at, id, cum, CASE WHEN high > 0 THEN high ELSE 0 END AS top FROM p
+ORDER BY CASE WHEN high > 0 THEN high ELSE 0 END - cum DESC, closed_at, id LIMIT 1
+"""
+# When that high was last reached before the trough.
+_PEAK = """
+SELECT MAX(closed_at) FROM p WHERE cum = %s AND (closed_at < %s OR (closed_at = %s AND id < %s))
+"""
+
+
+def drawdown_of(trades: QuerySet) -> Drawdown | None:
+    """The maximum drawdown of the cumulative net PnL of `trades` (closed), in two queries."""
+    rows = trades.values("id", "closed_at", "realised_net_profit").order_by()
+    sql, params = rows.query.sql_with_params()
+    running = _RUNNING.format(trades=sql)
+    with connections[rows.db].cursor() as cursor:
+        cursor.execute(running + _TROUGH, params)
+        found = cursor.fetchone()
+        if found is None or money(found[3]) - money(found[2]) <= 0:
+            return None
+        trough_at, trough_id, cum, top = found
+        peak_at = None
+        if money(top) > 0:
+            cursor.execute(running + _PEAK, [*params, top, trough_at, trough_at, trough_id])
+            peak_at = cursor.fetchone()[0]
+    return Drawdown(money(top) - money(cum), _aware(peak_at), _aware(trough_at))
+
+
+def _aware(value):
+    """A timestamp as the raw cursor gives it (SQLite: text) as an aware UTC datetime."""
+    if value is None or isinstance(value, datetime):
+        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
+
+
+def performance_of(period: Period, filters: Filters) -> Performance:
+    """The period's closed trades that match `filters`, judged: won against lost, fees, the
+    maximum drawdown and each venue's return on the notional put to work there."""
+    trades = settled_trades(period, filters).filter(state=State.CLOSED)
+    totals = trades.aggregate(
+        n=Count("pk"),
+        won=Sum("realised_net_profit", filter=Q(realised_net_profit__gt=0), output_field=MONEY),
+        lost=Sum("realised_net_profit", filter=Q(realised_net_profit__lt=0), output_field=MONEY),
+    )
+    orders = Order.objects.filter(trade__in=trades.values("pk"))
+    fees = orders.aggregate(fees=Sum("fee", output_field=MONEY))["fees"]
+    return Performance(
+        closed=totals["n"],
+        gross_won=money(totals["won"]),
+        gross_lost=money(totals["lost"]),
+        fees=money(fees),
+        drawdown=drawdown_of(trades),
+        venues=_venue_returns(trades, orders),
+    )
+
+
+def _venue_returns(trades: QuerySet, orders: QuerySet) -> tuple[VenueReturn, ...]:
+    capital = dict(
+        orders.values_list("exchange_id")
+        .annotate(s=Sum(F("filled_amount") * F("average_price"), output_field=MONEY))
+        .order_by()
+    )
+    net: Counter = Counter()
+    for leg in ("opportunity__buy_exchange_id", "opportunity__sell_exchange_id"):
+        sums = trades.values_list(leg).annotate(s=Sum("realised_net_profit", output_field=MONEY))
+        for venue_id, total in sums.order_by():
+            net[venue_id] += money(total)
+    used = Exchange.objects.filter(pk__in=capital.keys() | net.keys())
+    names = dict(used.values_list("pk", "name"))
+    return tuple(
+        sorted(
+            (VenueReturn(names[pk], money(capital.get(pk)), money(net.get(pk))) for pk in names),
+            key=lambda v: v.venue,
+        )
+    )
+
+
+def holding_of(period: Period, filters: Filters) -> tuple[list[Holding], list[str]]:
+    """The inventory at the period's start (its mode and venue, by `filters`) valued at the
+    period's end prices (each market's last fill before it ends) beside the desk's inventory at
+    the end: three queries."""
+    entries = LedgerEntry.objects.all()
+    if filters.mode:
+        entries = entries.filter(account__mode=filters.mode)
+    if filters.venue:
+        entries = entries.filter(account__exchange=filters.venue)
+
+    def inventory(before) -> dict[str, Decimal]:
+        rows = entries.filter(created_at__lt=before).values_list("asset")
+        return {a: money(s) for a, s in rows.annotate(s=Sum("amount", output_field=MONEY))}
+
+    last_fill = Fill.objects.filter(
+        order__trade__opportunity__market=OuterRef("pk"), at__lt=period.end
+    ).order_by("-at", "-id")
+    markets = Market.objects.annotate(price=Subquery(last_fill.values("price")[:1]))
+    prices = {
+        m.base: (m.quote, money(m.price))
+        for m in markets.filter(price__isnull=False).order_by("symbol")
+    }
+    return holding_values(inventory(period.start), inventory(period.end), prices)

@@ -42,7 +42,7 @@ def test_portfolio_shows_each_balance_and_its_value_at_the_mid(viewer, accounts)
     html = viewer.get(reverse("portfolio")).content.decode()
 
     assert "Kraken" in html
-    assert ">2<" in html and ">1000<" in html
+    assert ">2.00000000<" in html and ">1000.00<" in html  # each at its currency's places
     assert "200.00 USD" in html  # 2 BTC at the mid of 100
     assert "total 1200.00 USD" in html
 

@@ -242,3 +242,20 @@ def test_a_posted_export_is_built_only_once_its_row_is_committed(
 
     export.refresh_from_db()
     assert (export.state, export.rows) == ("done", 8)  # 7 fills and the failed trade's blank row
+
+
+def test_the_page_shows_the_performance_figures_of_the_period(client, viewer):
+    from tests.trading.reports.test_performance import SCRIPT, START, closed_trades
+
+    closed_trades(SCRIPT)
+    since = START.date().isoformat()
+
+    html = client.get(f"/reports/?period=custom&since={since}&until={since}").content.decode()
+
+    figures = re.search(r'<ul class="figures" id="performance-figures">(.*?)</ul>', html, re.S)
+    text = re.sub(r"<[^>]+>", "", figures.group(1))
+    assert "Maximum drawdown 7.0000" in text
+    assert "2026-11-02 09:02:00 UTC to 2026-11-02 09:03:00 UTC" in text
+    assert "Profit factor 1.10" in text and "Expectancy per trade 0.2000" in text
+    assert "Fees of gross 71.43 %" in text
+    assert '<table id="holding">' in html and "No inventory with a price." in html  # no ledger

@@ -197,5 +197,8 @@ def test_no_csv_cell_reads_back_as_a_formula_and_numbers_read_back_as_written(ro
     for value, cell in zip(row, read, strict=True):
         if isinstance(value, str):
             assert not cell.startswith(exports.FORMULA_STARTS)
+        elif isinstance(value, Decimal):  # the same number, in plain digits
+            assert Decimal(cell) == value
+            assert "E" not in cell
         else:
             assert cell == str(value)

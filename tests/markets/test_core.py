@@ -220,3 +220,70 @@ def test_random_text_is_accepted_or_refused_alike(text):
         book.load(core.COMPILED.parse_pairs([[text, "1"]]), [])
         assert book.best_bid() == reference[:2]
 
+
+fee = st.sampled_from(["0", "0.001", "0.0026", "0.006", "0.00075"]).map(Decimal)
+lot_size = st.sampled_from(["0.00000001", "0.001", "0.1", "1", "0.0005"]).map(Decimal)
+cap = st.one_of(st.none(), st.sampled_from(["50", "1000", "50000", "123.45"]).map(Decimal))
+# Two venues' sides around 100, so they often cross after fees.
+cross_side = st.lists(
+    st.tuples(
+        st.integers(9_800, 10_200).map(lambda ticks: format(Decimal(ticks).scaleb(-2), "f")),
+        st.decimals(min_value=0, max_value=50, places=4).map(lambda d: format(d, "f")),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    asks=cross_side,
+    bids=cross_side,
+    fees=st.tuples(fee, fee),
+    min_bps=st.sampled_from(["0", "5", "12.5"]).map(Decimal),
+    lots=st.tuples(lot_size, lot_size),
+    caps=st.tuples(cap, cap, cap),
+)
+def test_the_integer_walk_finds_the_same_cross_as_the_decimal_one(
+    asks, bids, fees, min_bps, lots, caps
+):
+    from trading.detector import best_cross
+
+    results = []
+    for which in CORES:
+        buy, sell = which.Book("a", "X"), which.Book("b", "X")
+        buy.load([], which.parse_pairs(asks))
+        sell.load(which.parse_pairs(bids), [])
+        reads: list = []
+        cross = best_cross(
+            buy.asks(),
+            sell.bids(),
+            buy_fee=fees[0],
+            sell_fee=fees[1],
+            min_profit_bps=min_bps,
+            buy_lot=lots[0],
+            sell_lot=lots[1],
+            exchange_ts=None,
+            received_ts=1.0,
+            detected_ts=2.0,
+            max_notional=caps[0],
+            max_base=caps[1],
+            max_quote=caps[2],
+            reads=reads,
+        )
+        results.append((cross, reads, None if cross is None else str(cross.size)))
+    assert results[0] == results[1]
+
+
+def test_the_walk_falls_back_to_decimals_when_a_number_does_not_fit():
+    """A cap finer than the books' fixed point: the compiled walk declines, the answer stays."""
+    buy, sell = core.COMPILED.Book("a", "X"), core.COMPILED.Book("b", "X")
+    buy.load([], core.COMPILED.parse_pairs([["99", "1"]]))
+    sell.load(core.COMPILED.parse_pairs([["101", "1"]]), [])
+    fine = Decimal("50.0000000000000000001")  # 19 decimals: no 10^-k of the books holds it
+
+    assert (
+        core.WALK[1](
+            buy.asks(), sell.bids(), (1, 1), ((fine.as_integer_ratio(), (1, 1)),), None, (1, 100)
+        )
+        is None
+    )

@@ -26,8 +26,16 @@ class KrakenFeed(Feed):
     ping_interval = 5.0
     uses_core = True
 
-    def __init__(self, venue: str, url: str, symbols: dict[str, str], depth: int = 10) -> None:
-        self.wire_depth = WIRE_DEPTH.get(depth, depth)
+    def __init__(
+        self,
+        venue: str,
+        url: str,
+        symbols: dict[str, str],
+        depth: int = 10,
+        wire_depth: int | None = None,
+    ) -> None:
+        # `wire_depth`, when given, is what a recording subscribed: kept as it was on the wire.
+        self.wire_depth = wire_depth or WIRE_DEPTH.get(depth, depth)
         super().__init__(venue, url, symbols, self.wire_depth)
         self.acked: set[str] = set()
         self._req_ids = count(1)
@@ -35,14 +43,16 @@ class KrakenFeed(Feed):
     @classmethod
     def recorded_subscription(cls, sent: list[str], url: str) -> tuple[list[str], dict]:
         symbols: list[str] = []
-        depth = 10
+        depth = WIRE_DEPTH[10]  # what this feed subscribes when none was recorded
         for text in sent:
             msg = json.loads(text)
             params = msg.get("params", {})
             if msg.get("method") == "subscribe" and params.get("channel") == "book":
                 symbols += [s for s in params.get("symbol", []) if s not in symbols]
                 depth = params.get("depth", depth)
-        return symbols, {"depth": depth}
+        # The depth that was on the wire, not one to widen again (a depth-10 recording's books
+        # are cut at 10, as the venue cut them, or their checksums fail).
+        return symbols, {"wire_depth": depth}
 
     def subscribe_messages(self) -> list[str]:
         return [self._book_request("subscribe", list(self.markets))]

@@ -1,6 +1,8 @@
 """One L2 order book per (venue, market): exact Decimal levels, best-first walks, integrity.
 
 Pure: no Django, no I/O. Venue modules parse wire frames and call the `set_*`/`load` methods here.
+This is the plain-Python reference: the engine's feeds run on the compiled core with the same
+interface (`markets/core/_book.pyx`, see `markets.core`), and feeds that do not opt in run here.
 """
 
 import re

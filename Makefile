@@ -14,13 +14,19 @@ $(VENV)/bin/python:
 	@python -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 13) else "Python 3.13 is needed (see .python-version); found " + sys.version.split()[0])'
 	python -m venv $(VENV)
 
-$(VENV)/.installed: $(VENV)/bin/python requirements.txt requirements-dev.txt requirements-nodeps.txt
+$(VENV)/.installed: $(VENV)/bin/python requirements.txt requirements-dev.txt requirements-build.txt requirements-nodeps.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	touch $@
 
-setup: $(VENV)/.installed
+# The compiled core, in place next to its source (setup.py says what to install without a compiler).
+CORE := markets/core/_book$(shell python -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))' 2>/dev/null)
+
+$(CORE): $(VENV)/.installed markets/core/_book.pyx setup.py
+	$(PY) setup.py --quiet build_ext --inplace
+
+setup: $(VENV)/.installed $(CORE)
 	@mkdir -p var staticfiles
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py createcachetable

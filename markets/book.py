@@ -1,8 +1,11 @@
 """One L2 order book per (venue, market): exact Decimal levels, best-first walks, integrity.
 
 Pure: no Django, no I/O. Venue modules parse wire frames and call the `set_*`/`load` methods here.
+This is the plain-Python reference: the engine's feeds run on the compiled core with the same
+interface (`markets/core/_book.pyx`, see `markets.core`), and feeds that do not opt in run here.
 """
 
+import re
 import zlib
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator
@@ -13,6 +16,9 @@ from itertools import islice
 MAX_PRICE = Decimal("1e12")
 MAX_SIZE = Decimal("1e15")
 ZERO = Decimal(0)
+# A wire number is plain decimal text with at most 18 decimals: what the compiled core's fixed
+# point holds exactly (`markets/core/_book.pyx`). Exponents, signs, spaces and `_` are malformed.
+_PLAIN = re.compile(r"[0-9]+(?:\.[0-9]{1,18})?").fullmatch
 
 Level = tuple[Decimal, Decimal]
 # A parsed level as venue modules hand it over: price, size and (Kraken only) checksum fragment.
@@ -33,6 +39,8 @@ def parse_level(price: str, size: str) -> Level:
     p = _PRICES.get(price)
     try:
         if p is None:
+            if not _PLAIN(price) or not _PLAIN(size):
+                raise ValueError(f"not a plain number {price!r} {size!r}")
             p = Decimal(price)
             s = Decimal(size)
             # NaN fails here: ordering comparisons with NaN raise InvalidOperation; infinities
@@ -43,6 +51,8 @@ def parse_level(price: str, size: str) -> Level:
                     _PRICES.clear()
                 _PRICES[price] = p
         else:
+            if not _PLAIN(size):
+                raise ValueError(f"not a plain number {price!r} {size!r}")
             s = Decimal(size)
             ok = ZERO <= s < MAX_SIZE
     except ArithmeticError as exc:

@@ -31,6 +31,7 @@ from itertools import islice
 from math import lcm
 from typing import NamedTuple, Protocol
 
+from markets.core import WALK
 from markets.money import BPS
 
 type Level = tuple[Decimal, Decimal]
@@ -164,9 +165,24 @@ def best_cross(
     lot = common_lot(buy_lot, sell_lot)
     caps = _notional_caps(max_notional, max_quote, buy_fee)
     limit = None if max_base is None else _round_down(max_base, lot)
-    size, asks_used, bids_used, asks_out, bids_out = _walk(
-        iter(asks), iter(bids), ask_factor, bid_factor, caps, limit, lot
-    )
+    walked = None
+    if WALK is not None and type(asks) is WALK[0] and type(bids) is WALK[0]:
+        # Two compiled books: the same walk on their integers (None if a number does not fit).
+        walked = WALK[1](
+            asks,
+            bids,
+            _int_factors(ask_factor, bid_factor),
+            tuple((_ratio(cap), _ratio(weight)) for cap, weight in caps),
+            None if limit is None else _ratio(limit),
+            _ratio(lot),
+        )
+    if walked is None:
+        size, asks_used, bids_used, asks_out, bids_out = _walk(
+            iter(asks), iter(bids), ask_factor, bid_factor, caps, limit, lot
+        )
+    else:
+        lots, asks_used, bids_used, asks_out, bids_out = walked
+        size = _smaller(_mul(Decimal(lots), lot), limit)  # as `_walk` rounds and caps it
     if reads is not None:
         reads.append((*asks_used, None) if asks_out else tuple(asks_used))
         reads.append((*bids_used, None) if bids_out else tuple(bids_used))
@@ -352,6 +368,19 @@ def _price_factors(
     """Return (ask factor, bid factor): a slice pays when bid * bid factor >= ask * ask factor."""
     with localcontext(EXACT):
         return (1 + buy_fee) * (BPS + min_profit_bps), (1 - sell_fee) * BPS
+
+
+@cache
+def _ratio(value: Decimal) -> tuple[int, int]:
+    """An exact Decimal as (numerator, denominator), for the compiled walk."""
+    return value.as_integer_ratio()
+
+
+@cache
+def _int_factors(ask_factor: Decimal, bid_factor: Decimal) -> tuple[int, int]:
+    """(x, y) in integers: a slice pays when bid * x >= ask * y (see `_price_factors`)."""
+    (an, ad), (bn, bd) = ask_factor.as_integer_ratio(), bid_factor.as_integer_ratio()
+    return bn * ad, an * bd
 
 
 @cache

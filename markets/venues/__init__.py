@@ -32,13 +32,16 @@ class VenueConfig:
     lots: dict[str, Decimal] = field(default_factory=dict)  # market -> lot size
     exchange_id: int | None = None
     depth: int = 10
+    wire_depth: int | None = None  # Kraken: a recording's subscribed depth, kept as it was
 
 
 def make_feed(venue: VenueConfig) -> Feed:
     """Build the venue's feed object from its configuration."""
     feed_class = FEED_CLASSES[venue.slug]
     if feed_class is KrakenFeed:
-        return KrakenFeed(venue.slug, venue.ws_url, venue.symbols, depth=venue.depth)
+        return KrakenFeed(
+            venue.slug, venue.ws_url, venue.symbols, depth=venue.depth, wire_depth=venue.wire_depth
+        )
     if feed_class in (BinanceFeed, KucoinFeed):
         return feed_class(venue.slug, venue.ws_url, venue.symbols, venue.rest_url)
     return feed_class(venue.slug, venue.ws_url, venue.symbols)

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime
 
+from markets import core
 from markets.book import Book
 from markets.venues.events import Action, FeedStats
 
@@ -50,13 +51,19 @@ class Feed:
     max_clock_offset: float = 0.25
     ping_interval: float | None = None
     max_size: int | None = 2**20
+    # A feed that parses with `self.core`'s functions sets this: it then runs on the compiled
+    # core when built (`markets.core`). Others keep the reference `Book` fed `WireLevel`s.
+    uses_core: bool = False
 
     def __init__(self, venue: str, url: str, symbols: Mapping[str, str], depth: int | None = None):
         self.venue = venue
         self.url = url
         self.symbols = dict(symbols)
         self.markets = {venue_symbol: market for market, venue_symbol in self.symbols.items()}
-        self.books = {market: Book(venue, market, depth) for market in self.symbols}
+        self.core = core.active() if self.uses_core else core.REFERENCE
+        self.books: dict[str, Book] = {
+            market: self.core.Book(venue, market, depth) for market in self.symbols
+        }
         self.stats = FeedStats()
         self.actions: list[Action] = []
         # The smallest receive - venue time seen: the venue's clock offset plus the network's

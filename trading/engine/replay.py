@@ -150,6 +150,9 @@ class Replay:
                 books[f"{venue}:{market}"] = {
                     "bid": text(bid[0]) if bid else None,
                     "ask": text(ask[0]) if ask else None,
+                    # An invalid book's top is stale: say so, and why, rather than pass it off.
+                    "valid": book.valid,
+                    **({} if book.valid else {"invalid_reason": book.invalid_reason}),
                 }
         open_at_end = [
             cross_json(key, cross)

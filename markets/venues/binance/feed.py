@@ -4,7 +4,6 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import orjson
 
-from markets.book import WireLevel, parse_level
 from markets.venues.events import FetchSnapshot
 from markets.venues.feed import NO_CHANGE, Feed
 
@@ -12,15 +11,11 @@ from markets.venues.feed import NO_CHANGE, Feed
 MAX_BUFFERED = 2000
 
 
-def parse_side(levels: list) -> list[WireLevel]:
-    """Validate one side's [price, qty] pairs."""
-    return [(*parse_level(price, qty), None) for price, qty in levels]
-
-
 class BinanceFeed(Feed):
     """One combined-stream connection; each book follows the documented U/u sync procedure."""
 
     idle_timeout = 30.0
+    uses_core = True
 
     def __init__(
         self,
@@ -76,6 +71,7 @@ class BinanceFeed(Feed):
             first, last = data["U"], data["u"]
             if type(first) is not int or type(last) is not int or first > last:
                 raise ValueError("bad update ids")
+            parse_side = self.core.parse_pairs
             event = (first, last, parse_side(data["b"]), parse_side(data["a"]))
             exchange_ts = data["E"] / 1000
         except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as exc:
@@ -99,7 +95,7 @@ class BinanceFeed(Feed):
         try:
             snap = orjson.loads(body)
             last_id = snap["lastUpdateId"]
-            bids, asks = parse_side(snap["bids"]), parse_side(snap["asks"])
+            bids, asks = self.core.parse_pairs(snap["bids"]), self.core.parse_pairs(snap["asks"])
             if type(last_id) is not int:
                 raise ValueError("bad lastUpdateId")
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:

@@ -4,25 +4,8 @@ import json
 
 import orjson
 
-from markets.book import WireLevel, parse_level
 from markets.venues.events import Send
 from markets.venues.feed import NO_CHANGE, Feed, exchange_time
-
-
-def parse_updates(updates: list) -> tuple[list[WireLevel], list[WireLevel]]:
-    """Split an event's `updates` into validated bid and ask levels; raise on anything odd."""
-    bids: list[WireLevel] = []
-    asks: list[WireLevel] = []
-    for update in updates:
-        price, size = parse_level(update["price_level"], update["new_quantity"])
-        side = update["side"]
-        if side == "bid":
-            bids.append((price, size, None))
-        elif side == "offer":
-            asks.append((price, size, None))
-        else:
-            raise ValueError(f"unknown side {side!r}")
-    return bids, asks
 
 
 class CoinbaseFeed(Feed):
@@ -31,6 +14,7 @@ class CoinbaseFeed(Feed):
     idle_timeout = 5.0  # heartbeats arrive every second
     freeze_after = 2.5
     max_size = 10 * 2**20  # level2 snapshots run to several MB
+    uses_core = True
 
     def __init__(self, venue: str, url: str, symbols: dict[str, str]) -> None:
         super().__init__(venue, url, symbols)
@@ -99,6 +83,7 @@ class CoinbaseFeed(Feed):
         return True
 
     def _handle_l2(self, msg: dict, text: str, received_ts: float) -> tuple[str, ...] | list[str]:
+        parse_updates = self.core.parse_coinbase
         try:
             exchange_ts = exchange_time(msg.get("timestamp"))
             parsed = []

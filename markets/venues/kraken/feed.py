@@ -5,7 +5,6 @@ from itertools import count
 
 import msgspec
 
-from markets.book import WireLevel, checksum_fragment, parse_level
 from markets.venues.events import Send
 from markets.venues.feed import NO_CHANGE, Feed, exchange_time
 
@@ -20,28 +19,23 @@ WIRE_DEPTH = {10: 25}
 decode = msgspec.json.Decoder(float_hook=str).decode
 
 
-def _lexeme(value: object) -> object:
-    """A JSON number's text: integers are the one kind the decoder hands over as numbers."""
-    return str(value) if type(value) is int else value
-
-
-def parse_side(levels: list) -> list[WireLevel]:
-    """Validate one side's `{price, qty}` objects into levels carrying their checksum fragment."""
-    parsed: list[WireLevel] = []
-    for level in levels:
-        price, qty = _lexeme(level["price"]), _lexeme(level["qty"])
-        parsed.append((*parse_level(price, qty), checksum_fragment(price, qty)))
-    return parsed
-
-
 class KrakenFeed(Feed):
     """One Kraken v2 connection carrying the `book` channel for many symbols."""
 
     idle_timeout = 10.0  # heartbeats every second when no book data flows
     ping_interval = 5.0
+    uses_core = True
 
-    def __init__(self, venue: str, url: str, symbols: dict[str, str], depth: int = 10) -> None:
-        self.wire_depth = WIRE_DEPTH.get(depth, depth)
+    def __init__(
+        self,
+        venue: str,
+        url: str,
+        symbols: dict[str, str],
+        depth: int = 10,
+        wire_depth: int | None = None,
+    ) -> None:
+        # `wire_depth`, when given, is what a recording subscribed: kept as it was on the wire.
+        self.wire_depth = wire_depth or WIRE_DEPTH.get(depth, depth)
         super().__init__(venue, url, symbols, self.wire_depth)
         self.acked: set[str] = set()
         self._req_ids = count(1)
@@ -49,14 +43,16 @@ class KrakenFeed(Feed):
     @classmethod
     def recorded_subscription(cls, sent: list[str], url: str) -> tuple[list[str], dict]:
         symbols: list[str] = []
-        depth = 10
+        depth = WIRE_DEPTH[10]  # what this feed subscribes when none was recorded
         for text in sent:
             msg = json.loads(text)
             params = msg.get("params", {})
             if msg.get("method") == "subscribe" and params.get("channel") == "book":
                 symbols += [s for s in params.get("symbol", []) if s not in symbols]
                 depth = params.get("depth", depth)
-        return symbols, {"depth": depth}
+        # The depth that was on the wire, not one to widen again (a depth-10 recording's books
+        # are cut at 10, as the venue cut them, or their checksums fail).
+        return symbols, {"wire_depth": depth}
 
     def subscribe_messages(self) -> list[str]:
         return [self._book_request("subscribe", list(self.markets))]
@@ -95,6 +91,7 @@ class KrakenFeed(Feed):
         return NO_CHANGE
 
     def _handle_book(self, msg: dict, text: str, received_ts: float) -> list[str] | tuple:
+        parse_side = self.core.parse_kraken
         try:
             kind = msg["type"]
             if kind not in ("snapshot", "update"):

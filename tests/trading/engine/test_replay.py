@@ -13,7 +13,8 @@ from bench import hot_path
 from markets.recording import read_records
 from tests.factories import ExchangeFactory, ListingFactory, MarketFactory
 from tests.recordings import REPLAY_SMALL
-from trading.engine.replay import Replay
+from trading.engine.pipeline import Limits
+from trading.engine.replay import Replay, build_venues, recorded_venues
 
 RECORDING = REPLAY_SMALL
 FEES = ["--taker-fee-bps", "coinbase=10", "--taker-fee-bps", "kraken=10"]
@@ -179,3 +180,66 @@ def test_quiet_markets_skipped_and_walks_carried_over_change_no_event(tmp_path):
     assert fast_events == plain_events
     assert sum(event.kind == "open" for event in fast_events) > 0
     assert 0 < sum(skipped) < len(skipped)
+
+
+def test_a_depth_10_kraken_recording_keeps_its_books_at_10_and_every_checksum_passes(tmp_path):
+    """The venue cuts a depth-10 book at 10 and sends the level that comes into scope after a
+    delete; a replay that kept 25 would still hold the level cut earlier and fail the CRC."""
+    from tests.markets.test_book import DOC_ASKS, DOC_BIDS
+    from tests.markets.venues.kraken.test_feed import book_frame, reference_checksum
+
+    bids, asks = dict(DOC_BIDS), dict(DOC_ASKS)
+    frames = [book_frame("snapshot", DOC_BIDS, DOC_ASKS, reference_checksum(bids, asks))]
+    bids["45283.6"] = "1.00000000"  # a new best bid pushes the 10th out of the venue's book
+    del bids[min(bids, key=Decimal)]
+    frames.append(
+        book_frame("update", [("45283.6", "1.00000000")], [], reference_checksum(bids, asks))
+    )
+    del bids["45283.6"]  # deleted again: the venue brings a deeper level into scope
+    bids["45270.0"] = "0.50000000"
+    update = [("45283.6", "0.00000000"), ("45270.0", "0.50000000")]
+    frames.append(book_frame("update", update, [], reference_checksum(bids, asks)))
+    subscribe = {"method": "subscribe", "params": {"channel": "book", "symbol": ["BTC/USD"]}}
+    subscribe["params"]["depth"] = 10
+    records = [
+        {"ts": 1.0, "venue": "kraken", "frame": json.dumps(subscribe), "kind": "sent", "url": ""}
+    ] + [{"ts": 2.0 + i, "venue": "kraken", "frame": frame} for i, frame in enumerate(frames)]
+    path = tmp_path / "kraken10.jsonl"
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+
+    replay = Replay(build_venues(recorded_venues(str(path)), {}, {}), Limits())
+    replay.run(read_records(path), lambda event: None)
+    summary = replay.summary(1.0)
+
+    assert (summary["checksum_ok"], summary["checksum_failed"]) == (3, 0)
+    assert summary["books_at_end"]["kraken:BTC/USD"] == {
+        "bid": "45283.5",
+        "ask": "45285.2",
+        "valid": True,
+    }
+    assert len(replay.pipeline.books["BTC/USD"]["kraken"]) == 20
+
+
+def test_books_at_end_say_when_a_book_is_invalid_and_why(tmp_path):
+    subscribe = {"method": "subscribe", "params": {"channel": "book", "symbol": ["BTC/USD"]}}
+    records = [
+        {"ts": 1.0, "venue": "kraken", "frame": json.dumps(subscribe), "kind": "sent", "url": ""},
+        {"ts": 2.0, "venue": "kraken", "frame": book_frame_with_bad_checksum()},
+    ]
+    path = tmp_path / "bad.jsonl"
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+
+    replay = Replay(build_venues(recorded_venues(str(path)), {}, {}), Limits())
+    replay.run(read_records(path), lambda event: None)
+    reported = replay.summary(1.0)["books_at_end"]["kraken:BTC/USD"]
+
+    assert reported["valid"] is False
+    assert reported["invalid_reason"] == "checksum mismatch"
+    assert reported["bid"] == "45283.5"  # the stale top, for inspection, marked as such
+
+
+def book_frame_with_bad_checksum() -> str:
+    from tests.markets.test_book import DOC_ASKS, DOC_BIDS
+    from tests.markets.venues.kraken.test_feed import book_frame
+
+    return book_frame("snapshot", DOC_BIDS, DOC_ASKS, 1234)

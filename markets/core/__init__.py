@@ -1,0 +1,63 @@
+"""The per-frame core: compiled (`_book.pyx`, built by `make setup`) or the plain-Python reference.
+
+Both offer the same four names, `Book`, `parse_pairs`, `parse_kraken` and `parse_coinbase`: the
+venue feeds parse a side's decoded levels with the venue's function and hand the result to the
+same core's `Book.load`/`apply`. The books read the same either way (exact `Decimal` levels,
+best first); the differential tests (`tests/markets/test_core.py`) hold the two to that.
+
+A feed takes the core that is active when it is built (`active()`): the compiled one when the
+extension is built, unless `ARB_PURE_CORE=1`. A checkout whose extension was never built runs on
+the reference, slower, and says so once in the log; `make setup` builds it (it needs a C
+compiler, and stops with what to install when there is none).
+"""
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import ModuleType, SimpleNamespace
+
+from markets.core import reference
+
+log = logging.getLogger(__name__)
+
+
+def _core(name: str, module: ModuleType) -> SimpleNamespace:
+    """The four names a feed uses, taken from one implementation."""
+    names = ("Book", "parse_pairs", "parse_kraken", "parse_coinbase")
+    return SimpleNamespace(name=name, **{attr: getattr(module, attr) for attr in names})
+
+
+REFERENCE = _core("reference", reference)
+try:
+    from markets.core import _book
+except ImportError:  # not built: `make setup` builds it
+    COMPILED = None
+    WALK = None
+else:
+    COMPILED = _core("compiled", _book)
+    # The detector's depth walk on two compiled books' integers: (level iterator type, walk).
+    WALK = (_book.LevelIter, _book.walk)
+
+_active = REFERENCE if COMPILED is None or os.environ.get("ARB_PURE_CORE") == "1" else COMPILED
+if COMPILED is None:
+    log.warning(
+        "markets.core: the compiled core is not built; running on the plain-Python "
+        "reference (run `make setup` to build it)"
+    )
+
+
+def active() -> SimpleNamespace:
+    """The core new feeds use."""
+    return _active
+
+
+@contextmanager
+def using(core: SimpleNamespace) -> Iterator[SimpleNamespace]:
+    """Build feeds on `core` inside the block (the differential tests run both side by side)."""
+    global _active
+    previous, _active = _active, core
+    try:
+        yield core
+    finally:
+        _active = previous

@@ -497,7 +497,9 @@ class SimBinance(SimVenue):
             "updateTime": int(time.time() * 1000),
             "accountType": "SPOT",
             "balances": [
-                {"asset": asset, "free": _text(amount), "locked": _text(Decimal(0))}
+                # To the last digit the fills moved it by: Binance's filters keep its own within
+                # its 8 decimals, a test's listing may not.
+                {"asset": asset, "free": f"{amount.normalize():f}", "locked": _text(Decimal(0))}
                 for asset, amount in sorted(held.items())
                 if amount or not omit
             ],

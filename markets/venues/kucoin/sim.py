@@ -538,13 +538,18 @@ class SimKucoin(SimVenue):
         return [{"symbol": s, "takerFeeRate": taker, "makerFeeRate": maker} for s in symbols]
 
     def _accounts(self, key: str, request: RestRequest) -> list[dict]:
+        """Each currency's balance to its last digit: what the fills moved it by, unrounded."""
+
+        def exact(amount: Decimal) -> str:
+            return f"{amount.normalize():f}"
+
         return [
             {
                 "id": f"{key}-{currency}",
                 "currency": currency,
                 "type": "trade",
-                "balance": _text(amount),
-                "available": _text(amount),
+                "balance": exact(amount),
+                "available": exact(amount),
                 "holds": "0",
             }
             for currency, amount in sorted(self.balances.get(key, {}).items())

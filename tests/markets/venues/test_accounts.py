@@ -150,3 +150,35 @@ async def test_each_venue_lists_an_order_resting_there_that_the_desk_did_not_sen
             *demo_key(f"{slug} someone else"), FUNDING, demo_passphrase(slug)
         )
         assert await other.fetch_open_orders() == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("slug", VENUES)
+async def test_a_fill_worth_more_digits_than_the_lot_shows_leaves_balances_exact(slug):
+    # 0.12345678 BTC at 100.1 costs 12.357823678: nine decimals of quote.
+    listing = SimListing(SYMBOLS[slug], D("0.1"), D("0.00000001"))
+    markets = {"BTC-USDT": MarketSpec(mid=D(100), size=D(1), listings={slug: listing})}
+    async with VenueSimulator(markets=markets, profiles={slug: STILL}) as simulator:
+        simulator.venues[slug].open_account(*demo_key(slug), FUNDING, demo_passphrase(slug))
+        simulator.venues[slug].set_book(
+            SYMBOLS[slug], bids=[(D(99), D(1))], asks=[(D("100.1"), D(1))]
+        )
+        venue = live(simulator, slug)
+        await venue.place_ioc(
+            OrderRequest(
+                client_order_id=f"arb-2-{int(time.time() * 1000):x}-buy",
+                venue=slug,
+                market="BTC-USDT",
+                venue_symbol=SYMBOLS[slug],
+                side="buy",
+                amount=D("0.12345678"),
+                limit_price=D("100.1"),
+                taker_fee_bps=simulator.venues[slug].taker_fee_bps,
+            )
+        )
+
+        reported = await venue.fetch_balances()
+
+        held = simulator.venues[slug].holdings(demo_key(slug)[0])
+        assert plain(reported) == plain(held)
+        assert held["BTC"] == D("2.12345678")

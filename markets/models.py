@@ -26,6 +26,11 @@ http_url = RegexValidator(
 )
 
 
+# The simulated venues this process started (slug: REST base URL): where its orders, fee syncs
+# and reconciliations go while they run, whatever port the Exchange rows were seeded with.
+SIMULATED_REST: dict[str, str] = {}
+
+
 def url_override(name: str, validator: RegexValidator) -> str:
     """The environment's override of a venue URL (empty: none), checked like the field."""
     value = os.environ.get(name, "")
@@ -89,8 +94,10 @@ class Exchange(models.Model):
         return url_override(f"ARB_{self.slug.upper()}_WS_URL", websocket_url) or self.ws_url
 
     def effective_rest_url(self) -> str:
-        """The REST base URL, overridden by ARB_<SLUG>_REST_URL when set."""
-        return url_override(f"ARB_{self.slug.upper()}_REST_URL", http_url) or self.rest_url
+        """The REST base URL, overridden by ARB_<SLUG>_REST_URL when set, else by the simulated
+        venue this process runs in its place (`run_arbitrage --simulate`)."""
+        override = url_override(f"ARB_{self.slug.upper()}_REST_URL", http_url)
+        return override or SIMULATED_REST.get(self.slug) or self.rest_url
 
 
 # A market's symbol is canonical and part of its page's URL; a venue's symbol is the venue's own

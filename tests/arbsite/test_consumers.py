@@ -69,6 +69,17 @@ async def test_websocket_needs_the_desk_permission(user_with_role, role, accepte
     await comm.disconnect()
 
 
+async def pushes(comm, marker: str, most: int = 5) -> str:
+    """The first push `comm` receives that holds `marker` (a notice may also push the status
+    bar first), or the last one received."""
+    html = ""
+    for _ in range(most):
+        html = await comm.receive_from(timeout=10)
+        if marker in html:
+            break
+    return html
+
+
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs the Redis channel layer")
@@ -81,7 +92,7 @@ async def test_two_hundred_pages_opening_at_once_all_join_their_groups(user_with
     await get_channel_layer().group_send(
         notices.group(notices.OPPORTUNITIES), notices.notice(notices.OPPORTUNITIES)
     )
-    received = await asyncio.gather(*(comm.receive_from(timeout=10) for comm in comms))
+    received = await asyncio.gather(*(pushes(comm, 'id="open-opportunities"') for comm in comms))
 
     assert [connected for connected, _ in results] == [True] * 200
     assert all('id="open-opportunities"' in html for html in received)

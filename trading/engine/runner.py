@@ -18,7 +18,7 @@ from prometheus_client import REGISTRY
 
 from markets import notices
 from markets.metrics import serve_metrics
-from markets.models import Market
+from markets.models import SIMULATED_REST, Market
 from markets.selectors import load_venues
 from markets.simulator.demo import open_demo_accounts
 from markets.simulator.server import VenueSimulator
@@ -114,6 +114,13 @@ async def run_engine(options: EngineOptions, stop: asyncio.Event) -> None:
         simulator = VenueSimulator(options.sim_host, options.sim_port)
         await simulator.start()
         open_demo_accounts(simulator.venues)
+        # Orders, fees and reconciliation in this process go to these venues too, whatever port
+        # the Exchange rows were seeded with.
+        SIMULATED_REST.update(
+            (slug, simulator.urls[f"{slug}_rest"])
+            for slug in simulator.venues
+            if f"{slug}_rest" in simulator.urls
+        )
         log.info("simulated venues on %s", simulator.urls)
     venues, ids, limits = await sync_to_async(_prepare)(options)
     if simulator is not None:
@@ -148,5 +155,6 @@ async def run_engine(options: EngineOptions, stop: asyncio.Event) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
         REGISTRY.unregister(collector)
         if simulator is not None:
+            SIMULATED_REST.clear()
             with contextlib.suppress(Exception):
                 await simulator.stop()

@@ -3,6 +3,7 @@ it holds at the start. Public on purpose: only the simulated venues take these k
 
 import base64
 import hashlib
+from collections.abc import Mapping
 from decimal import Decimal
 
 from cryptography.hazmat.primitives import serialization
@@ -49,8 +50,12 @@ def demo_passphrase(venue: str) -> str:
     return "simulated demo desk" if venue in PASSPHRASE_VENUES else ""
 
 
-def open_demo_accounts(venues: dict[str, SimVenue]) -> None:
-    """Open the demo account at each of `venues` (slug: venue), holding its demo_funding."""
+def open_demo_accounts(
+    venues: dict[str, SimVenue], holdings: Mapping[str, Mapping[str, Decimal]] | None = None
+) -> None:
+    """Open the demo account at each of `venues` (slug: venue), holding what `holdings` says
+    for it (the desk's ledger, when it has traded there before) or else its demo_funding."""
     for slug, venue in venues.items():
         api_key, secret = demo_key(slug)
-        venue.open_account(api_key, secret, demo_funding(slug), demo_passphrase(slug))
+        funding = (holdings or {}).get(slug) or demo_funding(slug)
+        venue.open_account(api_key, secret, dict(funding), demo_passphrase(slug))

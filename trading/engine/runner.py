@@ -23,6 +23,8 @@ from markets.selectors import load_venues
 from markets.simulator.demo import open_demo_accounts
 from markets.simulator.server import VenueSimulator
 from markets.venues import VenueConfig
+from portfolio.models import Account, Mode
+from portfolio.reconciliation import booked_as
 from risk.models import RiskProfile
 from trading.engine.engine import Engine, OnEvents
 from trading.engine.pipeline import Limits
@@ -95,6 +97,18 @@ def opportunity_subscriber(
     return on_events
 
 
+def ledger_holdings() -> dict[str, dict[str, Decimal]]:
+    """What each live account holds by its ledger, by venue and in the venue's own names (USDT
+    where the ledger books it as USD): the simulated venues start again from it, as a real
+    venue keeps what an account held while the desk was down."""
+    held = {}
+    for account in Account.objects.filter(mode=Mode.LIVE).select_related("exchange"):
+        names = {desk: venue for venue, desk in booked_as(account.exchange).items()}
+        rows = account.balances.values_list("asset", "amount")
+        held[account.exchange.slug] = {names.get(asset, asset): amount for asset, amount in rows}
+    return held
+
+
 def _prepare(options: EngineOptions) -> tuple:
     closed = close_stale_rows()
     if closed:
@@ -113,7 +127,7 @@ async def run_engine(options: EngineOptions, stop: asyncio.Event) -> None:
     if options.simulate:
         simulator = VenueSimulator(options.sim_host, options.sim_port)
         await simulator.start()
-        open_demo_accounts(simulator.venues)
+        open_demo_accounts(simulator.venues, await sync_to_async(ledger_holdings)())
         # Orders, fees and reconciliation in this process go to these venues too, whatever port
         # the Exchange rows were seeded with.
         SIMULATED_REST.update(

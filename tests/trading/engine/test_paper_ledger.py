@@ -18,8 +18,11 @@ from django.db import connections
 from django.db.models import Sum
 
 from arbsite.celery import app as celery_app
+from markets.simulator.demo import demo_key
 from markets.simulator.server import VenueSimulator
-from portfolio.models import Balance, LedgerEntry
+from portfolio.models import Account, Balance, LedgerEntry, Reconciliation
+from portfolio.services import adjust
+from risk.models import KillSwitch
 from tests.trading.engine.test_engine import FAST, wait_for_async
 from trading.engine import runner
 from trading.engine.runner import EngineOptions, run_engine
@@ -82,3 +85,42 @@ async def test_automatic_paper_trades_leave_every_balance_equal_to_its_ledger_ex
         assert balance.amount >= 0, (balance.account_id, balance.asset)
     # The fills' amounts carry more digits than a double holds (15), which SQLite rounded away.
     assert max(len(b.amount.as_tuple().digits) for b, _ in pairs) > 15
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_the_simulated_venues_restart_holding_what_the_live_ledger_says(
+    monkeypatch, settings
+):
+    # A run of the demo traded live, then stopped: the next one's simulated venues must hold
+    # what the ledger says, or the first reconciliation would trip the kill switch.
+    started = []
+
+    def simulator(*args, **kwargs):
+        started.append(VenueSimulator(*args, timing=FAST, seed=5, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(runner, "VenueSimulator", simulator)
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    await sync_to_async(call_command)("seed_demo", stdout=StringIO())
+    binance = await sync_to_async(Account.objects.get)(exchange__slug="binance", mode="live")
+    await sync_to_async(adjust)(
+        account=binance, asset="USD", amount=Decimal("-12.5"), reason="an earlier run's trade"
+    )
+    stop = asyncio.Event()
+    options = EngineOptions(simulate=True, sim_port=free_port())
+    engine = asyncio.create_task(run_engine(options, stop))
+
+    async def reconciled() -> bool:  # at start-up, each live account once
+        return await sync_to_async(Reconciliation.objects.count)() >= 4
+
+    try:
+        assert await wait_for_async(reconciled, 60)
+    finally:
+        stop.set()
+        await asyncio.wait_for(engine, 30)
+        await sync_to_async(connections.close_all)()
+
+    held = started[0].venues["binance"].holdings(demo_key("binance")[0])
+    assert held["USDT"] == Decimal("99987.5")  # booked as USD in the ledger
+    assert not await sync_to_async(lambda: KillSwitch.current().is_on)()

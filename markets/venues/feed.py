@@ -22,7 +22,7 @@ from datetime import datetime
 
 from markets import core
 from markets.book import Book
-from markets.venues.events import Action, FeedStats
+from markets.venues.events import Action, FeedStats, FetchSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -144,3 +144,47 @@ class Feed:
         del self.stats.errors[:-20]
         log.error("%s: venue error: %.200s", self.venue, text)
         return NO_CHANGE
+
+
+class SnapshotFeed(Feed):
+    """A feed whose books start from a REST snapshot (Binance, KuCoin): what arrives before it
+    waits in a buffer per market, and a gap or a crossed book asks for a new one. Subclasses
+    give `snapshot_url` and how a buffered update is applied."""
+
+    # Updates kept while a snapshot is on its way; more than this means it is hopeless.
+    max_buffered = 2000
+
+    def __init__(self, venue: str, url: str, symbols: Mapping[str, str], depth: int | None = None):
+        super().__init__(venue, url, symbols, depth)
+        self.buffers: dict[str, list] = {m: [] for m in self.symbols}
+        self.requested: set[str] = set()  # markets whose snapshot is on its way
+
+    def snapshot_url(self, market: str) -> str:
+        raise NotImplementedError
+
+    def reset(self, reason: str) -> None:
+        super().reset(reason)
+        for buffer in self.buffers.values():
+            buffer.clear()
+        self.requested.clear()
+
+    def _buffer(self, market: str, update: object) -> None:
+        buffer = self.buffers[market]
+        if len(buffer) >= self.max_buffered:
+            buffer.clear()
+        buffer.append(update)
+        if market not in self.requested:
+            self._request_snapshot(market)
+
+    def _request_snapshot(self, market: str) -> None:
+        self.requested.add(market)
+        self.stats.resyncs += 1
+        self.actions.append(FetchSnapshot(market, self.snapshot_url(market)))
+
+    def _check_crossed(self, market: str) -> list[str]:
+        book = self.books[market]
+        if book.crossed:
+            book.invalidate("crossed")
+            self.buffers[market] = []
+            self._request_snapshot(market)
+        return [market]

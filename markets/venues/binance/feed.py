@@ -4,14 +4,10 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import orjson
 
-from markets.venues.events import FetchSnapshot
-from markets.venues.feed import NO_CHANGE, Feed
-
-# Events kept while a snapshot is on its way; more than this means the snapshot is hopeless.
-MAX_BUFFERED = 2000
+from markets.venues.feed import NO_CHANGE, SnapshotFeed
 
 
-class BinanceFeed(Feed):
+class BinanceFeed(SnapshotFeed):
     """One combined-stream connection; each book follows the documented U/u sync procedure."""
 
     idle_timeout = 30.0
@@ -30,9 +26,6 @@ class BinanceFeed(Feed):
         self.url = f"{url.rstrip('/')}/stream?streams={streams}"
         self.rest_url = rest_url.rstrip("/")
         self.snapshot_limit = snapshot_limit
-        # Per market: diff events received while the book waits for its snapshot.
-        self.buffers: dict[str, list[tuple[int, int, list, list]]] = {m: [] for m in self.symbols}
-        self.requested: set[str] = set()
 
     @classmethod
     def recorded_subscription(cls, sent: list[str], url: str) -> tuple[list[str], dict]:
@@ -50,12 +43,6 @@ class BinanceFeed(Feed):
         """Return the REST depth URL for `market`."""
         query = urlencode({"symbol": self.symbols[market], "limit": self.snapshot_limit})
         return f"{self.rest_url}/api/v3/depth?{query}"
-
-    def reset(self, reason: str) -> None:
-        super().reset(reason)
-        for buffer in self.buffers.values():
-            buffer.clear()
-        self.requested.clear()
 
     def handle(self, text: str, received_ts: float) -> tuple[str, ...] | list[str]:
         self.stats.frames += 1
@@ -133,27 +120,6 @@ class BinanceFeed(Feed):
         book.sequence = last
         self.stats.book_updates += 1
         return True
-
-    def _buffer(self, market: str, event: tuple[int, int, list, list]) -> None:
-        buffer = self.buffers[market]
-        if len(buffer) >= MAX_BUFFERED:
-            buffer.clear()
-        buffer.append(event)
-        if market not in self.requested:
-            self._request_snapshot(market)
-
-    def _request_snapshot(self, market: str) -> None:
-        self.requested.add(market)
-        self.stats.resyncs += 1
-        self.actions.append(FetchSnapshot(market, self.snapshot_url(market)))
-
-    def _check_crossed(self, market: str) -> list[str]:
-        book = self.books[market]
-        if book.crossed:
-            book.invalidate("crossed")
-            self.buffers[market] = []
-            self._request_snapshot(market)
-        return [market]
 
     def _handle_control(self, msg: dict, text: str) -> tuple[str, ...]:
         if "result" in msg and "id" in msg:

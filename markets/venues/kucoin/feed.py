@@ -8,8 +8,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import orjson
 
 from markets.book import WireLevel, parse_level
-from markets.venues.events import FetchSnapshot, Reconnect, Send
-from markets.venues.feed import NO_CHANGE, Feed
+from markets.venues.events import Reconnect, Send
+from markets.venues.feed import NO_CHANGE, SnapshotFeed
 
 BULLET = "/api/v1/bullet-public"
 # The unsigned snapshot: the full book (/api/v3/market/orderbook/level2) needs an API key.
@@ -17,7 +17,6 @@ PARTIAL_BOOK = "/api/v1/market/orderbook/level2_100"
 PARTIAL_DEPTH = 100
 TOPIC = "/market/level2"
 TOPIC_SYMBOLS = 100  # KuCoin takes at most 100 symbols in one topic
-MAX_BUFFERED = 2000
 # KuCoin wants a ping at least every pingInterval (18 s); more often is allowed, and a pong every
 # few seconds is what tells a quiet socket from a frozen one.
 PING_EVERY = 5.0
@@ -41,7 +40,7 @@ def _levels(levels: list) -> list[WireLevel]:
     return [(*parse_level(price, size), None) for price, size, *_ in levels]
 
 
-class KucoinFeed(Feed):
+class KucoinFeed(SnapshotFeed):
     """One KuCoin connection: each book follows the documented calibration procedure."""
 
     idle_timeout = 15.0  # three pongs missed
@@ -61,8 +60,6 @@ class KucoinFeed(Feed):
         self.ping_interval = PING_EVERY
         self.welcomed = False
         self.pending_acks: set[str] = set()
-        self.buffers: dict[str, list[Message]] = {m: [] for m in self.symbols}
-        self.requested: set[str] = set()
         # Per market: the worst bid and ask of a partial snapshot. Levels beyond them were not in
         # it, so changes there are skipped: the book is exact up to its horizon.
         self.horizons: dict[str, tuple] = {}
@@ -112,9 +109,6 @@ class KucoinFeed(Feed):
         super().reset(reason)
         self.welcomed = False
         self.pending_acks.clear()
-        for buffer in self.buffers.values():
-            buffer.clear()
-        self.requested.clear()
 
     def snapshot_url(self, market: str) -> str:
         """The REST book of `market`, public (partial) or full when `snapshot_depth` is None."""
@@ -231,27 +225,6 @@ class KucoinFeed(Feed):
         book.sequence = last
         self.stats.book_updates += 1
         return True
-
-    def _buffer(self, market: str, message: Message) -> None:
-        buffer = self.buffers[market]
-        if len(buffer) >= MAX_BUFFERED:
-            buffer.clear()
-        buffer.append(message)
-        if market not in self.requested:
-            self._request_snapshot(market)
-
-    def _request_snapshot(self, market: str) -> None:
-        self.requested.add(market)
-        self.stats.resyncs += 1
-        self.actions.append(FetchSnapshot(market, self.snapshot_url(market)))
-
-    def _check_crossed(self, market: str) -> list[str]:
-        book = self.books[market]
-        if book.crossed:
-            book.invalidate("crossed")
-            self.buffers[market] = []
-            self._request_snapshot(market)
-        return [market]
 
 
 def _within(level: WireLevel | None, horizon, direction: int) -> bool:

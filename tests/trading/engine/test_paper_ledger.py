@@ -15,14 +15,14 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.core.management import call_command
 from django.db import connections
-from django.db.models import Sum
+from django.db.models import Count, Sum
 
 from arbsite.celery import app as celery_app
 from markets.simulator.demo import demo_key
 from markets.simulator.server import VenueSimulator
 from portfolio.models import Account, Balance, LedgerEntry, Reconciliation
 from portfolio.services import adjust
-from risk.models import KillSwitch
+from risk.models import KillSwitch, RiskProfile
 from tests.trading.engine.test_engine import FAST, wait_for_async
 from trading.engine import runner
 from trading.engine.runner import EngineOptions, run_engine
@@ -39,6 +39,16 @@ def free_port() -> int:
 
 def settled() -> int:
     return Trade.objects.filter(state=Trade.State.CLOSED).count()
+
+
+def trade_states() -> dict:
+    """What the trades did and whether the kill switch stopped them, for a failure's message."""
+    states = dict(Trade.objects.values_list("state").annotate(n=Count("pk")))
+    reasons = list(
+        Trade.objects.exclude(state=Trade.State.CLOSED).values_list("failure_reason", flat=True)[:5]
+    )
+    switch = KillSwitch.current()
+    return {"states": states, "reasons": reasons, "kill_switch": (switch.is_on, switch.reason)}
 
 
 def balances_and_ledger_sums() -> list[tuple[Balance, Decimal | None]]:
@@ -64,6 +74,11 @@ async def test_automatic_paper_trades_leave_every_balance_equal_to_its_ledger_ex
     # carry them (the ledger is what is tested here).
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     await sync_to_async(call_command)("seed_demo", stdout=StringIO())
+    # Hedged trades are wanted here (their entries are part of the ledger), so three in a row on
+    # a loaded machine must not throw the kill switch before enough trades have settled.
+    await sync_to_async(RiskProfile.objects.filter(mode="paper").update)(
+        max_consecutive_failures=1000
+    )
     stop = asyncio.Event()
     options = EngineOptions(simulate=True, sim_port=free_port())
     engine = asyncio.create_task(run_engine(options, stop))
@@ -72,7 +87,7 @@ async def test_automatic_paper_trades_leave_every_balance_equal_to_its_ledger_ex
         return await sync_to_async(settled)() >= TRADES
 
     try:
-        assert await wait_for_async(enough_trades, 120)
+        assert await wait_for_async(enough_trades, 120), await sync_to_async(trade_states)()
     finally:
         stop.set()
         await asyncio.wait_for(engine, 30)

@@ -83,7 +83,8 @@ class MarketAdmin(admin.ModelAdmin):
 
 class ExchangeCredentialForm(forms.ModelForm):
     """Keys are write-only: the form never shows a stored value back. Changing a credential, the
-    keys left blank stay as stored (to write an override without typing them again)."""
+    keys left blank stay as stored (to write an override without typing them again); new keys
+    drop the old key's withdrawal override unless the same change writes one for them."""
 
     api_key = forms.CharField(widget=forms.PasswordInput(render_value=False))
     secret = forms.CharField(widget=forms.PasswordInput(render_value=False))
@@ -115,6 +116,9 @@ class ExchangeCredentialForm(forms.ModelForm):
                 )
             except ImproperlyConfigured as exc:
                 raise forms.ValidationError(str(exc)) from exc
+            if "withdrawal_override" not in self.changed_data:
+                # The override shown was the replaced key's: it is not carried to the new one.
+                cleaned["withdrawal_override"] = ""
         return cleaned
 
 

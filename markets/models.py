@@ -263,7 +263,8 @@ class ExchangeCredential(models.Model):
         blank=True,
         help_text="A key the venue says can withdraw or transfer funds fails the live readiness "
         "check. Only if it must keep those rights, write here why: the check then warns and "
-        "quotes this. Empty the field to withdraw the override.",
+        "quotes this. Empty the field to withdraw the override; new keys withdraw it too, unless "
+        "you write one for them in the same change.",
     )
     # Who wrote the override and when (set with it, by `override_withdrawals`).
     withdrawal_override_by = models.CharField(max_length=150, blank=True, editable=False)
@@ -306,7 +307,10 @@ class ExchangeCredential(models.Model):
         return self._fernet().decrypt(token.encode()).decode() if token else ""
 
     def set_keys(self, *, api_key: str, secret: str, passphrase: str = "") -> None:
-        """Encrypt and hold new keys on this instance; the caller saves."""
+        """Encrypt and hold new keys on this instance; the caller saves.
+
+        A withdrawal override was written for the key it replaces: it goes with that key."""
+        self.override_withdrawals("", by="")
         self.api_key_encrypted = self._seal(api_key)
         self.secret_encrypted = self._seal(secret)
         self.passphrase_encrypted = self._seal(passphrase)

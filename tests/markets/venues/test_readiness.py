@@ -402,6 +402,54 @@ def test_emptying_the_override_in_the_admin_removes_it_and_the_check_fails_again
     assert by_name("binance")["key rights"][0] == FAIL
 
 
+def test_new_keys_drop_the_replaced_keys_override_though_the_form_still_showed_it(
+    client, user_with_role, venues
+):
+    staff(client, user_with_role, ADMINISTRATOR)
+    override("binance")
+    credential = ExchangeCredential.objects.get(exchange__slug="binance")
+    new_key, new_secret = "new-binance-key", demo_key("binance")[1]
+
+    response = client.post(  # the form still shows the old override, unchanged
+        reverse("admin:markets_exchangecredential_change", args=[credential.pk]),
+        {
+            "exchange": credential.exchange_id,
+            "api_key": new_key,
+            "secret": new_secret,
+            "withdrawal_override": credential.withdrawal_override,
+        },
+    )
+
+    assert response.status_code == 302
+    credential.refresh_from_db()
+    assert credential.api_key == new_key
+    assert (credential.withdrawal_override, credential.withdrawal_override_by) == ("", "")
+    assert credential.withdrawal_override_at is None
+
+
+def test_new_keys_with_an_override_written_in_the_same_change_keep_it_signed(
+    client, user_with_role, venues
+):
+    administrator = staff(client, user_with_role, ADMINISTRATOR)
+    override("kraken")
+    credential = ExchangeCredential.objects.get(exchange__slug="kraken")
+
+    client.post(
+        reverse("admin:markets_exchangecredential_change", args=[credential.pk]),
+        {
+            "exchange": credential.exchange_id,
+            "api_key": "new-kraken-key",
+            "secret": "c2VjcmV0",
+            "withdrawal_override": "the new key sweeps to cold storage",
+        },
+    )
+
+    credential.refresh_from_db()
+    assert credential.api_key == "new-kraken-key"
+    assert credential.withdrawal_override == "the new key sweeps to cold storage"
+    assert credential.withdrawal_override_by == administrator.username
+
+
 def test_a_key_without_its_secret_is_a_form_error_and_changes_nothing(
     client, user_with_role, venues
 ):

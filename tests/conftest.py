@@ -1,5 +1,6 @@
 """Shared fixtures: users per role, a paper desk; Django imported lazily for the pure tests."""
 
+import socket
 from decimal import Decimal
 
 import pytest
@@ -152,3 +153,20 @@ def loop():
     loop.call_soon_threadsafe(loop.stop)
     thread.join(5)
     loop.close()
+
+
+@pytest.fixture
+def dead_broker(monkeypatch):
+    """Celery, not eager, pointed at a Redis port nobody listens on: the broker is down."""
+    from arbsite.celery import app
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # free once closed, and nothing listens on it
+    monkeypatch.setitem(app.conf, "task_always_eager", False)
+    monkeypatch.setitem(app.conf, "broker_url", f"redis://127.0.0.1:{port}/0")
+    monkeypatch.setattr(app, "_pool", None)  # the pools hold connections to the old broker
+    monkeypatch.setattr(app.amqp, "_producer_pool", None)
+    yield
+    if app._pool is not None:
+        app._pool.force_close_all()

@@ -1,10 +1,14 @@
 """Celery tasks: execution (thin edges over `trading.execution`) and the reports' jobs."""
 
+import logging
 import time
+from functools import partial
 
 from celery import shared_task
 from celery.signals import worker_ready
 from django.contrib.auth import get_user_model
+from django.db import transaction
+from kombu.exceptions import OperationalError
 
 from portfolio.models import Mode
 from risk.models import RiskProfile
@@ -14,8 +18,12 @@ from trading.execution.orders import default_venue
 from trading.models import Opportunity, Trade
 from trading.reports import exports, rollups
 
+log = logging.getLogger(__name__)
+
 # How long an enqueued execution stays worth doing.
 EXECUTION_DEADLINE_S = 10.0
+# The refusal counted on an opportunity whose execution could not be sent to the workers.
+QUEUE_DOWN = "execution queue unavailable"
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=120, soft_time_limit=90)
@@ -66,16 +74,32 @@ def _reconcile_before_trading(**kwargs) -> None:
 
 
 def request_execution(opportunity: Opportunity, *, user=None, mode: str | None = None) -> None:
-    """Enqueue `execute_opportunity` once the caller's transaction commits.
+    """Enqueue `execute_opportunity` once the caller's transaction commits (the engine's
+    automatic path; see `enqueue_execution`)."""
+    mode = mode or RiskProfile.objects.execution_mode()
+    transaction.on_commit(partial(enqueue_execution, opportunity.pk, mode=mode, user=user))
 
-    The engine's automatic path and a Trader's manual execute both call this.
+
+def enqueue_execution(opportunity_id: int, *, mode: str | None = None, user=None) -> bool:
+    """Send `execute_opportunity` to the workers now; False when the broker cannot be reached,
+    and then the opportunity counts the refusal (QUEUE_DOWN) instead of vanishing unsaid.
+
+    A Trader's manual execute calls this directly, to tell them at once.
     """
-    execute_opportunity.delay_on_commit(
-        opportunity.pk,
-        deadline_ts=time.time() + EXECUTION_DEADLINE_S,
-        mode=mode or RiskProfile.objects.execution_mode(),
-        user_id=getattr(user, "pk", None),
-    )
+    try:
+        execute_opportunity.apply_async(
+            (opportunity_id,),
+            {
+                "deadline_ts": time.time() + EXECUTION_DEADLINE_S,
+                "mode": mode or RiskProfile.objects.execution_mode(),
+                "user_id": getattr(user, "pk", None),
+            },
+        )
+    except OperationalError as exc:
+        log.error("opportunity %s not executed: %s (%s)", opportunity_id, QUEUE_DOWN, exc)
+        desk.record_refusals(opportunity_id, [QUEUE_DOWN])
+        return False
+    return True
 
 
 @shared_task(acks_late=True, time_limit=300, soft_time_limit=240)

@@ -11,7 +11,7 @@ from arbsite.audit import record
 from arbsite.pages.desk import render_page
 from trading.history import filtered_opportunities, with_legs
 from trading.models import Opportunity, Trade
-from trading.tasks import request_execution
+from trading.tasks import enqueue_execution
 
 PAGE_SIZE = 25
 OPEN_ON_DASHBOARD = 50
@@ -53,7 +53,13 @@ def execute(request, pk: int):
     if opportunity.state != Opportunity.State.OPEN:
         messages.error(request, f"Opportunity {pk} has closed; nothing was executed.")
         return redirect("opportunity_detail", pk=pk)
-    request_execution(opportunity, user=request.user)
+    if not enqueue_execution(opportunity.pk, user=request.user):
+        messages.error(
+            request,
+            f"Opportunity {pk} was not executed: the execution queue (Celery's broker) cannot "
+            "be reached. Nothing was placed; check that Redis and the workers are running.",
+        )
+        return redirect("opportunity_detail", pk=pk)
     _audit(request, opportunity)
     messages.success(request, f"Execution of opportunity {pk} requested.")
     return redirect("opportunity_detail", pk=pk)

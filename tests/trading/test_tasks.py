@@ -14,7 +14,7 @@ from arbsite import celery_app
 from portfolio.models import LedgerEntry
 from tests.factories import paper_desk, publish_test_book
 from trading.models import Order, Trade
-from trading.tasks import execute_opportunity, request_execution
+from trading.tasks import QUEUE_DOWN, execute_opportunity, request_execution
 
 D = Decimal
 SELL_BIDS = [(D("102.5"), D("0.3")), (D(102), D(2))]
@@ -102,7 +102,9 @@ def test_a_paper_trade_completes_end_to_end_through_celery():
 def test_request_execution_enqueues_the_task_only_once_the_transaction_commits(monkeypatch):
     opportunity = paper_desk()
     sent = []
-    monkeypatch.setattr(execute_opportunity, "delay", lambda *a, **kw: sent.append((a, kw)))
+    monkeypatch.setattr(
+        execute_opportunity, "apply_async", lambda args, kwargs: sent.append((args, kwargs))
+    )
 
     with transaction.atomic():
         request_execution(opportunity)
@@ -112,3 +114,15 @@ def test_request_execution_enqueues_the_task_only_once_the_transaction_commits(m
     assert args == (opportunity.pk,)
     assert (kwargs["mode"], kwargs["user_id"]) == ("paper", None)
     assert kwargs["deadline_ts"] > time.time()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_execution_the_broker_cannot_take_is_counted_as_refused_not_lost(dead_broker):
+    opportunity = paper_desk()
+
+    with transaction.atomic():  # as the engine's writer enqueues
+        request_execution(opportunity)
+
+    opportunity.refresh_from_db()
+    assert opportunity.refusals == {QUEUE_DOWN: 1}
+    assert not Trade.objects.exists()

@@ -174,7 +174,9 @@ def test_trader_post_enqueues_execution_after_commit_and_is_audited(
 
     opportunity = OpportunityFactory()
     queued = []
-    monkeypatch.setattr(tasks.execute_opportunity, "delay", lambda *a, **kw: queued.append((a, kw)))
+    monkeypatch.setattr(
+        tasks.execute_opportunity, "apply_async", lambda args, kwargs: queued.append((args, kwargs))
+    )
 
     with django_capture_on_commit_callbacks(execute=True):
         response = trader.post(reverse("execute", args=[opportunity.pk]))
@@ -184,6 +186,22 @@ def test_trader_post_enqueues_execution_after_commit_and_is_audited(
     assert queued[0][1]["user_id"] == trader.user.pk
     event = AuditEvent.objects.get(action="opportunity executed by hand")
     assert (event.user, event.object_id) == (trader.user, str(opportunity.pk))
+
+
+def test_trader_post_with_the_broker_down_says_so_and_records_nothing(trader, dead_broker):
+    opportunity = OpportunityFactory()
+
+    response = trader.post(reverse("execute", args=[opportunity.pk]), follow=True)
+
+    shown = [str(m) for m in response.context["messages"]]
+    assert shown == [
+        f"Opportunity {opportunity.pk} was not executed: the execution queue (Celery's broker) "
+        "cannot be reached. Nothing was placed; check that Redis and the workers are running."
+    ]
+    opportunity.refresh_from_db()
+    assert opportunity.refusals == {"execution queue unavailable": 1}
+    assert not Trade.objects.exists()
+    assert not AuditEvent.objects.filter(action="opportunity executed by hand").exists()
 
 
 @pytest.fixture

@@ -105,10 +105,32 @@ def confirm_authenticator(device: TOTPDevice, code: str) -> list[str] | None:
             return None
         device.confirmed = True
         device.save(update_fields=["confirmed"])
-        recovery = StaticDevice.objects.create(user=device.user, name="recovery codes")
+        codes = replace_recovery_codes(device.user)
+    return codes
+
+
+def authenticator_accepts(user, code: str) -> bool:
+    """Whether `code` is the current code of the user's authenticator app (not a recovery code):
+    the proof a user still holds the app before their recovery codes are replaced."""
+    code = "".join(code.split())
+    return any(
+        verify_token(user, device.persistent_id, code)
+        for device in TOTPDevice.objects.devices_for_user(user, confirmed=True)
+    )
+
+
+def replace_recovery_codes(user) -> list[str]:
+    """A new set of recovery codes for `user`; every code given before stops working."""
+    with transaction.atomic():
+        StaticDevice.objects.filter(user=user).delete()
+        recovery = StaticDevice.objects.create(user=user, name="recovery codes")
         codes = [StaticToken.random_token() for _ in range(RECOVERY_CODES)]
         StaticToken.objects.bulk_create(StaticToken(device=recovery, token=code) for code in codes)
     return codes
+
+
+def recovery_codes_left(user) -> int:
+    return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
 
 
 def reset(user) -> int:

@@ -39,6 +39,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("login/code/", site_views.second_factor, name="second_factor"),
     path("login/enrol/", site_views.second_factor_enrol, name="second_factor_enrol"),
+    path("login/recovery-codes/", site_views.recovery_codes, name="recovery_codes"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/", site_views.PasswordChangeView.as_view(), name="password_change"),
     path(

@@ -13,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render, resolve_url
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
@@ -20,6 +21,7 @@ from django.views.decorators.http import require_GET
 from django_otp import login as otp_login
 from django_otp import user_has_device
 from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from . import audit, twofactor
 from .health import health_report, public_report
@@ -138,3 +140,28 @@ def second_factor_enrol(request):
         "qr": mark_safe(qr.to_string(encoding="unicode")),
     }
     return render(request, "registration/second_factor_enrol.html", context)
+
+
+@never_cache
+@login_required
+def recovery_codes(request):
+    """Replace the recovery codes (the old ones all stop working), after a current code of the
+    authenticator app; the new codes are shown this once."""
+    user = request.user
+    if not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+        return redirect(twofactor.step_url("second_factor_enrol", reverse("dashboard")))
+    if twofactor.locked_out(request):
+        return _locked_out(request)
+    form = CodeForm(request.POST or None)
+    if form.is_valid():
+        if twofactor.authenticator_accepts(user, form.cleaned_data["code"]):
+            codes = twofactor.replace_recovery_codes(user)
+            audit.record("recovery codes replaced", user=user, request=request, obj=user)
+            context = {"codes": codes, "next": reverse("dashboard"), "replaced": True}
+            return render(request, "registration/recovery_codes.html", context)
+        audit.record("second factor refused", user=user, request=request)
+        if twofactor.count_wrong_code(request):
+            return _locked_out(request)
+        form.add_error("code", "That is not the app's current code: recovery codes do not count.")
+    context = {"form": form, "left": twofactor.recovery_codes_left(user)}
+    return render(request, "registration/replace_recovery_codes.html", context)

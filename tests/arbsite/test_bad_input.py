@@ -126,6 +126,8 @@ PAGES = {
     "second_factor POST": ("post", ("code", "next")),
     "second_factor_enrol": ("get", ("next",)),
     "second_factor_enrol POST": ("post", ("code", "next")),
+    "recovery_codes": ("get", ()),
+    "recovery_codes POST": ("post", ("code",)),
     "password_change": ("get", ()),
     "password_change POST": ("post", ("old_password", "new_password1", "new_password2")),
     "risk:kill_switch": ("get", ("next",)),

@@ -244,6 +244,64 @@ def test_a_recovery_code_logs_in_once_and_is_recorded(client):
     assert (event.user, event.after) == (user, {"recovery codes left": 1})
 
 
+RECOVERY_PAGE = reverse("recovery_codes")
+
+
+def logged_in_with_old_codes(client):
+    """A Trader past the code step, holding two recovery codes; their authenticator."""
+    user = member(TRADER)
+    device = enrolled(user)
+    recovery = StaticDevice.objects.create(user=user, name="recovery codes")
+    recovery.token_set.create(token="abcd2345")
+    recovery.token_set.create(token="wxyz6789")
+    password_login(client, user)
+    client.post(CODE_STEP, {"code": code(device)})
+    return user, device
+
+
+def test_new_recovery_codes_replace_the_old_after_a_code_of_the_app(client):
+    user, device = logged_in_with_old_codes(client)
+    page = client.get("/").content.decode()
+    assert f'href="{RECOVERY_PAGE}"' in page
+    assert "You have 2 recovery codes left." in client.get(RECOVERY_PAGE).content.decode()
+
+    response = client.post(RECOVERY_PAGE, {"code": code(device, steps_ahead=1)})
+
+    shown = re.findall(r"<li><code>([a-z0-9]+)</code></li>", response.content.decode())
+    assert "Your earlier recovery codes no longer work." in response.content.decode()
+    assert len(set(shown)) == 10
+    held = set(StaticToken.objects.filter(device__user=user).values_list("token", flat=True))
+    assert held == set(shown)  # "abcd2345" and "wxyz6789" are gone
+    other = Client()
+    password_login(other, user)
+    assert other.post(CODE_STEP, {"code": shown[0]})["Location"] == reverse("dashboard")
+    old = Client()
+    password_login(old, user)
+    assert "That code is not right" in old.post(CODE_STEP, {"code": "abcd2345"}).content.decode()
+    assert "recovery codes replaced" in actions(user)
+
+
+def test_a_recovery_code_cannot_replace_the_recovery_codes(client):
+    user, _ = logged_in_with_old_codes(client)
+
+    response = client.post(RECOVERY_PAGE, {"code": "abcd2345"})
+
+    assert "recovery codes do not count" in response.content.decode()
+    held = set(StaticToken.objects.filter(device__user=user).values_list("token", flat=True))
+    assert held == {"abcd2345", "wxyz6789"}
+    assert actions(user)[-1] == "second factor refused"
+
+
+def test_a_user_without_the_app_is_sent_to_enrol_instead(client):
+    user = member(VIEWER)  # asked for no code by default
+    password_login(client, user)
+
+    response = client.get(RECOVERY_PAGE)
+
+    assert response["Location"].startswith(ENROL_STEP)
+    assert 'href="/login/recovery-codes/"' not in client.get("/").content.decode()
+
+
 def test_five_wrong_codes_lock_the_login_as_five_wrong_passwords_do(client, settings):
     user = member(TRADER)
     device = enrolled(user)

@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('markets', '0010_readiness_rules_synced_and_withdrawal_override'),
+        ("markets", "0010_readiness_rules_synced_and_withdrawal_override"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='exchangecredential',
-            name='withdrawal_override',
-            field=models.TextField(blank=True, help_text='A key the venue says can withdraw or transfer funds fails the live readiness check. Only if it must keep those rights, write here why: the check then warns and quotes this. Empty the field to withdraw the override; new keys withdraw it too, unless you write one for them in the same change.', verbose_name='why this key may withdraw'),
+            model_name="exchangecredential",
+            name="withdrawal_override",
+            field=models.TextField(
+                blank=True,
+                help_text="A key the venue says can withdraw or transfer funds fails the live readiness check. Only if it must keep those rights, write here why: the check then warns and quotes this. Empty the field to withdraw the override; new keys withdraw it too, unless you write one for them in the same change.",
+                verbose_name="why this key may withdraw",
+            ),
         ),
     ]

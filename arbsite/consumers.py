@@ -4,15 +4,21 @@ Besides the fragments its page follows, every page hears the announcements (noti
 user may see.
 """
 
+import time
 from urllib.parse import parse_qs
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from arbsite import live, twofactor
 from arbsite.access import VIEW_PERM
+from arbsite.sessions import socket_still_allowed
 from markets import notices
 
 MAX_TOPICS = 20
+# The close code a page takes as "log in again" (as for a socket refused at connect).
+LOGIN_ENDED = 4401
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -27,14 +33,16 @@ class LiveConsumer(AsyncWebsocketConsumer):
     wanted: live.Subscriptions
     announced: list[str]
     hears_feeds: bool
+    recheck_at: float = 0.0
+    ended: bool = False
 
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=4401)
+            await self.close(code=LOGIN_ENDED)
             return
         if not await twofactor.socket_passed(self.scope):  # still owes its second factor
-            await self.close(code=4401)
+            await self.close(code=LOGIN_ENDED)
             return
         if not await user.ahas_perm(VIEW_PERM):
             await self.close(code=4403)
@@ -48,6 +56,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             for group in self.groups_joined():
                 await self.channel_layer.group_add(group, self.channel_name)
             await self.accept()
+            self.recheck_at = time.monotonic() + settings.SOCKET_RECHECK_S
         except BaseException:
             # A socket that never opened gets no disconnect: its groups would keep it a day.
             await self.leave_groups()
@@ -74,6 +83,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         """
         if message["type"] != notices.NOTICE_TYPE:
             await super().dispatch(message)
+        elif self.ended or not await self.login_holds():
+            return
         elif message["kind"] == notices.ALERT:
             await self.push_announcement(message)
         else:
@@ -81,6 +92,25 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 for announcement in await live.feed_announcements(message["published"]):
                     await self.push_announcement(announcement)
             await self.push_fragments(message)
+
+    async def login_holds(self) -> bool:
+        """Re-check the login (SOCKET_RECHECK_S: at most that late, one query) before a push: a
+        login logged out, past its age, idle too long, or whose user was deactivated or lost the
+        role, closes the socket
+        (the page then reloads to the login page) and hears nothing more."""
+        if time.monotonic() < self.recheck_at:
+            return True
+        session = self.scope.get("session")
+        allowed = await database_sync_to_async(socket_still_allowed)(
+            getattr(session, "session_key", None), self.scope["user"].pk, VIEW_PERM
+        )
+        if allowed:
+            self.recheck_at = time.monotonic() + settings.SOCKET_RECHECK_S
+            return True
+        self.ended = True
+        await self.leave_groups()
+        await self.close(code=LOGIN_ENDED)
+        return False
 
     async def push_announcement(self, announcement: dict) -> None:
         html = await live.rendered_announcement(announcement)

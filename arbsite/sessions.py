@@ -1,11 +1,13 @@
 """How long a login lasts: SESSION_COOKIE_AGE from its first request at most, and no longer than
-SESSION_IDLE_TIMEOUT_S between two requests."""
+SESSION_IDLE_TIMEOUT_S between two requests. A live page's WebSocket holds to the same rules
+(`socket_still_allowed`): watching pushes is not a request."""
 
 import time
 from datetime import timedelta
+from importlib import import_module
 
 from django.conf import settings
-from django.contrib.auth import logout
+from django.contrib.auth import BACKEND_SESSION_KEY, SESSION_KEY, get_user_model, logout
 from django.utils import timezone
 
 LAST_SEEN = "last_seen"
@@ -38,3 +40,20 @@ def idle_too_long(session) -> bool:
     if last is None or now - last >= STAMP_EVERY_S:
         session[LAST_SEEN] = now
     return False
+
+
+def socket_still_allowed(session_key: str | None, user_id: int, perm: str) -> bool:
+    """Whether a WebSocket opened by `user_id` on `session_key` may go on hearing pushes: the
+    login is still there (not logged out, not past its age, not idle too long), its user still
+    active and still holding `perm` (read afresh, not from the socket's cached user)."""
+    if not session_key:
+        return False
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    data = store.load()  # {} once the session was flushed (logout) or expired
+    if str(data.get(SESSION_KEY)) != str(user_id) or not data.get(BACKEND_SESSION_KEY):
+        return False
+    last = data.get(LAST_SEEN)
+    if last is not None and time.time() - last > settings.SESSION_IDLE_TIMEOUT_S:
+        return False
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    return user is not None and user.has_perm(perm)

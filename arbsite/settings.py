@@ -247,6 +247,8 @@ SESSION_COOKIE_HTTPONLY = True
 # without a request (arbsite.sessions); both in seconds.
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(10 * 3600)))
 SESSION_IDLE_TIMEOUT_S = int(os.environ.get("SESSION_IDLE_TIMEOUT_S", str(30 * 60)))
+# How often an open live socket re-checks its login (logout, age, idle, role), at its next push.
+SOCKET_RECHECK_S = float(os.environ.get("SOCKET_RECHECK_S", "30"))
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "0" if DEBUG else "31536000"))

@@ -86,7 +86,23 @@
   }
 
   document.addEventListener("htmx:wsOpen", function () { connected = true; showStatus(); });
-  document.addEventListener("htmx:wsClose", function () { connected = false; showStatus(); });
+  // The desk closes the socket of a login that ended (logged out, idle, past its age, the role
+  // taken away): reload once, and the site's own login check shows the login page.
+  var LOGIN_ENDED = 4401;
+  var RELOADED_AT = "arb-login-ended-reload";
+  function loginEnded(close) {
+    if (!close || close.code !== LOGIN_ENDED) { return; }
+    var last = parseFloat(window.sessionStorage.getItem(RELOADED_AT) || "0");
+    if (Date.now() - last < 10000) { return; }  // never a reload loop
+    window.sessionStorage.setItem(RELOADED_AT, String(Date.now()));
+    window.location.reload();
+  }
+
+  document.addEventListener("htmx:wsClose", function (event) {
+    connected = false;
+    showStatus();
+    loginEnded(event.detail && event.detail.event);
+  });
   document.addEventListener("htmx:wsError", function () { connected = false; showStatus(); });
   document.addEventListener("htmx:wsAfterMessage", function () { lastMessage = Date.now(); showStatus(); tabTitle(); });
   document.addEventListener("htmx:load", function (event) { localTimes(event.target); });

@@ -72,6 +72,8 @@ def serve_desk(tmp: Path, database_url: str):
         # The trader and viewer log in here with the password alone: the second factor, which
         # accepts each code once, is driven in test_twofactor.py (as the admin).
         "OTP_REQUIRED_ROLES": "Administrator",
+        # An open page's socket re-checks its login at every push (the default is every 30 s).
+        "SOCKET_RECHECK_S": "0",
         "PYTHONUNBUFFERED": "1",
     }
     manage(env, "migrate", "--no-input", "-v0")
@@ -392,3 +394,14 @@ def test_a_user_who_chose_local_time_reads_every_time_on_the_browsers_clock(brow
     watcher.goto(f"{desk}/trades/")
     expect(watcher.locator("#results time").first).to_have_text(re.compile(r" UTC$"))
     watcher.context.close()
+
+
+def test_logging_out_in_another_tab_sends_the_open_page_to_the_login(browser, desk):
+    page = logged_in(browser, desk, "viewer")
+    other = page.context.new_page()
+    other.goto(f"{desk}/trades/")
+
+    other.get_by_role("button", name="Log out").click()
+
+    expect(page).to_have_url(re.compile(r"/login/"), timeout=20_000)  # at the next push
+    expect(page.get_by_label("Username")).to_be_visible()

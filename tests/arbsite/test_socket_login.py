@@ -1,0 +1,125 @@
+"""An open live socket holds to its login: logged out, idle too long, past its age, the user
+deactivated or their role taken away, the next push closes it (4401) instead of reaching it."""
+
+import time
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import Group
+from django.contrib.sessions.models import Session
+from django.test import Client
+from django.urls import reverse
+
+from arbsite import consumers
+from arbsite.asgi import application
+from arbsite.roles import TRADER, VIEWER
+from arbsite.sessions import LAST_SEEN
+from markets import notices
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+PUSH = notices.group(notices.OPPORTUNITIES)
+
+
+@pytest.fixture(autouse=True)
+def every_push_rechecks(settings):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    settings.SOCKET_RECHECK_S = 0.0
+
+
+def logged_in(user_with_role, role: str = VIEWER):
+    """A browser's client logged in as a new user of `role` (no second factor asked)."""
+    user = user_with_role(role)
+    client = Client()
+    client.force_login(user)
+    client.get("/")  # the login's first request stamps the session, as in a browser
+    return user, client
+
+
+async def socket(client) -> WebsocketCommunicator:
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    comm = WebsocketCommunicator(
+        application,
+        "/ws/live/?topics=opportunities",
+        headers=[(b"origin", b"http://testserver"), (b"cookie", cookie)],
+    )
+    assert (await comm.connect())[0]
+    return comm
+
+
+async def push_reaches(comm) -> bool:
+    """Push a change; True if the page got its fragment, False if the socket was closed."""
+    await get_channel_layer().group_send(PUSH, notices.notice(notices.OPPORTUNITIES))
+    output = await comm.receive_output(timeout=5)
+    if output["type"] == "websocket.close":
+        assert output["code"] == consumers.LOGIN_ENDED
+        return False
+    return 'id="open-opportunities"' in output["text"]
+
+
+async def test_a_socket_keeps_hearing_while_its_login_holds(user_with_role):
+    _, client = await database_sync_to_async(logged_in)(user_with_role)
+    comm = await socket(client)
+
+    assert await push_reaches(comm)
+    assert await push_reaches(comm)
+    await comm.disconnect()
+
+
+async def test_logging_out_in_another_tab_closes_the_open_socket(user_with_role):
+    _, client = await database_sync_to_async(logged_in)(user_with_role)
+    comm = await socket(client)
+    assert await push_reaches(comm)
+
+    await database_sync_to_async(client.post)(reverse("logout"))
+
+    assert not await push_reaches(comm)
+    await comm.disconnect()
+
+
+async def test_a_login_idle_longer_than_the_timeout_closes_the_socket(user_with_role, settings):
+    _, client = await database_sync_to_async(logged_in)(user_with_role)
+    comm = await socket(client)
+
+    def idle_since_long_ago() -> None:
+        session = client.session
+        session[LAST_SEEN] = time.time() - settings.SESSION_IDLE_TIMEOUT_S - 1
+        session.save()
+
+    await database_sync_to_async(idle_since_long_ago)()
+
+    assert not await push_reaches(comm)
+    await comm.disconnect()
+
+
+async def test_a_session_past_its_age_closes_the_socket(user_with_role):
+    _, client = await database_sync_to_async(logged_in)(user_with_role)
+    comm = await socket(client)
+    key = client.cookies["sessionid"].value
+
+    await database_sync_to_async(Session.objects.filter(session_key=key).update)(
+        expire_date="2000-01-01T00:00:00Z"
+    )
+
+    assert not await push_reaches(comm)
+    await comm.disconnect()
+
+
+@pytest.mark.parametrize("taken_away", ["role", "account"])
+async def test_a_user_whose_role_or_account_is_taken_away_is_cut_off(user_with_role, taken_away):
+    user, client = await database_sync_to_async(logged_in)(user_with_role, TRADER)
+    comm = await socket(client)
+    assert await push_reaches(comm)
+
+    def take_away() -> None:
+        if taken_away == "role":
+            user.groups.remove(Group.objects.get(name=TRADER))
+        else:
+            user.is_active = False
+            user.save()
+
+    await database_sync_to_async(take_away)()
+
+    assert not await push_reaches(comm)
+    await comm.disconnect()

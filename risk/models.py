@@ -1,12 +1,13 @@
 """Risk profiles (the limits a risk manager sets, one active per mode), the kill switch, and the
 venues paused for slow order acknowledgements."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from markets import notices
@@ -98,6 +99,14 @@ class RiskProfile(models.Model):
         "acknowledgement window (orders)",
         default=100,
         help_text="How many of each venue's newest orders its p50 and p99 are taken over.",
+    )
+    ack_retry_after_s = models.PositiveIntegerField(
+        "retry a paused venue after (s)",
+        default=300,
+        help_text="How long automatic execution stays paused on a venue slow to acknowledge "
+        "orders before it is tried again, judged then only on its orders after the retry (a "
+        "paused venue gets no new automatic orders to show it is fast again); 0: it stays "
+        "paused until its figures recover.",
     )
     allowed_exchanges = models.ManyToManyField("markets.Exchange", blank=True)
     allowed_markets = models.ManyToManyField("markets.Market", blank=True)
@@ -256,6 +265,8 @@ class VenuePause(models.Model):
     paused_at = models.DateTimeField(default=timezone.now)
     resumed_at = models.DateTimeField(null=True, blank=True)
     resumed_p99_ms = models.FloatField("p99 when resumed (ms)", null=True, blank=True)
+    # Resumed because the profile's retry time passed, not because its figures recovered.
+    retried = models.BooleanField("resumed to retry", default=False)
 
     class Meta:
         ordering = ["-paused_at", "-id"]
@@ -278,6 +289,13 @@ class VenuePause(models.Model):
         return cls.objects.filter(mode=mode, resumed_at__isnull=True)
 
     @classmethod
+    def last_resumed(cls, mode: str) -> dict[int, datetime]:
+        """When each venue's latest pause in `mode` ended, by exchange id: its acknowledgement
+        window starts again there."""
+        rows = cls.objects.filter(mode=mode, resumed_at__isnull=False).values("exchange_id")
+        return dict(rows.annotate(at=Max("resumed_at")).values_list("exchange_id", "at"))
+
+    @classmethod
     def pause(cls, *, exchange_id: int, mode: str, p99_ms: float, limit_ms: int, orders: int):
         """Open a pause; None if the venue already is paused (another process won)."""
         try:
@@ -294,13 +312,13 @@ class VenuePause(models.Model):
         notices.publish(notices.HEALTH)
         return pause
 
-    def resume(self, *, p99_ms: float | None) -> bool:
-        """Close this pause; False if it already was closed."""
+    def resume(self, *, p99_ms: float | None, retried: bool = False) -> bool:
+        """Close this pause (`retried`: because its time passed); False if it already was."""
         now = timezone.now()
         won = VenuePause.objects.filter(pk=self.pk, resumed_at__isnull=True).update(
-            resumed_at=now, resumed_p99_ms=p99_ms
+            resumed_at=now, resumed_p99_ms=p99_ms, retried=retried
         )
         if won:
-            self.resumed_at, self.resumed_p99_ms = now, p99_ms
+            self.resumed_at, self.resumed_p99_ms, self.retried = now, p99_ms, retried
             notices.publish(notices.HEALTH)
         return bool(won)

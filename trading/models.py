@@ -1,6 +1,8 @@
 """Opportunities (one row per lifecycle of a cross that pays) and the trades taken on them."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, models, transaction
@@ -203,6 +205,7 @@ FROM (
     FROM (
         SELECT o.ack_ms FROM {order} o JOIN {trade} t ON t.id = o.trade_id
         WHERE o.exchange_id = %s AND t.mode = %s AND o.ack_ms IS NOT NULL
+            AND o.created_at > COALESCE(%s, '-infinity'::timestamptz)
         ORDER BY o.created_at DESC, o.id DESC LIMIT %s
     ) recent
 ) ranked
@@ -210,17 +213,21 @@ FROM (
 
 
 class OrderQuerySet(models.QuerySet):
-    def ack_latency(self, *, mode: str, window: int) -> dict[int, AckLatency]:
+    def ack_latency(
+        self, *, mode: str, window: int, since: Mapping[int, datetime] | None = None
+    ) -> dict[int, AckLatency]:
         """Each venue's p50 and p99 acknowledgement time over its newest `window` timed orders
-        in `mode`, by exchange id (venues without one left out); computed in the database.
+        in `mode` (only those after `since[exchange id]` where given), by exchange id (venues
+        without one left out); computed in the database.
 
         One query per venue, each reading only its newest orders through their index.
         """
+        since = since or {}
         sql = _ACK_LATENCY_SQL.format(order=Order._meta.db_table, trade=Trade._meta.db_table)
         figures = {}
         with connection.cursor() as cursor:
             for exchange_id in Exchange.objects.values_list("pk", flat=True):
-                cursor.execute(sql, [exchange_id, mode, window])
+                cursor.execute(sql, [exchange_id, mode, since.get(exchange_id), window])
                 orders, p50, p99 = cursor.fetchone()
                 if orders:
                     figures[exchange_id] = AckLatency(orders, p50, p99)

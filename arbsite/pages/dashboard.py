@@ -1,6 +1,7 @@
 """The dashboard: spreads, open opportunities, venue health, controls, recent trades and PnL."""
 
 import time
+from datetime import timedelta
 
 from django.conf import settings
 from redis.exceptions import RedisError
@@ -194,8 +195,11 @@ def ack_figures() -> tuple[int | None, dict[str, dict]]:
         slugs[pk]: {"figures": figures}
         for pk, figures in Order.objects.ack_latency(mode=mode, window=profile.ack_window).items()
     }
+    retry = timedelta(seconds=profile.ack_retry_after_s)
     for pause in VenuePause.paused(mode):
-        acks.setdefault(slugs[pause.exchange_id], {})["pause"] = pause
+        ack = acks.setdefault(slugs[pause.exchange_id], {})
+        ack["pause"] = pause
+        ack["retry_at"] = pause.paused_at + retry if profile.ack_retry_after_s else None
     return profile.ack_window, acks
 
 

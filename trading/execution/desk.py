@@ -54,19 +54,36 @@ def update_ack_pauses(mode: str) -> list[VenuePause]:
     when the limit is off); return the pauses open now.
 
     The figures move only with new orders on the venue: a Trader's manual executions and the
-    hedges and unwinds still go to a paused venue, and time it.
+    hedges and unwinds still go to a paused venue, and time it. So a pause older than the
+    profile's `ack_retry_after_s` resumes anyway, to retry; each resume starts the venue's
+    window again, so the slow orders that paused it do not pause it again at once.
     """
     profile = RiskProfile.objects.active(mode)
     limit = profile.max_ack_p99_ms if profile is not None else 0
-    figures = Order.objects.ack_latency(mode=mode, window=profile.ack_window) if limit else {}
+    figures = {}
+    if limit:
+        since = VenuePause.last_resumed(mode)
+        figures = Order.objects.ack_latency(mode=mode, window=profile.ack_window, since=since)
+    now = timezone.now()
     paused = {p.exchange_id: p for p in VenuePause.paused(mode).select_related("exchange")}
+    retried = set()  # their window starts now: these figures are the ones that paused them
     for exchange_id, pause in list(paused.items()):
         figure = figures.get(exchange_id)
         p99 = figure.p99_ms if figure is not None else None
-        if not checks.ack_too_slow(p99, limit) and pause.resume(p99_ms=p99):
+        retry = limit and profile.ack_retry_after_s
+        if not checks.ack_too_slow(p99, limit):
+            resumed = pause.resume(p99_ms=p99)
+        elif retry and now - pause.paused_at >= timedelta(seconds=retry):
+            resumed = pause.resume(p99_ms=p99, retried=True)
+            retried.add(exchange_id)
+        else:
+            continue
+        if resumed:
             del paused[exchange_id]
     for exchange_id, figure in figures.items():
-        if exchange_id in paused or not checks.ack_too_slow(figure.p99_ms, limit):
+        if exchange_id in paused or exchange_id in retried:
+            continue
+        if not checks.ack_too_slow(figure.p99_ms, limit):
             continue
         pause = VenuePause.pause(
             exchange_id=exchange_id,

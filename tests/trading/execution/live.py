@@ -127,9 +127,11 @@ def desk(sim, loop, buy_slug: str, sell_slug: str):
     profile = RiskProfileFactory(name="live pairs", mode="live")
     profile.allowed_exchanges.set([e for e, _ in exchanges.values()])
     profile.allowed_markets.set([market])
-    opportunity = cross(sim, loop, buy_slug, sell_slug)
     for exchange, _ in exchanges.values():  # as the engine does before it trades live
         reconcile(Account.objects.get(exchange=exchange, mode="live"))
+    # The books last: the reconciliations' calls take seconds on a loaded machine, and the
+    # profile refuses a book older than 2 s.
+    opportunity = cross(sim, loop, buy_slug, sell_slug)
     return opportunity, {slug: key for slug, (_, key) in exchanges.items()}
 
 

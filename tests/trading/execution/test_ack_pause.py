@@ -78,6 +78,57 @@ def test_a_paused_venue_resumes_once_newer_orders_bring_its_p99_within_the_limit
     assert [n["kind"] for n in health.notices()] == [notices.HEALTH]
 
 
+def paused_for(seconds: float) -> VenuePause:
+    pause = VenuePause.objects.get(resumed_at__isnull=True)
+    pause.paused_at = timezone.now() - timedelta(seconds=seconds)
+    pause.save(update_fields=["paused_at"])
+    return pause
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_paused_venue_with_no_new_orders_is_retried_after_the_profiles_time(venues):
+    binance_row, _ = venues  # the profile retries after its default 300 s
+    timed_orders(binance_row, [40.0, 2500.0, 40.0], start=timezone.now() - timedelta(minutes=9))
+    update_ack_pauses(Mode.LIVE)
+    paused_for(299)
+    assert update_ack_pauses(Mode.LIVE) != []  # not yet
+
+    paused_for(300)
+
+    assert update_ack_pauses(Mode.LIVE) == []
+    pause = VenuePause.objects.get()
+    assert (pause.retried, pause.resumed_p99_ms) == (True, 2500.0)
+    assert update_ack_pauses(Mode.LIVE) == []  # the old slow orders do not pause it again
+    assert desk_state(Mode.LIVE).paused_venues == frozenset()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retried_venue_is_judged_on_its_orders_after_the_retry(venues):
+    binance_row, _ = venues
+    timed_orders(binance_row, [2500.0], start=timezone.now() - timedelta(minutes=9))
+    update_ack_pauses(Mode.LIVE)
+    paused_for(600)
+    update_ack_pauses(Mode.LIVE)  # retried
+
+    timed_orders(binance_row, [40.0], start=timezone.now())
+    assert update_ack_pauses(Mode.LIVE) == []  # its window: 40 alone
+    timed_orders(binance_row, [2600.0], start=timezone.now() + timedelta(seconds=1))
+    [again] = update_ack_pauses(Mode.LIVE)  # still slow: paused again at once
+
+    assert (again.p99_ms, again.orders, again.retried) == (2600.0, 2, False)
+    assert VenuePause.objects.count() == 2
+
+
+def test_a_retry_time_of_zero_keeps_the_venue_paused_until_its_figures_recover(venues):
+    binance_row, _ = venues
+    RiskProfile.objects.filter(mode=Mode.LIVE).update(ack_retry_after_s=0)
+    timed_orders(binance_row, [2500.0])
+    update_ack_pauses(Mode.LIVE)
+    paused_for(86_400)
+
+    assert len(update_ack_pauses(Mode.LIVE)) == 1
+
+
 def test_switching_the_limit_off_resumes_every_paused_venue(venues):
     binance_row, _ = venues
     timed_orders(binance_row, [2500.0])

@@ -1,8 +1,12 @@
-"""The venue interface the execution path uses, its plain value types and the fill maths."""
+"""The venue interface the execution path uses, its plain value types and the fill maths, and
+the key holder every live venue's orders module starts from."""
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol, Self
+
+# A live venue's client gives up on a call after this long (each module's LiveVenue).
+TIMEOUT_MS = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,3 +133,41 @@ def take_levels(
         taken.append((price, take))
         left -= take
     return taken
+
+
+class KeyedVenue:
+    """A live venue's API key, secret (and passphrase, where the venue has one), REST URL and
+    client timeout: what each venue's `LiveVenue` builds its signed calls from."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        secret: str,
+        passphrase: str = "",
+        api_url: str = "",
+        timeout_ms: int | None = None,
+    ) -> None:
+        self.api_key, self.secret, self.passphrase = api_key, secret, passphrase
+        self.api_url = api_url.rstrip("/")
+        self.timeout_ms = timeout_ms or TIMEOUT_MS
+
+    @classmethod
+    def for_exchange(cls, exchange, *, timeout_ms: int | None = None) -> Self:
+        """The venue with `exchange`'s decrypted credential and REST URL (override), if any."""
+        from markets.models import ExchangeCredential  # the pure code imports this module
+
+        credential = ExchangeCredential.objects.get(exchange=exchange)
+        return cls(
+            api_key=credential.api_key,
+            secret=credential.secret,
+            passphrase=credential.passphrase,
+            api_url=exchange.effective_rest_url(),
+            timeout_ms=timeout_ms,
+            **cls.from_credential(credential),
+        )
+
+    @classmethod
+    def from_credential(cls, credential) -> dict[str, Any]:
+        """What else a venue's LiveVenue takes from the stored credential (Kraken: its nonces)."""
+        return {}

@@ -10,9 +10,7 @@ from django.utils import timezone
 
 from arbsite.models import AuditEvent
 from arbsite.roles import ADMINISTRATOR, VIEWER
-from markets.venues.binance import orders as binance
-from markets.venues.coinbase import orders as coinbase
-from markets.venues.kraken import orders as kraken
+from markets.venues import orders as venue_orders
 from portfolio.models import Account, LedgerEntry, Reconciliation
 from portfolio.reconciliation import drifts_of
 from risk.models import KillSwitch, RiskProfile
@@ -31,8 +29,7 @@ AGAINST = {"coinbase": "kraken", "kraken": "binance", "binance": "coinbase"}
 @pytest.fixture(autouse=True)
 def keys_and_quick_clients(settings, monkeypatch):
     settings.CREDENTIALS_KEY = Fernet.generate_key().decode()
-    for module in (binance, coinbase, kraken):
-        monkeypatch.setattr(module, "TIMEOUT_MS", 500)
+    monkeypatch.setattr(venue_orders, "TIMEOUT_MS", 500)
 
 
 def account(slug: str) -> Account:

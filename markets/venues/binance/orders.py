@@ -12,12 +12,12 @@ from urllib.parse import urlsplit
 
 import ccxt.async_support as ccxt
 
-from markets.models import Exchange, ExchangeCredential
 from markets.money import money, plain, taker_fee
 from markets.venues.ccxt_orders import ask, find_once, place_once, refused, settle_unknown
 from markets.venues.orders import (
     FeeTier,
     FillReport,
+    KeyedVenue,
     KeyRights,
     OpenOrder,
     OrderReport,
@@ -28,32 +28,14 @@ from markets.venues.orders import (
 
 log = logging.getLogger(__name__)
 
-TIMEOUT_MS = 5000
 # The parts of a symbol's commission that add up to what a fill pays (account/commission).
 COMMISSIONS = ("standardCommission", "specialCommission", "taxCommission")
 # The apiRestrictions switches that let a key move funds between accounts or to others.
 TRANSFERS = ("enableInternalTransfer", "permitsUniversalTransfer")
 
 
-class LiveVenue:
+class LiveVenue(KeyedVenue):
     """One venue that speaks Binance spot's REST API (binance.com, its testnet, or a stand-in)."""
-
-    def __init__(
-        self, *, api_key: str, secret: str, api_url: str = "", timeout_ms: int | None = None
-    ) -> None:
-        self.api_key, self.secret, self.api_url = api_key, secret, api_url.rstrip("/")
-        self.timeout_ms = timeout_ms or TIMEOUT_MS
-
-    @classmethod
-    def for_exchange(cls, exchange: Exchange, *, timeout_ms: int | None = None) -> "LiveVenue":
-        """The venue with `exchange`'s decrypted credential and REST URL (override), if any."""
-        credential = ExchangeCredential.objects.get(exchange=exchange)
-        return cls(
-            api_key=credential.api_key,
-            secret=credential.secret,
-            api_url=exchange.effective_rest_url(),
-            timeout_ms=timeout_ms,
-        )
 
     def _client(self) -> ccxt.binance:
         client = ccxt.binance(

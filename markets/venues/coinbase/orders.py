@@ -22,11 +22,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from markets.models import Exchange, ExchangeCredential
 from markets.money import plain
 from markets.venues.orders import (
     FeeTier,
     FillReport,
+    KeyedVenue,
     KeyRights,
     OpenOrder,
     OrderReport,
@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 
 API_URL = "https://api.coinbase.com"
 BROKERAGE = "/api/v3/brokerage"
-TIMEOUT_MS = 5000
 # Lookups after an unanswered order before it is left to `recover_trades`, and the pause
 # between them.
 LOOKUPS = 3
@@ -79,27 +78,13 @@ def build_jwt(key_name: str, private_key_pem: str, uri: str, *, now: int | None 
     return f"{signing_input}.{_b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
 
-class LiveVenue:
+class LiveVenue(KeyedVenue):
     """One venue that speaks Coinbase Advanced Trade's REST API (coinbase.com or a stand-in)."""
 
-    def __init__(
-        self, *, api_key: str, secret: str, api_url: str = "", timeout_ms: int | None = None
-    ) -> None:
+    def __init__(self, *, api_key: str, secret: str, api_url: str = "", **kwargs) -> None:
         # Key files hold the PEM with its newlines escaped; either form works.
-        self.api_key, self.secret = api_key, secret.replace("\\n", "\n")
-        self.api_url = (api_url or API_URL).rstrip("/")
-        self.timeout_ms = timeout_ms or TIMEOUT_MS
-
-    @classmethod
-    def for_exchange(cls, exchange: Exchange, *, timeout_ms: int | None = None) -> "LiveVenue":
-        """The venue with `exchange`'s decrypted credential and REST URL (override), if any."""
-        credential = ExchangeCredential.objects.get(exchange=exchange)
-        return cls(
-            api_key=credential.api_key,
-            secret=credential.secret,
-            api_url=exchange.effective_rest_url(),
-            timeout_ms=timeout_ms,
-        )
+        secret = secret.replace("\\n", "\n")
+        super().__init__(api_key=api_key, secret=secret, api_url=api_url or API_URL, **kwargs)
 
     def uri(self, method: str, path: str) -> str:
         """The JWT's `uri` claim for `path` below the brokerage API: no scheme, no query."""

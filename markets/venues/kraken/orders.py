@@ -17,12 +17,13 @@ from functools import partial
 import ccxt.async_support as ccxt
 from django.db import connections
 
-from markets.models import Exchange, ExchangeCredential
+from markets.models import ExchangeCredential
 from markets.money import plain
 from markets.venues.ccxt_orders import ask, find_once, place_once, refused, settle_unknown
 from markets.venues.orders import (
     FeeTier,
     FillReport,
+    KeyedVenue,
     OpenOrder,
     OrderReport,
     OrderRequest,
@@ -32,7 +33,6 @@ from markets.venues.orders import (
 
 log = logging.getLogger(__name__)
 
-TIMEOUT_MS = 5000
 # Kraken takes a UUID or at most 18 characters as cl_ord_id; ours are longer, so each maps to
 # the UUID5 of itself under this namespace: the same id always goes out as the same UUID.
 CL_ORD_NAMESPACE = uuid.UUID("6f1c3d2e-8a4b-5c7d-9e0f-1a2b3c4d5e6f")
@@ -90,33 +90,17 @@ def shared_nonces(credential: ExchangeCredential) -> Nonces:
     return next_nonce
 
 
-class LiveVenue:
+class LiveVenue(KeyedVenue):
     """One venue that speaks Kraken spot's REST API (api.kraken.com or a stand-in)."""
 
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        secret: str,
-        api_url: str = "",
-        timeout_ms: int | None = None,
-        nonces: Nonces | None = None,
-    ) -> None:
-        self.api_key, self.secret, self.api_url = api_key, secret, api_url.rstrip("/")
-        self.timeout_ms = timeout_ms or TIMEOUT_MS
+    def __init__(self, *, nonces: Nonces | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
         self.nonces = nonces or local_nonces()
 
     @classmethod
-    def for_exchange(cls, exchange: Exchange, *, timeout_ms: int | None = None) -> "LiveVenue":
-        """The venue with `exchange`'s decrypted credential, REST URL and shared nonce counter."""
-        credential = ExchangeCredential.objects.get(exchange=exchange)
-        return cls(
-            api_key=credential.api_key,
-            secret=credential.secret,
-            api_url=exchange.effective_rest_url(),
-            timeout_ms=timeout_ms,
-            nonces=shared_nonces(credential),
-        )
+    def from_credential(cls, credential: ExchangeCredential) -> dict:
+        """The nonce counter shared by every process signing with this key."""
+        return {"nonces": shared_nonces(credential)}
 
     def _client(self) -> "_Client":
         client = _Client(

@@ -16,12 +16,12 @@ from decimal import Decimal
 
 import ccxt.async_support as ccxt
 
-from markets.models import Exchange, ExchangeCredential
 from markets.money import BPS, ZERO, money, plain, taker_fee
 from markets.venues.ccxt_orders import ask, find_once, place_once, refused, settle_unknown
 from markets.venues.orders import (
     FeeTier,
     FillReport,
+    KeyedVenue,
     KeyRights,
     OpenOrder,
     OrderReport,
@@ -32,7 +32,6 @@ from markets.venues.orders import (
 
 log = logging.getLogger(__name__)
 
-TIMEOUT_MS = 5000
 # KuCoin takes letters, digits, "_" and "-", at most 40 of them; ours fit (checked before sending).
 CLIENT_OID = re.compile(r"\A[A-Za-z0-9_-]{1,40}\Z")
 FEE_SYMBOLS_MAX = 10  # GET /api/v1/trade-fees takes at most 10 symbols a call
@@ -51,33 +50,9 @@ def sign(secret: str, text: str) -> str:
     return base64.b64encode(digest).decode()
 
 
-class LiveVenue:
-    """One venue that speaks KuCoin spot's HF REST API (api.kucoin.com or a stand-in)."""
-
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        secret: str,
-        passphrase: str = "",  # a real KuCoin key has one; the venue refuses a wrong one
-        api_url: str = "",
-        timeout_ms: int | None = None,
-    ) -> None:
-        self.api_key, self.secret, self.passphrase = api_key, secret, passphrase
-        self.api_url = api_url.rstrip("/")
-        self.timeout_ms = timeout_ms or TIMEOUT_MS
-
-    @classmethod
-    def for_exchange(cls, exchange: Exchange, *, timeout_ms: int | None = None) -> "LiveVenue":
-        """The venue with `exchange`'s decrypted credential (passphrase too) and REST URL."""
-        credential = ExchangeCredential.objects.get(exchange=exchange)
-        return cls(
-            api_key=credential.api_key,
-            secret=credential.secret,
-            passphrase=credential.passphrase,
-            api_url=exchange.effective_rest_url(),
-            timeout_ms=timeout_ms,
-        )
+class LiveVenue(KeyedVenue):
+    """One venue that speaks KuCoin spot's HF REST API (api.kucoin.com or a stand-in). A real
+    KuCoin key has a passphrase; the venue refuses a wrong one."""
 
     def _client(self) -> ccxt.kucoin:
         client = ccxt.kucoin(

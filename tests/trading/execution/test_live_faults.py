@@ -10,9 +10,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from markets.simulator.venue import SimVenue
-from markets.venues.binance import orders as binance
+from markets.venues import orders as venue_orders
 from markets.venues.coinbase import orders as coinbase
-from markets.venues.kraken import orders as kraken
 from tests.trading.execution.live import D, desk, ledger, venue_balances, venue_record
 from trading.execution.recovery import recover_trades
 from trading.models import Trade
@@ -105,8 +104,7 @@ CASES = [
 @pytest.fixture(autouse=True)
 def quick_clients(monkeypatch, settings):
     settings.CREDENTIALS_KEY = Fernet.generate_key().decode()
-    for module in (binance, coinbase, kraken):
-        monkeypatch.setattr(module, "TIMEOUT_MS", CLIENT_MS)
+    monkeypatch.setattr(venue_orders, "TIMEOUT_MS", CLIENT_MS)
     monkeypatch.setattr(coinbase, "PAUSE", 0.05)
 
 

@@ -10,7 +10,7 @@ from cryptography.fernet import Fernet
 from markets.models import Listing
 from markets.simulator.server import VenueSimulator
 from markets.simulator.specs import MarketSpec, SimListing, VenueProfile
-from markets.venues.binance import orders as live
+from markets.venues import orders as venue_orders
 from markets.venues.binance.orders import LiveVenue
 from markets.venues.binance.sim import ORDER_GET, SimBinance
 from markets.venues.ccxt_orders import LOOKUPS
@@ -127,7 +127,7 @@ def balances(slug: str) -> dict[str, Decimal]:
 
 
 def fast_timeouts(monkeypatch) -> None:
-    monkeypatch.setattr(live, "TIMEOUT_MS", FAST_MS)
+    monkeypatch.setattr(venue_orders, "TIMEOUT_MS", FAST_MS)
 
 
 def test_an_ioc_order_fills_level_by_level_and_reports_the_venues_fills_exactly(venues, urls):

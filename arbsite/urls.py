@@ -28,6 +28,7 @@ urlpatterns = [
     path("opportunities/<int:pk>/", opportunities.opportunity_detail, name="opportunity_detail"),
     path("opportunities/<int:pk>/execute/", opportunities.execute, name="execute"),
     path("trades/", trades.trades, name="trades"),
+    path("trades/<int:pk>/residual/", trades.residual, name="trade_residual"),
     path("reports/", reports.reports, name="reports"),
     path("reports/trades.csv", reports.trades_csv, name="reports_trades_csv"),
     path("reports/exports/", reports.create_export, name="export_create"),

@@ -360,3 +360,14 @@ def timed_orders(exchange, times_ms, *, mode="live", start=None) -> None:
         at = start + timedelta(seconds=i)
         trade = TradeFactory(mode=mode, created_at=at)
         OrderFactory(trade=trade, exchange=exchange, ack_ms=ms, created_at=at)
+
+
+def partially_filled_trade(sold: str = "0.995") -> Trade:
+    """Bought 1 at 100 (fee 0.1), sold only `sold` at 102 (fee 0.1): partially filled."""
+    trade = trade_with_legs(OpportunityFactory(), state="partially_filled")
+    sell = trade.orders.get(side="sell")
+    sell.filled_amount = Decimal(sold)
+    sell.state = Order.State.PARTIALLY_FILLED
+    sell.save()
+    sell.fills.update(amount=Decimal(sold))
+    return trade

@@ -94,7 +94,8 @@ class Trade(models.Model):
         State.PENDING: {State.SUBMITTED, State.REJECTED, State.FAILED},
         State.SUBMITTED: {State.FILLED, State.PARTIALLY_FILLED, State.FAILED},
         State.FILLED: {State.CLOSED},
-        State.PARTIALLY_FILLED: {State.HEDGED, State.UNWOUND},
+        # Closed from here only by a person keeping the residual (`keep_residual`).
+        State.PARTIALLY_FILLED: {State.HEDGED, State.UNWOUND, State.CLOSED},
         State.HEDGED: {State.CLOSED},
         State.UNWOUND: {State.CLOSED},
     }
@@ -117,6 +118,9 @@ class Trade(models.Model):
     expected_net_profit = _money()
     realised_net_profit = _money(null=True, blank=True)
     failure_reason = models.CharField(max_length=200, blank=True)
+    # The base amount (signed: + bought more than sold) a person closed the trade with, kept as
+    # inventory, when no order could balance its legs.
+    residual = _money(null=True, blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

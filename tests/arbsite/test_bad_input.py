@@ -111,6 +111,8 @@ PAGES = {
     "execute": ("get", ()),
     "execute POST": ("post", ()),
     "trades": ("get", ("market", "venue", "state", "mode", "since", "until", "trade")),
+    "trade_residual": ("get", ()),
+    "trade_residual POST": ("post", ("note",)),
     "reports": ("get", REPORT),
     "reports_trades_csv": ("get", REPORT),
     "export_create": ("post", (*REPORT, "kind", "format")),

@@ -99,17 +99,19 @@ def update_ack_pauses(mode: str) -> list[VenuePause]:
 
 
 def consecutive_failures(mode: str, *, since: datetime | None = None) -> int:
-    """Newest decided trades in a row that failed or needed a hedge or unwind.
+    """Newest decided trades in a row that failed, needed a hedge or unwind, or were closed with
+    a residual kept.
 
     Counted only since the kill switch last changed, so a reset gives the desk a fresh start.
     """
     trades = Trade.objects.filter(mode=mode).exclude(state__in=_UNDECIDED)
     if since is not None:
         trades = trades.filter(created_at__gt=since)
-    newest = trades.order_by("-created_at", "-id").values_list("state", "hedged_at")[:100]
+    newest = trades.order_by("-created_at", "-id").values_list("state", "hedged_at", "residual")
     count = 0
-    for state, hedged_at in newest:
-        if state != Trade.State.FAILED and state != Trade.State.PARTIALLY_FILLED and not hedged_at:
+    for state, hedged_at, residual in newest[:100]:
+        failed = state in (Trade.State.FAILED, Trade.State.PARTIALLY_FILLED)
+        if not failed and not hedged_at and residual is None:
             break
         count += 1
     return count

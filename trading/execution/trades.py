@@ -17,11 +17,12 @@ from risk import alerts
 from risk.models import RiskProfile
 from trading.execution.hedging import balance_trade
 from trading.execution.orders import VenueFor, client_order_id, grid_in, place_orders, rule_of
-from trading.execution.settlement import close_trade, imbalance
+from trading.execution.settlement import close_trade, imbalance, realised_pnl
 from trading.execution.sizing import BUY, SELL, leg_limits, on_tick, trade_size, under_minimum
 from trading.models import Opportunity, Order, Trade
 
 State = Trade.State
+IN_FLIGHT = [Order.State.NEW, Order.State.SUBMITTED]
 
 
 def open_trade(
@@ -170,3 +171,26 @@ def settle_trade(*, trade: Trade, venue_for: VenueFor, profile: RiskProfile) -> 
     if trade.state in {State.FILLED, State.HEDGED, State.UNWOUND}:
         close_trade(trade=trade)
     return trade
+
+
+def keep_residual(trade: Trade, *, note: str, by: str) -> str:
+    """Close a partially filled trade whose legs no order could balance, its residual kept as
+    inventory (the ledger already holds it: nothing is booked), with its cash PnL; "" when
+    closed, else why not. `note` says what a person did about it (say, sold it by hand at the
+    venue, which the reconciliation and an adjustment then book)."""
+    note = " ".join(note.split())
+    if not note:
+        return "Say what is done with the residual."
+    if trade.state != State.PARTIALLY_FILLED:
+        return f"Trade {trade.pk} is {trade.get_state_display().lower()}, not partially filled."
+    if trade.orders.filter(state__in=IN_FLIGHT).exists():
+        return f"Trade {trade.pk} has an order still in flight: wait for its answer."
+    residual = imbalance(trade)
+    if residual == 0:
+        return f"Trade {trade.pk}'s legs match: there is no residual to keep."
+    base = trade.opportunity.market.base
+    detail = f"{plain(residual)} {base} kept as inventory by {by}: {note}"
+    closed = trade.advance(
+        State.CLOSED, detail=detail, realised_net_profit=realised_pnl(trade), residual=residual
+    )
+    return "" if closed else f"Trade {trade.pk} changed meanwhile: look again."

@@ -77,6 +77,11 @@ class TopSample:
         return (self.bid + self.ask) / 2
 
 
+# The second each book was last sampled by this process: the engine, the one writer, reads and
+# writes a book's history once a second, not on each of its four publishes a second.
+_sampled: dict[tuple[str, str], int] = {}
+
+
 def _history_key(venue: str, market: str, minute: int) -> str:
     return f"tops:{venue}:{market}:{minute}"
 
@@ -85,6 +90,9 @@ def record_top(venue: str, market: str, bid: Decimal, ask: Decimal, now: float) 
     """Add (bid, ask) to the book's history at second `now`, unless it has one for that second
     (a book is published up to four times a second; the chart needs one)."""
     second = int(now)
+    if _sampled.get((venue, market)) == second:
+        return
+    _sampled[(venue, market)] = second
     key = _history_key(venue, market, second // _MINUTE)
     books = caches["books"]
     samples = books.get(key) or []

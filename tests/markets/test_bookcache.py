@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from django.core.cache import caches
 
+from markets import bookcache
 from markets.bookcache import (
     TOP_HISTORY_S,
     TopSample,
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def empty_books():
     caches["books"].clear()
+    bookcache._sampled.clear()  # what this process sampled is in the cache just cleared
 
 
 def top(*, received_ts: float, lag: float = 0.0) -> dict:

@@ -11,6 +11,7 @@ import pytest
 from django.urls import reverse
 
 from arbsite.pages.market import price_chart_context, spread_series, trade_marks
+from markets import bookcache
 from markets.bookcache import TOP_HISTORY_S, TopSample, record_top
 from markets.models import Exchange
 from tests.factories import OpportunityFactory, settled_trade
@@ -52,6 +53,7 @@ def now():
 @pytest.fixture
 def sampled(venues, empty_caches, now):
     """Cheap sampled 20 and 10 s ago, Dear 15 s ago."""
+    bookcache._sampled.clear()  # this process's memory of samples in the cache just cleared
     record_top("cheap", "BTC-USD", d("100.00"), d("101.00"), now - 20)
     record_top("dear", "BTC-USD", d("102.00"), d("103.00"), now - 15)
     record_top("cheap", "BTC-USD", d("100.50"), d("101.50"), now - 10)

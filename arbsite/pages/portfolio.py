@@ -81,7 +81,6 @@ def inventory_context(params, *, default_mode: str) -> dict:
             "periods": list(PERIODS),
             "asset": asset,
             "assets": assets,
-            "series": series,
             "latest": [(v["name"], series.amounts[v["slug"]][-1]) for v in venues],
             "rows": [
                 (at, [amounts[i] for amounts in series.amounts.values()])

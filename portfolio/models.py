@@ -77,8 +77,13 @@ class LedgerEntry(models.Model):
         ordering = ["created_at", "id"]
         verbose_name_plural = "ledger entries"
         indexes = [
-            # An account's statement and the balance reconciliation: one asset, in time order.
-            models.Index(fields=["account", "asset", "created_at"], name="ledger_account_asset"),
+            # An account's statement and the balance reconciliation: one asset, in time order;
+            # with the amount, the inventory chart sums a period from the index alone.
+            models.Index(
+                fields=["account", "asset", "created_at"],
+                include=["amount"],
+                name="ledger_account_asset",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,19 +1,31 @@
-"""One market's page: each venue's depth side by side and the cross-venue spread chart."""
+"""One market's page: each venue's depth side by side, its mid price over the last half hour
+with the desk's trades marked, and the cross-venue spread beneath it."""
 
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import zip_longest
 
+from django.db.models import Prefetch
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from arbsite.access import VIEW, desk_view
 from arbsite.pages.desk import render_page
-from markets.bookcache import BookCacheUnavailable, read_book
+from markets.bookcache import (
+    BOOK_TTL_S,
+    TOP_HISTORY_S,
+    BookCacheUnavailable,
+    TopSample,
+    read_book,
+    top_history,
+)
 from markets.models import Listing, Market
-from markets.money import BPS, on_grid
+from markets.money import BPS, amount_text, on_grid, plain
+from trading.models import Order, Trade
 
 DEPTH_LEVELS = 10
+SPREAD_PLACES = Decimal("0.0001")
 
 
 @desk_view
@@ -22,7 +34,12 @@ def market_detail(request, symbol: str):
         raise Http404("No such market.")
     market = get_object_or_404(Market, symbol=symbol)
     topics = ["desk", f"depth:{market.symbol}"]
-    context = {"market": market, **depth_context(market.symbol), "topics": topics}
+    context = {
+        "market": market,
+        **depth_context(market.symbol),
+        **price_chart_context(market),
+        "topics": topics,
+    }
     return render_page(request, "market_detail.html", context)
 
 
@@ -66,16 +83,19 @@ def depth_context(symbol: str, *, audience: str = VIEW) -> dict:
                 "asks": asks,
                 "levels": list(zip_longest(bids, asks)),
                 "valid": bool(book and book.get("valid", True)),
+                "mid": None,
                 "received_ts": book.get("received_ts") if book else None,
                 "age_s": (now - book["received_ts"]) if book and book.get("received_ts") else None,
             }
         )
     valid = [v for v in venues if v["valid"] and v["bids"] and v["asks"]]
+    for venue in valid:
+        venue["mid"] = (venue["bids"][0][0] + venue["asks"][0][0]) / 2
     spread_bps = None
     if valid:
         top_bid = max(v["bids"][0][0] for v in valid)
         low_ask = min(v["asks"][0][0] for v in valid)
-        spread_bps = (top_bid - low_ask) / ((top_bid + low_ask) / 2) * BPS
+        spread_bps = cross_spread_bps(top_bid, low_ask)
     return {
         "depth": {
             "symbol": symbol,
@@ -83,5 +103,122 @@ def depth_context(symbol: str, *, audience: str = VIEW) -> dict:
             "spread_bps": spread_bps,
             "ts": now,
             "books_unavailable": unavailable,
+        }
+    }
+
+
+def cross_spread_bps(top_bid: Decimal, low_ask: Decimal) -> Decimal:
+    """The highest bid of any venue over the lowest ask of any venue, in bps of their mid."""
+    return (top_bid - low_ask) / ((top_bid + low_ask) / 2) * BPS
+
+
+def spread_series(history: dict[str, list[TopSample]], times: list[int]) -> list[Decimal | None]:
+    """The cross-venue spread at each of `times` from each venue's latest sample then, as the
+    depth shows it now: a venue's top counts until it is BOOK_TTL_S old (its book expires)."""
+    latest: dict[str, TopSample] = {}
+    cursors = dict.fromkeys(history, 0)
+    spreads = []
+    for at in times:
+        for venue, samples in history.items():
+            while cursors[venue] < len(samples) and samples[cursors[venue]].ts <= at:
+                latest[venue] = samples[cursors[venue]]
+                cursors[venue] += 1
+        live = [s for s in latest.values() if at - s.ts <= BOOK_TTL_S]
+        if not live:
+            spreads.append(None)
+            continue
+        bps = cross_spread_bps(max(s.bid for s in live), min(s.ask for s in live))
+        spreads.append(bps.quantize(SPREAD_PLACES))
+    return spreads
+
+
+def trade_marks(market: Market, *, since: float) -> list[dict]:
+    """The desk's trades in `market` created since `since`, oldest first: when, the price each
+    leg filled at (the opportunity's VWAP for a leg that did not fill), size and net PnL."""
+    legs = Order.objects.filter(purpose=Order.Purpose.LEG, filled_amount__gt=0)
+    trades = (
+        Trade.objects.filter(
+            opportunity__market=market, created_at__gte=datetime.fromtimestamp(since, UTC)
+        )
+        .select_related("opportunity__buy_exchange", "opportunity__sell_exchange")
+        .prefetch_related(Prefetch("orders", queryset=legs, to_attr="filled_legs"))
+        .order_by("created_at", "pk")
+    )
+    marks = []
+    for trade in trades:
+        opportunity = trade.opportunity
+        filled = {leg.side: leg.average_price for leg in trade.filled_legs}
+        buy = filled.get(Order.Side.BUY) or opportunity.buy_vwap
+        sell = filled.get(Order.Side.SELL) or opportunity.sell_vwap
+        pnl = trade.realised_net_profit
+        pnl_text = "not realised" if pnl is None else amount_text(pnl, market.quote)
+        marks.append(
+            {
+                "trade": trade,
+                "ts": int(trade.created_at.timestamp()),
+                "buy_venue": opportunity.buy_exchange.name,
+                "sell_venue": opportunity.sell_exchange.name,
+                "buy_price": buy,
+                "sell_price": sell,
+                "label": (
+                    f"Trade #{trade.pk} ({trade.get_state_display().lower()}): "
+                    f"bought on {opportunity.buy_exchange.name} at {plain(buy)}, "
+                    f"sold on {opportunity.sell_exchange.name} at {plain(sell)}, "
+                    f"size {plain(trade.requested_size)} {market.base}, "
+                    f"net PnL {pnl_text}" + (f" {market.quote}" if pnl is not None else "")
+                ),
+            }
+        )
+    return marks
+
+
+def price_chart_context(market: Market) -> dict:
+    """Each venue's mid over the last TOP_HISTORY_S (from the book cache's sampled tops), the
+    cross-venue spread on the same times and the desk's trades marked, as exact decimal text."""
+    shown = listings(market.symbol)
+    now = time.time()
+    slugs = [listing.exchange.slug for listing in shown]
+    try:
+        history, unavailable = top_history(market.symbol, slugs, now), False
+    except BookCacheUnavailable:
+        history, unavailable = {slug: [] for slug in slugs}, True
+    marks = trade_marks(market, since=now - TOP_HISTORY_S)
+    times = sorted(
+        {s.ts for samples in history.values() for s in samples} | {m["ts"] for m in marks}
+    )
+    mids = {}
+    for slug, samples in history.items():
+        at = {s.ts: s.mid for s in samples}
+        mids[slug] = [f"{at[t]:f}" if t in at else None for t in times]
+    spreads = spread_series(history, times)
+    latest = [
+        (listing.exchange.name, history[listing.exchange.slug][-1].mid)
+        for listing in shown
+        if history[listing.exchange.slug]
+    ]
+    return {
+        "prices": {
+            "unavailable": unavailable,
+            "latest": latest,
+            "latest_spread": next((s for s in reversed(spreads) if s is not None), None),
+            "marks": marks,
+            "window_min": TOP_HISTORY_S // 60,
+            "chart": {
+                "symbol": market.symbol,
+                "window_s": TOP_HISTORY_S,
+                "venues": [{"slug": v.exchange.slug, "name": v.exchange.name} for v in shown],
+                "times": times,
+                "mids": mids,
+                "spread_bps": [None if s is None else f"{s:f}" for s in spreads],
+                "trades": [
+                    {
+                        "ts": m["ts"],
+                        "buy_price": f"{m['buy_price']:f}",
+                        "sell_price": f"{m['sell_price']:f}",
+                        "label": m["label"],
+                    }
+                    for m in marks
+                ],
+            },
         }
     }

@@ -1,6 +1,7 @@
-"""The portfolio page (balances, exposure, PnL, reconciliation with the venues), its partial
-contexts, and the Administrator's ledger adjustment."""
+"""The portfolio page (balances, exposure, PnL, reconciliation with the venues, inventory over
+time), its partial contexts, and the Administrator's ledger adjustment."""
 
+import json
 from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
@@ -16,10 +17,10 @@ from arbsite.access import VIEW, desk_view, require_permission
 from arbsite.audit import record
 from arbsite.pages.desk import render_page
 from markets.bookcache import BookCacheUnavailable
-from markets.models import Exchange
-from portfolio.models import Account, Mode
+from markets.models import Exchange, Market
+from portfolio.models import Account, Balance, Mode
 from portfolio.reconciliation import beyond, drifts_of, latest
-from portfolio.selectors import exposure
+from portfolio.selectors import exposure, inventory_series
 from portfolio.services import InsufficientBalance, adjust
 from risk.models import RiskProfile
 from trading.reconciliation import live_accounts, reconcile
@@ -28,16 +29,74 @@ from trading.selectors import open_imbalances, realised_pnl, realised_pnl_today
 ADJUST = "portfolio.add_ledgerentry"
 
 
+# The inventory chart's periods: how far back, and the step between two points.
+PERIODS = {
+    "1h": (timedelta(hours=1), timedelta(minutes=1)),
+    "24h": (timedelta(hours=24), timedelta(minutes=15)),
+    "7d": (timedelta(days=7), timedelta(hours=2)),
+    "30d": (timedelta(days=30), timedelta(hours=6)),
+}
+
+
 @desk_view
 def portfolio(request):
     context = {
         **balances_context(),
         **pnl_context(),
         **reconciliation_context(),
+        **inventory_context(request.GET, default_mode=desk_mode()),
         "can_adjust": request.user.has_perm(ADJUST),
         "topics": ["desk", "portfolio"],
     }
-    return render_page(request, "portfolio.html", context)
+    return render_page(request, "portfolio.html", context, fragment="inventory")
+
+
+def desk_mode() -> str:
+    """The mode the desk trades in: live while a live profile is active, else paper."""
+    return Mode.LIVE if RiskProfile.objects.active(Mode.LIVE) else Mode.PAPER
+
+
+def inventory_context(params, *, default_mode: str) -> dict:
+    """The inventory chart: each venue's holding of the chosen asset over the chosen period,
+    in the chosen mode (the desk's by default), as exact decimal text for the browser."""
+    mode = params.get("mode") if params.get("mode") in Mode.values else default_mode
+    period = params.get("period") if params.get("period") in PERIODS else "24h"
+    held = Balance.objects.filter(account__mode=mode).values_list("asset", flat=True)
+    assets = list(held.order_by("asset").distinct())
+    bases = set(Market.objects.values_list("base", flat=True))
+    asset = params.get("asset")
+    if asset not in assets:
+        asset = next((a for a in assets if a in bases), assets[0] if assets else "")
+    back, step = PERIODS[period]
+    end = timezone.now()
+    series = inventory_series(mode=mode, asset=asset, start=end - back, end=end, step=step)
+    names = dict(Exchange.objects.values_list("slug", "name"))
+    venues = [{"slug": v, "name": names.get(v, v)} for v in series.amounts]
+    return {
+        "inventory": {
+            "mode": mode,
+            "mode_label": Mode(mode).label,
+            "modes": Mode.choices,
+            "period": period,
+            "periods": list(PERIODS),
+            "asset": asset,
+            "assets": assets,
+            "latest": [(v["name"], series.amounts[v["slug"]][-1]) for v in venues],
+            "rows": [
+                (at, [amounts[i] for amounts in series.amounts.values()])
+                for i, at in enumerate(series.times)
+            ],
+            # A data attribute, not json_script: htmx drops every <script> of a swap.
+            "chart_json": json.dumps(
+                {
+                    "asset": asset,
+                    "venues": venues,
+                    "times": [int(t.timestamp()) for t in series.times],
+                    "amounts": {v: [f"{a:f}" for a in held] for v, held in series.amounts.items()},
+                }
+            ),
+        }
+    }
 
 
 def reconciliation_context(key: str = "", *, audience: str = VIEW) -> dict:

@@ -82,3 +82,12 @@ def test_the_risk_profile_admin_answers_with_the_engine_not_reporting(
 
     assert response.status_code == 200
     assert 'id="risk-status"' in response.content.decode()
+
+
+def test_the_market_chart_says_it_has_no_price_history_while_the_cache_is_down(
+    viewer, venues, redis_down
+):
+    html = viewer.get(reverse("market_detail", args=["BTC-USD"])).content.decode()
+
+    assert "no price history until it answers again" in html
+    assert '"times": []' in html  # an empty chart, not an error page

@@ -1,5 +1,7 @@
 """The reports page, its exports (streamed or built in the background) and their downloads."""
 
+import json
+
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -40,7 +42,9 @@ def reports(request):
         "performance": performance,
         "holdings": holdings,
         "unpriced": unpriced,
-        "chart": chart_data(report) if report else None,
+        # In an attribute, not a json_script block: htmx drops every <script> from a swapped
+        # fragment (allowScriptTags is off for the CSP), so a filter change would lose it.
+        "chart_json": json.dumps(chart_data(report) if report else None),
         "trade_count": trades,
         "streamable": 0 < trades <= exports.STREAM_LIMIT,
         "query": _query(request.GET),

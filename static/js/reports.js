@@ -1,4 +1,5 @@
-/* The reports page's charts, drawn with uPlot from the page's JSON data block (#report-data). */
+/* The reports page's charts, drawn with uPlot from the JSON in #report-data's data-chart (an
+   attribute: htmx drops <script> blocks from the fragments it swaps in). */
 (function () {
   "use strict";
   var charts = [];
@@ -35,7 +36,7 @@
     charts = [];
     drawn = block;
     if (!block || typeof uPlot === "undefined") { return; }
-    var d = JSON.parse(block.textContent);
+    var d = JSON.parse(block.dataset.chart || "null");
     if (!d) { return; }
     draw("chart-cumulative", d.days, d.cumulative_net, "cumulative net PnL", { stroke: "#0550ae", time: true });
     draw("chart-daily", d.days, d.daily_net, "net PnL", { stroke: "#1a7f37", fill: "rgba(26,127,55,.4)", bars: true, time: true });

@@ -405,3 +405,17 @@ def test_logging_out_in_another_tab_sends_the_open_page_to_the_login(browser, de
 
     expect(page).to_have_url(re.compile(r"/login/"), timeout=20_000)  # at the next push
     expect(page.get_by_label("Username")).to_be_visible()
+
+
+def test_the_reports_charts_are_drawn_again_after_a_filter_change(browser, desk):
+    page = logged_in(browser, desk, "viewer")
+    page.goto(f"{desk}/reports/")
+    expect(page.locator("#chart-cumulative canvas")).to_have_count(1)
+
+    page.get_by_label("Period").select_option("30d")  # htmx swaps #results in place
+
+    expect(page).to_have_url(re.compile(r"period=30d"))
+    expect(page.locator("#chart-cumulative canvas")).to_have_count(1)
+    days = page.evaluate("JSON.parse(document.getElementById('report-data').dataset.chart).days")
+    assert len(days) == 30
+    assert page.errors == []

@@ -34,6 +34,7 @@ REDIS_URL = os.environ.get("LIVE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
 CLIENTS = int(os.environ.get("LIVE_BENCH_CLIENTS", "200"))
 ROUNDS = int(os.environ.get("LIVE_BENCH_ROUNDS", "4"))
 CONNECT_TRIES = 10
+OPENING = int(os.environ.get("LIVE_BENCH_OPENING", "20"))  # handshakes under way at once
 SETTLE_S = 3.0  # after the clients connect or leave, before a phase is measured
 FRAMES = 200_000
 TOPICS = "desk,health,opportunities,spreads:BTC-USD,spreads:ETH-USD"
@@ -207,6 +208,9 @@ class Clients:
         self.connected = 0
         self.failed: list[str] = []
         self.retries = 0  # handshakes tried again
+        # Pages open over a moment, not in one millisecond: on a loaded machine 200 handshakes at
+        # once each wait behind all the others' database trips and every one misses daphne's 5 s.
+        self.opening = asyncio.Semaphore(OPENING)
         self.stop = asyncio.Event()
         self.settled = asyncio.Event()  # every client connected or failed
 
@@ -233,7 +237,9 @@ class Clients:
 
     async def _client(self) -> None:
         try:
-            async with await self._open() as ws:
+            async with self.opening:
+                ws = await self._open()
+            async with ws:
                 self.connected += 1
                 self._settle()
                 while not self.stop.is_set():
@@ -430,7 +436,8 @@ def _report(result: dict) -> None:
         f"  daphne and the engine as two processes on PostgreSQL and Redis; the engine replays "
         f"{FRAMES:,} recorded frames at full speed, over and over, on {where} (ENGINE_CPUS), "
         f"daphne and the clients on the others\n"
-        f"  {CLIENTS} WebSocket clients logged in as the trader, topics {TOPICS}\n"
+        f"  {CLIENTS} WebSocket clients logged in as the trader, topics {TOPICS}, "
+        f"opening {OPENING} at a time\n"
         f"  load average (1, 5, 15 min) before and after: {' / '.join(result['load'])}\n"
         f"  connected in each round: {', '.join(map(str, result['connected']))} of {CLIENTS}, "
         f"in {', '.join(f'{s:.1f}' for s in result['opened_s'])} s, handshakes tried again: "

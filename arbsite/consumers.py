@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from arbsite import live, twofactor
+from arbsite import fanout, live, twofactor
 from arbsite.access import VIEW_PERM
 from arbsite.sessions import socket_still_allowed
 from markets import notices
@@ -25,14 +25,15 @@ class LiveConsumer(AsyncWebsocketConsumer):
     """Follows the topics the page asks for (`?topics=desk,spreads:BTC-USD`) that its role may see.
 
     Each push is a complete fragment, rendered once per process for all its consumers, so a push
-    the channel layer dropped for a slow client is made good by the next one; the layer's
-    per-channel capacity bounds what waits here.
+    that did not arrive is made good by the next one. Notices reach the page through its
+    process's one member of each group (arbsite.fanout), not through a channel of its own.
     """
 
     audience: str
     wanted: live.Subscriptions
     announced: list[str]
     hears_feeds: bool
+    accepted: bool = False
     recheck_at: float = 0.0
     ended: bool = False
 
@@ -44,19 +45,20 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if not await twofactor.socket_passed(self.scope):  # still owes its second factor
             await self.close(code=LOGIN_ENDED)
             return
-        if not await user.ahas_perm(VIEW_PERM):
-            await self.close(code=4403)
-            return
         query = parse_qs(self.scope.get("query_string", b"").decode(errors="replace"))
         topics = [t for value in query.get("topics", []) for t in value.split(",") if t]
-        self.audience, self.wanted = await live.subscriptions(user, topics[:MAX_TOPICS])
-        self.announced = await live.announcement_groups(user)
+        groups = await live.page_groups(user, topics[:MAX_TOPICS])
+        if groups is None:
+            await self.close(code=4403)
+            return
+        self.audience, self.wanted, self.announced = groups
         self.hears_feeds = notices.group(notices.ALERT, notices.FEEDS) in self.announced
         try:
             for group in self.groups_joined():
-                await self.channel_layer.group_add(group, self.channel_name)
+                await fanout.fanout().join(group, self)
             await self.accept()
             self.recheck_at = time.monotonic() + settings.SOCKET_RECHECK_S
+            self.accepted = True  # a notice that came in the meantime is not sent before this
         except BaseException:
             # A socket that never opened gets no disconnect: its groups would keep it a day.
             await self.leave_groups()
@@ -69,35 +71,36 @@ class LiveConsumer(AsyncWebsocketConsumer):
         return [*getattr(self, "wanted", {}), *getattr(self, "announced", [])]
 
     async def leave_groups(self) -> None:
+        self.accepted = False
         for group in self.groups_joined():
-            await self.channel_layer.group_discard(group, self.channel_name)
+            await fanout.fanout().leave(group, self)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """The page sends nothing the desk acts on (htmx may send form values); ignore it."""
 
-    async def dispatch(self, message: dict) -> None:
-        """Notices skip the `close_old_connections` channels runs before every handler.
+    async def hear(self, notice: dict) -> None:
+        """A notice to one of this page's groups, from the fanout: push what it changed.
 
-        That is a trip to the database thread per page per push, and a push never touches this
-        thread's database connection: the fragment is rendered on `live`'s own thread.
+        Runs on the fanout's task, not this consumer's, so it skips the `close_old_connections`
+        channels runs before every handler: a push never touches this thread's database
+        connection (the fragment is rendered on `live`'s own thread).
         """
-        if message["type"] != notices.NOTICE_TYPE:
-            await super().dispatch(message)
-        elif self.ended or not await self.login_holds():
+        if not self.accepted or self.ended or not await self.login_holds():
             return
-        elif message["kind"] == notices.ALERT:
-            await self.push_announcement(message)
-        else:
-            if message["kind"] == notices.HEALTH and self.hears_feeds:
-                for announcement in await live.feed_announcements(message["published"]):
-                    await self.push_announcement(announcement)
-            await self.push_fragments(message)
+        if notice["kind"] == notices.ALERT:
+            await self.push_announcement(notice)
+            return
+        if notice["kind"] == notices.HEALTH and self.hears_feeds:
+            for announcement in await live.feed_announcements(notice["published"]):
+                await self.push_announcement(announcement)
+        await self.push_fragments(notice)
 
     async def login_holds(self) -> bool:
         """Re-check the login (SOCKET_RECHECK_S: at most that late, one query) before a push: a
         login logged out, past its age, idle too long, or whose user was deactivated or lost the
-        role, closes the socket
-        (the page then reloads to the login page) and hears nothing more."""
+        role, closes the socket (the page then reloads to the login page) and hears nothing
+        more. Its groups are left by its disconnect, on its own task: this runs on the fanout's,
+        which the last page leaving would stop under its own feet."""
         if time.monotonic() < self.recheck_at:
             return True
         session = self.scope.get("session")
@@ -108,7 +111,6 @@ class LiveConsumer(AsyncWebsocketConsumer):
             self.recheck_at = time.monotonic() + settings.SOCKET_RECHECK_S
             return True
         self.ended = True
-        await self.leave_groups()
         await self.close(code=LOGIN_ENDED)
         return False
 

@@ -1,5 +1,6 @@
 """Reports at scale: a year of 1,000,000 trades with legs and fills in PostgreSQL; times the
-rollup, the reports page for the year (target < 1 s) and the CSV export of a month (< 30 s)."""
+rollup, the reports page for the year (target < 1 s), each of its performance figures alone and
+the CSV export of a month (< 30 s)."""
 
 import os
 import statistics
@@ -122,6 +123,48 @@ def _timed(fn, repeat: int = 1) -> tuple[float, object]:
     return statistics.median(times), result
 
 
+def _time_figures(period) -> None:
+    """The report page's performance figures for `period`, each query alone as performance_of
+    and holding_of run it, then all of them: medians of 3."""
+    from django.db.models import Count, F, Q, Sum
+
+    from trading.models import Order, Trade
+    from trading.reports import queries
+    from trading.reports.figures import Filters
+
+    filters = Filters()
+    trades = queries.settled_trades(period, filters).filter(state=Trade.State.CLOSED)
+    orders = Order.objects.filter(trade__in=trades.values("pk"))
+    won, lost = Q(realised_net_profit__gt=0), Q(realised_net_profit__lt=0)
+    net = "realised_net_profit"
+    legs = ("opportunity__buy_exchange_id", "opportunity__sell_exchange_id")
+    figures = {
+        "profit factor, expectancy: won, lost, count": lambda: trades.aggregate(
+            n=Count("pk"), won=Sum(net, filter=won), lost=Sum(net, filter=lost)
+        ),
+        "fees share, capital per venue: the orders' fees and notional by venue": lambda: list(
+            orders.values_list("exchange_id")
+            .annotate(f=Sum("fee"), c=Sum(F("filled_amount") * F("average_price")))
+            .order_by()
+        ),
+        "return on capital: net PnL by venue pair": lambda: list(
+            trades.values_list(*legs).annotate(s=Sum(net)).order_by()
+        ),
+        "maximum drawdown (amount and dates)": lambda: queries.drawdown_of(trades),
+        "holding value (ledger at both ends, end prices)": lambda: queries.holding_of(
+            period, filters
+        ),
+        "all of them (performance_of and holding_of)": lambda: (
+            queries.performance_of(period, filters),
+            queries.holding_of(period, filters),
+        ),
+    }
+    print(f"performance figures of the year ({period.first}..{period.last}), median of 3:")
+    for name, figure in figures.items():
+        seconds, _ = _timed(figure, repeat=3)
+        print(f"  {name}: {seconds * 1000:,.0f} ms")
+
+
 def run() -> None:
     """Inside the bench database's own process: seed (cached), roll up, time page and export."""
     import django
@@ -136,6 +179,7 @@ def run() -> None:
 
     from trading.models import Export, Trade
     from trading.reports import exports
+    from trading.reports.figures import Period
     from trading.reports.rollups import roll_up
 
     call_command("migrate", verbosity=0)
@@ -157,6 +201,8 @@ def run() -> None:
     seconds, response = _timed(lambda: client.get("/reports/?period=365d"), repeat=5)
     assert response.status_code == 200
     print(f"reports page, 365 days: {seconds * 1000:.0f} ms median of 5 (target < 1000 ms)")
+
+    _time_figures(Period(today - timezone.timedelta(days=364), today))
 
     since, until = today - timezone.timedelta(days=30), today - timezone.timedelta(days=1)
     export = Export.objects.create(

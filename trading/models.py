@@ -313,6 +313,11 @@ class Fill(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
+        indexes = [
+            # The last fill of a market before a time (the reports' end prices, holding_of): read
+            # backwards from that time, not a sort of every fill.
+            models.Index(fields=["at", "id"], name="fill_at"),
+        ]
         constraints = [
             models.CheckConstraint(condition=models.Q(amount__gt=0), name="fill_amount_positive"),
             models.CheckConstraint(condition=models.Q(price__gt=0), name="fill_price_positive"),

@@ -30,7 +30,7 @@ from django.db.models.functions import ExtractHour, TruncDate
 from django.utils import timezone
 
 from markets.models import Exchange, Market
-from markets.money import day_start, money
+from markets.money import ZERO, day_start, money
 from portfolio.models import LedgerEntry
 from trading.models import (
     DailyOpportunityRollup,
@@ -472,28 +472,38 @@ def performance_of(period: Period, filters: Filters) -> Performance:
         lost=Sum("realised_net_profit", filter=Q(realised_net_profit__lt=0), output_field=MONEY),
     )
     orders = Order.objects.filter(trade__in=trades.values("pk"))
-    fees = orders.aggregate(fees=Sum("fee", output_field=MONEY))["fees"]
+    by_venue = (
+        orders.values_list("exchange_id")
+        .annotate(
+            fees=Sum("fee", output_field=MONEY),
+            capital=Sum(F("filled_amount") * F("average_price"), output_field=MONEY),
+        )
+        .order_by()
+    )
+    fees, capital = ZERO, {}
+    for venue_id, venue_fees, venue_capital in by_venue:
+        fees += venue_fees or ZERO
+        capital[venue_id] = venue_capital
     return Performance(
         closed=totals["n"],
         gross_won=money(totals["won"]),
         gross_lost=money(totals["lost"]),
         fees=money(fees),
         drawdown=drawdown_of(trades),
-        venues=_venue_returns(trades, orders),
+        venues=_venue_returns(trades, capital),
     )
 
 
-def _venue_returns(trades: QuerySet, orders: QuerySet) -> tuple[VenueReturn, ...]:
-    capital = dict(
-        orders.values_list("exchange_id")
-        .annotate(s=Sum(F("filled_amount") * F("average_price"), output_field=MONEY))
-        .order_by()
-    )
+def _venue_returns(trades: QuerySet, capital: dict[int, Decimal | None]) -> tuple[VenueReturn, ...]:
+    """Each venue's capital (notional filled there, by venue id) beside the net PnL of the trades
+    with a leg there: one query of the net per venue pair, each pair's net counted on both."""
     net: Counter = Counter()
-    for leg in ("opportunity__buy_exchange_id", "opportunity__sell_exchange_id"):
-        sums = trades.values_list(leg).annotate(s=Sum("realised_net_profit", output_field=MONEY))
-        for venue_id, total in sums.order_by():
-            net[venue_id] += money(total)
+    pairs = trades.values_list("opportunity__buy_exchange_id", "opportunity__sell_exchange_id")
+    for buy_id, sell_id, total in pairs.annotate(
+        s=Sum("realised_net_profit", output_field=MONEY)
+    ).order_by():
+        net[buy_id] += money(total)
+        net[sell_id] += money(total)
     used = Exchange.objects.filter(pk__in=capital.keys() | net.keys())
     names = dict(used.values_list("pk", "name"))
     return tuple(

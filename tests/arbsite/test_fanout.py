@@ -1,0 +1,168 @@
+"""One member of each live group per web process: a notice crosses the channel layer once for all
+the process's pages, each page hears it, and a failing page or layer stops no one else."""
+
+import asyncio
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.db import connections
+
+from arbsite import fanout, live
+from arbsite.asgi import application
+from arbsite.roles import VIEWER
+from markets import notices
+
+pytestmark = pytest.mark.asyncio
+OPPORTUNITIES = notices.group(notices.OPPORTUNITIES)
+
+
+@pytest.fixture
+def in_memory_layer(settings):
+    """A layer whose groups and deliveries a test can read (CI runs the pages over Redis)."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    yield
+    live._RENDERER.submit(connections.close_all).result()
+
+
+def communicator(user, topics: str) -> WebsocketCommunicator:
+    comm = WebsocketCommunicator(
+        application, f"/ws/live/?topics={topics}", headers=[(b"origin", b"http://testserver")]
+    )
+    comm.scope["user"] = user
+    return comm
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_notice_to_five_pages_is_one_delivery_one_render_and_five_pushes(
+    user_with_role, in_memory_layer, monkeypatch
+):
+    user = await database_sync_to_async(user_with_role)(VIEWER)
+    comms = [communicator(user, "opportunities") for _ in range(5)]
+    for comm in comms:
+        assert (await comm.connect())[0]
+    layer = get_channel_layer()
+    deliveries, renders = [], []
+    send, render = layer.send, live.render
+
+    async def counted_send(channel: str, message: dict) -> None:
+        deliveries.append(channel)
+        await send(channel, message)
+
+    monkeypatch.setattr(layer, "send", counted_send)
+    monkeypatch.setattr(live, "render", lambda *a: renders.append(a[0].topic) or render(*a))
+
+    await layer.group_send(OPPORTUNITIES, notices.notice(notices.OPPORTUNITIES))
+    received = [await comm.receive_from(timeout=5) for comm in comms]
+
+    assert len(layer.groups[OPPORTUNITIES]) == 1  # the process's member, not one per page
+    assert deliveries == [fanout.fanout().channel]
+    assert renders == ["opportunities"]
+    assert len(set(received)) == 1 and 'id="open-opportunities"' in received[0]
+    for comm in comms:
+        await comm.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_last_page_to_leave_takes_the_process_out_of_its_groups(
+    user_with_role, in_memory_layer
+):
+    user = await database_sync_to_async(user_with_role)(VIEWER)
+    first, second = communicator(user, "opportunities"), communicator(user, "opportunities")
+    assert (await first.connect())[0] and (await second.connect())[0]
+
+    await first.disconnect()
+    still_in = set(get_channel_layer().groups.get(OPPORTUNITIES, {}))
+    member = fanout.fanout().channel
+    await second.disconnect()
+
+    assert member is not None and still_in == {member}
+    assert OPPORTUNITIES not in get_channel_layer().groups
+    assert fanout.fanout().channel is None  # nor does it keep a channel or a receiving task
+
+
+class Page:
+    def __init__(self, fails: bool = False) -> None:
+        self.heard: list[dict] = []
+        self.fails = fails
+
+    async def hear(self, notice: dict) -> None:
+        if self.fails:
+            raise ConnectionError("the socket closed as the push went out")
+        self.heard.append(notice)
+
+
+async def heard(page: Page, count: int = 1) -> list[dict]:
+    for _ in range(500):
+        if len(page.heard) >= count:
+            break
+        await asyncio.sleep(0.01)
+    return page.heard
+
+
+async def test_a_page_whose_push_fails_stops_none_of_the_others():
+    hub = fanout.Fanout(InMemoryChannelLayer())
+    before, closing, after = Page(), Page(fails=True), Page()
+    for page in (before, closing, after):
+        await hub.join(OPPORTUNITIES, page)
+    notice = notices.notice(notices.OPPORTUNITIES)
+
+    count = await hub.deliver(notice)
+
+    assert count == 2
+    assert before.heard == after.heard == [notice]
+    await asyncio.gather(*(hub.leave(OPPORTUNITIES, p) for p in (before, closing, after)))
+
+
+async def test_a_notice_reaches_only_the_pages_of_its_group():
+    layer = InMemoryChannelLayer()
+    hub = fanout.Fanout(layer)
+    desk, health = Page(), Page()
+    await hub.join(OPPORTUNITIES, desk)
+    await hub.join(notices.group(notices.HEALTH), health)
+
+    await layer.group_send(notices.group(notices.HEALTH), notices.notice(notices.HEALTH))
+
+    assert [n["kind"] for n in await heard(health)] == [notices.HEALTH]
+    assert desk.heard == []
+    await hub.leave(OPPORTUNITIES, desk)
+    await hub.leave(notices.group(notices.HEALTH), health)
+
+
+class FlakyLayer(InMemoryChannelLayer):
+    """Fails its first receive, as a Redis that restarted (and forgot every group) would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 1
+        self.adds: list[str] = []
+
+    async def group_add(self, group: str, channel: str) -> None:
+        self.adds.append(group)
+        await super().group_add(group, channel)
+
+    async def receive(self, channel: str) -> dict:
+        if self.failures:
+            self.failures -= 1
+            await self.flush()
+            raise ConnectionError("Redis went away")
+        return await super().receive(channel)
+
+
+async def test_after_the_layer_fails_the_process_joins_its_groups_again_and_hears(monkeypatch):
+    monkeypatch.setattr(fanout, "RETRY_S", 0.01)
+    layer = FlakyLayer()
+    hub = fanout.Fanout(layer)
+    page = Page()
+    await hub.join(OPPORTUNITIES, page)
+    for _ in range(500):
+        if len(layer.adds) == 2:
+            break
+        await asyncio.sleep(0.01)
+
+    await layer.group_send(OPPORTUNITIES, notices.notice(notices.OPPORTUNITIES))
+
+    assert layer.adds == [OPPORTUNITIES, OPPORTUNITIES]
+    assert [n["kind"] for n in await heard(page)] == [notices.OPPORTUNITIES]
+    await hub.leave(OPPORTUNITIES, page)

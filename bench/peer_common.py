@@ -3,7 +3,8 @@
 A runner is started as `python -m bench.peer_<name> FILE` in the peer's own venv (so this module
 imports nothing but the standard library). It reads FILE into memory once, says `ready`, then
 answers each `run` line on stdin with one JSON line: the seconds its replay of every record took
-(fresh books each time), the frames, its checks' counters and each book's final top. `quit` ends.
+(fresh books each time), the frames, its checks' counters and each book's top at every checkpoint
+(after each tenth of the records, the last one at the end). `quit` ends.
 """
 
 import gc
@@ -43,10 +44,21 @@ def price_text(value: Any) -> str | None:
     return text
 
 
-class Peer(Protocol):
-    """One replay of every record through a peer's books, from empty books."""
+CHECKPOINTS = 10
 
-    def run(self, records: list[Record]) -> None: ...
+
+def spans(count: int, parts: int = CHECKPOINTS) -> list[tuple[int, int]]:
+    """The records' slices between checkpoints: the harness's truth is taken at the same ends."""
+    ends = sorted({count * part // parts for part in range(1, parts + 1)} - {0})
+    return list(zip([0, *ends[:-1]], ends, strict=True))
+
+
+class Peer(Protocol):
+    """One replay of every record through a peer's books, from empty books, a slice at a time."""
+
+    def run(self, records: list[Record]) -> None:
+        """Apply the next slice of records (the books carry on from the slice before)."""
+        ...
 
     def tops(self) -> dict[str, dict[str, str | None]]:
         """`venue:symbol` (the venue's own symbol) -> {"bid": text, "ask": text}."""
@@ -66,6 +78,7 @@ def serve(make: Callable[[], Peer], argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     records = load(argv[0])
     frames = frames_in(records)
+    slices = [records[start:end] for start, end in spans(len(records))]
     gc.collect()
     gc.freeze()  # as hot_path does: the held frames are not the peer's garbage to scan
     reply({"ready": True, "frames": frames})
@@ -81,21 +94,17 @@ def serve(make: Callable[[], Peer], argv: list[str] | None = None) -> None:
         prepare = getattr(peer, "prepare", None)
         if prepare is not None:  # what a live client does once, before its first frame
             prepare(records)
-        started = time.perf_counter()
+        seconds, tops = 0.0, []
         try:
-            peer.run(records)
+            for piece in slices:
+                started = time.perf_counter()
+                peer.run(piece)
+                seconds += time.perf_counter() - started
+                tops.append(peer.tops())
         except Exception as error:  # a peer that breaks says how, and the harness goes on
             reply({"error": f"{type(error).__name__}: {error}"})
             continue
-        seconds = time.perf_counter() - started
-        reply(
-            {
-                "seconds": seconds,
-                "frames": frames,
-                "counters": peer.counters(),
-                "tops": peer.tops(),
-            }
-        )
+        reply({"seconds": seconds, "frames": frames, "counters": peer.counters(), "tops": tops})
 
 
 def reply(message: dict) -> None:

@@ -11,6 +11,7 @@ so each ratio is to the baseline of the same moment; medians of `runs` rounds.
 import gc
 import hashlib
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -19,7 +20,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from bench import hot_path
+from bench import hot_path, peer_common
+from trading.engine.replay import Replay
 
 ROOT = Path(__file__).resolve().parents[1]
 VENVS = hot_path.CACHE / "venvs"
@@ -149,8 +151,19 @@ def same_price(left: str | None, right: str | None) -> bool:
     return Decimal(left) == Decimal(right)
 
 
-def judge(tops: dict[str, dict], truth: dict[str, dict]) -> str:
-    """Say "right" when every book's final bid and ask equal the truth's, else what differs."""
+def truth_at_checkpoints(records: list[dict]) -> list[dict[str, dict]]:
+    """The project's books at each of the runners' checkpoints, by venue symbol; a clean run."""
+    replay = Replay(hot_path.venue_configs(), hot_path.LIMITS)
+    truths = []
+    for start, end in peer_common.spans(len(records)):
+        replay.run(records[start:end], lambda event: None)
+        truths.append(truth_by_venue_symbol(replay.summary(1.0)["books_at_end"]))
+    hot_path.check_clean(replay)
+    return truths
+
+
+def differences(tops: dict[str, dict], truth: dict[str, dict]) -> list[str]:
+    """Each book whose bid or ask is not the truth's, or that one side has and the other not."""
     wrong = []
     for key, book in sorted(truth.items()):
         if not book.get("valid", True):
@@ -162,11 +175,25 @@ def judge(tops: dict[str, dict], truth: dict[str, dict]) -> str:
         for side in ("bid", "ask"):
             if not same_price(top[side], book[side]):
                 wrong.append(f"{key} {side} {top[side]} (truth {book[side]})")
-    wrong += [f"{key} not in the truth" for key in sorted(set(tops) - set(truth))]
+    return wrong + [f"{key} not in the truth" for key in sorted(set(tops) - set(truth))]
+
+
+def judge(tops: list[dict[str, dict]], truths: list[dict[str, dict]]) -> str:
+    """Say "right" when every top equals the truth's at every checkpoint, else where it first
+    differs: a book can be wrong midway and right again at the end (a stale level that surfaced
+    and was overwritten later)."""
+    if len(tops) != len(truths):
+        return f"wrong: {len(tops)} checkpoints reported, not {len(truths)}"
+    found_at = [differences(top, truth) for top, truth in zip(tops, truths, strict=True)]
+    wrong = [(n, found) for n, found in enumerate(found_at) if found]
     if not wrong:
-        return f"right ({len(truth)} books)"
-    more = f" and {len(wrong) - 2} more" if len(wrong) > 2 else ""
-    return "wrong: " + "; ".join(wrong[:2]) + more
+        return f"right ({len(truths[-1])} books at {len(truths)} checkpoints)"
+    first, found = wrong[0]
+    more = f" and {len(found) - 2} more" if len(found) > 2 else ""
+    return (
+        f"wrong at {len(wrong)} of {len(truths)} checkpoints, first at "
+        f"{(first + 1) * 100 // len(truths)} %: " + "; ".join(found[:2]) + more
+    )
 
 
 def failures(counters: dict[str, int]) -> str:
@@ -195,7 +222,7 @@ class Row:
 def format_table(rows: list[Row], frames: int) -> str:
     """One markdown table: frames/s, us/frame, ratio to the baseline of the same run, checks."""
     lines = [
-        "| peer | frames/s | us/frame | x ccxt baseline | checks | books at the end |",
+        "| peer | frames/s | us/frame | x ccxt baseline | checks | tops against the project's |",
         "| --- | ---: | ---: | ---: | --- | --- |",
     ]
     for row in rows:
@@ -234,7 +261,7 @@ def main(frames: int = 1_000_000, runs: int = 3, seed: int = 1) -> list[Row]:
     path = hot_path.recording(frames, seed)
     records = hot_path.load(path)
     received = sum(1 for record in records if "kind" not in record)
-    print(f"peers: {received:,} frames ({path.name}), {runs} rounds", flush=True)
+    print(f"peers: {received:,} frames ({path.name}), {runs} rounds; {load_average()}", flush=True)
     baseline = Row("ccxt baseline: `json.loads` + ccxt `OrderBook`", "none", result="-")
     project = Row(
         "this project: `Replay` (compiled core) + detection on every frame",
@@ -251,15 +278,14 @@ def main(frames: int = 1_000_000, runs: int = 3, seed: int = 1) -> list[Row]:
             print(f"  {spec.label}: {started}", flush=True)
         else:
             runners[number] = started
-    truth: dict[str, dict] = {}
+    truths = truth_at_checkpoints(records)
     try:
         for round_ in range(1, runs + 1):
             gc.collect()
             base = hot_path.run_baseline(records)
             gc.collect()
             seconds, replay = hot_path.run_pipeline(records)
-            summary = hot_path.check_clean(replay)
-            truth = truth_by_venue_symbol(summary["books_at_end"])
+            hot_path.check_clean(replay)
             del replay
             baseline.seconds.append(base)
             project.seconds.append(seconds)
@@ -279,12 +305,18 @@ def main(frames: int = 1_000_000, runs: int = 3, seed: int = 1) -> list[Row]:
                 row.seconds.append(answer["seconds"])
                 row.ratios.append(base / answer["seconds"])
                 fired = failures(answer["counters"])
-                row.result = judge(answer["tops"], truth) + (f"; {fired}" if fired else "")
+                row.result = judge(answer["tops"], truths) + (f"; {fired}" if fired else "")
             print(f"  round {round_} done at {time.strftime('%H:%M:%S')}", flush=True)
     finally:
         for runner in runners.values():
             runner.close()
-    valid = sum(1 for book in truth.values() if book.get("valid"))
-    project.result = f"the truth ({valid} of {len(truth)} books valid)"
+    valid = sum(1 for book in truths[-1].values() if book.get("valid"))
+    project.result = f"the truth ({valid} of {len(truths[-1])} books valid at the end)"
+    print(f"  {load_average()} (2 cores here)", flush=True)
     print(format_table(rows, received), flush=True)
     return rows
+
+
+def load_average() -> str:
+    """The machine's noise, said with the figures: other processes share these cores."""
+    return "load average " + ", ".join(f"{value:.2f}" for value in os.getloadavg())

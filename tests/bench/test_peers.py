@@ -13,16 +13,16 @@ from bench import hot_path, peer_common, peers
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    """A 600-frame generated recording and the project's replay of it: the truth."""
+    """A 600-frame generated recording and the project's replay of it: the truth, 10 times."""
     path = tmp_path_factory.mktemp("peers") / "feed.jsonl"
     hot_path.generate(path, 600, seed=2)
     records = list(hot_path.read_records(path))
-    _, replay = hot_path.run_pipeline(records)
-    summary = hot_path.check_clean(replay)
+    truths = peers.truth_at_checkpoints(records)
     return SimpleNamespace(
         path=path,
         records=records,
-        truth=peers.truth_by_venue_symbol(summary["books_at_end"]),
+        truths=truths,
+        truth=truths[-1],
         frames=sum(1 for record in records if "kind" not in record),
     )
 
@@ -49,7 +49,13 @@ BROKEN = peers.PeerSpec(
 )
 
 
-def test_truth_is_keyed_by_each_venues_own_symbol(tiny):
+def test_truth_is_keyed_by_each_venues_own_symbol_at_each_checkpoint(tiny):
+    _, replay = hot_path.run_pipeline(tiny.records)
+    at_end = peers.truth_by_venue_symbol(replay.summary(1.0)["books_at_end"])
+
+    assert len(tiny.truths) == 10
+    assert tiny.truths[-1] == at_end
+    assert tiny.truths[0] != at_end  # the books moved between the first tenth and the end
     assert len(tiny.truth) == 15
     assert {"kraken:XDG/USD", "binance:BTCUSDT", "coinbase:ETH-USD"} <= set(tiny.truth)
     assert all(book["valid"] for book in tiny.truth.values())
@@ -72,25 +78,37 @@ def test_load_holds_every_record_with_the_rest_answers_symbol(tiny):
 
 
 def test_a_peer_with_every_top_right_is_right_whatever_its_trailing_zeros(tiny):
-    tops = tops_of(tiny.truth)
-    tops["binance:BTCUSDT"]["bid"] = peer_common.price_text(tops["binance:BTCUSDT"]["bid"])
+    tops = [tops_of(truth) for truth in tiny.truths]
+    last = tops[-1]["binance:BTCUSDT"]
+    last["bid"] = peer_common.price_text(last["bid"])
 
     assert tiny.truth["binance:BTCUSDT"]["bid"].endswith("0")  # Binance's wire text is padded
-    assert peers.judge(tops, tiny.truth) == "right (15 books)"
+    assert last["bid"] != tiny.truth["binance:BTCUSDT"]["bid"]
+    assert peers.judge(tops, tiny.truths) == "right (15 books at 10 checkpoints)"
 
 
-def test_a_wrong_missing_or_unknown_book_is_named(tiny):
-    tops = tops_of(tiny.truth)
-    tops["kraken:ETH/USD"]["ask"] = "2998.2"
-    del tops["coinbase:BTC-USD"]
-    tops["kraken:ETH-USD"] = {"bid": "1", "ask": "2"}
+def test_a_book_wrong_midway_is_wrong_even_when_right_at_the_end(tiny):
+    tops = [tops_of(truth) for truth in tiny.truths]
+    midway = tops[4]
+    midway["kraken:ETH/USD"]["ask"] = "2998.2"
+    del midway["coinbase:BTC-USD"]
+    midway["kraken:ETH-USD"] = {"bid": "1", "ask": "2"}
 
-    verdict = peers.judge(tops, tiny.truth)
+    verdict = peers.judge(tops, tiny.truths)
 
-    truth_ask = tiny.truth["kraken:ETH/USD"]["ask"]
-    assert verdict.startswith("wrong: coinbase:BTC-USD missing; ")
-    assert f"kraken:ETH/USD ask 2998.2 (truth {truth_ask})" in verdict
-    assert verdict.endswith(" and 1 more")
+    truth_ask = tiny.truths[4]["kraken:ETH/USD"]["ask"]
+    assert verdict == (
+        "wrong at 1 of 10 checkpoints, first at 50 %: coinbase:BTC-USD missing; "
+        f"kraken:ETH/USD ask 2998.2 (truth {truth_ask}) and 1 more"
+    )
+    assert peers.differences(tops[-1], tiny.truth) == []
+    assert peers.differences(midway, tiny.truths[4])[-1] == "kraken:ETH-USD not in the truth"
+
+
+def test_a_peer_that_reports_fewer_checkpoints_is_wrong(tiny):
+    tops = [tops_of(truth) for truth in tiny.truths]
+
+    assert peers.judge(tops[:9], tiny.truths) == "wrong: 9 checkpoints reported, not 10"
 
 
 def test_an_invalid_book_of_the_truth_holds_no_peer_to_its_stale_top(tiny):
@@ -99,7 +117,13 @@ def test_an_invalid_book_of_the_truth_holds_no_peer_to_its_stale_top(tiny):
     tops = tops_of(truth)
     tops["kraken:BTC/USD"] = {"bid": "1", "ask": "2"}
 
-    assert peers.judge(tops, truth) == "right (15 books)"
+    assert peers.differences(tops, truth) == []
+    held_to_the_valid_truth = peers.differences(tops, tiny.truth)
+    book = tiny.truth["kraken:BTC/USD"]
+    assert held_to_the_valid_truth == [
+        f"kraken:BTC/USD bid 1 (truth {book['bid']})",
+        f"kraken:BTC/USD ask 2 (truth {book['ask']})",
+    ]
 
 
 def test_failures_name_only_the_checks_that_fired():
@@ -180,9 +204,10 @@ def test_a_runner_answers_each_run_with_its_time_counters_and_tops(tiny, tmp_pat
     # Fresh books each run: the same counts twice, not doubled.
     assert first["counters"] == second["counters"]
     assert first["counters"]["coinbase_frames"] > 0
-    verdict = peers.judge(first["tops"], tiny.truth)
-    assert verdict.startswith("wrong: ")
-    assert "binance:BTCUSDT missing" in verdict
+    assert len(first["tops"]) == 10
+    verdict = peers.judge(first["tops"], tiny.truths)
+    assert verdict.startswith("wrong at 10 of 10 checkpoints, first at 10 %: coinbase:BTC-USD ")
+    assert "binance:BTCUSDT missing" in peers.differences(first["tops"][-1], tiny.truth)
     assert peers.failures(first["counters"]) == "gaps 2"
 
 
@@ -200,7 +225,7 @@ def test_serve_reports_a_peer_that_raises_and_keeps_answering(tiny, monkeypatch)
 
         def run(self, records):
             Flaky.runs += 1
-            if Flaky.runs == 1:
+            if Flaky.runs == 1:  # the first slice of the first run
                 raise KeyError("stream")
 
         def tops(self):
@@ -219,7 +244,8 @@ def test_serve_reports_a_peer_that_raises_and_keeps_answering(tiny, monkeypatch)
     assert answers[0] == {"ready": True, "frames": tiny.frames}
     assert answers[1] == {"error": "KeyError: 'stream'"}
     assert answers[2] == {"error": "unknown command 'hello'"}
-    assert answers[3]["counters"] == {"runs": 2}
+    assert answers[3]["counters"] == {"runs": 11}  # the second run, in ten slices
+    assert answers[3]["tops"] == [{}] * 10
     assert len(answers) == 4  # nothing after quit
 
 
@@ -233,8 +259,10 @@ def test_the_harness_prints_one_table_with_every_row(tiny, tmp_path, monkeypatch
     baseline, project, fake, broken = rows
     assert len(baseline.seconds) == 4  # one before the project's run, one before the peer's
     assert len(project.ratios) == len(fake.ratios) == 2
-    assert project.result == "the truth (15 of 15 books valid)"
-    assert fake.result.startswith("wrong: ") and fake.result.endswith("; gaps 2")
+    assert project.result == "the truth (15 of 15 books valid at the end)"
+    assert fake.result.startswith("wrong at 10 of 10 checkpoints") and fake.result.endswith(
+        "; gaps 2"
+    )
     assert broken.note == "did not start: runner exited (1) without answering"
     printed = capsys.readouterr().out
     assert printed.count("\n| ") == 6  # one header, its separator and the four rows

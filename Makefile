@@ -8,7 +8,7 @@ SIM_PORT ?= 8765
 # Local development defaults; real deployments set these in the environment.
 export DJANGO_DEBUG ?= 1
 
-.PHONY: setup run test bench lint format
+.PHONY: setup run test bench bench-peers lint format
 
 $(VENV)/bin/python:
 	@python -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 13) else "Python 3.13 is needed (see .python-version); found " + sys.version.split()[0])'
@@ -41,9 +41,14 @@ test: setup
 	$(VENV)/bin/lint-imports
 	DATABASE_CONN_MAX_AGE=0 $(VENV)/bin/pytest
 
+# The peers (bench/peers.py) install into their own venvs under var/bench/venvs on first use.
 bench: setup
 	$(PY) -m pip install --quiet -r requirements-bench.txt
 	$(PY) -m bench
+
+bench-peers: setup
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	$(PY) -m bench peers
 
 lint:
 	$(VENV)/bin/ruff check .

@@ -23,9 +23,15 @@ log = logging.getLogger(__name__)
 
 
 def _core(name: str, module: ModuleType) -> SimpleNamespace:
-    """The four names a feed uses, taken from one implementation."""
+    """The names a feed uses, taken from one implementation. The three `*Wire` handlers take
+    a venue's usual frames straight from their text (None on the reference: none there)."""
     names = ("Book", "parse_pairs", "parse_kraken", "parse_coinbase")
-    return SimpleNamespace(name=name, **{attr: getattr(module, attr) for attr in names})
+    wires = ("CoinbaseWire", "KrakenWire", "BinanceWire")
+    return SimpleNamespace(
+        name=name,
+        **{attr: getattr(module, attr) for attr in names},
+        **{attr: getattr(module, attr, None) for attr in wires},
+    )
 
 
 REFERENCE = _core("reference", reference)
@@ -34,10 +40,13 @@ try:
 except ImportError:  # not built: `make setup` builds it
     COMPILED = None
     WALK = None
+    TopGate = None
 else:
     COMPILED = _core("compiled", _book)
     # The detector's depth walk on two compiled books' integers: (level iterator type, walk).
     WALK = (_book.LevelIter, _book.walk)
+    # The detector's top-of-book prefilter over one market's compiled books.
+    TopGate = _book.TopGate
 
 _active = REFERENCE if COMPILED is None or os.environ.get("ARB_PURE_CORE") == "1" else COMPILED
 if COMPILED is None:

@@ -3,7 +3,10 @@
 Both offer the same four names, `Book`, `parse_pairs`, `parse_kraken` and `parse_coinbase`: the
 venue feeds parse a side's decoded levels with the venue's function and hand the result to the
 same core's `Book.load`/`apply`. The books read the same either way (exact `Decimal` levels,
-best first); the differential tests (`tests/markets/test_core.py`) hold the two to that.
+best first); the differential tests (`tests/markets/test_core.py`) hold the two to that. The
+compiled core also offers `CoinbaseWire`, `KrakenWire` and `BinanceWire` (a venue's usual frames
+from their text into the books, every other frame handed to the feed's own `handle`; None on the
+reference) and `TopGate`, the detector's top-of-book prefilter over one market's books.
 
 A feed takes the core that is active when it is built (`active()`): the compiled one when the
 extension is built, unless `ARB_PURE_CORE=1`. A checkout whose extension was never built runs on

@@ -11,6 +11,9 @@ level (ValueError), never rounded: the same rule `markets.book.parse_level` appl
 
 Each level keeps its wire text: the `Decimal` pair a reader asks for is built from it once and
 cached (Decimal only at the edge), and Kraken's checksum is computed from it in C.
+
+Also here: the detector's depth walk (`walk`) and top-of-book prefilter (`TopGate`) on the
+books' integers, and the venues' frame handlers (`CoinbaseWire`, `KrakenWire`, `BinanceWire`).
 """
 
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_FromStringAndSize

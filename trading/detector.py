@@ -355,6 +355,21 @@ def top_products(
     )
 
 
+def top_factors(fees: Iterable[Decimal], min_profit_bps: Decimal) -> list[tuple[int, int]] | None:
+    """Each fee's (ask factor, bid factor) as integers over one common denominator, for the
+    compiled top-of-book gate (`markets.core.TopGate`); None when one is negative or does not
+    fit 64 bits. Scaling every factor by the same number keeps every comparison's answer."""
+    ratios = [
+        (ask.as_integer_ratio(), bid.as_integer_ratio())
+        for ask, bid in (_venue_factors(fee, min_profit_bps) for fee in fees)
+    ]
+    common = lcm(*(den for pair in ratios for _, den in pair))
+    factors = [(an * (common // ad), bn * (common // bd)) for (an, ad), (bn, bd) in ratios]
+    if any(not 0 <= value < 2**64 for pair in factors for value in pair):
+        return None
+    return factors
+
+
 def _top_prices(book: BookView) -> tuple[Decimal | None, Decimal | None]:
     """Return (best ask price, best bid price) of a book that only offers the level walks."""
     ask, bid = next(book.asks(), None), next(book.bids(), None)

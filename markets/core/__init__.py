@@ -3,7 +3,10 @@
 Both offer the same four names, `Book`, `parse_pairs`, `parse_kraken` and `parse_coinbase`: the
 venue feeds parse a side's decoded levels with the venue's function and hand the result to the
 same core's `Book.load`/`apply`. The books read the same either way (exact `Decimal` levels,
-best first); the differential tests (`tests/markets/test_core.py`) hold the two to that.
+best first); the differential tests (`tests/markets/test_core.py`) hold the two to that. The
+compiled core also offers `CoinbaseWire`, `KrakenWire` and `BinanceWire` (a venue's usual frames
+from their text into the books, every other frame handed to the feed's own `handle`; None on the
+reference) and `TopGate`, the detector's top-of-book prefilter over one market's books.
 
 A feed takes the core that is active when it is built (`active()`): the compiled one when the
 extension is built, unless `ARB_PURE_CORE=1`. A checkout whose extension was never built runs on
@@ -23,9 +26,15 @@ log = logging.getLogger(__name__)
 
 
 def _core(name: str, module: ModuleType) -> SimpleNamespace:
-    """The four names a feed uses, taken from one implementation."""
+    """The names a feed uses, taken from one implementation. The three `*Wire` handlers take
+    a venue's usual frames straight from their text (None on the reference: none there)."""
     names = ("Book", "parse_pairs", "parse_kraken", "parse_coinbase")
-    return SimpleNamespace(name=name, **{attr: getattr(module, attr) for attr in names})
+    wires = ("CoinbaseWire", "KrakenWire", "BinanceWire")
+    return SimpleNamespace(
+        name=name,
+        **{attr: getattr(module, attr) for attr in names},
+        **{attr: getattr(module, attr, None) for attr in wires},
+    )
 
 
 REFERENCE = _core("reference", reference)
@@ -34,10 +43,13 @@ try:
 except ImportError:  # not built: `make setup` builds it
     COMPILED = None
     WALK = None
+    TopGate = None
 else:
     COMPILED = _core("compiled", _book)
     # The detector's depth walk on two compiled books' integers: (level iterator type, walk).
     WALK = (_book.LevelIter, _book.walk)
+    # The detector's top-of-book prefilter over one market's compiled books.
+    TopGate = _book.TopGate
 
 _active = REFERENCE if COMPILED is None or os.environ.get("ARB_PURE_CORE") == "1" else COMPILED
 if COMPILED is None:

@@ -11,11 +11,14 @@ level (ValueError), never rounded: the same rule `markets.book.parse_level` appl
 
 Each level keeps its wire text: the `Decimal` pair a reader asks for is built from it once and
 cached (Decimal only at the edge), and Kraken's checksum is computed from it in C.
+
+Also here: the detector's depth walk (`walk`) and top-of-book prefilter (`TopGate`) on the
+books' integers, and the venues' frame handlers (`CoinbaseWire`, `KrakenWire`, `BinanceWire`).
 """
 
-from cpython.unicode cimport PyUnicode_AsUTF8AndSize
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_FromStringAndSize
 from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memmove
+from libc.string cimport memcmp, memmove
 
 from decimal import Decimal
 
@@ -55,14 +58,20 @@ cdef int MAX_INT_DIGITS = 16
 
 cdef bint _fixed(object text, i128 *out, int *places):
     """Plain decimal text -> fixed point; False for anything else (sign, exponent, spaces...)."""
-    cdef Py_ssize_t n, i = 0
+    cdef Py_ssize_t n
     cdef const char *s
-    cdef i128 whole = 0, frac = 0
-    cdef int digits = 0, decimals = 0
-    cdef char c
     if type(text) is not str:
         return False
     s = PyUnicode_AsUTF8AndSize(text, &n)
+    return _fixed_chars(s, n, out, places)
+
+
+cdef bint _fixed_chars(const char *s, Py_ssize_t n, i128 *out, int *places):
+    """`_fixed` on UTF-8 text."""
+    cdef Py_ssize_t i = 0
+    cdef i128 whole = 0, frac = 0
+    cdef int digits = 0, decimals = 0
+    cdef char c
     while i < n:
         c = s[i]
         if c < 48 or c > 57:
@@ -150,6 +159,34 @@ cdef class Levels:
         self.price_text.append(price)
         self.size_text.append(size)
         return 0
+
+    cdef bint add_chars(self, const char *price, Py_ssize_t pn, const char *size, Py_ssize_t sn) except -1:
+        """`add` from a frame's UTF-8 text; False (nothing added) where `add` would raise."""
+        cdef i128 p, q
+        cdef Py_ssize_t cap
+        cdef int pp, qp
+        if not _fixed_chars(price, pn, &p, &pp) or not _fixed_chars(size, sn, &q, &qp):
+            return False
+        if not (0 < p < MAX_PRICE and 0 <= q < MAX_SIZE):
+            return False
+        if self.n == self.cap:
+            cap = 8 if self.cap == 0 else self.cap * 2
+            _grow(&self.price, &self.size, cap)
+            self.cap = cap
+        self.price[self.n] = p
+        self.size[self.n] = q
+        self.n += 1
+        if pp > self.price_places:
+            self.price_places = pp
+        if qp > self.size_places:
+            self.size_places = qp
+        if q:
+            self.price_text.append(PyUnicode_FromStringAndSize(price, pn))
+            self.size_text.append(PyUnicode_FromStringAndSize(size, sn))
+        else:  # a removal: the side never reads its text
+            self.price_text.append(None)
+            self.size_text.append(None)
+        return True
 
 
 cdef int _grow(i128 **price, i128 **size, Py_ssize_t cap) except -1:
@@ -706,3 +743,847 @@ def walk(LevelIter asks, LevelIter bids, tuple factors, tuple caps, object limit
     if status < 0:
         return None
     return _py(size // lot_i), asks_used, bids_used, status == 1, status == 2
+
+
+# -- the top-of-book gate ----------------------------------------------------------------------
+
+cdef extern from *:
+    """
+    typedef unsigned __int128 core_u128;
+    /* Whether a * f >= b * g, the products exact in 192 bits (a, b below 2^127). */
+    static int core_ge_scaled(core_u128 a, unsigned long long f, core_u128 b, unsigned long long g) {
+        core_u128 alo = (core_u128)(unsigned long long)a * f;
+        core_u128 ahi = (a >> 64) * f + (alo >> 64);
+        core_u128 blo = (core_u128)(unsigned long long)b * g;
+        core_u128 bhi = (b >> 64) * g + (blo >> 64);
+        if (ahi != bhi) return ahi > bhi;
+        return (unsigned long long)alo >= (unsigned long long)blo;
+    }
+    """
+    ctypedef unsigned long long u128 "core_u128"
+    bint core_ge_scaled(u128 a, unsigned long long f, u128 b, unsigned long long g)
+
+cdef enum:
+    GATE_MOST = 16
+
+
+cdef class TopGate:
+    """The detector's top-of-book prefilter over one market's compiled books, in C.
+
+    Each venue's ask and bid factors are integers over one common denominator (see
+    `trading.detector.top_factors`): buying on A and selling on B can pay at the top only when
+    B's best bid * B's bid factor >= A's best ask * A's ask factor, compared exactly on the
+    books' fixed-point integers. `crossable` says whether any pair of fresh books passes, the
+    question `trading.detector.find_opportunities` asks before it walks any depth.
+    """
+
+    cdef list books
+    cdef Py_ssize_t n
+    cdef unsigned long long ask_f[GATE_MOST]
+    cdef unsigned long long bid_f[GATE_MOST]
+
+    def __init__(self, list books, list factors):
+        """`books`: compiled `Book`s; `factors`: each one's (ask factor, bid factor) integers,
+        below 2^64 (the caller keeps the Python prefilter otherwise)."""
+        cdef Py_ssize_t i
+        if len(books) != len(factors) or len(books) > GATE_MOST:
+            raise ValueError("one factor pair per book, at most 16 books")
+        for book in books:
+            if type(book) is not Book:
+                raise TypeError("a TopGate reads compiled books only")
+        self.books = books
+        self.n = len(books)
+        for i in range(self.n):
+            self.ask_f[i] = factors[i][0]
+            self.bid_f[i] = factors[i][1]
+
+    def crossable(self, double now, double max_age, object max_lag) -> bool:
+        """Whether any pair of the fresh books (valid, received within `max_age` of `now`, no
+        later than `max_lag` by the venue's clock) passes the prefilter."""
+        cdef bint fresh[GATE_MOST]
+        cdef Book book
+        cdef Side side
+        cdef Py_ssize_t i, j
+        cdef bint has_lag = max_lag is not None
+        cdef double lag_limit = max_lag if has_lag else 0.0
+        cdef u128 ask
+        for i in range(self.n):
+            book = <Book> self.books[i]
+            fresh[i] = (
+                book.valid
+                and book.received_ts is not None
+                and not (now - <double> book.received_ts > max_age)
+                and not (has_lag and book.lag > lag_limit)
+            )
+        for i in range(self.n):
+            side = (<Book> self.books[i])._asks
+            if not fresh[i] or side.n == 0:
+                continue
+            ask = <u128> (-side.key[side.n - 1])
+            for j in range(self.n):
+                if j == i or not fresh[j]:
+                    continue
+                side = (<Book> self.books[j])._bids
+                if side.n and core_ge_scaled(
+                    <u128> side.key[side.n - 1], self.bid_f[j], ask, self.ask_f[i]
+                ):
+                    return True
+        return False
+
+
+# -- the venues' frames, straight from their text ----------------------------------------------
+#
+# Each handler takes the usual frame of its venue (a Coinbase level2 update or snapshot, a Kraken
+# v2 book frame, a Binance depth diff) from its JSON text into the books without building the
+# frame's dicts. It accepts a strict subset of JSON (no escapes in strings, nesting below 64) and
+# of the venue's shapes; anything else, and any frame the feed would count, drop, buffer or
+# resync on, goes untouched to the feed's own `handle` (the reference path), which then does
+# exactly what it did before. So a frame either takes the fast path and ends as the reference
+# would have left it, or is the reference's.
+
+cdef struct Cur:
+    const char *s
+    Py_ssize_t i
+    Py_ssize_t n
+
+
+cdef inline void _ws(Cur *c):
+    cdef char ch
+    while c.i < c.n:
+        ch = c.s[c.i]
+        if ch != 32 and ch != 10 and ch != 13 and ch != 9:
+            return
+        c.i += 1
+
+
+cdef inline bint _lit(Cur *c, char ch):
+    _ws(c)
+    if c.i < c.n and c.s[c.i] == ch:
+        c.i += 1
+        return True
+    return False
+
+
+cdef bint _string(Cur *c, Py_ssize_t *start, Py_ssize_t *length):
+    """A string without escapes or control characters; its bytes are s[start:start+length]."""
+    cdef unsigned char ch
+    _ws(c)
+    if c.i >= c.n or c.s[c.i] != 34:
+        return False
+    c.i += 1
+    start[0] = c.i
+    while c.i < c.n:
+        ch = <unsigned char> c.s[c.i]
+        if ch == 34:
+            length[0] = c.i - start[0]
+            c.i += 1
+            return True
+        if ch == 92 or ch < 32:
+            return False
+        c.i += 1
+    return False
+
+
+cdef inline bint _digits(Cur *c):
+    cdef Py_ssize_t start = c.i
+    while c.i < c.n and 48 <= c.s[c.i] <= 57:
+        c.i += 1
+    return c.i > start
+
+
+cdef bint _number(Cur *c, Py_ssize_t *start, Py_ssize_t *length):
+    """A JSON number (RFC 8259's grammar); its text is s[start:start+length]."""
+    _ws(c)
+    start[0] = c.i
+    if c.i < c.n and c.s[c.i] == 45:  # '-'
+        c.i += 1
+    if c.i < c.n and c.s[c.i] == 48:
+        c.i += 1
+    elif not _digits(c):
+        return False
+    if c.i < c.n and c.s[c.i] == 46:
+        c.i += 1
+        if not _digits(c):
+            return False
+    if c.i < c.n and (c.s[c.i] == 101 or c.s[c.i] == 69):
+        c.i += 1
+        if c.i < c.n and (c.s[c.i] == 43 or c.s[c.i] == 45):
+            c.i += 1
+        if not _digits(c):
+            return False
+    length[0] = c.i - start[0]
+    return True
+
+
+cdef bint _word(Cur *c, const char *word, Py_ssize_t n):
+    if c.i + n <= c.n and memcmp(c.s + c.i, word, n) == 0:
+        c.i += n
+        return True
+    return False
+
+
+cdef bint _skip(Cur *c, int depth):
+    """Any JSON value of the subset, checked and passed over."""
+    cdef Py_ssize_t a, b
+    cdef char ch
+    if depth > 64:
+        return False
+    _ws(c)
+    if c.i >= c.n:
+        return False
+    ch = c.s[c.i]
+    if ch == 34:
+        return _string(c, &a, &b)
+    if ch == 123:  # '{'
+        c.i += 1
+        if _lit(c, 125):
+            return True
+        while True:
+            if not _string(c, &a, &b) or not _lit(c, 58) or not _skip(c, depth + 1):
+                return False
+            if _lit(c, 44):
+                continue
+            return _lit(c, 125)
+    if ch == 91:  # '['
+        c.i += 1
+        if _lit(c, 93):
+            return True
+        while True:
+            if not _skip(c, depth + 1):
+                return False
+            if _lit(c, 44):
+                continue
+            return _lit(c, 93)
+    if ch == 116:
+        return _word(c, "true", 4)
+    if ch == 102:
+        return _word(c, "false", 5)
+    if ch == 110:
+        return _word(c, "null", 4)
+    return _number(c, &a, &b)
+
+
+cdef inline bint _is(Cur *c, Py_ssize_t start, Py_ssize_t n, const char *name, Py_ssize_t m):
+    return n == m and memcmp(c.s + start, name, m) == 0
+
+
+cdef inline bint _end(Cur *c):
+    """Nothing but whitespace after the frame's value."""
+    _ws(c)
+    return c.i == c.n
+
+
+cdef bint _uint(Cur *c, Py_ssize_t start, Py_ssize_t n, long long *out):
+    """A number's text as a non-negative integer of at most 18 digits."""
+    cdef long long v = 0
+    cdef Py_ssize_t i
+    if n < 1 or n > 18:
+        return False
+    for i in range(start, start + n):
+        if not 48 <= c.s[i] <= 57:
+            return False
+        v = v * 10 + (c.s[i] - 48)
+    out[0] = v
+    return True
+
+
+cdef inline int _two(const char *s, Py_ssize_t i):
+    if not (48 <= s[i] <= 57 and 48 <= s[i + 1] <= 57):
+        return -1
+    return (s[i] - 48) * 10 + s[i + 1] - 48
+
+
+cdef bint _rfc3339(const char *s, Py_ssize_t n, double *out):
+    """`markets.venues.feed.exchange_time` of "YYYY-MM-DDTHH:MM:SS[.fraction]Z", 1-9 fraction
+    digits cut to microseconds as `datetime.fromisoformat` does; False for any other text."""
+    cdef int year, month, day, hour, minute, second, yy, era, yoe, doy, doe, mp, k
+    cdef long long days, micros = 0
+    cdef Py_ssize_t i
+    if n < 20 or s[n - 1] != 90 or s[4] != 45 or s[7] != 45 or s[10] != 84:
+        return False
+    if s[13] != 58 or s[16] != 58:
+        return False
+    yy = _two(s, 0)
+    k = _two(s, 2)
+    month, day = _two(s, 5), _two(s, 8)
+    hour, minute, second = _two(s, 11), _two(s, 14), _two(s, 17)
+    if min(yy, k, month, day, hour, minute, second) < 0:
+        return False
+    year = yy * 100 + k
+    if year < 1 or not 1 <= month <= 12 or hour > 23 or minute > 59 or second > 59:
+        return False
+    if day < 1 or day > _month_days(year, month):
+        return False
+    if n > 20:
+        if s[19] != 46 or n - 21 < 1 or n - 21 > 9:
+            return False
+        for i in range(20, n - 1):
+            if not 48 <= s[i] <= 57:
+                return False
+            if i < 26:
+                micros = micros * 10 + (s[i] - 48)
+        for i in range(n - 21, 6):
+            micros *= 10
+    # Days from 1970-01-01 (Howard Hinnant's days_from_civil).
+    yy = year - (month <= 2)
+    era = yy // 400
+    yoe = yy - era * 400
+    mp = month + 9 if month <= 2 else month - 3
+    doy = (153 * mp + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    days = <long long> era * 146097 + doe - 719468
+    # As `timedelta.total_seconds`: whole microseconds / 10**6, one correctly rounded division.
+    out[0] = <double> ((days * 86400 + hour * 3600 + minute * 60 + second) * 1000000 + micros) / 1e6
+    return True
+
+
+cdef int _month_days(int year, int month):
+    if month == 2:
+        return 29 if (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
+cdef class _Market:
+    """One subscribed symbol of a feed: its wire bytes, canonical market and book."""
+
+    cdef bytes symbol
+    cdef str market
+    cdef Book book
+
+
+cdef class _Wire:
+    """What the three handlers share: the feed, its symbols, books and counters."""
+
+    cdef object feed
+    cdef object reference
+    cdef object stats
+    cdef list symbols
+
+    def __init__(self, feed, reference):
+        """`reference`: the feed's own `handle`, which takes every frame this one does not."""
+        cdef _Market entry
+        self.feed = feed
+        self.reference = reference
+        self.stats = feed.stats
+        self.symbols = []
+        for symbol, market in feed.markets.items():
+            entry = _Market.__new__(_Market)
+            entry.symbol = symbol.encode()
+            entry.market = market
+            entry.book = feed.books[market]
+            self.symbols.append(entry)
+
+    cdef _Market lookup(self, Cur *c, Py_ssize_t start, Py_ssize_t n):
+        cdef _Market entry
+        for entry in self.symbols:
+            if len(entry.symbol) == n and memcmp(<const char *> entry.symbol, c.s + start, n) == 0:
+                return entry
+        return None
+
+    cdef int stamp(self, Book book, object exchange_ts, object received_ts) except -1:
+        """`Feed.stamp`: the change's venue time, receive time and lag."""
+        cdef double delay, offset, most, lag = 0.0
+        if exchange_ts is not None:
+            delay = <double> received_ts - <double> exchange_ts
+            known = self.feed.clock_offset
+            if known is None or delay < <double> known:
+                most = self.feed.max_clock_offset  # read now: a recorded replay raises it
+                offset = delay if delay <= most else most
+                self.feed.clock_offset = offset
+            else:
+                offset = known
+            lag = delay - offset
+        book.exchange_ts = exchange_ts
+        book.received_ts = received_ts
+        book.lag = lag
+        return 0
+
+
+cdef bint _levels_end(Cur *c):
+    """After a level: a comma (True, another follows) or the array's end (False)."""
+    return _lit(c, 44)
+
+
+cdef class CoinbaseWire(_Wire):
+    """`CoinbaseFeed.handle` for its `l2_data` frames in sequence."""
+
+    def handle(self, str text, received_ts):
+        cdef Py_ssize_t n, a, b, ts_start = -1, ts_n = 0
+        cdef Cur c
+        cdef long long seq = -1
+        cdef bint channel = False
+        cdef list events = []
+        c.s = PyUnicode_AsUTF8AndSize(text, &n)
+        c.i = 0
+        c.n = n
+        if not _lit(&c, 123) or _lit(&c, 125):
+            return self.reference(text, received_ts)
+        while True:
+            if not _string(&c, &a, &b) or not _lit(&c, 58):
+                return self.reference(text, received_ts)
+            if _is(&c, a, b, "channel", 7):
+                if channel or not _string(&c, &a, &b) or not _is(&c, a, b, "l2_data", 7):
+                    return self.reference(text, received_ts)
+                channel = True
+            elif _is(&c, a, b, "sequence_num", 12):
+                if seq >= 0 or not _number(&c, &a, &b) or not _uint(&c, a, b, &seq):
+                    return self.reference(text, received_ts)
+            elif _is(&c, a, b, "timestamp", 9):
+                if ts_start >= 0 or not _string(&c, &ts_start, &ts_n):
+                    return self.reference(text, received_ts)
+            elif _is(&c, a, b, "events", 6):
+                if events or not self.events(&c, events):
+                    return self.reference(text, received_ts)
+            elif not _skip(&c, 1):
+                return self.reference(text, received_ts)
+            if _lit(&c, 44):
+                continue
+            if not _lit(&c, 125) or not _end(&c):
+                return self.reference(text, received_ts)
+            break
+        return self.apply(text, received_ts, channel, seq, ts_start, ts_n, events, &c)
+
+    cdef object apply(
+        self, str text, object received_ts, bint channel, long long seq, Py_ssize_t ts_start,
+        Py_ssize_t ts_n, list events, Cur *c
+    ):
+        cdef double ts
+        cdef _Market entry
+        cdef Book book
+        cdef list changed = []
+        cdef tuple event
+        cdef object exchange_ts = None
+        feed = self.feed
+        last = feed.last_seq
+        if not channel or seq < 0 or not events:
+            return self.reference(text, received_ts)
+        if last is not None and seq != <long long> last + 1:
+            return self.reference(text, received_ts)  # late, or a gap: the feed resyncs
+        if ts_start >= 0 and ts_n:
+            if not _rfc3339(c.s + ts_start, ts_n, &ts):
+                return self.reference(text, received_ts)
+            exchange_ts = ts
+        stats = self.stats
+        stats.frames += 1
+        feed.last_seq = seq
+        sequence = seq
+        for event in events:
+            entry, snapshot, bids, asks = event
+            book = entry.book
+            if snapshot:
+                book.load(bids, asks, sequence)
+            elif book.valid:
+                book.apply(bids, asks)
+                book.sequence = sequence
+            else:
+                continue  # updates before the fresh snapshot belong to the dropped book
+            stats.book_updates += 1
+            self.stamp(book, exchange_ts, received_ts)
+            if entry.market not in changed:
+                changed.append(entry.market)
+        crossed = [market for market in changed if (<Book> feed.books[market]).crossed]
+        if crossed:
+            feed._resync(crossed, "crossed")
+        return changed
+
+    cdef bint events(self, Cur *c, list events) except -1:
+        """The `events` array: each a snapshot or update of a subscribed product."""
+        cdef Py_ssize_t a, b
+        cdef int kind
+        cdef _Market entry
+        cdef Levels bids, asks
+        if not _lit(c, 91) or _lit(c, 93):
+            return False
+        while True:
+            if not _lit(c, 123):
+                return False
+            kind = -1
+            entry = None
+            bids = None
+            while True:
+                if not _string(c, &a, &b) or not _lit(c, 58):
+                    return False
+                if _is(c, a, b, "type", 4):
+                    if kind >= 0 or not _string(c, &a, &b):
+                        return False
+                    if _is(c, a, b, "snapshot", 8):
+                        kind = 1
+                    elif _is(c, a, b, "update", 6):
+                        kind = 0
+                    else:
+                        return False
+                elif _is(c, a, b, "product_id", 10):
+                    if entry is not None or not _string(c, &a, &b):
+                        return False
+                    entry = self.lookup(c, a, b)
+                    if entry is None:
+                        return False
+                elif _is(c, a, b, "updates", 7):
+                    if bids is not None:
+                        return False
+                    bids, asks = Levels(), Levels()
+                    if not _coinbase_updates(c, bids, asks):
+                        return False
+                elif not _skip(c, 3):
+                    return False
+                if _lit(c, 44):
+                    continue
+                if not _lit(c, 125):
+                    return False
+                break
+            if kind < 0 or entry is None or bids is None:
+                return False
+            events.append((entry, kind == 1, bids, asks))
+            if _lit(c, 44):
+                continue
+            return _lit(c, 93)
+
+
+cdef bint _coinbase_updates(Cur *c, Levels bids, Levels asks) except -1:
+    """`{"side": "bid"|"offer", "price_level": "...", "new_quantity": "..."}` objects."""
+    cdef Py_ssize_t a, b, p = -1, pn = 0, q = -1, qn = 0
+    cdef int side
+    if not _lit(c, 91):
+        return False
+    if _lit(c, 93):
+        return True
+    while True:
+        if not _lit(c, 123):
+            return False
+        side = -1
+        p = q = -1
+        while True:
+            if not _string(c, &a, &b) or not _lit(c, 58):
+                return False
+            if _is(c, a, b, "side", 4):
+                if side >= 0 or not _string(c, &a, &b):
+                    return False
+                if _is(c, a, b, "bid", 3):
+                    side = 1
+                elif _is(c, a, b, "offer", 5):
+                    side = 0
+                else:
+                    return False
+            elif _is(c, a, b, "price_level", 11):
+                if p >= 0 or not _string(c, &p, &pn):
+                    return False
+            elif _is(c, a, b, "new_quantity", 12):
+                if q >= 0 or not _string(c, &q, &qn):
+                    return False
+            elif not _skip(c, 5):
+                return False
+            if _lit(c, 44):
+                continue
+            if not _lit(c, 125):
+                return False
+            break
+        if side < 0 or p < 0 or q < 0:
+            return False
+        if not (bids if side else asks).add_chars(c.s + p, pn, c.s + q, qn):
+            return False
+        if _lit(c, 44):
+            continue
+        return _lit(c, 93)
+
+
+cdef uint32_t _checksum(Book book):
+    cdef uint32_t crc = 0xFFFFFFFF
+    crc = book._asks.crc(crc, 10)
+    crc = book._bids.crc(crc, 10)
+    return crc ^ 0xFFFFFFFF
+
+
+cdef class KrakenWire(_Wire):
+    """`KrakenFeed.handle` for its `book` frames."""
+
+    def handle(self, str text, received_ts):
+        cdef Py_ssize_t n, a, b
+        cdef Cur c
+        cdef int kind = -1
+        cdef bint channel = False
+        cdef list items = None
+        c.s = PyUnicode_AsUTF8AndSize(text, &n)
+        c.i = 0
+        c.n = n
+        if not _lit(&c, 123) or _lit(&c, 125):
+            return self.reference(text, received_ts)
+        while True:
+            if not _string(&c, &a, &b) or not _lit(&c, 58):
+                return self.reference(text, received_ts)
+            if _is(&c, a, b, "channel", 7):
+                if channel or not _string(&c, &a, &b) or not _is(&c, a, b, "book", 4):
+                    return self.reference(text, received_ts)
+                channel = True
+            elif _is(&c, a, b, "type", 4):
+                if kind >= 0 or not _string(&c, &a, &b):
+                    return self.reference(text, received_ts)
+                if _is(&c, a, b, "snapshot", 8):
+                    kind = 1
+                elif _is(&c, a, b, "update", 6):
+                    kind = 0
+                else:
+                    return self.reference(text, received_ts)
+            elif _is(&c, a, b, "data", 4):
+                if items is not None:
+                    return self.reference(text, received_ts)
+                items = []
+                if not self.items(&c, items):
+                    return self.reference(text, received_ts)
+            elif not _skip(&c, 1):
+                return self.reference(text, received_ts)
+            if _lit(&c, 44):
+                continue
+            if not _lit(&c, 125) or not _end(&c):
+                return self.reference(text, received_ts)
+            break
+        if not channel or kind < 0 or items is None:
+            return self.reference(text, received_ts)
+        return self.commit(kind == 1, items, received_ts)
+
+    cdef object commit(self, bint snapshot, list items, object received_ts):
+        cdef _Market entry
+        cdef Book book
+        cdef list changed = []
+        cdef long long checksum
+        feed = self.feed
+        stats = self.stats
+        stats.frames += 1
+        for entry, bids, asks, checksum, exchange_ts in items:
+            book = entry.book
+            if snapshot:
+                book.load(bids, asks)
+                book.truncate(feed.wire_depth)
+            elif book.valid:
+                book.apply(bids, asks)
+            else:
+                continue  # waiting for the snapshot of a resubscription
+            stats.book_updates += 1
+            self.stamp(book, exchange_ts, received_ts)
+            changed.append(entry.market)
+            if _checksum(book) != checksum:
+                stats.checksum_failed += 1
+                feed._resync(entry.market, "checksum mismatch")
+                continue
+            stats.checksum_ok += 1
+            if book.crossed:
+                feed._resync(entry.market, "crossed")
+        return changed
+
+    cdef bint items(self, Cur *c, list items) except -1:
+        """The `data` array: per symbol its bids, asks, checksum and timestamp."""
+        cdef Py_ssize_t a, b, ts_start, ts_n
+        cdef long long checksum
+        cdef bint has_checksum
+        cdef double ts
+        cdef _Market entry
+        cdef Levels bids, asks
+        if not _lit(c, 91):
+            return False
+        if _lit(c, 93):
+            return True
+        while True:
+            if not _lit(c, 123):
+                return False
+            entry = None
+            bids = asks = None
+            has_checksum = False
+            ts_start = -1
+            ts_n = 0
+            while True:
+                if not _string(c, &a, &b) or not _lit(c, 58):
+                    return False
+                if _is(c, a, b, "symbol", 6):
+                    if entry is not None or not _string(c, &a, &b):
+                        return False
+                    entry = self.lookup(c, a, b)
+                    if entry is None:
+                        return False
+                elif _is(c, a, b, "bids", 4):
+                    if bids is not None:
+                        return False
+                    bids = Levels()
+                    if not _kraken_levels(c, bids):
+                        return False
+                elif _is(c, a, b, "asks", 4):
+                    if asks is not None:
+                        return False
+                    asks = Levels()
+                    if not _kraken_levels(c, asks):
+                        return False
+                elif _is(c, a, b, "checksum", 8):
+                    if has_checksum or not _number(c, &a, &b) or not _uint(c, a, b, &checksum):
+                        return False
+                    has_checksum = True
+                elif _is(c, a, b, "timestamp", 9):
+                    if ts_start >= 0 or not _string(c, &ts_start, &ts_n):
+                        return False
+                elif not _skip(c, 3):
+                    return False
+                if _lit(c, 44):
+                    continue
+                if not _lit(c, 125):
+                    return False
+                break
+            if entry is None or not has_checksum:
+                return False
+            exchange_ts = None
+            if ts_start >= 0 and ts_n:
+                if not _rfc3339(c.s + ts_start, ts_n, &ts):
+                    return False
+                exchange_ts = ts
+            items.append((
+                entry,
+                Levels() if bids is None else bids,
+                Levels() if asks is None else asks,
+                checksum,
+                exchange_ts,
+            ))
+            if _lit(c, 44):
+                continue
+            return _lit(c, 93)
+
+
+cdef bint _kraken_levels(Cur *c, Levels out) except -1:
+    """`[{"price": number, "qty": number}, ...]`, each number's text its own."""
+    cdef Py_ssize_t a, b, p, pn = 0, q, qn = 0
+    if not _lit(c, 91):
+        return False
+    if _lit(c, 93):
+        return True
+    while True:
+        if not _lit(c, 123):
+            return False
+        p = q = -1
+        while True:
+            if not _string(c, &a, &b) or not _lit(c, 58):
+                return False
+            if _is(c, a, b, "price", 5):
+                if p >= 0 or not _number(c, &p, &pn):
+                    return False
+            elif _is(c, a, b, "qty", 3):
+                if q >= 0 or not _number(c, &q, &qn):
+                    return False
+            elif not _skip(c, 5):
+                return False
+            if _lit(c, 44):
+                continue
+            if not _lit(c, 125):
+                return False
+            break
+        if p < 0 or q < 0 or not out.add_chars(c.s + p, pn, c.s + q, qn):
+            return False
+        if _lit(c, 44):
+            continue
+        return _lit(c, 93)
+
+
+cdef class BinanceWire(_Wire):
+    """`BinanceFeed.handle` for the depth diffs that continue a valid book."""
+
+    def handle(self, str text, received_ts):
+        cdef Py_ssize_t n, a, b
+        cdef Cur c
+        cdef long long first = -1, last = -1, event_ms = -1
+        cdef bint has_data = False, depth_update = False
+        cdef _Market entry = None
+        cdef Levels bids = None, asks = None
+        cdef Book book
+        c.s = PyUnicode_AsUTF8AndSize(text, &n)
+        c.i = 0
+        c.n = n
+        if not _lit(&c, 123) or _lit(&c, 125):
+            return self.reference(text, received_ts)
+        while True:
+            if not _string(&c, &a, &b) or not _lit(&c, 58):
+                return self.reference(text, received_ts)
+            if _is(&c, a, b, "data", 4):
+                if has_data or not _lit(&c, 123):
+                    return self.reference(text, received_ts)
+                has_data = True
+                while True:
+                    if not _string(&c, &a, &b) or not _lit(&c, 58):
+                        return self.reference(text, received_ts)
+                    if _is(&c, a, b, "e", 1):
+                        if not _string(&c, &a, &b) or not _is(&c, a, b, "depthUpdate", 11):
+                            return self.reference(text, received_ts)
+                        depth_update = True
+                    elif _is(&c, a, b, "E", 1):
+                        if event_ms >= 0 or not _number(&c, &a, &b) or not _uint(&c, a, b, &event_ms):
+                            return self.reference(text, received_ts)
+                    elif _is(&c, a, b, "s", 1):
+                        if entry is not None or not _string(&c, &a, &b):
+                            return self.reference(text, received_ts)
+                        entry = self.lookup(&c, a, b)
+                        if entry is None:
+                            return self.reference(text, received_ts)
+                    elif _is(&c, a, b, "U", 1):
+                        if first >= 0 or not _number(&c, &a, &b) or not _uint(&c, a, b, &first):
+                            return self.reference(text, received_ts)
+                    elif _is(&c, a, b, "u", 1):
+                        if last >= 0 or not _number(&c, &a, &b) or not _uint(&c, a, b, &last):
+                            return self.reference(text, received_ts)
+                    elif _is(&c, a, b, "b", 1):
+                        if bids is not None:
+                            return self.reference(text, received_ts)
+                        bids = Levels()
+                        if not _pairs(&c, bids):
+                            return self.reference(text, received_ts)
+                    elif _is(&c, a, b, "a", 1):
+                        if asks is not None:
+                            return self.reference(text, received_ts)
+                        asks = Levels()
+                        if not _pairs(&c, asks):
+                            return self.reference(text, received_ts)
+                    elif not _skip(&c, 2):
+                        return self.reference(text, received_ts)
+                    if _lit(&c, 44):
+                        continue
+                    if not _lit(&c, 125):
+                        return self.reference(text, received_ts)
+                    break
+            elif not _skip(&c, 1):
+                return self.reference(text, received_ts)
+            if _lit(&c, 44):
+                continue
+            if not _lit(&c, 125) or not _end(&c):
+                return self.reference(text, received_ts)
+            break
+        if (
+            not depth_update or entry is None or bids is None or asks is None
+            or first < 0 or last < first or not 0 <= event_ms < (1LL << 53)
+        ):
+            return self.reference(text, received_ts)
+        book = entry.book
+        sequence = book.sequence
+        if not book.valid or type(sequence) is not int:
+            return self.reference(text, received_ts)  # buffered until its snapshot
+        if last > sequence and first > sequence + 1:
+            return self.reference(text, received_ts)  # a gap: the feed resyncs
+        self.stats.frames += 1
+        if last > sequence:
+            book.apply(bids, asks)
+            book.sequence = last
+            self.stats.book_updates += 1
+        self.stamp(book, <double> event_ms / 1000.0, received_ts)
+        if book.crossed:
+            return self.feed._check_crossed(entry.market)
+        return [entry.market]
+
+
+cdef bint _pairs(Cur *c, Levels out) except -1:
+    """Binance's `[["price", "qty"], ...]`."""
+    cdef Py_ssize_t p, pn, q, qn
+    if not _lit(c, 91):
+        return False
+    if _lit(c, 93):
+        return True
+    while True:
+        if not _lit(c, 91) or not _string(c, &p, &pn) or not _lit(c, 44):
+            return False
+        if not _string(c, &q, &qn) or not _lit(c, 93):
+            return False
+        if not out.add_chars(c.s + p, pn, c.s + q, qn):
+            return False
+        if _lit(c, 44):
+            continue
+        return _lit(c, 93)

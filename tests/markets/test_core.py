@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from bench import hot_path
 from markets import core
-from markets.recording import read_records
+from markets.recording import apply_record, read_records
+from markets.venues import make_feed
 from tests.markets.test_book import CRYPTOFEED, DOC_ASKS, DOC_BIDS, read_kraken_v1
 from tests.recordings import REPLAY_SMALL
 from trading.engine.replay import Replay, build_venues, recorded_venues
@@ -287,3 +288,197 @@ def test_the_walk_falls_back_to_decimals_when_a_number_does_not_fit():
         )
         is None
     )
+
+
+# -- the compiled handlers (`*Wire`): a frame's text straight into the books -------------------
+
+
+def feeds_on_both_cores() -> list[dict]:
+    """The benchmark's three feeds, once per core."""
+    pairs = []
+    for which in CORES:
+        with core.using(which):
+            pairs.append({c.slug: make_feed(c) for c in hot_path.venue_configs()})
+    return pairs
+
+
+def feed_state(feed) -> dict:
+    return {
+        "stats": feed.stats.as_dict(),
+        "books": {market: book_state(book) for market, book in feed.books.items()},
+        "clock_offset": feed.clock_offset,
+        "actions": feed.take_actions(),
+        "last_seq": getattr(feed, "last_seq", None),
+        "buffers": {m: len(b) for m, b in getattr(feed, "buffers", {}).items()},
+    }
+
+
+@pytest.fixture(scope="module")
+def generated_records(tmp_path_factory) -> list[dict]:
+    path = tmp_path_factory.mktemp("wire") / "feed.jsonl"
+    hot_path.generate(path, 3000, seed=7)
+    return list(read_records(path))
+
+
+def play(feeds: dict, record: dict):
+    return apply_record(
+        feeds[record["venue"]],
+        record.get("kind"),
+        record["frame"],
+        record.get("url", ""),
+        record["ts"],
+    )
+
+
+def test_the_compiled_handlers_take_the_usual_frames_themselves(generated_records):
+    """Else the differential tests below would compare the reference with itself."""
+    _, compiled = feeds_on_both_cores()
+    referred = []
+    for feed in compiled.values():
+
+        def counted(text, ts, feed=feed):
+            referred.append(text)
+            return type(feed).handle(feed, text, ts)
+
+        feed.handle = type(feed.handle.__self__)(feed, counted).handle
+    frames = [r for r in generated_records if r.get("kind") is None]
+    for record in generated_records:
+        play(compiled, record)
+
+    assert 0 < len(referred) < len(frames) // 50  # heartbeats and the first Binance diffs
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_damaged_frames_end_alike_on_both_cores(generated_records, data):
+    """Every frame, the damaged one included: the same changes, books, counters and actions."""
+    reference, compiled = feeds_on_both_cores()
+    start = data.draw(st.integers(0, len(generated_records) - 40))
+    window = generated_records[:12] + generated_records[start : start + 40]
+    damaged = data.draw(st.integers(12, len(window) - 1))
+    record = dict(window[damaged])
+    text = record["frame"]
+    at = data.draw(st.integers(0, len(text)))
+    edit = data.draw(st.sampled_from(["cut", "drop", "insert", "replace"]))
+    piece = data.draw(
+        st.sampled_from(['"', "\\", "{", "}", "[", "]", ",", ":", "-", "0", "9", ".", "e", " "])
+        | st.sampled_from(['"x"', "null", "1e5", "\\u0061", "\x01", "é"])
+    )
+    if edit == "cut":
+        text = text[:at]
+    elif edit == "drop":
+        text = text[:at] + text[at + 1 :]
+    elif edit == "insert":
+        text = text[:at] + piece + text[at:]
+    else:
+        text = text[:at] + piece + text[at + len(piece) :]
+    window[damaged] = {**record, "frame": text}
+
+    for record in window:
+        assert play(reference, record) == play(compiled, record)
+    for venue in reference:
+        assert feed_state(reference[venue]) == feed_state(compiled[venue])
+
+
+FRAME_CASES = {
+    "coinbase": [
+        '{"channel":"l2_data","timestamp":"2026-01-01T00:00:01.5Z","sequence_num":%d,"events":'
+        '[{"type":"update","product_id":"BTC-USD","updates":[{"side":"bid","price_level":'
+        '"59000.01","new_quantity":"1.5"}]}]}',
+        # a duplicate key (the last one counts), an unknown product, an unknown side, 1e5
+        '{"channel":"l2_data","sequence_num":%d,"sequence_num":7,"events":[]}',
+        '{"channel":"l2_data","sequence_num":%d,"events":[{"type":"update","product_id":"X",'
+        '"updates":[]}]}',
+        '{"channel":"l2_data","sequence_num":%d,"events":[{"type":"update","product_id":'
+        '"BTC-USD","updates":[{"side":"ask","price_level":"1","new_quantity":"1"}]}]}',
+        '{"channel":"l2_data","sequence_num":%d,"events":[{"type":"update","product_id":'
+        '"BTC-USD","updates":[{"side":"bid","price_level":"1e5","new_quantity":"1"}]}]}',
+        '{"channel":"l2_data","timestamp":"2026-02-30T00:00:00Z","sequence_num":%d,"events":[]}',
+        '{"channel":"l2_data","timestamp":"","sequence_num":%d,"events":[{"type":"update",'
+        '"product_id":"BTC-USD","updates":[{"side":"offer","price_level":"60000",'
+        '"new_quantity":"0"}]}]}',
+    ],
+    "kraken": [
+        '{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[{"price":1,'
+        '"qty":-0}],"asks":[],"checksum":1,"timestamp":"2026-01-01T00:00:00.000001Z"}]}',
+        '{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[],'
+        '"checksum":"12"}]}',
+        '{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[{"price":'
+        '"59000.1","qty":0}],"checksum":12.0}]}',
+    ],
+    "binance": [
+        '{"stream":"x","data":{"e":"depthUpdate","E":1.5,"s":"BTCUSDT","U":1,"u":2,"b":[],"a":[]}}',
+        '{"stream":"x","data":{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":3,"u":2,"b":[],"a":[]}}',
+        '{"stream":"x","data":{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1,"u":2,'
+        '"b":[["1","2","3"]],"a":[]}}',
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("venue", "frame"), [(v, f) for v, frames in FRAME_CASES.items() for f in frames]
+)
+def test_odd_frames_end_alike_on_both_cores(generated_records, venue, frame):
+    reference, compiled = feeds_on_both_cores()
+    for record in generated_records[:400]:
+        play(reference, record)
+        play(compiled, record)
+    seq = (reference["coinbase"].last_seq or 0) + 1
+    text = frame % seq if "%d" in frame else frame
+
+    assert reference[venue].handle(text, 2e9) == compiled[venue].handle(text, 2e9)
+    assert feed_state(reference[venue]) == feed_state(compiled[venue])
+
+
+# -- the compiled top-of-book gate -------------------------------------------------------------
+
+top_price = st.integers(9_900, 10_100).map(lambda ticks: Decimal(ticks).scaleb(-2))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    tops=st.lists(
+        st.tuples(
+            st.one_of(st.none(), top_price),
+            st.one_of(st.none(), top_price),
+            fee,
+            st.booleans(),  # valid
+            st.sampled_from([0.0, 1.0, 3.0]),  # age
+            st.sampled_from([0.0, 0.5, 2.0]),  # lag
+        ),
+        min_size=2,
+        max_size=4,
+    ),
+    min_bps=st.sampled_from(["0", "5", "12.5", "-3"]).map(Decimal),
+    max_lag=st.sampled_from([None, 1.0]),
+)
+def test_the_gate_answers_as_the_detectors_prefilter(tops, min_bps, max_lag):
+    from trading.detector import top_factors, top_products
+
+    now, max_age = 10.0, 2.0
+    books, passing = [], []
+    for number, (ask, bid, venue_fee, valid, age, lag) in enumerate(tops):
+        book = core.COMPILED.Book(f"v{number}", "X")
+        book.load(
+            [] if bid is None else [(bid, Decimal(1), None)],
+            [] if ask is None else [(ask, Decimal(1), None)],
+        )
+        if not valid:
+            book.invalidate("test")
+        book.stamp(None, now - age, lag)
+        books.append(book)
+        fresh = valid and age <= max_age and (max_lag is None or lag <= max_lag)
+        passing.append(top_products(ask, bid, venue_fee, min_bps) if fresh else None)
+    expected = any(
+        a is not None
+        and b is not None
+        and i != j
+        and b[1] is not None
+        and a[0] is not None
+        and b[1] >= a[0]
+        for i, a in enumerate(passing)
+        for j, b in enumerate(passing)
+    )
+    gate = core.TopGate(books, top_factors([t[2] for t in tops], min_bps))
+
+    assert gate.crossable(now, max_age, max_lag) is expected

@@ -26,6 +26,10 @@ class BinanceFeed(SnapshotFeed):
         self.url = f"{url.rstrip('/')}/stream?streams={streams}"
         self.rest_url = rest_url.rstrip("/")
         self.snapshot_limit = snapshot_limit
+        if self.core.BinanceWire is not None:
+            # The compiled core takes the usual frames from their text; it hands every other
+            # frame, untouched, to this class's `handle`.
+            self.handle = self.core.BinanceWire(self, self.handle).handle
 
     @classmethod
     def recorded_subscription(cls, sent: list[str], url: str) -> tuple[list[str], dict]:

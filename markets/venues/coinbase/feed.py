@@ -20,6 +20,10 @@ class CoinbaseFeed(Feed):
         super().__init__(venue, url, symbols)
         self.last_seq: int | None = None
         self._subscribed = False
+        if self.core.CoinbaseWire is not None:
+            # The compiled core takes the usual frames from their text; it hands every other
+            # frame, untouched, to this class's `handle`.
+            self.handle = self.core.CoinbaseWire(self, self.handle).handle
 
     @classmethod
     def recorded_subscription(cls, sent: list[str], url: str) -> tuple[list[str], dict]:

@@ -39,6 +39,10 @@ class KrakenFeed(Feed):
         super().__init__(venue, url, symbols, self.wire_depth)
         self.acked: set[str] = set()
         self._req_ids = count(1)
+        if self.core.KrakenWire is not None:
+            # The compiled core takes the usual frames from their text; it hands every other
+            # frame, untouched, to this class's `handle`.
+            self.handle = self.core.KrakenWire(self, self.handle).handle
 
     @classmethod
     def recorded_subscription(cls, sent: list[str], url: str) -> tuple[list[str], dict]:

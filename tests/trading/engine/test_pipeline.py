@@ -1,4 +1,4 @@
-"""The pipeline's quiet-market shortcut never hides a cross that detection would find."""
+"""The pipeline's top-of-book gate never hides a cross that detection would find."""
 
 from decimal import Decimal as D
 
@@ -31,11 +31,10 @@ def opened(events: list) -> list[tuple[str, str, D]]:
     return [(e.key.buy_venue, e.key.sell_venue, e.cross.size) for e in events if e.kind == "open"]
 
 
-def test_a_top_that_pays_at_prices_but_not_in_size_is_not_quiet(pipeline):
+def test_a_top_that_pays_at_prices_but_not_in_size_is_walked_again_on_a_size_change(pipeline):
     put(pipeline, "coinbase", [("101", "1")], [("103", "1")], 1.0)
     # Kraken's ask pays against Coinbase's bid, but holds half a lot: no cross yet.
     assert put(pipeline, "kraken", [("99", "1")], [("100", "0.005"), ("102", "1")], 1.1) == []
-    assert MARKET not in pipeline.quiet
 
     # The same prices, a size that fills lots: a frame that moves no price must still open it.
     events = put(pipeline, "kraken", [("99", "1")], [("100", "0.5"), ("102", "1")], 1.2)
@@ -46,17 +45,17 @@ def test_a_top_that_pays_at_prices_but_not_in_size_is_not_quiet(pipeline):
 def test_a_moved_top_is_checked_against_the_other_venues(pipeline):
     put(pipeline, "coinbase", [("99", "1")], [("103", "1")], 1.0)
     put(pipeline, "kraken", [("98", "1")], [("100", "1")], 1.1)
-    assert MARKET in pipeline.quiet  # nothing pays at the top
+    gate = pipeline._gate(MARKET, pipeline.limits)
+    assert gate is None or not gate.crossable(1.1, 2.0, None)  # nothing pays at the top
 
-    # Kraken's top moves, still below Coinbase's bid on the buy side and above its ask: quiet.
+    # Kraken's top moves, still below Coinbase's bid on the buy side and above its ask.
     assert put(pipeline, "kraken", [("98.5", "1")], [("99.5", "1")], 1.2) == []
-    assert pipeline.quiet[MARKET][1]["kraken"][:2] == (D("99.5"), D("98.5"))
 
     # Now Kraken's ask drops under Coinbase's bid: the cross opens on that very frame.
     events = put(pipeline, "kraken", [("98.5", "1")], [("98", "0.3")], 1.3)
 
     assert opened(events) == [("kraken", "coinbase", D("0.30"))]
-    assert MARKET not in pipeline.quiet
+    assert MARKET in pipeline.crossing
 
 
 def test_a_moved_bid_reaching_another_venues_ask_opens_at_once(pipeline):

@@ -7,13 +7,10 @@ user may see.
 import time
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from arbsite import fanout, live, twofactor
-from arbsite.access import VIEW_PERM
-from arbsite.sessions import socket_still_allowed
 from markets import notices
 
 MAX_TOPICS = 20
@@ -104,8 +101,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if time.monotonic() < self.recheck_at:
             return True
         session = self.scope.get("session")
-        allowed = await database_sync_to_async(socket_still_allowed)(
-            getattr(session, "session_key", None), self.scope["user"].pk, VIEW_PERM
+        allowed = await live.login_still_allowed(
+            getattr(session, "session_key", None), self.scope["user"].pk
         )
         if allowed:
             self.recheck_at = time.monotonic() + settings.SOCKET_RECHECK_S

@@ -16,6 +16,7 @@ from django.template.loader import render_to_string
 from arbsite.access import OPERATE, OPERATE_PERM, VIEW, VIEW_PERM
 from arbsite.notifications import FeedWatch, feed_announcement
 from arbsite.pages.fragments import TOPICS, Fragment
+from arbsite.sessions import socket_still_allowed
 from markets import notices
 from markets.heartbeat import engine_heartbeat
 from markets.models import Exchange
@@ -141,6 +142,14 @@ def _feed_changes() -> list[dict]:
         return []
     names = dict(Exchange.objects.values_list("slug", "name"))
     return [feed_announcement(names.get(venue, venue), state) for venue, state in changes]
+
+
+async def login_still_allowed(session_key: str | None, user_id: int) -> bool:
+    """`sessions.socket_still_allowed` for a page's login, on the render thread: the fanout's
+    task that asks carries the thread context of whichever page joined first, perhaps long gone,
+    so a thread-sensitive trip from it would wait on a closed executor."""
+    run = database_sync_to_async(socket_still_allowed, thread_sensitive=False, executor=_RENDERER)
+    return await run(session_key, user_id, VIEW_PERM)
 
 
 async def _once(ident: tuple, function, *args):

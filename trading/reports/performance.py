@@ -29,11 +29,12 @@ class Drawdown:
 
 def max_drawdown(pnls: Iterable[tuple[datetime, Decimal]]) -> Drawdown | None:
     """The maximum drawdown of the running sum of `pnls` (in settlement order), None if it never
-    fell below a previous high (or the start, zero)."""
+    fell below a previous high (or the start, zero). Its peak is the last time the desk stood at
+    that high before the fall (as `queries.drawdown_of` reads it)."""
     running, peak, peak_at, worst = ZERO, ZERO, None, None
     for at, pnl in pnls:
         running += pnl
-        if running > peak:
+        if running > peak or running == peak > 0:
             peak, peak_at = running, at
         fall = peak - running
         if fall > 0 and (worst is None or fall > worst.amount):

@@ -215,3 +215,11 @@ def test_holding_the_start_is_valued_at_the_last_fill_before_the_period_ends(per
     assert holdings == [Holding("USD", D(300), D(305))]  # 1 BTC + 100 against 0.5 BTC + 205
     assert unpriced == []
     assert holding_of(period, Filters(mode="live")) == ([], [])
+
+
+def test_a_high_reached_twice_dates_the_fall_from_the_later():
+    # Found by the database comparison: 1, 1, 0 falls from the second 1.
+    pnls = timed([D(1), D(0), D(-1)])
+    (_, _), (at2, _), (at3, _) = pnls
+
+    assert max_drawdown(pnls) == Drawdown(D(1), at2, at3)

@@ -25,7 +25,7 @@ class Heard:
         self.channel = self._run(self.layer.new_channel())
         self._run(self.layer.group_add(notices.group(kind, key), self.channel))
 
-    def notices(self, wait_s: float = 0.2) -> list[dict]:
+    def notices(self, wait_s: float = 1.0) -> list[dict]:
         """Every notice received, waiting `wait_s` for each next one."""
         return self._run(self._drain(wait_s))
 

@@ -4,6 +4,7 @@ Besides the fragments its page follows, every page hears the announcements (noti
 user may see.
 """
 
+import asyncio
 import time
 from urllib.parse import parse_qs
 
@@ -75,22 +76,37 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """The page sends nothing the desk acts on (htmx may send form values); ignore it."""
 
-    async def hear(self, notice: dict) -> None:
-        """A notice to one of this page's groups, from the fanout: push what it changed.
+    async def hear(self, heard: list[dict]) -> None:
+        """Notices to this page's groups, from the fanout: push what they changed, in one message
+        (htmx swaps each fragment of it by its id).
 
         Runs on the fanout's task, not this consumer's, so it skips the `close_old_connections`
         channels runs before every handler: a push never touches this thread's database
-        connection (the fragment is rendered on `live`'s own thread).
+        connection (the fragments are rendered on `live`'s own thread).
         """
         if not self.accepted or self.ended or not await self.login_holds():
             return
-        if notice["kind"] == notices.ALERT:
-            await self.push_announcement(notice)
-            return
-        if notice["kind"] == notices.HEALTH and self.hears_feeds:
-            for announcement in await live.feed_announcements(notice["published"]):
-                await self.push_announcement(announcement)
-        await self.push_fragments(notice)
+        # Every render this page needs is asked for before the first is awaited: the first page
+        # to hear a batch queues all of them on the render thread at once.
+        parts = []
+        for notice in heard:
+            if notice["kind"] == notices.ALERT:
+                parts.append(live.rendered_announcement(notice))
+                continue
+            if notice["kind"] == notices.HEALTH and self.hears_feeds:
+                parts.append(asyncio.ensure_future(self.feed_notifications(notice["published"])))
+            group = notices.group(notice["kind"], notice["key"])
+            for fragment, key in self.wanted.get(group, []):
+                parts.append(live.rendered(fragment, key, self.audience, notice["published"]))
+        html = "".join(filter(None, [await part for part in parts]))
+        if html:
+            await self.send(text_data=html)
+
+    async def feed_notifications(self, published: float) -> str:
+        """The venue feeds that went down or came back since the last heartbeat, as
+        notifications (nothing when none did, or the heartbeat cannot be read)."""
+        rendered = [live.rendered_announcement(a) for a in await live.feed_announcements(published)]
+        return "".join(filter(None, [await html for html in rendered]))
 
     async def login_holds(self) -> bool:
         """Re-check the login (SOCKET_RECHECK_S: at most that late, one query) before a push: a
@@ -110,16 +126,3 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.ended = True
         await self.close(code=LOGIN_ENDED)
         return False
-
-    async def push_announcement(self, announcement: dict) -> None:
-        html = await live.rendered_announcement(announcement)
-        if html is not None:
-            await self.send(text_data=html)
-
-    async def push_fragments(self, notice: dict) -> None:
-        """Send every fragment this page follows that the notice's change re-renders."""
-        group = notices.group(notice["kind"], notice["key"])
-        for fragment, key in self.wanted.get(group, []):
-            html = await live.rendered(fragment, key, self.audience, notice["published"])
-            if html is not None:
-                await self.send(text_data=html)

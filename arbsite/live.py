@@ -8,6 +8,7 @@ so template and database work stays off the engine's loop and out of the publish
 import asyncio
 import logging
 import re
+from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 
 from channels.db import database_sync_to_async
@@ -95,14 +96,17 @@ def render(fragment: Fragment, key: str, audience: str, published: float) -> str
     return fragment.render(key, fragment.audience_for(audience), published)
 
 
-async def rendered(fragment: Fragment, key: str, audience: str, published: float) -> str | None:
-    """`render` run once in this process for all the consumers that received one notice.
+def rendered(
+    fragment: Fragment, key: str, audience: str, published: float
+) -> Awaitable[str | None]:
+    """`render` run once in this process for all the consumers that received one notice: asked
+    for now, awaited later.
 
     None when it failed to render (logged once): the page keeps its last fragment.
     """
     audience = fragment.audience_for(audience)
     ident = (f"push of {fragment.topic}", key, audience, published)
-    return await _once(ident, render, fragment, key, audience, published)
+    return _once(ident, render, fragment, key, audience, published)
 
 
 async def announcement_groups(user) -> list[str]:
@@ -125,9 +129,9 @@ def render_announcement(announcement: dict) -> str:
     return render_to_string("base.html#notification", {"notification": announcement})
 
 
-async def rendered_announcement(announcement: dict) -> str | None:
+def rendered_announcement(announcement: dict) -> Awaitable[str | None]:
     """`render_announcement` run once in this process for every page that hears it."""
-    return await _once(("alert", announcement["id"]), render_announcement, announcement)
+    return _once(("alert", announcement["id"]), render_announcement, announcement)
 
 
 async def feed_announcements(published: float) -> list[dict]:
@@ -152,7 +156,7 @@ async def login_still_allowed(session_key: str | None, user_id: int) -> bool:
     return await run(session_key, user_id, VIEW_PERM)
 
 
-async def _once(ident: tuple, function, *args):
+def _once(ident: tuple, function, *args) -> Awaitable:
     """`function(*args)` run on the render thread once for every consumer awaiting `ident`.
 
     None when it failed (logged once). database_sync_to_async: the render thread lives as long as
@@ -164,7 +168,7 @@ async def _once(ident: tuple, function, *args):
         job = _renders[ident] = asyncio.ensure_future(_logged(ident, run(*args)))
         asyncio.get_running_loop().call_later(KEEP_RENDER_S, _renders.pop, ident, None)
     # Shielded: a consumer that disconnects meanwhile must not cancel the job for the rest.
-    return await asyncio.shield(job)
+    return asyncio.shield(job)
 
 
 async def _logged(ident: tuple, job):

@@ -87,10 +87,11 @@ class Page:
         self.heard: list[dict] = []
         self.fails = fails
 
-    async def hear(self, notice: dict) -> None:
+    async def hear(self, heard: list[dict]) -> None:
         if self.fails:
             raise ConnectionError("the socket closed as the push went out")
-        self.heard.append(notice)
+        self.heard.extend(heard)
+        self.calls = getattr(self, "calls", 0) + 1
 
 
 async def heard(page: Page, count: int = 1) -> list[dict]:
@@ -108,7 +109,7 @@ async def test_a_page_whose_push_fails_stops_none_of_the_others():
         await hub.join(OPPORTUNITIES, page)
     notice = notices.notice(notices.OPPORTUNITIES)
 
-    count = await hub.deliver(notice)
+    count = await hub.deliver([notice])
 
     assert count == 2
     assert before.heard == after.heard == [notice]
@@ -166,3 +167,30 @@ async def test_after_the_layer_fails_the_process_joins_its_groups_again_and_hear
     assert layer.adds == [OPPORTUNITIES, OPPORTUNITIES]
     assert [n["kind"] for n in await heard(page)] == [notices.OPPORTUNITIES]
     await hub.leave(OPPORTUNITIES, page)
+
+
+async def test_notices_sent_together_reach_a_page_in_one_call_with_one_of_each_change():
+    layer = InMemoryChannelLayer()
+    hub = fanout.Fanout(layer)
+    desk, health = Page(), Page()
+    health_group = notices.group(notices.HEALTH)
+    for group in (OPPORTUNITIES, health_group, notices.group(notices.ALERT, notices.FEEDS)):
+        await hub.join(group, desk)
+    await hub.join(health_group, health)
+    first, last = notices.notice(notices.OPPORTUNITIES), notices.notice(notices.OPPORTUNITIES)
+    down = notices.announcement(notices.FEEDS, "Kraken down", notices.ERROR)
+    up = notices.announcement(notices.FEEDS, "Kraken back", notices.SUCCESS)
+    beat = notices.notice(notices.HEALTH)
+
+    for notice in (first, down, beat, last, up):
+        await layer.group_send(fanout.group_of(notice), notice)
+
+    got = await heard(desk, 4)
+    assert desk.calls == 1
+    # The first of two notices of one change is dropped (the push is the fragment as it is now);
+    # both announcements stay, each in its place.
+    assert got == [down, beat, last, up]
+    assert health.heard == [beat] and health.calls == 1
+    for group in list(hub.pages):
+        for page in (desk, health):
+            await hub.leave(group, page)

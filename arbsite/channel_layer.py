@@ -1,7 +1,32 @@
-"""The Redis channel layer, with a connection pool that makes a burst of commands wait, not fail."""
+"""The Redis channel layer, with a connection pool that makes a burst of commands wait, not fail,
+and a group send of many messages in two round trips."""
+
+import logging
+import time
+from collections import defaultdict
 
 from channels_redis.core import RedisChannelLayer
 from redis.asyncio import BlockingConnectionPool
+
+log = logging.getLogger(__name__)
+
+# channels_redis's own group-send script (4.3): each message onto its channel's sorted set, unless
+# the channel is at capacity; returns how many were over. Here a microsecond apart: a receive
+# takes the lowest score first, and of equal scores the lowest bytes, not the first sent.
+_GROUP_SEND = """
+local over_capacity = 0
+local current_time = tonumber(ARGV[#ARGV - 1])
+local expiry = ARGV[#ARGV]
+for i=1,#KEYS do
+    if redis.call('ZCOUNT', KEYS[i], '-inf', '+inf') < tonumber(ARGV[i + #KEYS]) then
+        redis.call('ZADD', KEYS[i], current_time + i * 0.000001, ARGV[i])
+        redis.call('EXPIRE', KEYS[i], expiry)
+    else
+        over_capacity = over_capacity + 1
+    end
+end
+return over_capacity
+"""
 
 
 class BlockingRedisChannelLayer(RedisChannelLayer):
@@ -16,3 +41,45 @@ class BlockingRedisChannelLayer(RedisChannelLayer):
     def create_pool(self, index: int) -> BlockingConnectionPool:
         host = dict(self.hosts[index])
         return BlockingConnectionPool.from_url(host.pop("address"), **host)
+
+    async def group_send_many(self, messages: list[tuple[str, dict]]) -> None:
+        """`group_send` of each (group, message), as it would, in two round trips per Redis host:
+        the groups' members, then every message to them, in order.
+
+        `group_send` makes four round trips per message; on the engine's busy loop each waits
+        for a turn, so the pages heard of a batch of six changes 20 ms after it was sent, and of
+        its last change later than its first.
+        """
+        now = int(time.time())
+        by_host = defaultdict(list)
+        for group, _ in messages:
+            assert self.require_valid_group_name(group), "Group name not valid"
+            by_host[self.consistent_hash(group)].append(group)
+        members: dict[str, list[str]] = {}
+        for index, groups in by_host.items():
+            pipe = self.connection(index).pipeline()
+            for group in groups:
+                key = self._group_key(group)
+                pipe.zremrangebyscore(key, min=0, max=now - self.group_expiry)
+                pipe.zrange(key, 0, -1)
+            replies = await pipe.execute()
+            for group, names in zip(groups, replies[1::2], strict=True):
+                members[group] = [name.decode("utf8") for name in names]
+        keys, payloads, capacities = defaultdict(list), defaultdict(list), defaultdict(list)
+        for group, message in messages:
+            by_index, payload, capacity = self._map_channel_keys_to_connection(
+                members[group], message
+            )
+            for index, channel_keys in by_index.items():
+                keys[index] += channel_keys
+                payloads[index] += [payload[key] for key in channel_keys]
+                capacities[index] += [capacity[key] for key in channel_keys]
+        for index, channel_keys in keys.items():
+            pipe = self.connection(index).pipeline()
+            for key in dict.fromkeys(channel_keys):
+                pipe.zremrangebyscore(key, min=0, max=now - int(self.expiry))
+            args = [*payloads[index], *capacities[index], time.time(), self.expiry]
+            pipe.eval(_GROUP_SEND, len(channel_keys), *channel_keys, *args)
+            over = (await pipe.execute())[-1]
+            if over:
+                log.info("%s of %s messages over their channel's capacity", over, len(channel_keys))

@@ -6,6 +6,7 @@ user may see.
 
 import asyncio
 import time
+from collections.abc import Awaitable
 from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -17,6 +18,7 @@ from markets import notices
 MAX_TOPICS = 20
 # The close code a page takes as "log in again" (as for a socket refused at connect).
 LOGIN_ENDED = 4401
+FEEDS = "feeds"  # a part of a push: the feed changes a heartbeat notice brought
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -86,21 +88,33 @@ class LiveConsumer(AsyncWebsocketConsumer):
         """
         if not self.accepted or self.ended or not await self.login_holds():
             return
-        # Every render this page needs is asked for before the first is awaited: the first page
-        # to hear a batch queues all of them on the render thread at once.
-        parts = []
-        for notice in heard:
+        # What to push: each announcement, each heartbeat's feed changes, and each fragment once,
+        # as of the last notice that re-renders it (the status bar follows opportunities and
+        # health). Every part is asked for before the first is awaited: the first page to hear
+        # a batch queues all of its renders at once.
+        todo: dict[object, dict] = {}
+        for index, notice in enumerate(heard):
             if notice["kind"] == notices.ALERT:
-                parts.append(live.rendered_announcement(notice))
+                todo[index] = notice
                 continue
             if notice["kind"] == notices.HEALTH and self.hears_feeds:
-                parts.append(asyncio.ensure_future(self.feed_notifications(notice["published"])))
-            group = notices.group(notice["kind"], notice["key"])
-            for fragment, key in self.wanted.get(group, []):
-                parts.append(live.rendered(fragment, key, self.audience, notice["published"]))
+                todo[FEEDS, index] = notice
+            for wanted in self.wanted.get(notices.group(notice["kind"], notice["key"]), []):
+                todo.pop(wanted, None)
+                todo[wanted] = notice
+        parts = [self.part(what, notice) for what, notice in todo.items()]
         html = "".join(filter(None, [await part for part in parts]))
         if html:
             await self.send(text_data=html)
+
+    def part(self, what, notice: dict) -> Awaitable[str | None]:
+        """One part of a push, asked for now and awaited later."""
+        if isinstance(what, int):
+            return live.rendered_announcement(notice)
+        if what[0] == FEEDS:
+            return asyncio.ensure_future(self.feed_notifications(notice["published"]))
+        fragment, key = what
+        return live.rendered(fragment, key, self.audience, notice["published"])
 
     async def feed_notifications(self, published: float) -> str:
         """The venue feeds that went down or came back since the last heartbeat, as

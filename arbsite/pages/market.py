@@ -17,7 +17,7 @@ from markets.bookcache import (
     TOP_HISTORY_S,
     BookCacheUnavailable,
     TopSample,
-    read_book,
+    read_books,
     top_history,
 )
 from markets.models import Listing, Market
@@ -56,7 +56,8 @@ def listed_books(symbol: str) -> tuple[list[tuple[Listing, dict | None]], bool]:
     was unavailable (then no book at all, rather than an error page)."""
     shown = listings(symbol)
     try:
-        return [(listing, read_book(listing.exchange.slug, symbol)) for listing in shown], False
+        books = read_books([listing.exchange.slug for listing in shown], symbol)
+        return [(listing, books[listing.exchange.slug]) for listing in shown], False
     except BookCacheUnavailable:
         return [(listing, None) for listing in shown], True
 

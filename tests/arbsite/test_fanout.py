@@ -194,3 +194,24 @@ async def test_notices_sent_together_reach_a_page_in_one_call_with_one_of_each_c
     for group in list(hub.pages):
         for page in (desk, health):
             await hub.leave(group, page)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_fragment_two_notices_re_render_comes_once_in_their_one_message(
+    user_with_role, in_memory_layer
+):
+    user = await database_sync_to_async(user_with_role)(VIEWER)
+    comm = communicator(user, "desk,opportunities")
+    assert (await comm.connect())[0]
+    layer = get_channel_layer()
+
+    await layer.group_send(OPPORTUNITIES, notices.notice(notices.OPPORTUNITIES))
+    await layer.group_send(notices.group(notices.HEALTH), notices.notice(notices.HEALTH))
+
+    message = await comm.receive_from(timeout=5)
+    assert await comm.receive_nothing(timeout=0.3)
+    # Both notices re-render the status bar (it counts the open opportunities and shows the
+    # feeds): it comes once, with the open opportunities.
+    assert message.count('id="desk-status"') == 1
+    assert 'id="open-opportunities"' in message
+    await comm.disconnect()

@@ -14,6 +14,7 @@ from markets.bookcache import (
     book_age_s,
     publish_book,
     read_book,
+    read_books,
     record_top,
     top_history,
 )
@@ -48,6 +49,18 @@ def test_a_published_book_reads_back_with_exact_levels():
 
     assert book["bids"] == [(Decimal("60000.10"), Decimal("0.5"))]
     assert book["asks"] == [(Decimal("60000.20"), Decimal("1.25"))]
+
+
+def test_the_books_of_several_venues_read_back_together_and_a_missing_one_is_none():
+    publish_book(top(received_ts=time.time()))
+    publish_book({**top(received_ts=time.time()), "venue": "coinbase", "bids": []})
+
+    books = read_books(["kraken", "coinbase", "binance"], "BTC-USD")
+
+    assert list(books) == ["kraken", "coinbase", "binance"]
+    assert books["kraken"]["asks"] == [(Decimal("60000.20"), Decimal("1.25"))]
+    assert books["coinbase"]["bids"] == [] and books["coinbase"]["venue"] == "coinbase"
+    assert books["binance"] is None
 
 
 def test_a_lagging_books_age_counts_how_late_it_came_by_the_venues_clock():

@@ -166,11 +166,22 @@ class Trade(models.Model):
             TradeEvent.objects.create(
                 trade=self, from_state=from_state, to_state=to_state, at=now, detail=detail[:200]
             )
-            notices.publish(notices.TRADES)
+            self.publish_change()
         self.state, self.state_changed_at = to_state, now
         for name, value in fields.items():
             setattr(self, name, value)
         return True
+
+    def publish_change(self) -> None:
+        """Tell the pages this trade changed, once the transaction commits: the trade lists,
+        and its market's page (the chart marks the trade)."""
+        notices.publish(notices.TRADES)
+        market = Opportunity.objects.filter(pk=self.opportunity_id).values_list(
+            "market__symbol", flat=True
+        )
+        symbol = market.first()
+        if symbol:
+            notices.publish(notices.TRADES, symbol)
 
 
 class TradeEvent(models.Model):

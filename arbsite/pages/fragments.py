@@ -61,6 +61,14 @@ FRAGMENTS: dict[str, list[Fragment]] = {
     notices.TRADES: [
         Fragment("trades", "dashboard.html#recent-trades", trades.recent_trades_context),
         Fragment("pnl", "dashboard.html#pnl", portfolio.pnl_context),
+        # A trade's own market: the chart's marks (Trade.publish_change).
+        Fragment(
+            "marks",
+            "market_detail.html#trade-marks",
+            market.trade_marks_context,
+            keyed=True,
+            perm=market.TRADES_PERM,
+        ),
     ],
     notices.PORTFOLIO: [
         Fragment("portfolio", "portfolio.html#balances", portfolio.balances_context),

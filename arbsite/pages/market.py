@@ -1,6 +1,7 @@
 """One market's page: each venue's depth side by side, its mid price over the last half hour
 with the desk's trades marked, and the cross-venue spread beneath it."""
 
+import json
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -25,6 +26,7 @@ from markets.money import BPS, amount_text, on_grid, plain
 from trading.models import Order, Trade
 
 DEPTH_LEVELS = 10
+TRADES_PERM = "trading.view_trade"  # who sees the desk's trades marked on the chart
 SPREAD_PLACES = Decimal("0.0001")
 
 
@@ -34,10 +36,14 @@ def market_detail(request, symbol: str):
         raise Http404("No such market.")
     market = get_object_or_404(Market, symbol=symbol)
     topics = ["desk", f"depth:{market.symbol}"]
+    sees_trades = request.user.has_perm(TRADES_PERM)
+    if sees_trades:
+        topics.append(f"marks:{market.symbol}")
     context = {
         "market": market,
         **depth_context(market.symbol),
         **price_chart_context(market),
+        **trade_marks_context(market.symbol, sees_trades=sees_trades),
         "topics": topics,
     }
     return render_page(request, "market_detail.html", context)
@@ -175,7 +181,8 @@ def trade_marks(market: Market, *, since: float) -> list[dict]:
 
 def price_chart_context(market: Market) -> dict:
     """Each venue's mid over the last TOP_HISTORY_S (from the book cache's sampled tops), the
-    cross-venue spread on the same times and the desk's trades marked, as exact decimal text."""
+    cross-venue spread on the same times, as exact decimal text (its trade marks:
+    `trade_marks_context`)."""
     shown = listings(market.symbol)
     now = time.time()
     slugs = [listing.exchange.slug for listing in shown]
@@ -183,10 +190,7 @@ def price_chart_context(market: Market) -> dict:
         history, unavailable = top_history(market.symbol, slugs, now), False
     except BookCacheUnavailable:
         history, unavailable = {slug: [] for slug in slugs}, True
-    marks = trade_marks(market, since=now - TOP_HISTORY_S)
-    times = sorted(
-        {s.ts for samples in history.values() for s in samples} | {m["ts"] for m in marks}
-    )
+    times = sorted({s.ts for samples in history.values() for s in samples})
     mids = {}
     for slug, samples in history.items():
         at = {s.ts: s.mid for s in samples}
@@ -202,7 +206,6 @@ def price_chart_context(market: Market) -> dict:
             "unavailable": unavailable,
             "latest": latest,
             "latest_spread": next((s for s in reversed(spreads) if s is not None), None),
-            "marks": marks,
             "window_min": TOP_HISTORY_S // 60,
             "chart": {
                 "symbol": market.symbol,
@@ -211,15 +214,32 @@ def price_chart_context(market: Market) -> dict:
                 "times": times,
                 "mids": mids,
                 "spread_bps": [None if s is None else f"{s:f}" for s in spreads],
-                "trades": [
-                    {
-                        "ts": m["ts"],
-                        "buy_price": f"{m['buy_price']:f}",
-                        "sell_price": f"{m['sell_price']:f}",
-                        "label": m["label"],
-                    }
-                    for m in marks
-                ],
             },
         }
+    }
+
+
+def trade_marks_context(symbol: str, *, audience: str = VIEW, sees_trades: bool = True) -> dict:
+    """The desk's trades in `symbol` of the chart's window, as the chart marks them (exact
+    decimal text in `chart_json`) and as the table beneath lists them; none for a user who may
+    not see trades (a pushed fragment is only sent to those who may)."""
+    market = Market.objects.get(symbol=symbol)
+    marks = trade_marks(market, since=time.time() - TOP_HISTORY_S) if sees_trades else []
+    chart = [
+        {
+            "ts": m["ts"],
+            "buy_price": f"{m['buy_price']:f}",
+            "sell_price": f"{m['sell_price']:f}",
+            "label": m["label"],
+        }
+        for m in marks
+    ]
+    return {
+        "market": market,
+        "marks": {
+            "list": marks,
+            "shown": sees_trades,
+            "window_min": TOP_HISTORY_S // 60,
+            "chart_json": json.dumps(chart),
+        },
     }

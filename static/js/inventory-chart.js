@@ -1,5 +1,6 @@
 /* The portfolio page's inventory chart: one line per venue of the chosen asset, from the
-   chart's data-chart; drawn again when the asset, mode or period form swaps #inventory. */
+   chart's data-chart; drawn again when the asset, mode or period form swaps #inventory, and
+   when pushed balances say the ledger moved (the form asks again with the same choices). */
 (function () {
   "use strict";
   var chart = null;
@@ -34,6 +35,12 @@
   document.addEventListener("DOMContentLoaded", function () { draw(false); });
   // htmx:load, not afterSettle: the form that asked is inside the section it replaced.
   document.addEventListener("htmx:load", function () { draw(false); });
+  document.addEventListener("htmx:wsAfterMessage", function (event) {
+    var message = event.detail && event.detail.message;
+    if (typeof message === "string" && message.indexOf('id="balances"') !== -1) {
+      htmx.trigger(document.body, "ledger-moved");
+    }
+  });
   window.addEventListener("resize", function () {
     var el = document.getElementById("inventory-chart");
     if (chart && el) { chart.setSize({ width: window.deskCharts.width(el), height: 260 }); }

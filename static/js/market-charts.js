@@ -1,6 +1,7 @@
 /* The market page's charts: each venue's mid price with the desk's trades marked, and the
    cross-venue spread beneath on the same times (one cursor). They start from the page's
-   #price-data block (the last half hour) and grow with each pushed #depth fragment. */
+   #price-data block (the last half hour) and grow with each pushed #depth fragment; the marks
+   come from #trade-marks, pushed again when a trade of this market changes. */
 (function () {
   "use strict";
   var d = null;
@@ -8,6 +9,8 @@
   var mids = {};
   var spread = [];
   var charts = [];
+  var trades = [];
+  var marksText = null;
 
   function num(v) { return v === null || v === undefined || v === "" ? null : parseFloat(v); }
 
@@ -18,6 +21,17 @@
     xs = d.times.slice();
     d.venues.forEach(function (v) { mids[v.slug] = d.mids[v.slug].map(num); });
     spread = d.spread_bps.map(num);
+    readMarks();
+    return true;
+  }
+
+  // The trades #trade-marks holds now; true if they are not the ones marked already.
+  function readMarks() {
+    var el = document.getElementById("trade-marks");
+    var text = el ? el.dataset.marks : "[]";
+    if (text === marksText) { return false; }
+    marksText = text;
+    trades = JSON.parse(text);
     return true;
   }
 
@@ -25,7 +39,7 @@
 
   // Keep the y range wide enough for the trades' fill prices, which need not be on a mid.
   function priceRange(u, min, max) {
-    d.trades.forEach(function (t) {
+    trades.forEach(function (t) {
       [num(t.buy_price), num(t.sell_price)].forEach(function (p) {
         if (p === null || isNaN(p)) { return; }
         min = min === null ? p : Math.min(min, p);
@@ -37,6 +51,16 @@
     return [min - pad, max + pad];
   }
 
+  // The times wide enough for every marked trade, which may be older than the first sample.
+  function timeRange(u, min, max) {
+    trades.forEach(function (t) {
+      min = min === null ? t.ts : Math.min(min, t.ts);
+      max = max === null ? t.ts : Math.max(max, t.ts);
+    });
+    if (min === null || max === null) { return [0, 1]; }
+    return min === max ? [min - 30, max + 30] : [min, max];
+  }
+
   // One focusable mark per leg of each trade, laid over the plot where it filled; its text
   // (the server's words) shows on hover or focus.
   function placeMarks(u) {
@@ -45,7 +69,7 @@
       layer = document.createElement("div");
       layer.className = "trade-marks";
       u.over.appendChild(layer);
-      d.trades.forEach(function (t) {
+      trades.forEach(function (t) {
         [["buy", t.buy_price, "\u25B2"], ["sell", t.sell_price, "\u25BC"]].forEach(function (leg) {
           var mark = document.createElement("button");
           mark.type = "button";
@@ -102,7 +126,7 @@
       return { label: v.name, stroke: C.seriesColour(i, priceEl), width: 1.5, spanGaps: true };
     }));
     var price = new uPlot(options(priceEl, series, d.symbol, {
-      scales: { x: { time: true }, y: { range: priceRange } },
+      scales: { x: { time: true, range: timeRange }, y: { range: priceRange } },
       hooks: { draw: [placeMarks] },
     }), priceData(), priceEl);
     var spreadSeries = [{}, { label: "spread (bps)", stroke: C.colour("--accent", spreadEl), width: 1.5, spanGaps: true }];
@@ -136,6 +160,14 @@
     }
   }
 
+  // A pushed #trade-marks with other trades: mark those instead (placeMarks lays them again).
+  function remark() {
+    if (!d || !readMarks() || !charts.length) { return; }
+    var layer = charts[0].over.querySelector(".trade-marks");
+    if (layer) { layer.remove(); }
+    charts[0].setData(priceData());
+  }
+
   function resize() {
     charts.forEach(function (c) {
       c.setSize({ width: window.deskCharts.width(c.root.parentNode), height: 260 });
@@ -145,7 +177,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     if (load()) { draw(); extend(); }
   });
-  document.addEventListener("htmx:wsAfterMessage", extend);
+  document.addEventListener("htmx:wsAfterMessage", function () { extend(); remark(); });
   window.addEventListener("resize", resize);
   if (window.deskCharts) { window.deskCharts.onThemeChange(draw); }
 })();

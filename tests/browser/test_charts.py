@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from decimal import Decimal
 
 import pytest
@@ -13,7 +14,15 @@ from django.db import connection
 from playwright.sync_api import Page, expect
 
 from markets.money import plain
-from tests.browser.test_desk import ARTIFACTS, CHROMIUM, ROOT, browser, logged_in, serve_desk
+from tests.browser.test_desk import (
+    ARTIFACTS,
+    CHROMIUM,
+    ROOT,
+    browser,
+    logged_in,
+    reset_if_tripped,
+    serve_desk,
+)
 from tests.databases import fresh_database
 
 __all__ = ["browser"]  # the module's Chromium, shared with test_desk's fixtures
@@ -139,7 +148,7 @@ def test_the_market_chart_draws_each_venues_mid_and_names_a_trade_on_hover(brows
     page.wait_for_timeout(2500)
     assert painted(page, "#price-chart")[1] != before[1]
     assert page.evaluate("window.notReloaded") is True
-    expect(page.locator("#price-caption")).to_contain_text(re.compile(r"\d+ trades? marked"))
+    expect(page.locator("#marks-count")).to_contain_text(re.compile(r"\d+ trades? of the last"))
     page.emulate_media(color_scheme="dark")
     page.reload()
     expect(page.locator("#price-chart .u-legend")).to_contain_text("Coinbase")
@@ -166,3 +175,40 @@ def test_the_portfolio_charts_each_venues_inventory_of_the_chosen_asset(browser,
     ARTIFACTS.mkdir(exist_ok=True)
     page.locator("#inventory").screenshot(path=str(ARTIFACTS / "portfolio-inventory.png"))
     assert not [e for e in page.errors if "Content Security Policy" in e]
+
+
+def test_a_trade_the_desk_makes_is_marked_and_moves_the_inventory_without_a_reload(
+    browser, desk
+):
+    operator = logged_in(browser, desk, "trader")
+    charts, inventories = {}, {}
+    for symbol in ("BTC-USD", "ETH-USD"):
+        charts[symbol] = logged_in(browser, desk, "trader")
+        charts[symbol].goto(f"{desk}/markets/{symbol}/")
+        inventories[symbol] = logged_in(browser, desk, "viewer")
+        inventories[symbol].goto(f"{desk}/portfolio/?asset={symbol.split('-')[0]}")
+    marks = {s: page.locator("#price-chart .trade-buy") for s, page in charts.items()}
+    for page in [*charts.values(), *inventories.values()]:
+        expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
+        page.evaluate("window.notReloaded = true")
+    before = {s: marks[s].count() for s in charts}
+    captions = {s: page.locator("#inventory-caption") for s, page in inventories.items()}
+    held = {s: captions[s].inner_text() for s in inventories}
+
+    traded = None
+    deadline = time.monotonic() + 180
+    while traded is None and time.monotonic() < deadline:
+        reset_if_tripped(operator)  # so the desk keeps trading
+        operator.wait_for_timeout(1000)
+        traded = next((s for s in charts if marks[s].count() > before[s]), None)
+
+    assert traded is not None, "the demo desk made no trade in 180 s"
+    expect(charts[traded].locator("#marks-count")).to_contain_text(
+        f"{marks[traded].count()} trade"
+    )
+    # The ledger moved: the inventory of the traded base is asked again, with the same choices.
+    expect(captions[traded]).not_to_have_text(held[traded], timeout=20_000)
+    expect(captions[traded]).to_contain_text(f"{traded.split('-')[0]} held per venue")
+    for page in [*charts.values(), *inventories.values()]:
+        assert page.evaluate("window.notReloaded") is True
+        assert not [e for e in page.errors if "Content Security Policy" in e]

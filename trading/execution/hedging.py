@@ -2,7 +2,6 @@
 
 from decimal import Decimal
 
-from markets import notices
 from markets.models import Exchange
 from markets.money import plain
 from risk.models import RiskProfile
@@ -78,7 +77,7 @@ def balance_trade(*, trade: Trade, venue_for: VenueFor, profile: RiskProfile) ->
     if trade.failure_reason != reason:
         Trade.objects.filter(pk=trade.pk).update(failure_reason=reason)
         trade.failure_reason = reason
-        notices.publish(notices.TRADES)
+        trade.publish_change()
     return trade
 
 

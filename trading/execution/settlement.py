@@ -6,7 +6,6 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from markets import notices
 from markets.money import money
 from markets.venues.orders import OrderReport
 from portfolio.models import Account, LedgerEntry
@@ -63,7 +62,7 @@ def record_order_report(*, order: Order, report: OrderReport | None, error: str 
             postings += [Posting(a, -amount, LedgerEntry.Kind.FEE) for a, amount in fees.items()]
             account = Account.objects.get(exchange=order.exchange, mode=trade.mode)
             post_entries(account=account, postings=postings, trade=trade, order=order)
-        notices.publish(notices.TRADES)
+        trade.publish_change()
     order.refresh_from_db()
     return True
 

@@ -1,5 +1,6 @@
 """The market page's price chart: each venue's mid over the last half hour from the sampled
-tops, the cross-venue spread on the same times, the desk's trades marked, all exact text."""
+tops, the cross-venue spread on the same times, the desk's trades marked (and pushed again when a
+trade of the market changes), all exact text."""
 
 import json
 import re
@@ -8,13 +9,25 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from channels.db import database_sync_to_async
+from django.contrib.auth.models import Permission
+from django.db import connections
 from django.urls import reverse
 
-from arbsite.pages.market import price_chart_context, spread_series, trade_marks
+from arbsite import live
+from arbsite.pages.market import (
+    price_chart_context,
+    spread_series,
+    trade_marks,
+    trade_marks_context,
+)
+from arbsite.roles import VIEWER
 from markets import bookcache
 from markets.bookcache import TOP_HISTORY_S, TopSample, record_top
 from markets.models import Exchange
-from tests.factories import OpportunityFactory, settled_trade
+from tests.arbsite.test_live import communicator
+from tests.factories import OpportunityFactory, TradeFactory, UserFactory, settled_trade
+from trading.models import Trade
 
 pytestmark = pytest.mark.django_db
 d = Decimal
@@ -90,9 +103,9 @@ def test_each_venues_mid_is_on_the_union_of_the_sampled_times(sampled, now):
 def test_a_trade_is_marked_at_each_legs_fill_price_with_venues_size_and_pnl(sampled, now):
     trade = closed_trade(sampled, seconds_ago=12)
 
-    chart = price_chart_context(sampled)["prices"]["chart"]
+    marks = trade_marks_context("BTC-USD")["marks"]
 
-    assert chart["trades"] == [
+    assert json.loads(marks["chart_json"]) == [
         {
             "ts": int(trade.created_at.timestamp()),
             "buy_price": "100.000000000000",
@@ -101,8 +114,7 @@ def test_a_trade_is_marked_at_each_legs_fill_price_with_venues_size_and_pnl(samp
             "size 1 BTC, net PnL 2.30 USD",
         }
     ]
-    # The trade's second is on the time axis, so the mark has a place between the samples.
-    assert int(trade.created_at.timestamp()) in chart["times"]
+    assert [m["trade"] for m in marks["list"]] == [trade]
 
 
 def test_a_trade_without_fills_is_marked_at_the_opportunitys_prices_with_no_pnl(venues):
@@ -138,7 +150,8 @@ def test_the_market_page_carries_the_chart_data_and_says_it_in_words(viewer, sam
     assert price_data(html)["mids"]["cheap"][0] == "100.50"
     assert 'id="price-chart"' in html and 'id="spread-chart"' in html
     assert "Last sampled mid: Cheap 101, Dear 102.5." in html
-    assert "1 trade marked." in html
+    assert "1 trade of the last 30 minutes marked on the chart." in html
+    assert f"Trade #{trade.pk} (closed)" in html  # in #trade-marks' data-marks
     assert "Last sampled: 49.14 bps." in html
     # The trades behind a <details>: venues, prices, size and PnL in plain digits.
     row = re.search(rf"#{trade.pk}</a>.*?</tr>", html, re.S).group(0)
@@ -154,3 +167,45 @@ def test_the_pushed_depth_carries_each_venues_mid_for_the_chart(viewer, venues, 
 
     assert 'data-venue="cheap" data-mid="99.50"' in html
     assert 'data-venue="dear" data-mid=""' in html  # resyncing: no mid to plot
+
+
+def test_a_user_who_may_not_see_trades_gets_no_marks_and_is_told_why(client, sampled, now):
+    closed_trade(sampled, seconds_ago=12)
+    user = UserFactory()
+    user.user_permissions.add(Permission.objects.get(codename="view_desk"))
+    client.force_login(user)
+
+    html = client.get(reverse("market_detail", args=["BTC-USD"])).content.decode()
+
+    assert 'data-marks="[]"' in html and "Trade #" not in html
+    assert "Your role does not show the desk's trades: none are marked." in html
+    assert "marks:BTC-USD" not in html  # nor does its page follow them
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_a_trade_that_closes_is_pushed_to_its_markets_page_as_a_mark(user_with_role):
+    user = await database_sync_to_async(user_with_role)(VIEWER)
+    btc, eth = communicator(user, "marks:BTC-USD"), communicator(user, "marks:ETH-USD")
+    assert (await btc.connect())[0] and (await eth.connect())[0]
+    trade = await database_sync_to_async(filled_trade_on_btc)()
+
+    await database_sync_to_async(trade.advance)(Trade.State.CLOSED, realised_net_profit=d("2.5"))
+
+    html = await btc.receive_from(timeout=5)
+    assert 'id="trade-marks"' in html and f"Trade #{trade.pk} (closed)" in html
+    # Another market's page hears of the trade as every page does (its notification), no marks.
+    heard = [await eth.receive_from(timeout=5)]
+    if not await eth.receive_nothing(timeout=0.5):
+        heard.append(await eth.receive_from())
+    assert not any('id="trade-marks"' in html for html in heard)
+    assert any("notice-stack" in html for html in heard)
+    await btc.disconnect()
+    await eth.disconnect()
+    live._RENDERER.submit(connections.close_all).result()
+
+
+def filled_trade_on_btc() -> Trade:
+    trade = TradeFactory(state=Trade.State.FILLED, realised_net_profit=None)
+    assert trade.opportunity.market.symbol == "BTC-USD"
+    return trade

@@ -142,7 +142,7 @@ def _time_figures(period) -> None:
         "maximum drawdown (the days' runs, today's trades)": lambda: queries._drawdown(
             period, filters, rolled
         ),
-        "maximum drawdown of the paper trades (a filter: on the trades)": lambda: queries._drawdown(
+        "maximum drawdown of the paper trades (a filter's runs)": lambda: queries._drawdown(
             period, Filters(mode="paper"), rolled
         ),
         "holding value (ledger at both ends, end prices)": lambda: queries.holding_of(

@@ -380,11 +380,19 @@ class DailyVenueRollup(models.Model):
 
 
 class DailyDrawdown(models.Model):
-    """A UTC day's closed trades (every market, venue and mode) as one stretch of the desk's
-    cumulative net PnL, from zero at the day's start: the points `performance.join_days` needs
-    to find the period's maximum drawdown without reading the trades (performance.DayRun)."""
+    """A UTC day's closed trades that a report's filter selects (a market, a venue on either
+    leg, a mode; None or "" is any) as one stretch of their cumulative net PnL, from zero at the
+    day's start: the points `performance.join_days` needs to find the period's maximum drawdown
+    without reading the trades (a `performance.DayRun`)."""
 
-    day = models.DateField(unique=True)
+    day = models.DateField()
+    market = models.ForeignKey(
+        "markets.Market", on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    venue = models.ForeignKey(
+        "markets.Exchange", on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    mode = models.CharField(max_length=5, choices=Mode.choices, blank=True)
     net = _money()
     high = _money()
     high_at = models.DateTimeField()
@@ -399,8 +407,18 @@ class DailyDrawdown(models.Model):
     fall_high = _money()
     fall_high_at = models.DateTimeField()
 
+    class Meta:
+        constraints = [
+            # One run per day and filter; it also serves the report's read of a filter's days.
+            models.UniqueConstraint(
+                fields=["market", "venue", "mode", "day"],
+                name="daily_drawdown_key",
+                nulls_distinct=False,
+            )
+        ]
+
     def __str__(self) -> str:
-        return str(self.day)
+        return f"{self.day} {self.market_id} {self.venue_id} {self.mode}"
 
 
 class DailyOpportunityRollup(models.Model):

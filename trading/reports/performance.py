@@ -31,7 +31,7 @@ class Drawdown:
 def max_drawdown(pnls: Iterable[tuple[datetime, Decimal]]) -> Drawdown | None:
     """The maximum drawdown of the running sum of `pnls` (in settlement order), None if it never
     fell below a previous high (or the start, zero). Its peak is the last time the desk stood at
-    that high before the fall (as `queries.drawdown_of` reads it)."""
+    that high before the fall."""
     running, peak, peak_at, worst = ZERO, ZERO, None, None
     for at, pnl in pnls:
         running += pnl

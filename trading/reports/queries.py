@@ -5,7 +5,7 @@ day not rolled up yet) from the raw rows, grouped the same way, so both give the
 """
 
 from collections import Counter
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, timedelta
 from decimal import Decimal
 from functools import reduce
 from operator import or_
@@ -447,56 +447,6 @@ def _fold(
 
 # Performance ---------------------------------------------------------------------------------
 
-# The cumulative net PnL of `t` (closed trades, settlement order) and its running high, as
-# window functions: PostgreSQL and SQLite both run it, over the (state, closed_at) rows only.
-_RUNNING = """
-WITH t AS ({trades}),
-c AS (
-    SELECT closed_at, id, SUM(realised_net_profit) OVER (
-        ORDER BY closed_at, id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum
-    FROM t
-),
-p AS (
-    SELECT closed_at, id, cum, MAX(cum) OVER (
-        ORDER BY closed_at, id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS high
-    FROM c
-)
-"""
-# The deepest point below the high so far (the start, zero, counts as a high).
-_TROUGH = """
-SELECT closed_at, id, cum, CASE WHEN high > 0 THEN high ELSE 0 END AS top FROM p
-ORDER BY CASE WHEN high > 0 THEN high ELSE 0 END - cum DESC, closed_at, id LIMIT 1
-"""
-# When that high was last reached before the trough.
-_PEAK = """
-SELECT MAX(closed_at) FROM p WHERE cum = %s AND (closed_at < %s OR (closed_at = %s AND id < %s))
-"""
-
-
-def drawdown_of(trades: QuerySet) -> Drawdown | None:
-    """The maximum drawdown of the cumulative net PnL of `trades` (closed), in two queries."""
-    rows = trades.values("id", "closed_at", "realised_net_profit").order_by()
-    sql, params = rows.query.sql_with_params()
-    running = _RUNNING.format(trades=sql)
-    with connections[rows.db].cursor() as cursor:
-        cursor.execute(running + _TROUGH, params)
-        found = cursor.fetchone()
-        if found is None or money(found[3]) - money(found[2]) <= 0:
-            return None
-        trough_at, trough_id, cum, top = found
-        peak_at = None
-        if money(top) > 0:
-            cursor.execute(running + _PEAK, [*params, top, trough_at, trough_at, trough_id])
-            peak_at = cursor.fetchone()[0]
-    return Drawdown(money(top) - money(cum), _aware(peak_at), _aware(trough_at))
-
-
-def _aware(value):
-    """A timestamp as the raw cursor gives it (SQLite: text) as an aware UTC datetime."""
-    if value is None or isinstance(value, datetime):
-        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
-
 
 def performance_of(report: Report) -> Performance:
     """The closed trades of `report` judged: won against lost and fees (from its total), the
@@ -552,17 +502,20 @@ def _venue_returns(report: Report, capital: dict[int, Decimal]) -> tuple[VenueRe
 
 
 def _drawdown(period: Period, filters: Filters, rolled: set[date]) -> Drawdown | None:
-    """The maximum drawdown of the period's closed trades that match `filters`. The rolled days
-    keep the whole desk's run of each day (DailyDrawdown), joined with the other days' runs read
-    from their trades; a filter cuts across those runs, so it is found on the trades alone."""
-    if filters != Filters() or not rolled:
-        return drawdown_of(settled_trades(period, filters).filter(state=State.CLOSED))
-    runs = {row.day: _stored_run(row) for row in DailyDrawdown.objects.filter(day__in=rolled)}
+    """The maximum drawdown of the period's closed trades that match `filters`: the runs the
+    rollups keep of each rolled day for that filter, joined with the other days' runs read
+    from their trades."""
+    stored = DailyDrawdown.objects.filter(
+        day__in=rolled, market=filters.market, venue=filters.venue, mode=filters.mode
+    )
+    runs = {row.day: _stored_run(row) for row in stored}
     raw_days = [d for d in period.days if d not in rolled]
     if raw_days:
         trades = Trade.objects.filter(_raw_ranges(raw_days, "closed_at"), state=State.CLOSED)
-        rows = trades.order_by("closed_at", "id").values_list(
-            "closed_at", "id", "realised_net_profit"
+        rows = (
+            _matching(trades, filters)
+            .order_by("closed_at", "id")
+            .values_list("closed_at", "id", "realised_net_profit")
         )
         runs.update(day_runs(rows.iterator(chunk_size=5000)))
     return join_days(runs[day] for day in sorted(runs))

@@ -2,7 +2,8 @@
 
 import logging
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from itertools import groupby, product
 
 from django.conf import settings
 from django.db import transaction
@@ -20,7 +21,7 @@ from trading.models import (
     Trade,
 )
 from trading.reports.figures import Filters, Period
-from trading.reports.performance import day_runs
+from trading.reports.performance import day_run
 from trading.reports.queries import (
     RUN_POINT_FIELDS,
     opportunity_groups,
@@ -112,16 +113,41 @@ def roll_up_trades(period: Period) -> int:
 
 
 def _drawdown_rows(trades: QuerySet) -> Iterator[DailyDrawdown]:
-    """The run of each day of the closed `trades`, as DailyDrawdown rows."""
+    """The run of each day of the closed `trades` for each filter a report can choose that
+    selects some of them (any or its market, any or either of its venues, any or its mode)."""
     closed = trades.filter(state=Trade.State.CLOSED).order_by("closed_at", "id")
-    rows = closed.values_list("closed_at", "id", "realised_net_profit")
-    for day, run in day_runs(rows.iterator(chunk_size=5000)):
-        points = {
-            f"{name}_{field}": getattr(point, field)
-            for name, point in (("low", run.low), ("fall", run.fall))
-            for field in RUN_POINT_FIELDS
-        }
-        yield DailyDrawdown(day=day, net=run.net, high=run.high, high_at=run.high_at, **points)
+    rows = closed.values_list(
+        "closed_at",
+        "id",
+        "realised_net_profit",
+        "opportunity__market_id",
+        "opportunity__buy_exchange_id",
+        "opportunity__sell_exchange_id",
+        "mode",
+    )
+    by_day = groupby(rows.iterator(chunk_size=5000), key=lambda row: row[0].astimezone(UTC).date())
+    for day, day_trades in by_day:
+        selected: dict[tuple, list] = {}
+        for at, trade_id, pnl, market_id, buy_id, sell_id, mode in day_trades:
+            for key in product((None, market_id), {None, buy_id, sell_id}, ("", mode)):
+                selected.setdefault(key, []).append((at, trade_id, pnl))
+        for (market_id, venue_id, mode), chosen in selected.items():
+            run = day_run(chosen)
+            points = {
+                f"{name}_{field}": getattr(point, field)
+                for name, point in (("low", run.low), ("fall", run.fall))
+                for field in RUN_POINT_FIELDS
+            }
+            yield DailyDrawdown(
+                day=day,
+                market_id=market_id,
+                venue_id=venue_id,
+                mode=mode,
+                net=run.net,
+                high=run.high,
+                high_at=run.high_at,
+                **points,
+            )
 
 
 def roll_up_missing(today: date | None = None) -> list[date]:

@@ -15,6 +15,7 @@ from portfolio.services import open_account
 from tests.factories import (
     ExchangeFactory,
     FillFactory,
+    MarketFactory,
     OpportunityFactory,
     OrderFactory,
     TradeFactory,
@@ -295,6 +296,59 @@ def test_the_rolled_up_drawdown_is_the_drawdown_of_the_trades(series):
     rolled = performance_of(build_report(period, Filters())).drawdown
 
     assert rolled == from_trades == max_drawdown((at, pnl) for at, _, pnl in trades)
+
+
+PAIRS = [("kraken", "coinbase"), ("coinbase", "binance"), ("binance", "kraken")]
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    day_series.filter(lambda s: s and sum(new_day for _, new_day, _ in s) < 5),
+    st.lists(
+        st.tuples(
+            st.sampled_from(["BTC-USD", "ETH-USD"]),
+            st.integers(0, 2),
+            st.sampled_from(["paper", "live"]),
+        ),
+        min_size=30,
+        max_size=30,
+    ),
+)
+def test_the_rolled_up_drawdown_of_a_filter_is_that_of_its_trades(series, places):
+    for model in (Trade, RollupDay, DailyDrawdown):  # the examples share one transaction
+        model.objects.all().delete()
+    today = timezone.now().date()
+    first = today - timedelta(days=sum(new_day for _, new_day, _ in series))
+    trades = []
+    for (at, _, pnl), (symbol, pair, mode) in zip(settled(series, first), places, strict=False):
+        buy, sell = (ExchangeFactory(slug=slug) for slug in PAIRS[pair])
+        opportunity = OpportunityFactory(
+            market=MarketFactory(symbol=symbol), buy_exchange=buy, sell_exchange=sell
+        )
+        TradeFactory(
+            opportunity=opportunity, mode=mode, realised_net_profit=pnl, created_at=at, closed_at=at
+        )
+        trades.append((at, pnl, symbol, PAIRS[pair], mode))
+    roll_up(first, today)
+    period = Period(first, today)
+    btc, kraken = MarketFactory(symbol="BTC-USD"), ExchangeFactory(slug="kraken")
+
+    for filters, chosen in [
+        (Filters(market=btc), lambda symbol, pair, mode: symbol == "BTC-USD"),
+        (Filters(venue=kraken), lambda symbol, pair, mode: "kraken" in pair),
+        (Filters(mode="live"), lambda symbol, pair, mode: mode == "live"),
+        (
+            Filters(btc, kraken, "paper"),
+            lambda s, p, m: s == "BTC-USD" and "kraken" in p and m == "paper",
+        ),
+    ]:
+        drawdown = performance_of(build_report(period, filters)).drawdown
+        selected = [(at, pnl) for at, pnl, *place in trades if chosen(*place)]
+
+        assert drawdown == max_drawdown(selected), filters
 
 
 @pytest.mark.django_db

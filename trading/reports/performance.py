@@ -72,18 +72,17 @@ class DayRun:
 def day_run(trades: Iterable[tuple[datetime, int, Decimal]]) -> DayRun:
     """The run of a day's closed trades, (settled at, id, net PnL) in settlement order."""
     cum, high, high_at, low, fall = ZERO, None, None, None, None
-    for at, trade_id, pnl in trades:
+    for at, trade_id, pnl in trades:  # a rollup runs this over each trade a dozen times: lean
         cum += pnl
         if high is None or cum >= high:
             high, high_at = cum, at
-        point = RunPoint(at, trade_id, cum, high, high_at)
-        if low is None or cum < low.cum:
-            low = point
-        if fall is None or high - cum > fall.high - fall.cum:
-            fall = point
+        if low is None or cum < low[2]:
+            low = (at, trade_id, cum, high, high_at)
+        if fall is None or high - cum > fall[3] - fall[2]:
+            fall = (at, trade_id, cum, high, high_at)
     if low is None:
         raise ValueError("a day's run needs a trade")
-    return DayRun(cum, high, high_at, low, fall)
+    return DayRun(cum, high, high_at, RunPoint(*low), RunPoint(*fall))
 
 
 def day_runs(trades: Iterable[tuple[datetime, int, Decimal]]) -> Iterator[tuple[date, DayRun]]:

@@ -124,38 +124,32 @@ def _timed(fn, repeat: int = 1) -> tuple[float, object]:
 
 
 def _time_figures(period) -> None:
-    """The report page's performance figures for `period`, each query alone as performance_of
+    """The report page's performance figures for `period`, each part alone as performance_of
     and holding_of run it, then all of them: medians of 3."""
-    from django.db.models import Count, F, Q, Sum
-
-    from trading.models import Order, Trade
     from trading.reports import queries
     from trading.reports.figures import Filters
 
     filters = Filters()
-    trades = queries.settled_trades(period, filters).filter(state=Trade.State.CLOSED)
-    orders = Order.objects.filter(trade__in=trades.values("pk"))
-    won, lost = Q(realised_net_profit__gt=0), Q(realised_net_profit__lt=0)
-    net = "realised_net_profit"
-    legs = ("opportunity__buy_exchange_id", "opportunity__sell_exchange_id")
+    report = queries.build_report(period, filters)
+    rolled = queries.rolled_days(period)
     figures = {
-        "profit factor, expectancy: won, lost, count": lambda: trades.aggregate(
-            n=Count("pk"), won=Sum(net, filter=won), lost=Sum(net, filter=lost)
+        "profit factor, expectancy, fees share: the report's total (rollups)": lambda: (
+            queries.build_report(period, filters)
         ),
-        "fees share, capital per venue: the orders' fees and notional by venue": lambda: list(
-            orders.values_list("exchange_id")
-            .annotate(f=Sum("fee"), c=Sum(F("filled_amount") * F("average_price")))
-            .order_by()
+        "capital per venue (venue rollups, today's orders)": lambda: queries._capital_by_venue(
+            period, filters, rolled
         ),
-        "return on capital: net PnL by venue pair": lambda: list(
-            trades.values_list(*legs).annotate(s=Sum(net)).order_by()
+        "maximum drawdown (the days' runs, today's trades)": lambda: queries._drawdown(
+            period, filters, rolled
         ),
-        "maximum drawdown (amount and dates)": lambda: queries.drawdown_of(trades),
+        "maximum drawdown of the paper trades (a filter's runs)": lambda: queries._drawdown(
+            period, Filters(mode="paper"), rolled
+        ),
         "holding value (ledger at both ends, end prices)": lambda: queries.holding_of(
             period, filters
         ),
-        "all of them (performance_of and holding_of)": lambda: (
-            queries.performance_of(period, filters),
+        "all of them (performance_of and holding_of, given the report)": lambda: (
+            queries.performance_of(report),
             queries.holding_of(period, filters),
         ),
     }

@@ -354,6 +354,8 @@ class DailyRollup(models.Model):
     volume = _money(default=0)
     fees = _money(default=0)
     net_profit = _money(default=0)
+    won = _money(default=0)  # the net PnL of the closed trades that made money
+    lost = _money(default=0)  # and of those that lost it (below zero)
     worst = _money(null=True)
     best = _money(null=True)
     one_legged = models.PositiveIntegerField(default=0)
@@ -369,6 +371,65 @@ class DailyRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.market_id} {self.buy_exchange_id}->{self.sell_exchange_id}"
+
+
+class DailyVenueRollup(models.Model):
+    """The notional the filled orders of a rollup's closed trades put to work on one venue."""
+
+    rollup = models.ForeignKey(DailyRollup, on_delete=models.CASCADE, related_name="venues")
+    exchange = models.ForeignKey("markets.Exchange", on_delete=models.PROTECT, related_name="+")
+    # Amount times price, unrounded (two money scales), so the period's sum rounds as one sum.
+    capital = models.DecimalField(max_digits=60, decimal_places=24, default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["rollup", "exchange"], name="daily_venue_rollup_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rollup} on {self.exchange_id}"
+
+
+class DailyDrawdown(models.Model):
+    """A UTC day's closed trades that a report's filter selects (a market, a venue on either
+    leg, a mode; None or "" is any) as one stretch of their cumulative net PnL, from zero at the
+    day's start: the points `performance.join_days` needs to find the period's maximum drawdown
+    without reading the trades (a `performance.DayRun`)."""
+
+    day = models.DateField()
+    market = models.ForeignKey(
+        "markets.Market", on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    venue = models.ForeignKey(
+        "markets.Exchange", on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    mode = models.CharField(max_length=5, choices=Mode.choices, blank=True)
+    net = _money()
+    high = _money()
+    high_at = models.DateTimeField()
+    low_at = models.DateTimeField()
+    low_id = models.BigIntegerField()
+    low_cum = _money()
+    low_high = _money()
+    low_high_at = models.DateTimeField()
+    fall_at = models.DateTimeField()
+    fall_id = models.BigIntegerField()
+    fall_cum = _money()
+    fall_high = _money()
+    fall_high_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            # One run per day and filter; it also serves the report's read of a filter's days.
+            models.UniqueConstraint(
+                fields=["market", "venue", "mode", "day"],
+                name="daily_drawdown_key",
+                nulls_distinct=False,
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.market_id} {self.venue_id} {self.mode}"
 
 
 class DailyOpportunityRollup(models.Model):

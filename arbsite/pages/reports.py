@@ -32,7 +32,7 @@ def _query(data) -> str:
 def reports(request):
     form = ReportFilter(request.GET)
     report = build_report(*form.period_and_filters()) if form.is_valid() else None
-    performance = performance_of(*form.period_and_filters()) if report else None
+    performance = performance_of(report) if report else None
     holdings, unpriced = holding_of(*form.period_and_filters()) if report else ([], [])
     # Settled trades in the period: exactly the rows settled_trades() exports.
     trades = report.total.closed + report.total.failed if report else 0

@@ -76,6 +76,8 @@ class TradeFigures:
     volume: Decimal = ZERO
     fees: Decimal = ZERO
     net_profit: Decimal = ZERO
+    won: Decimal = ZERO  # the net PnL of the closed trades that made money
+    lost: Decimal = ZERO  # and of those that lost it (below zero)
     worst: Decimal | None = None
     best: Decimal | None = None
     one_legged: int = 0
@@ -89,6 +91,8 @@ class TradeFigures:
         self.volume += other.volume
         self.fees += other.fees
         self.net_profit += other.net_profit
+        self.won += other.won
+        self.lost += other.lost
         self.worst = _pick(min, self.worst, other.worst)
         self.best = _pick(max, self.best, other.best)
         self.one_legged += other.one_legged

@@ -4,10 +4,11 @@ trade paid against what a lost one cost, fees against gross, and return on capit
 Pure: plain values in and out; `queries.performance_of` fills them from the database.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from itertools import groupby
 
 from markets.money import BPS, ZERO, money
 
@@ -30,7 +31,7 @@ class Drawdown:
 def max_drawdown(pnls: Iterable[tuple[datetime, Decimal]]) -> Drawdown | None:
     """The maximum drawdown of the running sum of `pnls` (in settlement order), None if it never
     fell below a previous high (or the start, zero). Its peak is the last time the desk stood at
-    that high before the fall (as `queries.drawdown_of` reads it)."""
+    that high before the fall."""
     running, peak, peak_at, worst = ZERO, ZERO, None, None
     for at, pnl in pnls:
         running += pnl
@@ -39,6 +40,79 @@ def max_drawdown(pnls: Iterable[tuple[datetime, Decimal]]) -> Drawdown | None:
         fall = peak - running
         if fall > 0 and (worst is None or fall > worst.amount):
             worst = Drawdown(money(fall), peak_at, at)
+    return worst
+
+
+@dataclass(frozen=True, slots=True)
+class RunPoint:
+    """A trade in a day's run: the running sum since the day's start once it settled, the
+    highest running sum up to it and the last time the day stood there."""
+
+    at: datetime
+    id: int
+    cum: Decimal
+    high: Decimal
+    high_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DayRun:
+    """A day's closed trades as a stretch of cumulative net PnL, from zero at its start: its net,
+    its high (and the last time at it), its first lowest point and its first deepest fall below
+    its own high so far. Wherever the desk stood when the day began, the day's deepest fall from
+    the period's high is at one of those two points (`join_days`)."""
+
+    net: Decimal
+    high: Decimal
+    high_at: datetime
+    low: RunPoint
+    fall: RunPoint
+
+
+def day_run(trades: Iterable[tuple[datetime, int, Decimal]]) -> DayRun:
+    """The run of a day's closed trades, (settled at, id, net PnL) in settlement order."""
+    cum, high, high_at, low, fall = ZERO, None, None, None, None
+    for at, trade_id, pnl in trades:  # a rollup runs this over each trade a dozen times: lean
+        cum += pnl
+        if high is None or cum >= high:
+            high, high_at = cum, at
+        if low is None or cum < low[2]:
+            low = (at, trade_id, cum, high, high_at)
+        if fall is None or high - cum > fall[3] - fall[2]:
+            fall = (at, trade_id, cum, high, high_at)
+    if low is None:
+        raise ValueError("a day's run needs a trade")
+    return DayRun(cum, high, high_at, RunPoint(*low), RunPoint(*fall))
+
+
+def day_runs(trades: Iterable[tuple[datetime, int, Decimal]]) -> Iterator[tuple[date, DayRun]]:
+    """The run of each UTC day of `trades` (as `day_run` takes them), day by day."""
+    for day, rows in groupby(trades, key=lambda row: row[0].astimezone(UTC).date()):
+        yield day, day_run(rows)
+
+
+def join_days(runs: Iterable[DayRun]) -> Drawdown | None:
+    """The maximum drawdown of days' runs in order, exactly as `max_drawdown` gives it over
+    their trades.
+
+    Entering a day at cumulative `cum` below a high `peak`, a trade of the day that stands at
+    `cum + p.cum` under the day's high so far `p.high` falls `max(peak, cum + p.high) - (cum +
+    p.cum)` from the period's high: the larger of `peak - cum - p.cum`, deepest at the day's
+    first lowest point, and `p.high - p.cum`, deepest at the day's first deepest fall. So one of
+    those two points is the day's first deepest trade; the high it fell from is the day's own
+    when the day had climbed to it (the last time there), else the period's high before."""
+    cum, peak, peak_at, worst = ZERO, ZERO, None, None
+    for run in runs:
+        for point in sorted((run.low, run.fall), key=lambda p: (p.at, p.id)):
+            high = cum + point.high
+            fall = max(peak, high) - (cum + point.cum)
+            if fall > 0 and (worst is None or fall > worst.amount):
+                fell_from = point.high_at if high > peak or high == peak > 0 else peak_at
+                worst = Drawdown(money(fall), fell_from, point.at)
+        high = cum + run.high
+        if high > peak or high == peak > 0:
+            peak, peak_at = high, run.high_at
+        cum += run.net
     return worst
 
 

@@ -5,7 +5,7 @@ day not rolled up yet) from the raw rows, grouped the same way, so both give the
 """
 
 from collections import Counter
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, timedelta
 from decimal import Decimal
 from functools import reduce
 from operator import or_
@@ -33,8 +33,10 @@ from markets.models import Exchange, Market
 from markets.money import ZERO, day_start, money
 from portfolio.models import LedgerEntry
 from trading.models import (
+    DailyDrawdown,
     DailyOpportunityRollup,
     DailyRollup,
+    DailyVenueRollup,
     Fill,
     Opportunity,
     Order,
@@ -51,17 +53,24 @@ from trading.reports.figures import (
     fold_report,
 )
 from trading.reports.performance import (
+    DayRun,
     Drawdown,
     Holding,
     Performance,
+    RunPoint,
     VenueReturn,
+    day_runs,
     holding_values,
+    join_days,
 )
 
 # Money sums: wider than a money column (numeric(28, 12)) so a long period's total fits.
 MONEY = DecimalField(max_digits=40, decimal_places=12)
+# Notional sums (amount times price) unrounded, as DailyVenueRollup keeps them.
+CAPITAL = DecimalField(max_digits=60, decimal_places=24)
 State = Trade.State
 FAILED_STATES = [State.FAILED, State.REJECTED]
+WON, LOST = Q(realised_net_profit__gt=0), Q(realised_net_profit__lt=0)
 # (day, market id, buy venue id, sell venue id, mode); mode is "" for opportunities.
 Key = tuple[date, int, int, int, str]
 KEY_FIELDS = ["day", "market_id", "buy_exchange_id", "sell_exchange_id"]
@@ -100,8 +109,10 @@ def trade_groups(trades: QuerySet) -> dict[Key, TradeFigures]:
         .annotate(
             n_closed=Count("pk", filter=closed),
             n_failed=Count("pk", filter=Q(state__in=FAILED_STATES)),
-            n_wins=Count("pk", filter=closed & Q(realised_net_profit__gt=0)),
+            n_wins=Count("pk", filter=closed & WON),
             net=Sum("realised_net_profit", filter=closed, output_field=MONEY),
+            s_won=Sum("realised_net_profit", filter=closed & WON, output_field=MONEY),
+            s_lost=Sum("realised_net_profit", filter=closed & LOST, output_field=MONEY),
             worst=Min("realised_net_profit", filter=closed),
             best=Max("realised_net_profit", filter=closed),
             n_one_legged=Count("pk", filter=closed & Q(is_one_legged=True)),
@@ -119,6 +130,8 @@ def trade_groups(trades: QuerySet) -> dict[Key, TradeFigures]:
             failed=r["n_failed"],
             wins=r["n_wins"],
             net_profit=money(r["net"]),
+            won=money(r["s_won"]),
+            lost=money(r["s_lost"]),
             worst=_optional_money(r["worst"]),
             best=_optional_money(r["best"]),
             one_legged=r["n_one_legged"],
@@ -155,6 +168,25 @@ def _key(row: dict) -> Key:
         row["sell_exchange_id"],
         row.get("mode", ""),
     )
+
+
+def venue_capital(trades: QuerySet) -> dict[tuple[Key, int], Decimal]:
+    """The notional (amount times price, unrounded) the orders of the closed `trades` filled,
+    by trade group (as trade_groups keys them) and the venue of the order."""
+    rows = (
+        Order.objects.filter(trade__in=trades.filter(state=State.CLOSED).values("pk"))
+        .values(
+            "exchange_id",
+            day=TruncDate("trade__closed_at", tzinfo=UTC),
+            market_id=F("trade__opportunity__market_id"),
+            buy_exchange_id=F("trade__opportunity__buy_exchange_id"),
+            sell_exchange_id=F("trade__opportunity__sell_exchange_id"),
+            mode=F("trade__mode"),
+        )
+        .annotate(capital=Sum(F("filled_amount") * F("average_price"), output_field=CAPITAL))
+        .order_by()
+    )
+    return {(_key(r), r["exchange_id"]): r["capital"] or ZERO for r in rows}
 
 
 def _duration_bucket(lower: int, upper: int | None) -> Q:
@@ -256,6 +288,8 @@ def _rolled_trade_groups(rollups: QuerySet) -> dict[Key, TradeFigures]:
             s_volume=Sum("volume", output_field=MONEY),
             s_fees=Sum("fees", output_field=MONEY),
             s_net=Sum("net_profit", output_field=MONEY),
+            s_won=Sum("won", output_field=MONEY),
+            s_lost=Sum("lost", output_field=MONEY),
             s_worst=Min("worst"),
             s_best=Max("best"),
             n_one_legged=Sum("one_legged"),
@@ -271,6 +305,8 @@ def _rolled_trade_groups(rollups: QuerySet) -> dict[Key, TradeFigures]:
             volume=money(r["s_volume"]),
             fees=money(r["s_fees"]),
             net_profit=money(r["s_net"]),
+            won=money(r["s_won"]),
+            lost=money(r["s_lost"]),
             worst=_optional_money(r["s_worst"]),
             best=_optional_money(r["s_best"]),
             one_legged=r["n_one_legged"],
@@ -411,107 +447,89 @@ def _fold(
 
 # Performance ---------------------------------------------------------------------------------
 
-# The cumulative net PnL of `t` (closed trades, settlement order) and its running high, as
-# window functions: PostgreSQL and SQLite both run it, over the (state, closed_at) rows only.
-_RUNNING = """
-WITH t AS ({trades}),
-c AS (
-    SELECT closed_at, id, SUM(realised_net_profit) OVER (
-        ORDER BY closed_at, id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum
-    FROM t
-),
-p AS (
-    SELECT closed_at, id, cum, MAX(cum) OVER (
-        ORDER BY closed_at, id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS high
-    FROM c
-)
-"""
-# The deepest point below the high so far (the start, zero, counts as a high).
-_TROUGH = """
-SELECT closed_at, id, cum, CASE WHEN high > 0 THEN high ELSE 0 END AS top FROM p
-ORDER BY CASE WHEN high > 0 THEN high ELSE 0 END - cum DESC, closed_at, id LIMIT 1
-"""
-# When that high was last reached before the trough.
-_PEAK = """
-SELECT MAX(closed_at) FROM p WHERE cum = %s AND (closed_at < %s OR (closed_at = %s AND id < %s))
-"""
 
-
-def drawdown_of(trades: QuerySet) -> Drawdown | None:
-    """The maximum drawdown of the cumulative net PnL of `trades` (closed), in two queries."""
-    rows = trades.values("id", "closed_at", "realised_net_profit").order_by()
-    sql, params = rows.query.sql_with_params()
-    running = _RUNNING.format(trades=sql)
-    with connections[rows.db].cursor() as cursor:
-        cursor.execute(running + _TROUGH, params)
-        found = cursor.fetchone()
-        if found is None or money(found[3]) - money(found[2]) <= 0:
-            return None
-        trough_at, trough_id, cum, top = found
-        peak_at = None
-        if money(top) > 0:
-            cursor.execute(running + _PEAK, [*params, top, trough_at, trough_at, trough_id])
-            peak_at = cursor.fetchone()[0]
-    return Drawdown(money(top) - money(cum), _aware(peak_at), _aware(trough_at))
-
-
-def _aware(value):
-    """A timestamp as the raw cursor gives it (SQLite: text) as an aware UTC datetime."""
-    if value is None or isinstance(value, datetime):
-        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
-
-
-def performance_of(period: Period, filters: Filters) -> Performance:
-    """The period's closed trades that match `filters`, judged: won against lost, fees, the
+def performance_of(report: Report) -> Performance:
+    """The closed trades of `report` judged: won against lost and fees (from its total), the
     maximum drawdown and each venue's return on the notional put to work there."""
-    trades = settled_trades(period, filters).filter(state=State.CLOSED)
-    totals = trades.aggregate(
-        n=Count("pk"),
-        won=Sum("realised_net_profit", filter=Q(realised_net_profit__gt=0), output_field=MONEY),
-        lost=Sum("realised_net_profit", filter=Q(realised_net_profit__lt=0), output_field=MONEY),
-    )
-    orders = Order.objects.filter(trade__in=trades.values("pk"))
-    by_venue = (
-        orders.values_list("exchange_id")
-        .annotate(
-            fees=Sum("fee", output_field=MONEY),
-            capital=Sum(F("filled_amount") * F("average_price"), output_field=MONEY),
-        )
-        .order_by()
-    )
-    fees, capital = ZERO, {}
-    for venue_id, venue_fees, venue_capital in by_venue:
-        fees += venue_fees or ZERO
-        capital[venue_id] = venue_capital
+    rolled = rolled_days(report.period)
     return Performance(
-        closed=totals["n"],
-        gross_won=money(totals["won"]),
-        gross_lost=money(totals["lost"]),
-        fees=money(fees),
-        drawdown=drawdown_of(trades),
-        venues=_venue_returns(trades, capital),
+        closed=report.total.closed,
+        gross_won=report.total.won,
+        gross_lost=report.total.lost,
+        fees=report.total.fees,
+        drawdown=_drawdown(report.period, report.filters, rolled),
+        venues=_venue_returns(report, _capital_by_venue(report.period, report.filters, rolled)),
     )
 
 
-def _venue_returns(trades: QuerySet, capital: dict[int, Decimal | None]) -> tuple[VenueReturn, ...]:
-    """Each venue's capital (notional filled there, by venue id) beside the net PnL of the trades
-    with a leg there: one query of the net per venue pair, each pair's net counted on both."""
-    net: Counter = Counter()
-    pairs = trades.values_list("opportunity__buy_exchange_id", "opportunity__sell_exchange_id")
-    for buy_id, sell_id, total in pairs.annotate(
-        s=Sum("realised_net_profit", output_field=MONEY)
-    ).order_by():
-        net[buy_id] += money(total)
-        net[sell_id] += money(total)
-    used = Exchange.objects.filter(pk__in=capital.keys() | net.keys())
-    names = dict(used.values_list("pk", "name"))
-    return tuple(
-        sorted(
-            (VenueReturn(names[pk], money(capital.get(pk)), money(net.get(pk))) for pk in names),
-            key=lambda v: v.venue,
+def _capital_by_venue(period: Period, filters: Filters, rolled: set[date]) -> dict[int, Decimal]:
+    """The notional the period's closed trades that match `filters` filled on each venue (by
+    id): rollups for the rolled days, the orders for the rest."""
+    capital: Counter = Counter()
+    if rolled:
+        rollups = _matching(DailyRollup.objects.filter(day__in=rolled), filters, prefix="")
+        rows = (
+            DailyVenueRollup.objects.filter(rollup__in=rollups)
+            .values_list("exchange_id")
+            .annotate(s=Sum("capital", output_field=CAPITAL))
+            .order_by()
         )
+        capital.update(dict(rows))
+    raw_days = [d for d in period.days if d not in rolled]
+    if raw_days:
+        trades = _matching(Trade.objects.filter(_raw_ranges(raw_days, "closed_at")), filters)
+        for (_, venue_id), notional in venue_capital(trades).items():
+            capital[venue_id] += notional
+    return capital
+
+
+def _venue_returns(report: Report, capital: dict[int, Decimal]) -> tuple[VenueReturn, ...]:
+    """Each venue's capital beside the net PnL of the closed trades with a leg there (each
+    venue pair's net counted on both of its venues)."""
+    net: Counter = Counter()
+    for (buy, sell), figures in report.by_pair.items():
+        if figures.closed:
+            net[buy] += figures.net_profit
+            net[sell] += figures.net_profit
+    names = dict(Exchange.objects.filter(pk__in=capital.keys()).values_list("pk", "name"))
+    notional: Counter = Counter()
+    for pk, name in names.items():
+        notional[name] += capital[pk]
+    return tuple(
+        VenueReturn(name, money(notional.get(name)), money(net.get(name)))
+        for name in sorted(notional.keys() | net.keys())
     )
+
+
+def _drawdown(period: Period, filters: Filters, rolled: set[date]) -> Drawdown | None:
+    """The maximum drawdown of the period's closed trades that match `filters`: the runs the
+    rollups keep of each rolled day for that filter, joined with the other days' runs read
+    from their trades."""
+    stored = DailyDrawdown.objects.filter(
+        day__in=rolled, market=filters.market, venue=filters.venue, mode=filters.mode
+    )
+    runs = {row.day: _stored_run(row) for row in stored}
+    raw_days = [d for d in period.days if d not in rolled]
+    if raw_days:
+        trades = Trade.objects.filter(_raw_ranges(raw_days, "closed_at"), state=State.CLOSED)
+        rows = (
+            _matching(trades, filters)
+            .order_by("closed_at", "id")
+            .values_list("closed_at", "id", "realised_net_profit")
+        )
+        runs.update(day_runs(rows.iterator(chunk_size=5000)))
+    return join_days(runs[day] for day in sorted(runs))
+
+
+# A DailyDrawdown row keeps each of a run's two points as low_<field> and fall_<field>.
+RUN_POINT_FIELDS = ("at", "id", "cum", "high", "high_at")
+
+
+def _stored_run(row: DailyDrawdown) -> DayRun:
+    def point(name: str) -> RunPoint:
+        return RunPoint(*(getattr(row, f"{name}_{field}") for field in RUN_POINT_FIELDS))
+
+    return DayRun(row.net, row.high, row.high_at, point("low"), point("fall"))
 
 
 def holding_of(period: Period, filters: Filters) -> tuple[list[Holding], list[str]]:

@@ -1,22 +1,34 @@
 """Daily rollups of settled trades and opportunities, and the retention of old raw rows."""
 
 import logging
-from datetime import date, datetime, timedelta
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from itertools import groupby, product
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from trading.models import (
+    DailyDrawdown,
     DailyOpportunityRollup,
     DailyRollup,
+    DailyVenueRollup,
     Export,
     Opportunity,
     RollupDay,
+    Trade,
 )
 from trading.reports.figures import Filters, Period
-from trading.reports.queries import opportunity_groups, settled_trades, trade_groups
+from trading.reports.performance import day_run
+from trading.reports.queries import (
+    RUN_POINT_FIELDS,
+    opportunity_groups,
+    settled_trades,
+    trade_groups,
+    venue_capital,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,30 +40,9 @@ def roll_up(first: date, last: date) -> int:
     if last < first:
         return 0
     period = Period(first, last)
-    trades = settled_trades(period, Filters())
     opportunities = Opportunity.objects.filter(
         opened_at__gte=period.start, opened_at__lt=period.end
     )
-    trade_rows = [
-        DailyRollup(
-            day=day,
-            market_id=market_id,
-            buy_exchange_id=buy_id,
-            sell_exchange_id=sell_id,
-            mode=mode,
-            closed=f.closed,
-            failed=f.failed,
-            wins=f.wins,
-            volume=f.volume,
-            fees=f.fees,
-            net_profit=f.net_profit,
-            worst=f.worst,
-            best=f.best,
-            one_legged=f.one_legged,
-            one_legged_cost=f.one_legged_cost,
-        )
-        for (day, market_id, buy_id, sell_id, mode), f in trade_groups(trades).items()
-    ]
     opportunity_rows = [
         DailyOpportunityRollup(
             day=day,
@@ -71,13 +62,92 @@ def roll_up(first: date, last: date) -> int:
         for (day, market_id, buy_id, sell_id, _), f in opportunity_groups(opportunities).items()
     ]
     with transaction.atomic():
-        for model in (DailyRollup, DailyOpportunityRollup):
-            model.objects.filter(day__gte=first, day__lte=last).delete()
-        DailyRollup.objects.bulk_create(trade_rows, batch_size=1000)
+        trade_rows = roll_up_trades(period)
+        DailyOpportunityRollup.objects.filter(day__gte=first, day__lte=last).delete()
         DailyOpportunityRollup.objects.bulk_create(opportunity_rows, batch_size=1000)
         RollupDay.objects.filter(day__gte=first, day__lte=last).delete()
         RollupDay.objects.bulk_create(RollupDay(day=day) for day in period.days)
-    return len(trade_rows) + len(opportunity_rows)
+    return trade_rows + len(opportunity_rows)
+
+
+@transaction.atomic
+def roll_up_trades(period: Period) -> int:
+    """Recompute the trades' rollups of `period` (DailyRollup with its venues, DailyDrawdown)
+    from the trades, which are kept for good. Returns the number of DailyRollup rows."""
+    trades = settled_trades(period, Filters())
+    rows = {
+        (day, market_id, buy_id, sell_id, mode): DailyRollup(
+            day=day,
+            market_id=market_id,
+            buy_exchange_id=buy_id,
+            sell_exchange_id=sell_id,
+            mode=mode,
+            closed=f.closed,
+            failed=f.failed,
+            wins=f.wins,
+            volume=f.volume,
+            fees=f.fees,
+            net_profit=f.net_profit,
+            won=f.won,
+            lost=f.lost,
+            worst=f.worst,
+            best=f.best,
+            one_legged=f.one_legged,
+            one_legged_cost=f.one_legged_cost,
+        )
+        for (day, market_id, buy_id, sell_id, mode), f in trade_groups(trades).items()
+    }
+    days = {"day__gte": period.first, "day__lte": period.last}
+    DailyRollup.objects.filter(**days).delete()
+    DailyRollup.objects.bulk_create(rows.values(), batch_size=1000)
+    DailyVenueRollup.objects.bulk_create(
+        (
+            DailyVenueRollup(rollup=rows[key], exchange_id=venue_id, capital=capital)
+            for (key, venue_id), capital in venue_capital(trades).items()
+        ),
+        batch_size=1000,
+    )
+    DailyDrawdown.objects.filter(**days).delete()
+    DailyDrawdown.objects.bulk_create(_drawdown_rows(trades), batch_size=1000)
+    return len(rows)
+
+
+def _drawdown_rows(trades: QuerySet) -> Iterator[DailyDrawdown]:
+    """The run of each day of the closed `trades` for each filter a report can choose that
+    selects some of them (any or its market, any or either of its venues, any or its mode)."""
+    closed = trades.filter(state=Trade.State.CLOSED).order_by("closed_at", "id")
+    rows = closed.values_list(
+        "closed_at",
+        "id",
+        "realised_net_profit",
+        "opportunity__market_id",
+        "opportunity__buy_exchange_id",
+        "opportunity__sell_exchange_id",
+        "mode",
+    )
+    by_day = groupby(rows.iterator(chunk_size=5000), key=lambda row: row[0].astimezone(UTC).date())
+    for day, day_trades in by_day:
+        selected: dict[tuple, list] = {}
+        for at, trade_id, pnl, market_id, buy_id, sell_id, mode in day_trades:
+            for key in product((None, market_id), {None, buy_id, sell_id}, ("", mode)):
+                selected.setdefault(key, []).append((at, trade_id, pnl))
+        for (market_id, venue_id, mode), chosen in selected.items():
+            run = day_run(chosen)
+            points = {
+                f"{name}_{field}": getattr(point, field)
+                for name, point in (("low", run.low), ("fall", run.fall))
+                for field in RUN_POINT_FIELDS
+            }
+            yield DailyDrawdown(
+                day=day,
+                market_id=market_id,
+                venue_id=venue_id,
+                mode=mode,
+                net=run.net,
+                high=run.high,
+                high_at=run.high_at,
+                **points,
+            )
 
 
 def roll_up_missing(today: date | None = None) -> list[date]:

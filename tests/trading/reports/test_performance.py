@@ -1,33 +1,39 @@
 """Performance figures: drawdown, profit factor, expectancy, fee share and return per venue,
 against hand-computed values on a scripted series and a brute force on random ones."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from markets.money import day_start
 from portfolio.models import LedgerEntry
 from portfolio.services import open_account
 from tests.factories import (
     ExchangeFactory,
     FillFactory,
+    MarketFactory,
     OpportunityFactory,
     OrderFactory,
     TradeFactory,
 )
-from trading.models import Order, Trade
+from trading.models import DailyDrawdown, Order, RollupDay, Trade
 from trading.reports.figures import Filters, Period
 from trading.reports.performance import (
     Drawdown,
     Holding,
     Performance,
     VenueReturn,
+    day_runs,
     holding_values,
+    join_days,
     max_drawdown,
 )
-from trading.reports.queries import holding_of, performance_of
+from trading.reports.queries import build_report, holding_of, performance_of
+from trading.reports.rollups import roll_up
 
 D = Decimal
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -105,6 +111,44 @@ def test_profit_factor_and_expectancy_match_their_definitions(pnls):
         assert abs(figures.expectancy - sum(pnls, D(0)) / len(pnls)) < D("1e-12")
 
 
+# Trades over days: (minutes after the one before, 0 a tie; whether a new day begins; PnL), the
+# PnL small so that highs, lows and times repeat.
+day_series = st.lists(st.tuples(st.integers(0, 2), st.booleans(), st.integers(-3, 3).map(D)))
+
+
+def settled(series, first: date) -> list[tuple[datetime, int, Decimal]]:
+    """(settled at, id, PnL) of `series`, from 09:00 UTC on day `first`, ids in order."""
+    trades, days, minutes = [], 0, 0
+    for n, (step, new_day, pnl) in enumerate(series):
+        days, minutes = (days + 1, 0) if new_day else (days, minutes + step)
+        at = day_start(first) + timedelta(days=days, hours=9, minutes=minutes)
+        trades.append((at, n + 1, pnl))
+    return trades
+
+
+@settings(max_examples=500)
+@given(day_series)
+def test_joining_the_days_runs_gives_the_drawdown_of_their_trades(series):
+    trades = settled(series, START.date())
+
+    joined = join_days(run for _, run in day_runs(trades))
+
+    assert joined == max_drawdown((at, pnl) for at, _, pnl in trades)
+
+
+def test_a_day_that_climbs_back_to_the_high_dates_the_next_days_fall_from_its_return():
+    day = START.date()
+    # Day 1: 2, then 0; day 2: back to 2 at 09:01, then -1: the fall of 3 is from day 2's 2.
+    trades = settled(
+        [(0, False, D(2)), (0, False, D(-2)), (0, True, D(1)), (1, False, D(1)), (1, False, D(-3))],
+        day,
+    )
+
+    joined = join_days(run for _, run in day_runs(trades))
+
+    assert joined == Drawdown(D(3), trades[3][0], trades[4][0])
+
+
 # From the database ---------------------------------------------------------------------------
 
 
@@ -132,7 +176,7 @@ def closed_trades(pnls: list[Decimal], **opportunity):
 def test_the_database_gives_the_hand_computed_figures_of_the_script(period):
     closed_trades(SCRIPT)
 
-    figures = performance_of(period, Filters())
+    figures = performance_of(build_report(period, Filters()))
 
     assert figures.drawdown == max_drawdown(timed(SCRIPT))
     assert (figures.closed, figures.gross_won, figures.gross_lost) == (5, D(11), D(-10))
@@ -146,7 +190,7 @@ def test_each_venue_returns_the_pnl_of_its_trades_on_the_notional_filled_there(p
     coinbase = ExchangeFactory(slug="coinbase", name="Coinbase")
     closed_trades([D(1), D(3)], buy_exchange=kraken, sell_exchange=coinbase)
 
-    venues = performance_of(period, Filters()).venues
+    venues = performance_of(build_report(period, Filters())).venues
 
     # Each trade's one order (on the buy venue) filled 1 at 100.
     assert venues == (VenueReturn("Coinbase", D(0), D(4)), VenueReturn("Kraken", D(200), D(4)))
@@ -155,7 +199,7 @@ def test_each_venue_returns_the_pnl_of_its_trades_on_the_notional_filled_there(p
 
 @pytest.mark.django_db
 def test_a_period_without_closed_trades_has_no_drawdown(period):
-    figures = performance_of(period, Filters())
+    figures = performance_of(build_report(period, Filters()))
 
     assert figures.drawdown is None and figures.closed == 0 and figures.profit_factor is None
 
@@ -170,7 +214,7 @@ def test_the_database_drawdown_matches_the_brute_force(period, pnls):
     Trade.objects.all().delete()
     closed_trades(pnls)
 
-    drawdown = performance_of(period, Filters()).drawdown
+    drawdown = performance_of(build_report(period, Filters())).drawdown
 
     assert (drawdown.amount if drawdown else D(0)) == brute_drawdown(pnls)
     if drawdown:
@@ -223,3 +267,116 @@ def test_a_high_reached_twice_dates_the_fall_from_the_later():
     (_, _), (at2, _), (at3, _) = pnls
 
     assert max_drawdown(pnls) == Drawdown(D(1), at2, at3)
+
+
+def settle(series, first: date) -> list[tuple[datetime, int, Decimal]]:
+    """The closed trades of `series` (as `settled` times them) in the database."""
+    trades = []
+    for at, _, pnl in settled(series, first):
+        trade = TradeFactory(realised_net_profit=pnl, created_at=at, closed_at=at)
+        trades.append((at, trade.pk, pnl))
+    return trades
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(day_series.filter(lambda s: s and sum(new_day for _, new_day, _ in s) < 10))
+def test_the_rolled_up_drawdown_is_the_drawdown_of_the_trades(series):
+    for model in (Trade, RollupDay, DailyDrawdown):  # the examples share one transaction
+        model.objects.all().delete()
+    today = timezone.now().date()
+    first = today - timedelta(days=sum(new_day for _, new_day, _ in series))
+    trades = settle(series, first)  # the last day is today, read from the trades
+    period = Period(first, today)
+    from_trades = performance_of(build_report(period, Filters())).drawdown
+    roll_up(first, today)
+
+    rolled = performance_of(build_report(period, Filters())).drawdown
+
+    assert rolled == from_trades == max_drawdown((at, pnl) for at, _, pnl in trades)
+
+
+PAIRS = [("kraken", "coinbase"), ("coinbase", "binance"), ("binance", "kraken")]
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    day_series.filter(lambda s: s and sum(new_day for _, new_day, _ in s) < 5),
+    st.lists(
+        st.tuples(
+            st.sampled_from(["BTC-USD", "ETH-USD"]),
+            st.integers(0, 2),
+            st.sampled_from(["paper", "live"]),
+        ),
+        min_size=30,
+        max_size=30,
+    ),
+)
+def test_the_rolled_up_drawdown_of_a_filter_is_that_of_its_trades(series, places):
+    for model in (Trade, RollupDay, DailyDrawdown):  # the examples share one transaction
+        model.objects.all().delete()
+    today = timezone.now().date()
+    first = today - timedelta(days=sum(new_day for _, new_day, _ in series))
+    trades = []
+    for (at, _, pnl), (symbol, pair, mode) in zip(settled(series, first), places, strict=False):
+        buy, sell = (ExchangeFactory(slug=slug) for slug in PAIRS[pair])
+        opportunity = OpportunityFactory(
+            market=MarketFactory(symbol=symbol), buy_exchange=buy, sell_exchange=sell
+        )
+        TradeFactory(
+            opportunity=opportunity, mode=mode, realised_net_profit=pnl, created_at=at, closed_at=at
+        )
+        trades.append((at, pnl, symbol, PAIRS[pair], mode))
+    roll_up(first, today)
+    period = Period(first, today)
+    btc, kraken = MarketFactory(symbol="BTC-USD"), ExchangeFactory(slug="kraken")
+
+    for filters, chosen in [
+        (Filters(market=btc), lambda symbol, pair, mode: symbol == "BTC-USD"),
+        (Filters(venue=kraken), lambda symbol, pair, mode: "kraken" in pair),
+        (Filters(mode="live"), lambda symbol, pair, mode: mode == "live"),
+        (
+            Filters(btc, kraken, "paper"),
+            lambda s, p, m: s == "BTC-USD" and "kraken" in p and m == "paper",
+        ),
+    ]:
+        drawdown = performance_of(build_report(period, filters)).drawdown
+        selected = [(at, pnl) for at, pnl, *place in trades if chosen(*place)]
+
+        assert drawdown == max_drawdown(selected), filters
+
+
+@pytest.mark.django_db
+def test_rolled_up_figures_are_those_of_the_trades():
+    today = timezone.now().date()
+    first = today - timedelta(days=2)
+    kraken = ExchangeFactory(slug="kraken", name="Kraken")
+    coinbase = ExchangeFactory(slug="coinbase", name="Coinbase")
+    for days, pnl in ((0, D(3)), (1, D(-1)), (2, D(2))):
+        at = day_start(first) + timedelta(days=days, hours=9)
+        trade = TradeFactory(
+            opportunity=OpportunityFactory(buy_exchange=kraken, sell_exchange=coinbase),
+            realised_net_profit=pnl,
+            created_at=at,
+            closed_at=at,
+        )
+        # 1.666666666665e-12 of notional each: rounded per rolled day, the sum would be 6e-12.
+        OrderFactory(trade=trade, amount=D("0.333333333333"), limit_price=D("5E-12"), fee=D(1))
+    period = Period(first, today)
+    from_trades = performance_of(build_report(period, Filters()))
+    roll_up(first, today)
+
+    rolled = performance_of(build_report(period, Filters()))
+
+    assert rolled == from_trades
+    assert (rolled.closed, rolled.gross_won, rolled.gross_lost, rolled.fees) == (3, 5, -1, 3)
+    assert rolled.drawdown.amount == D(1)
+    assert rolled.venues == (
+        VenueReturn("Coinbase", D(0), D(4)),
+        VenueReturn("Kraken", D("0.000000000005"), D(4)),
+    )

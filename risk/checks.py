@@ -6,6 +6,7 @@ Pure: plain values in, short stable reason strings out; no Django, no I/O.
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Protocol
 
 from markets.money import ZERO
 
@@ -107,7 +108,14 @@ def refusals(
     return reasons
 
 
-def profit_refusals(net_bps: Decimal, net_profit: Decimal, limits: Limits) -> list[str]:
+class ProfitThresholds(Protocol):
+    """What the profit check reads: `Limits`, or a `RiskProfile` itself."""
+
+    min_profit_bps: Decimal
+    min_profit_quote: Decimal
+
+
+def profit_refusals(net_bps: Decimal, net_profit: Decimal, limits: ProfitThresholds) -> list[str]:
     """Why a cross netting `net_bps` and `net_profit` is too small for `limits`; [] if it pays."""
     reasons = []
     if net_bps < limits.min_profit_bps:

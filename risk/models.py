@@ -40,6 +40,10 @@ class RiskProfileQuerySet(models.QuerySet):
         """The active profile for `mode`: the one answer every process uses (one per mode)."""
         return self.filter(mode=mode, is_active=True).first()
 
+    def actives(self) -> dict[str, "RiskProfile"]:
+        """The active profile of each mode that has one, in one query (`active` of each)."""
+        return {profile.mode: profile for profile in self.filter(is_active=True)}
+
     def execution_mode(self) -> str:
         """The mode the desk executes in: live while a live profile is active, paper otherwise."""
         return Mode.LIVE if self.filter(mode=Mode.LIVE, is_active=True).exists() else Mode.PAPER

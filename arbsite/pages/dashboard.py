@@ -15,9 +15,9 @@ from arbsite.pages.trades import recent_trades_context
 from markets.heartbeat import engine_heartbeat
 from markets.models import Exchange, Listing, Market
 from markets.money import net_bps
+from portfolio.models import Mode
 from risk.checks import profit_refusals
 from risk.models import RiskProfile, VenuePause
-from risk.selectors import limits_of
 from trading.models import Opportunity, Order
 
 DEPTH_LEVELS = 10
@@ -55,18 +55,21 @@ def spread_context(symbol: str, *, audience: str = VIEW) -> dict:
     now = time.time()
     books, unavailable = listed_books(symbol)
     rows = [_venue_row(listing, book, now) for listing, book in books]
-    profile = RiskProfile.objects.active(RiskProfile.objects.execution_mode())
-    limits = limits_of(profile) if profile is not None else None
+    actives = RiskProfile.objects.actives()
+    profile = actives.get(Mode.LIVE) or actives.get(Mode.PAPER)  # the mode the desk executes in
     for row in rows:
         # The engine leaves a book this late by its venue's clock out of every cross.
-        row["lagging"] = limits is not None and row["lag_s"] * 1000 > profile.max_lag_ms
+        row["lagging"] = profile is not None and row["lag_s"] * 1000 > profile.max_lag_ms
     _top_crosses(rows)
     opened = list(
         Opportunity.objects.filter(market__symbol=symbol, state=Opportunity.State.OPEN)
         .select_related("buy_exchange", "sell_exchange")
         .order_by("-net_bps", "-id")
     )
-    paying = [o for o in opened if limits and not profit_refusals(o.net_bps, o.net_profit, limits)]
+    # The profile's own thresholds: the profit check reads nothing else of the limits.
+    paying = [
+        o for o in opened if profile and not profit_refusals(o.net_bps, o.net_profit, profile)
+    ]
     for row in rows:
         row["pays"] = any(o.buy_exchange_id == row["listing"].exchange_id for o in paying)
     return {

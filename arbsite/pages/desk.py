@@ -13,7 +13,8 @@ from trading.selectors import status_panel
 def desk_context(key: str = "", *, audience: str = VIEW) -> dict:
     """The status every page shows: paper or live, the kill switch, automatic execution, and
     how many opportunities are open (the tab title carries it with the kill switch)."""
-    paper, live = RiskProfile.objects.active(Mode.PAPER), RiskProfile.objects.active(Mode.LIVE)
+    actives = RiskProfile.objects.actives()
+    paper, live = actives.get(Mode.PAPER), actives.get(Mode.LIVE)
     active = [p for p in (paper, live) if p is not None]
     return {
         "desk": {

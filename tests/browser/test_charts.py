@@ -177,9 +177,7 @@ def test_the_portfolio_charts_each_venues_inventory_of_the_chosen_asset(browser,
     assert not [e for e in page.errors if "Content Security Policy" in e]
 
 
-def test_a_trade_the_desk_makes_is_marked_and_moves_the_inventory_without_a_reload(
-    browser, desk
-):
+def test_a_trade_the_desk_makes_is_marked_and_moves_the_inventory_without_a_reload(browser, desk):
     operator = logged_in(browser, desk, "trader")
     charts, inventories = {}, {}
     for symbol in ("BTC-USD", "ETH-USD"):
@@ -203,9 +201,7 @@ def test_a_trade_the_desk_makes_is_marked_and_moves_the_inventory_without_a_relo
         traded = next((s for s in charts if marks[s].count() > before[s]), None)
 
     assert traded is not None, "the demo desk made no trade in 180 s"
-    expect(charts[traded].locator("#marks-count")).to_contain_text(
-        f"{marks[traded].count()} trade"
-    )
+    expect(charts[traded].locator("#marks-count")).to_contain_text(f"{marks[traded].count()} trade")
     # The ledger moved: the inventory of the traded base is asked again, with the same choices.
     expect(captions[traded]).not_to_have_text(held[traded], timeout=20_000)
     expect(captions[traded]).to_contain_text(f"{traded.split('-')[0]} held per venue")

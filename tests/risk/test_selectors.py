@@ -6,6 +6,7 @@ import pytest
 
 from portfolio.models import Mode
 from risk.checks import Limits
+from risk.models import RiskProfile
 from risk.selectors import limits_of, load_limits
 from tests.factories import ExchangeFactory, MarketFactory, RiskProfileFactory
 
@@ -50,3 +51,16 @@ def test_the_limits_loaded_are_the_active_profiles_or_none():
 
     assert load_limits(Mode.PAPER).max_notional == Decimal(2500)
     assert load_limits(Mode.LIVE) is None
+
+
+def test_the_active_profile_of_each_mode_comes_in_one_query(django_assert_num_queries):
+    paper = RiskProfileFactory(name="paper on", mode=Mode.PAPER, is_active=True)
+    RiskProfileFactory(name="paper off", mode=Mode.PAPER, is_active=False)
+    RiskProfileFactory(name="live off", mode=Mode.LIVE, is_active=False)
+
+    with django_assert_num_queries(1):
+        assert RiskProfile.objects.actives() == {Mode.PAPER: paper}
+
+    live = RiskProfileFactory(name="live on", mode=Mode.LIVE, is_active=True)
+    assert RiskProfile.objects.actives() == {Mode.PAPER: paper, Mode.LIVE: live}
+    assert RiskProfile.objects.actives()[Mode.LIVE] == RiskProfile.objects.active(Mode.LIVE)

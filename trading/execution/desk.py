@@ -67,10 +67,10 @@ def update_ack_pauses(mode: str) -> list[VenuePause]:
     now = timezone.now()
     paused = {p.exchange_id: p for p in VenuePause.paused(mode).select_related("exchange")}
     retried = set()  # their window starts now: these figures are the ones that paused them
+    retry = limit and profile.ack_retry_after_s
     for exchange_id, pause in list(paused.items()):
         figure = figures.get(exchange_id)
         p99 = figure.p99_ms if figure is not None else None
-        retry = limit and profile.ack_retry_after_s
         if not checks.ack_too_slow(p99, limit):
             resumed = pause.resume(p99_ms=p99)
         elif retry and now - pause.paused_at >= timedelta(seconds=retry):

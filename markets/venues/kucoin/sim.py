@@ -27,7 +27,7 @@ BOOK_DEPTHS = {"level2_20": 20, "level2_100": 100}
 OK = "200000"
 ORDER_POST = "POST /api/v1/hf/orders"
 BY_CLIENT_OID = "/api/v1/hf/orders/client-order/"
-REST_FAULTS = ("error", "timeout", "unavailable", "unreadable", "lost")
+REST_FAULTS = ("error", "timeout", "slow", "unavailable", "unreadable", "lost")
 INSUFFICIENT = "Balance insufficient!"
 PLACES = Decimal("0.00000001")
 TIMESTAMP_WINDOW_MS = 5000
@@ -234,9 +234,10 @@ class SimKucoin(SimVenue):
     ) -> None:
         """`error`: the next `times` requests on `route` are refused with `message` (code 200004),
         nothing done. `timeout`: served (an order is placed), then answered `delay` seconds
-        late. `unreadable`: served, then answered with a body that is no KuCoin envelope.
-        `unavailable`: answered HTTP 503, nothing done. `lost`: dropped before the venue acts,
-        nothing done, answered 504 `delay` seconds late. `route` is "METHOD /path"."""
+        late, after the client has given up. `slow`: the same, `delay` seconds late but within
+        the client's timeout. `unreadable`: served, then answered with a body that is no KuCoin
+        envelope. `unavailable`: answered HTTP 503, nothing done. `lost`: dropped before the
+        venue acts, nothing done, answered 504 `delay` seconds late. `route` is "METHOD /path"."""
         if fault not in REST_FAULTS:
             raise ValueError(f"unknown fault: {fault}")
         self.rest_faults.append(RestFault(fault, route, times, message, delay))

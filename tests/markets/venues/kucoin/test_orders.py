@@ -123,6 +123,18 @@ async def test_a_retry_finds_the_order_by_its_client_oid_and_places_no_second(ku
 
 
 @pytest.mark.asyncio
+async def test_a_slow_answer_within_the_timeout_is_the_order_once_and_on_time(kucoin, url):
+    kucoin.inject_rest_fault("slow", delay=0.4)
+    started = time.monotonic()
+
+    report = await venue(url).place_ioc(request())
+
+    assert time.monotonic() - started >= 0.4  # the answer itself came late, not a lookup's
+    assert report.venue_order_id == kucoin.orders[CID]["id"] and len(report.fills) == 2
+    assert kucoin.posts == {CID: 1}
+
+
+@pytest.mark.asyncio
 @pytest.mark.parametrize("fault", ["timeout", "unreadable"])
 async def test_an_order_whose_answer_is_lost_or_unreadable_is_found_by_lookup(kucoin, url, fault):
     kucoin.inject_rest_fault(fault, delay=1.0)

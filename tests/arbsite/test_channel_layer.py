@@ -1,13 +1,17 @@
 """The Redis channel layer's batched group send: what `group_send` of each message would deliver,
-in the same order, over a real Redis."""
+in the same order, over a real Redis; and the engine's pump sending it from a thread of its own."""
 
+import asyncio
 import os
+import threading
 import uuid
 
 import pytest
 import pytest_asyncio
+from channels.layers import get_channel_layer
 
 from arbsite.channel_layer import BlockingRedisChannelLayer
+from markets import notices
 
 pytestmark = [
     pytest.mark.asyncio,
@@ -73,3 +77,27 @@ async def test_a_member_past_the_group_expiry_hears_nothing(layer):
 
     assert await received(layer, fresh, 1) == [1]
     assert await connection.zrange(layer._group_key("desk"), 0, -1) == [fresh.encode()]
+
+
+def senders() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name == "live-notices"]
+
+
+async def test_the_pump_sends_from_a_thread_of_its_own_and_stops_it_with_the_engine():
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(notices.group(notices.HEALTH), channel)
+    stop, pump = asyncio.Event(), notices.Pump(interval_s=600)
+    running = asyncio.create_task(pump.run(stop))
+
+    pump.mark(notices.HEALTH)
+    heard = await asyncio.wait_for(layer.receive(channel), 10)
+    during = senders()
+    pump.mark(notices.HEALTH)  # within the interval: sent as the pump stops
+    stop.set()
+    await running
+    last = await asyncio.wait_for(layer.receive(channel), 10)
+
+    assert heard["kind"] == last["kind"] == notices.HEALTH
+    assert during == ["live-notices"] and senders() == []
+    await layer.group_discard(notices.group(notices.HEALTH), channel)

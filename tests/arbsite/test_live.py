@@ -189,31 +189,33 @@ async def test_a_burst_of_changes_is_coalesced_into_a_few_pushes_of_the_latest_s
     await comm.disconnect()
 
 
-async def test_a_failed_send_is_logged_and_the_pump_keeps_pushing(user_with_role, caplog):
+async def test_a_failed_send_is_logged_and_the_pump_keeps_pushing(
+    user_with_role, caplog, monkeypatch
+):
     await database_sync_to_async(two_venues)()
     user = await database_sync_to_async(user_with_role)(VIEWER)
     comm = communicator(user, "spreads:BTC-USD")
     assert (await comm.connect())[0]
-    layer = get_channel_layer()
-    # The Redis layer sends a batch at once (arbsite.channel_layer), the in-memory one singly.
+    # The Redis layer sends a batch at once, from the pump's own thread and layer instance
+    # (markets.notices.Sender); the in-memory one singly: the class's method fails once.
+    layer = type(get_channel_layer())
     name = "group_send_many" if hasattr(layer, "group_send_many") else "group_send"
     send, failures = getattr(layer, name), ["redis went away"]
 
-    async def flaky_send(*args) -> None:
+    async def flaky_send(self, *args) -> None:
         if failures:
             raise ConnectionError(failures.pop())
-        await send(*args)
+        await send(self, *args)
 
+    monkeypatch.setattr(layer, name, flaky_send)
     stop, pump = asyncio.Event(), notices.Pump(interval_s=0.1)
     running = asyncio.create_task(pump.run(stop))
-    setattr(layer, name, flaky_send)
     try:
         pump.mark(notices.MARKET, "BTC-USD")
         await asyncio.sleep(0.3)
         pump.mark(notices.MARKET, "BTC-USD")
         messages = await drain(comm, 0.5)
     finally:
-        delattr(layer, name)
         stop.set()
         await running
 

@@ -16,6 +16,7 @@ Also here: the detector's depth walk (`walk`) and top-of-book prefilter (`TopGat
 books' integers, and the venues' frame handlers (`CoinbaseWire`, `KrakenWire`, `BinanceWire`).
 """
 
+from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_FromStringAndSize
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcmp, memmove
@@ -797,38 +798,136 @@ cdef class TopGate:
             self.ask_f[i] = factors[i][0]
             self.bid_f[i] = factors[i][1]
 
-    def crossable(self, double now, double max_age, object max_lag) -> bool:
-        """Whether any pair of the fresh books (valid, received within `max_age` of `now`, no
-        later than `max_lag` by the venue's clock) passes the prefilter."""
-        cdef bint fresh[GATE_MOST]
+    cdef void fresh(self, double now, double max_age, object max_lag, bint *out):
+        """Whether each book is valid, received within `max_age` of `now` and no later than
+        `max_lag` by the venue's clock."""
         cdef Book book
-        cdef Side side
-        cdef Py_ssize_t i, j
+        cdef Py_ssize_t i
         cdef bint has_lag = max_lag is not None
         cdef double lag_limit = max_lag if has_lag else 0.0
-        cdef u128 ask
         for i in range(self.n):
             book = <Book> self.books[i]
-            fresh[i] = (
+            out[i] = (
                 book.valid
                 and book.received_ts is not None
                 and not (now - <double> book.received_ts > max_age)
                 and not (has_lag and book.lag > lag_limit)
             )
+
+    cdef bint passes(self, Py_ssize_t i, Py_ssize_t j):
+        """Whether buying on book i and selling on book j passes the prefilter."""
+        cdef Side asks = (<Book> self.books[i])._asks, bids = (<Book> self.books[j])._bids
+        return asks.n and bids.n and core_ge_scaled(
+            <u128> bids.key[bids.n - 1], self.bid_f[j], <u128> (-asks.key[asks.n - 1]), self.ask_f[i]
+        )
+
+    def crossable(self, double now, double max_age, object max_lag) -> bool:
+        """Whether any pair of the fresh books (valid, received within `max_age` of `now`, no
+        later than `max_lag` by the venue's clock) passes the prefilter."""
+        cdef bint fresh[GATE_MOST]
+        cdef Py_ssize_t i, j
+        self.fresh(now, max_age, max_lag, fresh)
         for i in range(self.n):
-            side = (<Book> self.books[i])._asks
-            if not fresh[i] or side.n == 0:
+            if not fresh[i]:
                 continue
-            ask = <u128> (-side.key[side.n - 1])
             for j in range(self.n):
-                if j == i or not fresh[j]:
-                    continue
-                side = (<Book> self.books[j])._bids
-                if side.n and core_ge_scaled(
-                    <u128> side.key[side.n - 1], self.bid_f[j], ask, self.ask_f[i]
-                ):
+                if j != i and fresh[j] and self.passes(i, j):
                     return True
         return False
+
+
+cdef bint _same_top(Side side, bytes keys, bytes sizes, bint ran_out):
+    """Whether the side starts with exactly the levels a walk read (`keys`, `sizes`: their
+    integers, best last), and holds no more when the walk ran out of them."""
+    cdef Py_ssize_t k = len(keys) // sizeof(i128)
+    if side.n < k or (ran_out and side.n != k):
+        return False
+    return (
+        memcmp(&side.key[side.n - k], <const char *> keys, k * sizeof(i128)) == 0
+        and memcmp(&side.size[side.n - k], <const char *> sizes, k * sizeof(i128)) == 0
+    )
+
+
+cdef tuple _top_bytes(Side side, Py_ssize_t k):
+    """The best `k` levels' key and size integers, as `_same_top` compares them."""
+    return (
+        PyBytes_FromStringAndSize(<const char *> &side.key[side.n - k], k * sizeof(i128)),
+        PyBytes_FromStringAndSize(<const char *> &side.size[side.n - k], k * sizeof(i128)),
+    )
+
+
+cdef class PairScan(TopGate):
+    """`trading.detector.find_opportunities` over one market's compiled books, its walk memo
+    kept on the books' integers: a pair whose books start with the levels its last walk read
+    gets that walk's cross back (restamped) with no `Decimal` work.
+
+    The detector supplies, per ordered pair (i, j) (index i * n + j): its key, the walk's
+    arguments (see `walk`) and three functions, `finish(pair, walked, latest, now)` (the
+    cross of a walk's result, `None` walked for the `Decimal` walk), `restamp(cross, latest,
+    now)`; the books' order is the venues' order of the answer.
+    """
+
+    cdef list keys
+    cdef list args
+    cdef list memo
+    cdef object finish
+    cdef object restamp
+
+    def __init__(self, list books, list factors, list keys, list args, finish, restamp):
+        TopGate.__init__(self, books, factors)
+        if len(keys) != self.n * self.n or len(args) != self.n * self.n:
+            raise ValueError("one key and one walk per ordered pair")
+        self.keys = keys
+        self.args = args
+        self.memo = [None] * (self.n * self.n)
+        self.finish = finish
+        self.restamp = restamp
+
+    def scan(self, double now, double max_age, object max_lag) -> dict:
+        """The cross of every ordered pair of fresh books that pays, keyed by pair."""
+        cdef bint fresh[GATE_MOST]
+        cdef Py_ssize_t i, j, p
+        cdef Book buy, sell, latest
+        cdef dict crosses = {}
+        cdef tuple last, walked
+        cdef LevelIter asks, bids
+        self.fresh(now, max_age, max_lag, fresh)
+        for i in range(self.n):
+            if not fresh[i]:
+                continue
+            buy = <Book> self.books[i]
+            for j in range(self.n):
+                if j == i or not fresh[j] or not self.passes(i, j):
+                    continue
+                sell = <Book> self.books[j]
+                latest = sell if <double> sell.received_ts > <double> buy.received_ts else buy
+                p = i * self.n + j
+                last = self.memo[p]
+                if (
+                    last is not None
+                    and _same_top(buy._asks, last[0], last[1], last[2])
+                    and _same_top(sell._bids, last[3], last[4], last[5])
+                ):
+                    if last[6] is not None:
+                        crosses[self.keys[p]] = self.restamp(last[6], latest, now)
+                    continue
+                asks = buy.asks()
+                bids = sell.bids()
+                walked = walk(asks, bids, *self.args[p])
+                cross = self.finish(p, walked, latest, now)
+                if walked is None:
+                    self.memo[p] = None  # the Decimal walk: nothing to compare next time
+                else:
+                    self.memo[p] = (
+                        *_top_bytes(buy._asks, len(walked[1])),
+                        walked[3],
+                        *_top_bytes(sell._bids, len(walked[2])),
+                        walked[4],
+                        cross,
+                    )
+                if cross is not None:
+                    crosses[self.keys[p]] = cross
+        return crosses
 
 
 # -- the venues' frames, straight from their text ----------------------------------------------

@@ -364,8 +364,8 @@ def _pair_scan(
     venues = tuple(books_by_venue)
     inputs = (
         tuple(books_by_venue.values()),
-        tuple(fees_by_venue.get(venue) for venue in venues),
-        tuple(lots_by_venue.get(venue) for venue in venues),
+        tuple(map(fees_by_venue.get, venues)),
+        tuple(map(lots_by_venue.get, venues)),
         min_profit_bps,
         max_notional,
     )

@@ -427,20 +427,40 @@ cdef class Book:
 
     def load(self, bids, asks, sequence=None):
         """Replace the whole book with a snapshot and mark it valid."""
-        self.clear()
+        self.load_levels(bids, asks, sequence)
+
+    def apply(self, bids, asks):
+        """Apply validated level changes in wire order, then truncate to depth."""
+        self.apply_levels(bids, asks)
+
+    # (The handlers call these C methods directly: no Python call per frame.)
+    cdef int load_levels(self, object bids, object asks, object sequence) except -1:
+        self._bids.clear()
+        self._asks.clear()
         _apply(self._bids, bids)
         _apply(self._asks, asks)
         self.sequence = sequence
         self.valid = True
         self.invalid_reason = None
+        return 0
 
-    def apply(self, bids, asks):
-        """Apply validated level changes in wire order, then truncate to depth."""
+    cdef int apply_levels(self, object bids, object asks) except -1:
         _apply(self._bids, bids)
         _apply(self._asks, asks)
         if self.depth is not None:
-            self.truncate(self.depth)
+            self.cut(self.depth)
         self.updates += 1
+        return 0
+
+    cdef void cut(self, Py_ssize_t depth):
+        if self._bids.n > depth:
+            self._bids.remove(0, self._bids.n - depth)
+        if self._asks.n > depth:
+            self._asks.remove(0, self._asks.n - depth)
+
+    cdef bint is_crossed(self):
+        cdef Side b = self._bids, a = self._asks
+        return b.n and a.n and b.key[b.n - 1] >= -a.key[a.n - 1]
 
     def set_bid(self, price, size, text=None):
         """Set the bid at `price` (Decimal) to the absolute `size`; size 0 removes the level."""
@@ -452,10 +472,7 @@ cdef class Book:
 
     def truncate(self, Py_ssize_t depth):
         """Drop levels beyond `depth` per side: Kraken sends no deletes for levels leaving scope."""
-        if self._bids.n > depth:
-            self._bids.remove(0, self._bids.n - depth)
-        if self._asks.n > depth:
-            self._asks.remove(0, self._asks.n - depth)
+        self.cut(depth)
 
     def clear(self):
         """Empty both sides (validity is left to the caller)."""
@@ -493,8 +510,7 @@ cdef class Book:
     @property
     def crossed(self):
         """True if the best bid is at or above the best ask."""
-        cdef Side b = self._bids, a = self._asks
-        return bool(b.n and a.n and b.key[b.n - 1] >= -a.key[a.n - 1])
+        return self.is_crossed()
 
     def bids(self):
         """Yield (price, size) best (highest) first, for a depth walk."""
@@ -1270,9 +1286,9 @@ cdef class CoinbaseWire(_Wire):
             entry, snapshot, bids, asks = event
             book = entry.book
             if snapshot:
-                book.load(bids, asks, sequence)
+                book.load_levels(bids, asks, sequence)
             elif book.valid:
-                book.apply(bids, asks)
+                book.apply_levels(bids, asks)
                 book.sequence = sequence
             else:
                 continue  # updates before the fresh snapshot belong to the dropped book
@@ -1280,7 +1296,7 @@ cdef class CoinbaseWire(_Wire):
             self.stamp(book, exchange_ts, received_ts)
             if entry.market not in changed:
                 changed.append(entry.market)
-        crossed = [market for market in changed if (<Book> feed.books[market]).crossed]
+        crossed = [market for market in changed if (<Book> feed.books[market]).is_crossed()]
         if crossed:
             feed._resync(crossed, "crossed")
         return changed
@@ -1450,10 +1466,10 @@ cdef class KrakenWire(_Wire):
         for entry, bids, asks, checksum, exchange_ts in items:
             book = entry.book
             if snapshot:
-                book.load(bids, asks)
-                book.truncate(feed.wire_depth)
+                book.load_levels(bids, asks, None)
+                book.cut(feed.wire_depth)
             elif book.valid:
-                book.apply(bids, asks)
+                book.apply_levels(bids, asks)
             else:
                 continue  # waiting for the snapshot of a resubscription
             stats.book_updates += 1
@@ -1464,7 +1480,7 @@ cdef class KrakenWire(_Wire):
                 feed._resync(entry.market, "checksum mismatch")
                 continue
             stats.checksum_ok += 1
-            if book.crossed:
+            if book.is_crossed():
                 feed._resync(entry.market, "crossed")
         return changed
 
@@ -1660,11 +1676,11 @@ cdef class BinanceWire(_Wire):
             return self.reference(text, received_ts)  # a gap: the feed resyncs
         self.stats.frames += 1
         if last > sequence:
-            book.apply(bids, asks)
+            book.apply_levels(bids, asks)
             book.sequence = last
             self.stats.book_updates += 1
         self.stamp(book, <double> event_ms / 1000.0, received_ts)
-        if book.crossed:
+        if book.is_crossed():
             return self.feed._check_crossed(entry.market)
         return [entry.market]
 

@@ -248,7 +248,12 @@ def find_opportunities(
     Over compiled books without balances, the memo holds the compiled pair scan instead
     (`_pair_scan`): the same loop with the prefilter and the memo's check on the integers.
     """
-    if memo is not None and base_by_venue is None and quote_by_venue is None:
+    first = next(iter(books_by_venue.values()), None)
+    if (
+        type(first) is _COMPILED_BOOK
+        and memo is not None
+        and base_by_venue is quote_by_venue is None
+    ):
         scan = _pair_scan(
             market, books_by_venue, fees_by_venue, lots_by_venue, min_profit_bps, max_notional, memo
         )
@@ -347,6 +352,8 @@ def find_opportunities(
 
 
 _SCAN = object()  # `memo`'s key for the compiled pair scan of the market's books
+# The compiled book type when the pair scan is built (None, which no type is, otherwise).
+_COMPILED_BOOK = COMPILED.Book if COMPILED is not None and PairScan is not None else None
 
 
 def _pair_scan(
@@ -361,9 +368,12 @@ def _pair_scan(
     """The compiled `find_opportunities` of these books and inputs (`markets.core.PairScan`),
     kept in `memo` while they are the same; None when a book is not compiled or a number does
     not fit it (the `Decimal` loop below then runs)."""
+    books = tuple(books_by_venue.values())
+    if not all(type(book) is _COMPILED_BOOK for book in books):
+        return None  # (checked first: the reference's books compare by value, levels and all)
     venues = tuple(books_by_venue)
     inputs = (
-        tuple(books_by_venue.values()),
+        books,
         tuple(map(fees_by_venue.get, venues)),
         tuple(map(lots_by_venue.get, venues)),
         min_profit_bps,
@@ -373,10 +383,9 @@ def _pair_scan(
     if known is not None and known[0] == inputs:
         return known[1]
     scan = None
-    books, fees, lots = inputs[:3]
-    compiled = PairScan is not None and all(type(book) is COMPILED.Book for book in books)
+    fees, lots = inputs[1:3]
     factors = None
-    if compiled and None not in fees and None not in lots and len(books) <= 16:
+    if None not in fees and None not in lots and len(books) <= 16:
         factors = top_factors(fees, min_profit_bps)
     if factors is not None:
         pairs = [(i, j) for i in range(len(venues)) for j in range(len(venues))]

@@ -31,7 +31,7 @@ from itertools import islice
 from math import lcm
 from typing import NamedTuple, Protocol
 
-from markets.core import WALK
+from markets.core import COMPILED, WALK, PairScan
 from markets.money import BPS
 
 type Level = tuple[Decimal, Decimal]
@@ -168,14 +168,7 @@ def best_cross(
     walked = None
     if WALK is not None and type(asks) is WALK[0] and type(bids) is WALK[0]:
         # Two compiled books: the same walk on their integers (None if a number does not fit).
-        walked = WALK[1](
-            asks,
-            bids,
-            _int_factors(ask_factor, bid_factor),
-            tuple((_ratio(cap), _ratio(weight)) for cap, weight in caps),
-            None if limit is None else _ratio(limit),
-            _ratio(lot),
-        )
+        walked = WALK[1](asks, bids, *_walk_args(ask_factor, bid_factor, caps, limit, lot))
     if walked is None:
         size, asks_used, bids_used, asks_out, bids_out = _walk(
             iter(asks), iter(bids), ask_factor, bid_factor, caps, limit, lot
@@ -186,6 +179,38 @@ def best_cross(
     if reads is not None:
         reads.append((*asks_used, None) if asks_out else tuple(asks_used))
         reads.append((*bids_used, None) if bids_out else tuple(bids_used))
+    return _cross_of(
+        size, asks_used, bids_used, buy_fee, sell_fee, exchange_ts, received_ts, detected_ts
+    )
+
+
+def _walk_args(
+    ask_factor: Decimal,
+    bid_factor: Decimal,
+    caps: tuple[tuple[Decimal, Decimal], ...],
+    limit: Decimal | None,
+    lot: Decimal,
+) -> tuple:
+    """The compiled walk's arguments after its two level iterators (see `markets.core.WALK`)."""
+    return (
+        _int_factors(ask_factor, bid_factor),
+        tuple((_ratio(cap), _ratio(weight)) for cap, weight in caps),
+        None if limit is None else _ratio(limit),
+        _ratio(lot),
+    )
+
+
+def _cross_of(
+    size: Decimal,
+    asks_used: list[Level],
+    bids_used: list[Level],
+    buy_fee: Decimal,
+    sell_fee: Decimal,
+    exchange_ts: float | None,
+    received_ts: float | None,
+    detected_ts: float,
+) -> Cross | None:
+    """The cross of a walk's size over the levels it drew on; None when the size is nil."""
     if size <= 0:
         return None
     stamps = (exchange_ts, received_ts, detected_ts)
@@ -220,7 +245,20 @@ def find_opportunities(
     last depth walk with the levels it read. A pair whose walk inputs are equal and whose books
     still start with exactly those levels is not walked again: the walk reads nothing else, so
     the same cross comes back, stamped with the current books' times and `detected_ts=now`.
+    Over compiled books without balances, the memo holds the compiled pair scan instead
+    (`_pair_scan`): the same loop with the prefilter and the memo's check on the integers.
     """
+    first = next(iter(books_by_venue.values()), None)
+    if (
+        type(first) is _COMPILED_BOOK
+        and memo is not None
+        and base_by_venue is quote_by_venue is None
+    ):
+        scan = _pair_scan(
+            market, books_by_venue, fees_by_venue, lots_by_venue, min_profit_bps, max_notional, memo
+        )
+        if scan is not None:
+            return scan.scan(now, max_book_age, max_lag)
     # The top-of-book prefilter, per venue rather than per pair: `pays_at_top(a, b, ...)` is
     # `b * bid_factor(fee_b) >= a * ask_factor(fee_a)`, so each venue's two products are enough.
     fresh: dict[str, BookView] = {}
@@ -311,6 +349,77 @@ def find_opportunities(
             if cross is not None:
                 crosses[OpportunityKey(market, buy, sell)] = cross
     return crosses
+
+
+_SCAN = object()  # `memo`'s key for the compiled pair scan of the market's books
+# The compiled book type when the pair scan is built (None, which no type is, otherwise).
+_COMPILED_BOOK = COMPILED.Book if COMPILED is not None and PairScan is not None else None
+
+
+def _pair_scan(
+    market: str,
+    books_by_venue: Mapping[str, BookView],
+    fees_by_venue: Mapping[str, Decimal],
+    lots_by_venue: Mapping[str, Decimal],
+    min_profit_bps: Decimal,
+    max_notional: Decimal | None,
+    memo: dict,
+) -> object | None:
+    """The compiled `find_opportunities` of these books and inputs (`markets.core.PairScan`),
+    kept in `memo` while they are the same; None when a book is not compiled or a number does
+    not fit it (the `Decimal` loop below then runs)."""
+    books = tuple(books_by_venue.values())
+    if not all(type(book) is _COMPILED_BOOK for book in books):
+        return None  # (checked first: the reference's books compare by value, levels and all)
+    venues = tuple(books_by_venue)
+    inputs = (
+        books,
+        tuple(map(fees_by_venue.get, venues)),
+        tuple(map(lots_by_venue.get, venues)),
+        min_profit_bps,
+        max_notional,
+    )
+    known = memo.get(_SCAN)
+    if known is not None and known[0] == inputs:
+        return known[1]
+    scan = None
+    fees, lots = inputs[1:3]
+    factors = None
+    if None not in fees and None not in lots and len(books) <= 16:
+        factors = top_factors(fees, min_profit_bps)
+    if factors is not None:
+        pairs = [(i, j) for i in range(len(venues)) for j in range(len(venues))]
+        keys = [OpportunityKey(market, venues[i], venues[j]) for i, j in pairs]
+        args = []
+        for i, j in pairs:
+            ask_factor, bid_factor = _price_factors(fees[i], fees[j], min_profit_bps)
+            lot = common_lot(lots[i], lots[j])
+            caps = _notional_caps(max_notional, None, fees[i])
+            args.append(_walk_args(ask_factor, bid_factor, caps, None, lot))
+
+        def finish(pair: int, walked: tuple | None, latest: BookView, now: float) -> Cross | None:
+            i, j = pairs[pair]
+            stamps = latest.exchange_ts, latest.received_ts, now
+            if walked is None:  # a number the integers cannot hold: the `Decimal` walk
+                return best_cross(
+                    books[i].asks(),
+                    books[j].bids(),
+                    buy_fee=fees[i],
+                    sell_fee=fees[j],
+                    min_profit_bps=min_profit_bps,
+                    buy_lot=lots[i],
+                    sell_lot=lots[j],
+                    exchange_ts=stamps[0],
+                    received_ts=stamps[1],
+                    detected_ts=now,
+                    max_notional=max_notional,
+                )
+            size = _mul(Decimal(walked[0]), common_lot(lots[i], lots[j]))
+            return _cross_of(size, walked[1], walked[2], fees[i], fees[j], *stamps)
+
+        scan = PairScan(list(books), factors, keys, args, finish, _restamp)
+    memo[_SCAN] = (inputs, scan)
+    return scan
 
 
 def _restamp(cross: Cross, latest: BookView, now: float) -> Cross:

@@ -6,7 +6,8 @@ same core's `Book.load`/`apply`. The books read the same either way (exact `Deci
 best first); the differential tests (`tests/markets/test_core.py`) hold the two to that. The
 compiled core also offers `CoinbaseWire`, `KrakenWire` and `BinanceWire` (a venue's usual frames
 from their text into the books, every other frame handed to the feed's own `handle`; None on the
-reference) and `TopGate`, the detector's top-of-book prefilter over one market's books.
+reference), `TopGate`, the detector's top-of-book prefilter over one market's books, and
+`PairScan`, the detector's pair loop and walk memo over them.
 
 A feed takes the core that is active when it is built (`active()`): the compiled one when the
 extension is built, unless `ARB_PURE_CORE=1`. A checkout whose extension was never built runs on
@@ -44,12 +45,15 @@ except ImportError:  # not built: `make setup` builds it
     COMPILED = None
     WALK = None
     TopGate = None
+    PairScan = None
 else:
     COMPILED = _core("compiled", _book)
     # The detector's depth walk on two compiled books' integers: (level iterator type, walk).
     WALK = (_book.LevelIter, _book.walk)
     # The detector's top-of-book prefilter over one market's compiled books.
     TopGate = _book.TopGate
+    # The detector's pair loop and walk memo over one market's compiled books.
+    PairScan = _book.PairScan
 
 _active = REFERENCE if COMPILED is None or os.environ.get("ARB_PURE_CORE") == "1" else COMPILED
 if COMPILED is None:

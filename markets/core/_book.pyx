@@ -16,6 +16,7 @@ Also here: the detector's depth walk (`walk`) and top-of-book prefilter (`TopGat
 books' integers, and the venues' frame handlers (`CoinbaseWire`, `KrakenWire`, `BinanceWire`).
 """
 
+from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_FromStringAndSize
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcmp, memmove
@@ -426,20 +427,40 @@ cdef class Book:
 
     def load(self, bids, asks, sequence=None):
         """Replace the whole book with a snapshot and mark it valid."""
-        self.clear()
+        self.load_levels(bids, asks, sequence)
+
+    def apply(self, bids, asks):
+        """Apply validated level changes in wire order, then truncate to depth."""
+        self.apply_levels(bids, asks)
+
+    # (The handlers call these C methods directly: no Python call per frame.)
+    cdef int load_levels(self, object bids, object asks, object sequence) except -1:
+        self._bids.clear()
+        self._asks.clear()
         _apply(self._bids, bids)
         _apply(self._asks, asks)
         self.sequence = sequence
         self.valid = True
         self.invalid_reason = None
+        return 0
 
-    def apply(self, bids, asks):
-        """Apply validated level changes in wire order, then truncate to depth."""
+    cdef int apply_levels(self, object bids, object asks) except -1:
         _apply(self._bids, bids)
         _apply(self._asks, asks)
         if self.depth is not None:
-            self.truncate(self.depth)
+            self.cut(self.depth)
         self.updates += 1
+        return 0
+
+    cdef void cut(self, Py_ssize_t depth):
+        if self._bids.n > depth:
+            self._bids.remove(0, self._bids.n - depth)
+        if self._asks.n > depth:
+            self._asks.remove(0, self._asks.n - depth)
+
+    cdef bint is_crossed(self):
+        cdef Side b = self._bids, a = self._asks
+        return b.n and a.n and b.key[b.n - 1] >= -a.key[a.n - 1]
 
     def set_bid(self, price, size, text=None):
         """Set the bid at `price` (Decimal) to the absolute `size`; size 0 removes the level."""
@@ -451,10 +472,7 @@ cdef class Book:
 
     def truncate(self, Py_ssize_t depth):
         """Drop levels beyond `depth` per side: Kraken sends no deletes for levels leaving scope."""
-        if self._bids.n > depth:
-            self._bids.remove(0, self._bids.n - depth)
-        if self._asks.n > depth:
-            self._asks.remove(0, self._asks.n - depth)
+        self.cut(depth)
 
     def clear(self):
         """Empty both sides (validity is left to the caller)."""
@@ -492,8 +510,7 @@ cdef class Book:
     @property
     def crossed(self):
         """True if the best bid is at or above the best ask."""
-        cdef Side b = self._bids, a = self._asks
-        return bool(b.n and a.n and b.key[b.n - 1] >= -a.key[a.n - 1])
+        return self.is_crossed()
 
     def bids(self):
         """Yield (price, size) best (highest) first, for a depth walk."""
@@ -797,38 +814,136 @@ cdef class TopGate:
             self.ask_f[i] = factors[i][0]
             self.bid_f[i] = factors[i][1]
 
-    def crossable(self, double now, double max_age, object max_lag) -> bool:
-        """Whether any pair of the fresh books (valid, received within `max_age` of `now`, no
-        later than `max_lag` by the venue's clock) passes the prefilter."""
-        cdef bint fresh[GATE_MOST]
+    cdef void fresh(self, double now, double max_age, object max_lag, bint *out):
+        """Whether each book is valid, received within `max_age` of `now` and no later than
+        `max_lag` by the venue's clock."""
         cdef Book book
-        cdef Side side
-        cdef Py_ssize_t i, j
+        cdef Py_ssize_t i
         cdef bint has_lag = max_lag is not None
         cdef double lag_limit = max_lag if has_lag else 0.0
-        cdef u128 ask
         for i in range(self.n):
             book = <Book> self.books[i]
-            fresh[i] = (
+            out[i] = (
                 book.valid
                 and book.received_ts is not None
                 and not (now - <double> book.received_ts > max_age)
                 and not (has_lag and book.lag > lag_limit)
             )
+
+    cdef bint passes(self, Py_ssize_t i, Py_ssize_t j):
+        """Whether buying on book i and selling on book j passes the prefilter."""
+        cdef Side asks = (<Book> self.books[i])._asks, bids = (<Book> self.books[j])._bids
+        return asks.n and bids.n and core_ge_scaled(
+            <u128> bids.key[bids.n - 1], self.bid_f[j], <u128> (-asks.key[asks.n - 1]), self.ask_f[i]
+        )
+
+    def crossable(self, double now, double max_age, object max_lag) -> bool:
+        """Whether any pair of the fresh books (valid, received within `max_age` of `now`, no
+        later than `max_lag` by the venue's clock) passes the prefilter."""
+        cdef bint fresh[GATE_MOST]
+        cdef Py_ssize_t i, j
+        self.fresh(now, max_age, max_lag, fresh)
         for i in range(self.n):
-            side = (<Book> self.books[i])._asks
-            if not fresh[i] or side.n == 0:
+            if not fresh[i]:
                 continue
-            ask = <u128> (-side.key[side.n - 1])
             for j in range(self.n):
-                if j == i or not fresh[j]:
-                    continue
-                side = (<Book> self.books[j])._bids
-                if side.n and core_ge_scaled(
-                    <u128> side.key[side.n - 1], self.bid_f[j], ask, self.ask_f[i]
-                ):
+                if j != i and fresh[j] and self.passes(i, j):
                     return True
         return False
+
+
+cdef bint _same_top(Side side, bytes keys, bytes sizes, bint ran_out):
+    """Whether the side starts with exactly the levels a walk read (`keys`, `sizes`: their
+    integers, best last), and holds no more when the walk ran out of them."""
+    cdef Py_ssize_t k = len(keys) // sizeof(i128)
+    if side.n < k or (ran_out and side.n != k):
+        return False
+    return (
+        memcmp(&side.key[side.n - k], <const char *> keys, k * sizeof(i128)) == 0
+        and memcmp(&side.size[side.n - k], <const char *> sizes, k * sizeof(i128)) == 0
+    )
+
+
+cdef tuple _top_bytes(Side side, Py_ssize_t k):
+    """The best `k` levels' key and size integers, as `_same_top` compares them."""
+    return (
+        PyBytes_FromStringAndSize(<const char *> &side.key[side.n - k], k * sizeof(i128)),
+        PyBytes_FromStringAndSize(<const char *> &side.size[side.n - k], k * sizeof(i128)),
+    )
+
+
+cdef class PairScan(TopGate):
+    """`trading.detector.find_opportunities` over one market's compiled books, its walk memo
+    kept on the books' integers: a pair whose books start with the levels its last walk read
+    gets that walk's cross back (restamped) with no `Decimal` work.
+
+    The detector supplies, per ordered pair (i, j) (index i * n + j): its key, the walk's
+    arguments (see `walk`) and three functions, `finish(pair, walked, latest, now)` (the
+    cross of a walk's result, `None` walked for the `Decimal` walk), `restamp(cross, latest,
+    now)`; the books' order is the venues' order of the answer.
+    """
+
+    cdef list keys
+    cdef list args
+    cdef list memo
+    cdef object finish
+    cdef object restamp
+
+    def __init__(self, list books, list factors, list keys, list args, finish, restamp):
+        TopGate.__init__(self, books, factors)
+        if len(keys) != self.n * self.n or len(args) != self.n * self.n:
+            raise ValueError("one key and one walk per ordered pair")
+        self.keys = keys
+        self.args = args
+        self.memo = [None] * (self.n * self.n)
+        self.finish = finish
+        self.restamp = restamp
+
+    def scan(self, double now, double max_age, object max_lag) -> dict:
+        """The cross of every ordered pair of fresh books that pays, keyed by pair."""
+        cdef bint fresh[GATE_MOST]
+        cdef Py_ssize_t i, j, p
+        cdef Book buy, sell, latest
+        cdef dict crosses = {}
+        cdef tuple last, walked
+        cdef LevelIter asks, bids
+        self.fresh(now, max_age, max_lag, fresh)
+        for i in range(self.n):
+            if not fresh[i]:
+                continue
+            buy = <Book> self.books[i]
+            for j in range(self.n):
+                if j == i or not fresh[j] or not self.passes(i, j):
+                    continue
+                sell = <Book> self.books[j]
+                latest = sell if <double> sell.received_ts > <double> buy.received_ts else buy
+                p = i * self.n + j
+                last = self.memo[p]
+                if (
+                    last is not None
+                    and _same_top(buy._asks, last[0], last[1], last[2])
+                    and _same_top(sell._bids, last[3], last[4], last[5])
+                ):
+                    if last[6] is not None:
+                        crosses[self.keys[p]] = self.restamp(last[6], latest, now)
+                    continue
+                asks = buy.asks()
+                bids = sell.bids()
+                walked = walk(asks, bids, *self.args[p])
+                cross = self.finish(p, walked, latest, now)
+                if walked is None:
+                    self.memo[p] = None  # the Decimal walk: nothing to compare next time
+                else:
+                    self.memo[p] = (
+                        *_top_bytes(buy._asks, len(walked[1])),
+                        walked[3],
+                        *_top_bytes(sell._bids, len(walked[2])),
+                        walked[4],
+                        cross,
+                    )
+                if cross is not None:
+                    crosses[self.keys[p]] = cross
+        return crosses
 
 
 # -- the venues' frames, straight from their text ----------------------------------------------
@@ -1171,9 +1286,9 @@ cdef class CoinbaseWire(_Wire):
             entry, snapshot, bids, asks = event
             book = entry.book
             if snapshot:
-                book.load(bids, asks, sequence)
+                book.load_levels(bids, asks, sequence)
             elif book.valid:
-                book.apply(bids, asks)
+                book.apply_levels(bids, asks)
                 book.sequence = sequence
             else:
                 continue  # updates before the fresh snapshot belong to the dropped book
@@ -1181,7 +1296,7 @@ cdef class CoinbaseWire(_Wire):
             self.stamp(book, exchange_ts, received_ts)
             if entry.market not in changed:
                 changed.append(entry.market)
-        crossed = [market for market in changed if (<Book> feed.books[market]).crossed]
+        crossed = [market for market in changed if (<Book> feed.books[market]).is_crossed()]
         if crossed:
             feed._resync(crossed, "crossed")
         return changed
@@ -1351,10 +1466,10 @@ cdef class KrakenWire(_Wire):
         for entry, bids, asks, checksum, exchange_ts in items:
             book = entry.book
             if snapshot:
-                book.load(bids, asks)
-                book.truncate(feed.wire_depth)
+                book.load_levels(bids, asks, None)
+                book.cut(feed.wire_depth)
             elif book.valid:
-                book.apply(bids, asks)
+                book.apply_levels(bids, asks)
             else:
                 continue  # waiting for the snapshot of a resubscription
             stats.book_updates += 1
@@ -1365,7 +1480,7 @@ cdef class KrakenWire(_Wire):
                 feed._resync(entry.market, "checksum mismatch")
                 continue
             stats.checksum_ok += 1
-            if book.crossed:
+            if book.is_crossed():
                 feed._resync(entry.market, "crossed")
         return changed
 
@@ -1561,11 +1676,11 @@ cdef class BinanceWire(_Wire):
             return self.reference(text, received_ts)  # a gap: the feed resyncs
         self.stats.frames += 1
         if last > sequence:
-            book.apply(bids, asks)
+            book.apply_levels(bids, asks)
             book.sequence = last
             self.stats.book_updates += 1
         self.stamp(book, <double> event_ms / 1000.0, received_ts)
-        if book.crossed:
+        if book.is_crossed():
             return self.feed._check_crossed(entry.market)
         return [entry.market]
 

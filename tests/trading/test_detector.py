@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from markets import core
 from markets.book import Book
 from trading.detector import (
     Cross,
@@ -535,11 +536,16 @@ change_steps = st.lists(
 )
 
 
+BOOK_TYPES = [Book] + ([] if core.COMPILED is None else [core.COMPILED.Book])
+
+
+@pytest.mark.parametrize("book_type", BOOK_TYPES, ids=lambda t: t.__module__)
 @settings(max_examples=200)
-@given(change_steps)
-def test_memo_gives_exactly_what_a_fresh_detection_gives(steps):
-    """Every step changes one real book; with and without the memo the crosses are equal."""
-    books = {venue: Book(venue, "BTC-USD") for venue in VENUES}
+@given(steps=change_steps)
+def test_memo_gives_exactly_what_a_fresh_detection_gives(book_type, steps):
+    """Every step changes one real book; with and without the memo the crosses are equal.
+    On compiled books the memo holds the compiled pair scan, held here to the `Decimal` loop."""
+    books = {venue: book_type(venue, "BTC-USD") for venue in VENUES}
     for offset, book in enumerate(books.values()):
         book.load([(D(995 + offset), D(1), None)], [(D(1000 + offset), D(1), None)])
         book.stamp(1.0, 100.0)
@@ -561,3 +567,5 @@ def test_memo_gives_exactly_what_a_fresh_detection_gives(steps):
         remembered = find(books, now=now, memo=memo)
 
         assert remembered == find(books, now=now)
+    scans = [kept[1] for kept in memo.values() if type(kept) is tuple and len(kept) == 2]
+    assert any(type(scan) is core.PairScan for scan in scans) is (book_type is not Book)

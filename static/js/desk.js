@@ -98,10 +98,23 @@
     window.location.reload();
   }
 
+  // A socket that closed otherwise (a dropped connection) and is not back a few seconds later:
+  // a login that ended meanwhile has its new handshakes refused, which a browser sees as no code
+  // at all. Ask for the page once: a redirect (to the login) means the login is gone.
+  function checkLogin() {
+    if (connected) { return; }
+    window.fetch(window.location.href, { credentials: "same-origin", redirect: "manual" })
+      .then(function (answer) {
+        if (answer.type === "opaqueredirect") { loginEnded({ code: LOGIN_ENDED }); }
+      })
+      .catch(function () { /* the server is down: the status already says so */ });
+  }
+
   document.addEventListener("htmx:wsClose", function (event) {
     connected = false;
     showStatus();
-    loginEnded(event.detail && event.detail.event);
+    var close = event.detail && event.detail.event;
+    if (close && close.code === LOGIN_ENDED) { loginEnded(close); } else { window.setTimeout(checkLogin, 3000); }
   });
   document.addEventListener("htmx:wsError", function () { connected = false; showStatus(); });
   document.addEventListener("htmx:wsAfterMessage", function () { lastMessage = Date.now(); showStatus(); tabTitle(); });

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from channels.layers import get_channel_layer
 
+from arbsite.channel_layer import unbundled
 from markets import notices
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ class Fanout:
                 await asyncio.sleep(RETRY_S)
                 await self._rejoin()  # a Redis that restarted has forgotten the groups
                 continue
-            self._pending.append(notice)
+            self._pending += unbundled(notice)  # a publisher's batch comes in one message
             self._arrived.set()
 
     async def _deliver_received(self) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Coroutine
 
 from channels.layers import get_channel_layer
 
+from arbsite.channel_layer import unbundled
 from markets import notices
 
 
@@ -41,6 +42,7 @@ class Heard:
         received = []
         while True:
             try:
-                received.append(await asyncio.wait_for(self.layer.receive(self.channel), wait_s))
+                message = await asyncio.wait_for(self.layer.receive(self.channel), wait_s)
+                received += unbundled(message)
             except TimeoutError:
                 return received

@@ -2,6 +2,8 @@
 the process's pages, each page hears it, and a failing page or layer stops no one else."""
 
 import asyncio
+import os
+import uuid
 
 import pytest
 from channels.db import database_sync_to_async
@@ -11,6 +13,7 @@ from django.db import connections
 
 from arbsite import fanout, live
 from arbsite.asgi import application
+from arbsite.channel_layer import BlockingRedisChannelLayer
 from arbsite.roles import VIEWER
 from markets import notices
 
@@ -216,3 +219,30 @@ async def test_a_fragment_two_notices_re_render_comes_once_in_their_one_message(
     assert message.count('id="desk-status"') == 1
     assert 'id="open-opportunities"' in message
     await comm.disconnect()
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs the Redis channel layer")
+async def test_a_bundle_over_redis_reaches_each_page_as_its_notices_in_one_call():
+    layer = BlockingRedisChannelLayer(
+        hosts=[{"address": os.environ["REDIS_URL"]}], prefix=f"test-{uuid.uuid4().hex[:8]}"
+    )
+    hub = fanout.Fanout(layer)
+    desk, health = Page(), Page()
+    health_group = notices.group(notices.HEALTH)
+    await hub.join(OPPORTUNITIES, desk)
+    await hub.join(health_group, desk)
+    await hub.join(health_group, health)
+    published = notices.notice(notices.OPPORTUNITIES)["published"]
+    opened = notices.notice(notices.OPPORTUNITIES, published=published)
+    beat = notices.notice(notices.HEALTH, published=published)
+    try:
+        await layer.group_send_bundled([(OPPORTUNITIES, opened), (health_group, beat)])
+
+        assert await heard(desk, 2) == [opened, beat] and desk.calls == 1
+        assert await heard(health) == [beat] and health.calls == 1
+    finally:
+        for group in list(hub.pages):
+            for page in (desk, health):
+                await hub.leave(group, page)
+        await layer.flush()
+        await layer.close_pools()

@@ -13,6 +13,7 @@ from django.db import connections
 from arbsite import live
 from arbsite.access import OPERATE, VIEW
 from arbsite.asgi import application
+from arbsite.channel_layer import unbundled
 from arbsite.pages.fragments import TOPICS, Fragment
 from arbsite.roles import TRADER, VIEWER
 from markets import notices
@@ -199,7 +200,7 @@ async def test_a_failed_send_is_logged_and_the_pump_keeps_pushing(
     # The Redis layer sends a batch at once, from the pump's own thread and layer instance
     # (markets.notices.Sender); the in-memory one singly: the class's method fails once.
     layer = type(get_channel_layer())
-    name = "group_send_many" if hasattr(layer, "group_send_many") else "group_send"
+    name = "group_send_bundled" if hasattr(layer, "group_send_bundled") else "group_send"
     send, failures = getattr(layer, name), ["redis went away"]
 
     async def flaky_send(self, *args) -> None:
@@ -345,7 +346,7 @@ async def received(channel: str, wait_s: float) -> list[dict]:
     found = []
     while True:
         try:
-            found.append(await asyncio.wait_for(get_channel_layer().receive(channel), wait_s))
+            found += unbundled(await asyncio.wait_for(get_channel_layer().receive(channel), wait_s))
         except TimeoutError:
             return found
 
@@ -356,7 +357,7 @@ async def test_the_first_change_after_a_quiet_interval_is_sent_without_waiting_f
     running = asyncio.create_task(pump.run(stop))
 
     pump.mark(notices.MARKET, "BTC-USD")
-    first = await asyncio.wait_for(get_channel_layer().receive(channel), 10)
+    first = unbundled(await asyncio.wait_for(get_channel_layer().receive(channel), 10))[0]
     stop.set()
     await running
 

@@ -10,6 +10,7 @@ from channels.layers import get_channel_layer
 from django.core.management import CommandError, call_command
 from django.db import connections
 
+from arbsite.channel_layer import unbundled
 from markets import notices
 from markets.recording import read_records
 from markets.venues import VenueConfig
@@ -88,7 +89,7 @@ async def test_the_engine_replaying_a_recording_writes_rows_and_pushes_to_the_pa
         return await sync_to_async(Opportunity.objects.exists)()
 
     try:
-        notice = await asyncio.wait_for(layer.receive(page), 10)
+        notice = unbundled(await asyncio.wait_for(layer.receive(page), 10))[0]
         assert await wait_for_async(rows_written, 10)
     finally:
         stop.set()

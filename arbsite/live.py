@@ -16,6 +16,7 @@ from django.template.loader import render_to_string
 
 from arbsite.access import OPERATE, OPERATE_PERM, VIEW, VIEW_PERM
 from arbsite.notifications import FeedWatch, feed_announcement
+from arbsite.pages import shared
 from arbsite.pages.fragments import TOPICS, Fragment
 from arbsite.sessions import socket_still_allowed
 from markets import notices
@@ -93,7 +94,8 @@ def _may_see(user, fragment: Fragment) -> bool:
 
 def render(fragment: Fragment, key: str, audience: str, published: float) -> str:
     """The fragment as a push carries it, stamped with the notice's publish time."""
-    return fragment.render(key, fragment.audience_for(audience), published)
+    with shared.snapshot(published):  # the fragments of one push share their reads
+        return fragment.render(key, fragment.audience_for(audience), published)
 
 
 def rendered(
@@ -134,18 +136,22 @@ def rendered_announcement(announcement: dict) -> Awaitable[str | None]:
     return _once(("alert", announcement["id"]), render_announcement, announcement)
 
 
-async def feed_announcements(published: float) -> list[dict]:
-    """What went down or came back among the venue feeds, told once per heartbeat notice to all
-    of this process's pages; nothing when the heartbeat cannot be read."""
-    return await _once(("feeds", published), _feed_changes) or []
+def rendered_feed_changes(published: float) -> Awaitable[str | None]:
+    """The venue feeds that went down or came back since the last heartbeat, as notifications
+    (nothing when none did, or the heartbeat cannot be read): looked up and rendered once per
+    heartbeat notice for all of this process's pages, in one trip to the render thread."""
+    return _once(("feeds", published), _feed_changes)
 
 
-def _feed_changes() -> list[dict]:
+def _feed_changes() -> str:
     changes = _feeds.changes(engine_heartbeat())
     if not changes:  # the usual heartbeat: no database trip for the venues' names
-        return []
+        return ""
     names = dict(Exchange.objects.values_list("slug", "name"))
-    return [feed_announcement(names.get(venue, venue), state) for venue, state in changes]
+    return "".join(
+        render_announcement(feed_announcement(names.get(venue, venue), state))
+        for venue, state in changes
+    )
 
 
 async def login_still_allowed(session_key: str | None, user_id: int) -> bool:

@@ -7,17 +7,18 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from arbsite.access import OPERATE, VIEW, desk_view
+from arbsite.pages import shared
 from arbsite.pages.desk import desk_context, render_page
 from arbsite.pages.market import levels_on_grid, listed_books
 from arbsite.pages.opportunities import open_opportunities_context
 from arbsite.pages.portfolio import pnl_context
 from arbsite.pages.trades import recent_trades_context
 from markets.heartbeat import engine_heartbeat
-from markets.models import Exchange, Listing, Market
+from markets.models import Listing, Market
 from markets.money import net_bps
 from portfolio.models import Mode
 from risk.checks import profit_refusals
-from risk.models import RiskProfile, VenuePause
+from risk.models import VenuePause
 from trading.models import Opportunity, Order
 
 DEPTH_LEVELS = 10
@@ -55,16 +56,16 @@ def spread_context(symbol: str, *, audience: str = VIEW) -> dict:
     now = time.time()
     books, unavailable = listed_books(symbol)
     rows = [_venue_row(listing, book, now) for listing, book in books]
-    actives = RiskProfile.objects.actives()
+    actives = shared.active_profiles()
     profile = actives.get(Mode.LIVE) or actives.get(Mode.PAPER)  # the mode the desk executes in
     for row in rows:
         # The engine leaves a book this late by its venue's clock out of every cross.
         row["lagging"] = profile is not None and row["lag_s"] * 1000 > profile.max_lag_ms
     _top_crosses(rows)
-    opened = list(
-        Opportunity.objects.filter(market__symbol=symbol, state=Opportunity.State.OPEN)
-        .select_related("buy_exchange", "sell_exchange")
-        .order_by("-net_bps", "-id")
+    opened = sorted(
+        (o for o in shared.open_opportunities() if o.market.symbol == symbol),
+        key=lambda o: (o.net_bps, o.id),
+        reverse=True,
     )
     # The profile's own thresholds: the profit check reads nothing else of the limits.
     paying = [
@@ -153,7 +154,7 @@ def health_context(key: str = "", *, audience: str = VIEW) -> dict:
         heartbeat = engine_heartbeat()
     except RedisError:  # the heartbeat is in the default cache, Redis in the full stack
         return {"health": {"engine_up": False, "age_s": None, "feeds": [], "cache_down": True}}
-    names = dict(Exchange.objects.values_list("slug", "name"))
+    names = {slug: name for _, slug, name in shared.venues()}
     if heartbeat is None:
         return {"health": {"engine_up": False, "age_s": None, "feeds": [], "names": names}}
     age = time.time() - heartbeat["ts"]
@@ -189,11 +190,11 @@ def health_context(key: str = "", *, audience: str = VIEW) -> dict:
 def ack_figures() -> tuple[int | None, dict[str, dict]]:
     """The active profile's acknowledgement window, and by venue slug its p50 and p99 over it
     (`figures`) and its open pause, in the mode the desk executes in; none without a profile."""
-    mode = RiskProfile.objects.execution_mode()
-    profile = RiskProfile.objects.active(mode)
+    mode = shared.execution_mode()
+    profile = shared.active_profiles().get(mode)
     if profile is None:
         return None, {}
-    slugs = dict(Exchange.objects.values_list("pk", "slug"))
+    slugs = {pk: slug for pk, slug, _ in shared.venues()}
     acks = {
         slugs[pk]: {"figures": figures}
         for pk, figures in Order.objects.ack_latency(mode=mode, window=profile.ack_window).items()

@@ -4,16 +4,16 @@ from django.http import HttpResponse
 from django.shortcuts import render
 
 from arbsite.access import OPERATE, VIEW, audience
+from arbsite.pages import shared
 from portfolio.models import Mode
-from risk.models import KillSwitch, RiskProfile
-from trading.models import Opportunity
+from risk.models import KillSwitch
 from trading.selectors import status_panel
 
 
 def desk_context(key: str = "", *, audience: str = VIEW) -> dict:
     """The status every page shows: paper or live, the kill switch, automatic execution, and
     how many opportunities are open (the tab title carries it with the kill switch)."""
-    actives = RiskProfile.objects.actives()
+    actives = shared.active_profiles()
     paper, live = actives.get(Mode.PAPER), actives.get(Mode.LIVE)
     active = [p for p in (paper, live) if p is not None]
     return {
@@ -24,7 +24,7 @@ def desk_context(key: str = "", *, audience: str = VIEW) -> dict:
             "paper_auto_execute": paper.auto_execute if paper else None,
             "kill_switch": _kill_switch_state(),
             "can_operate": audience == OPERATE,
-            "open_opportunities": Opportunity.objects.filter(state=Opportunity.State.OPEN).count(),
+            "open_opportunities": len(shared.open_opportunities()),
         }
     }
 

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_http_methods
 
 from arbsite.access import OPERATE, VIEW, desk_view, require_permission
 from arbsite.audit import record
+from arbsite.pages import shared
 from arbsite.pages.desk import render_page
 from trading.history import filtered_opportunities, with_legs
 from trading.models import Opportunity, Trade
@@ -78,9 +79,5 @@ def _audit(request, opportunity: Opportunity) -> None:
 
 def open_opportunities_context(key: str = "", *, audience: str = VIEW) -> dict:
     """The dashboard's open opportunities, newest first, with the execute control for Traders."""
-    rows = (
-        Opportunity.objects.filter(state=Opportunity.State.OPEN)
-        .select_related("market", "buy_exchange", "sell_exchange")
-        .order_by("-opened_at")[:OPEN_ON_DASHBOARD]
-    )
-    return {"open_opportunities": list(rows), "can_operate": audience == OPERATE}
+    rows = shared.open_opportunities()[:OPEN_ON_DASHBOARD]
+    return {"open_opportunities": rows, "can_operate": audience == OPERATE}

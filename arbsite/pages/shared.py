@@ -1,0 +1,75 @@
+"""Reads that the fragments of one push share.
+
+The notices the engine sends together re-render the spread tables, the status bar, the open
+opportunities and the venue health at once, and each read the active risk profiles, the open
+opportunities and the venues: 21 queries for one push, most of them the same few, and the ORM's
+work per query was most of a render. Within one push (`snapshot`, entered for each fragment
+with the push's publish time) each such read is made once, by the first fragment that needs it,
+after the notices arrived, so it sees everything committed before they were sent; outside a
+push (a page request) each read is made afresh.
+"""
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+
+from markets.models import Exchange
+from portfolio.models import Mode
+from risk.models import RiskProfile
+from trading.models import Opportunity
+
+KEEP = 4  # snapshots of recent pushes kept by a render thread (pushes may interleave)
+_state = threading.local()
+
+
+@contextlib.contextmanager
+def snapshot(ident: object) -> Iterator[None]:
+    """Share the reads made in the block with every block of the same `ident` on this thread."""
+    snapshots = _state.__dict__.setdefault("snapshots", {})
+    memo = snapshots.get(ident)
+    if memo is None:
+        memo = snapshots[ident] = {}
+        while len(snapshots) > KEEP:
+            del snapshots[next(iter(snapshots))]
+    _state.memo = memo
+    try:
+        yield
+    finally:
+        _state.memo = None
+
+
+def _shared(name: str, read: Callable[[], object]):
+    memo = getattr(_state, "memo", None)
+    if memo is None:
+        return read()
+    if name not in memo:
+        memo[name] = read()
+    return memo[name]
+
+
+def active_profiles() -> dict[str, RiskProfile]:
+    """The active risk profile of each mode that has one."""
+    return _shared("profiles", RiskProfile.objects.actives)
+
+
+def execution_mode() -> str:
+    """The mode the desk executes in (`RiskProfile.objects.execution_mode`)."""
+    return Mode.LIVE if Mode.LIVE in active_profiles() else Mode.PAPER
+
+
+def open_opportunities() -> list[Opportunity]:
+    """Every open opportunity, newest first, with its market and venues (one per cross the
+    engine holds open: a handful per market)."""
+    return _shared(
+        "open",
+        lambda: list(
+            Opportunity.objects.filter(state=Opportunity.State.OPEN)
+            .select_related("market", "buy_exchange", "sell_exchange")
+            .order_by("-opened_at", "-id")
+        ),
+    )
+
+
+def venues() -> list[tuple[int, str, str]]:
+    """(pk, slug, name) of every venue."""
+    return _shared("venues", lambda: list(Exchange.objects.values_list("pk", "slug", "name")))

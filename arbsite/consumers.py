@@ -32,6 +32,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     wanted: live.Subscriptions
     announced: list[str]
     hears_feeds: bool
+    follows: tuple  # what its pushes depend on besides the notices: pages alike share them
     accepted: bool = False
     recheck_at: float = 0.0
     ended: bool = False
@@ -52,6 +53,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
         self.audience, self.wanted, self.announced = groups
         self.hears_feeds = notices.group(notices.ALERT, notices.FEEDS) in self.announced
+        self.follows = (
+            self.audience,
+            self.hears_feeds,
+            *((g, *((f.topic, f.template, k) for f, k in its)) for g, its in self.wanted.items()),
+        )
         try:
             for group in self.groups_joined():
                 await fanout.fanout().join(group, self)
@@ -87,6 +93,14 @@ class LiveConsumer(AsyncWebsocketConsumer):
         """
         if not self.accepted or self.ended or not await self.login_holds():
             return
+        # Pages that follow the same and hear the same get the same text: made once.
+        heard_as = [(n["kind"], n["key"], n["published"], n.get("id")) for n in heard]
+        html = await live.push_once((self.follows, *heard_as), self.push_of, heard)
+        if html:
+            await self.send(text_data=html)
+
+    async def push_of(self, heard: list[dict]) -> str:
+        """The text of this page's push of `heard`, in one message."""
         # What to push: each announcement, each heartbeat's feed changes, and each fragment once,
         # as of the last notice that re-renders it (the status bar follows opportunities and
         # health). Every part is asked for before the first is awaited: the first page to hear
@@ -102,9 +116,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 todo.pop(wanted, None)
                 todo[wanted] = notice
         parts = [self.part(what, notice) for what, notice in todo.items()]
-        html = "".join(filter(None, [await part for part in parts]))
-        if html:
-            await self.send(text_data=html)
+        return "".join(filter(None, [await part for part in parts]))
 
     def part(self, what, notice: dict) -> Awaitable[str | None]:
         """One part of a push, asked for now and awaited later."""

@@ -8,10 +8,12 @@ so template and database work stays off the engine's loop and out of the publish
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 
 from channels.db import database_sync_to_async
+from django.db import close_old_connections
 from django.template.loader import render_to_string
 
 from arbsite.access import OPERATE, OPERATE_PERM, VIEW, VIEW_PERM
@@ -33,6 +35,8 @@ _RENDERER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-render")
 # Renders under way or just done in this process, shared by every consumer that got the notice.
 _renders: dict[tuple, asyncio.Future] = {}
 KEEP_RENDER_S = 10.0
+CHECK_CONNECTIONS_S = 1.0
+_checked = float("-inf")  # when the render thread last checked its connections (monotonic)
 # A topic as a page asks for it ("desk", "spreads:BTC-USD"); anything else is ignored before it
 # could name a channel group.
 _TOPIC = re.compile(r"[a-z][a-z-]{0,30}(:[A-Za-z0-9_.-]{1,40})?")
@@ -165,16 +169,47 @@ async def login_still_allowed(session_key: str | None, user_id: int) -> bool:
 def _once(ident: tuple, function, *args) -> Awaitable:
     """`function(*args)` run on the render thread once for every consumer awaiting `ident`.
 
-    None when it failed (logged once). database_sync_to_async: the render thread lives as long as
-    the process, so it retires its database connection as a request would (CONN_MAX_AGE).
+    None when it failed (logged once).
     """
+    loop = asyncio.get_running_loop()
+    return _shared(
+        ident,
+        lambda: _logged(ident, loop.run_in_executor(_RENDERER, _on_render_thread, function, *args)),
+    )
+
+
+def push_once(ident: tuple, make, *args) -> Awaitable:
+    """`make(*args)` (a coroutine function) once for every consumer awaiting `ident` (in the
+    process's first KEEP_RENDER_S of it): 200 pages alike each assembled the same push, a third
+    of the loop's work per page besides sending it."""
+    return _shared(("push", *ident), lambda: make(*args))
+
+
+def _shared(ident: tuple, start) -> Awaitable:
+    """The job `start()` begins, begun by the first to ask for `ident` and shared by the rest."""
     job = _renders.get(ident)
     if job is None:
-        run = database_sync_to_async(function, thread_sensitive=False, executor=_RENDERER)
-        job = _renders[ident] = asyncio.ensure_future(_logged(ident, run(*args)))
+        job = _renders[ident] = asyncio.ensure_future(start())
         asyncio.get_running_loop().call_later(KEEP_RENDER_S, _renders.pop, ident, None)
     # Shielded: a consumer that disconnects meanwhile must not cancel the job for the rest.
     return asyncio.shield(job)
+
+
+def _on_render_thread(function, *args):
+    """`function(*args)`, the render thread's database connection checked first at most once
+    every CHECK_CONNECTIONS_S: the thread lives as long as the process, so it retires its
+    connection past CONN_MAX_AGE, or broken, as a request would.
+
+    Not before every job, as database_sync_to_async does: each check is a round trip (the
+    health check's SELECT 1), and a push of four fragments made four. A connection that breaks
+    fails the renders until the next check (logged; the pages keep their fragments).
+    """
+    global _checked
+    now = time.monotonic()
+    if now - _checked >= CHECK_CONNECTIONS_S:
+        close_old_connections()
+        _checked = now
+    return function(*args)
 
 
 async def _logged(ident: tuple, job):

@@ -14,8 +14,10 @@ from django.db import connections
 from arbsite import fanout, live
 from arbsite.asgi import application
 from arbsite.channel_layer import BlockingRedisChannelLayer
-from arbsite.roles import VIEWER
+from arbsite.consumers import LiveConsumer
+from arbsite.roles import TRADER, VIEWER
 from markets import notices
+from tests.factories import OpportunityFactory
 
 pytestmark = pytest.mark.asyncio
 OPPORTUNITIES = notices.group(notices.OPPORTUNITIES)
@@ -46,15 +48,20 @@ async def test_a_notice_to_five_pages_is_one_delivery_one_render_and_five_pushes
     for comm in comms:
         assert (await comm.connect())[0]
     layer = get_channel_layer()
-    deliveries, renders = [], []
-    send, render = layer.send, live.render
+    deliveries, renders, assembled = [], [], []
+    send, render, push_of = layer.send, live.render, LiveConsumer.push_of
 
     async def counted_send(channel: str, message: dict) -> None:
         deliveries.append(channel)
         await send(channel, message)
 
+    async def counted_push_of(consumer, heard: list[dict]) -> str:
+        assembled.append(consumer)
+        return await push_of(consumer, heard)
+
     monkeypatch.setattr(layer, "send", counted_send)
     monkeypatch.setattr(live, "render", lambda *a: renders.append(a[0].topic) or render(*a))
+    monkeypatch.setattr(LiveConsumer, "push_of", counted_push_of)
 
     await layer.group_send(OPPORTUNITIES, notices.notice(notices.OPPORTUNITIES))
     received = [await comm.receive_from(timeout=5) for comm in comms]
@@ -62,8 +69,36 @@ async def test_a_notice_to_five_pages_is_one_delivery_one_render_and_five_pushes
     assert len(layer.groups[OPPORTUNITIES]) == 1  # the process's member, not one per page
     assert deliveries == [fanout.fanout().channel]
     assert renders == ["opportunities"]
+    assert len(assembled) == 1  # the five pages follow the same: one text for all
     assert len(set(received)) == 1 and 'id="open-opportunities"' in received[0]
     for comm in comms:
+        await comm.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_pages_that_follow_different_things_or_see_different_controls_get_their_own_push(
+    user_with_role, in_memory_layer
+):
+    viewer = await database_sync_to_async(user_with_role)(VIEWER)
+    trader = await database_sync_to_async(user_with_role)(TRADER)
+    pages = {
+        "viewer": communicator(viewer, "opportunities"),
+        "viewer too": communicator(viewer, "opportunities"),
+        "trader": communicator(trader, "opportunities"),  # may execute: its own controls
+        "viewer with the status bar": communicator(viewer, "opportunities,desk"),
+    }
+    for comm in pages.values():
+        assert (await comm.connect())[0]
+    await database_sync_to_async(OpportunityFactory)()
+
+    await get_channel_layer().group_send(OPPORTUNITIES, notices.notice(notices.OPPORTUNITIES))
+    got = {name: await comm.receive_from(timeout=5) for name, comm in pages.items()}
+
+    assert got["viewer"] == got["viewer too"]
+    assert "Execute…" in got["trader"] and "Execute…" not in got["viewer"]
+    assert 'id="desk-status"' in got["viewer with the status bar"]
+    assert 'id="desk-status"' not in got["viewer"]
+    for comm in pages.values():
         await comm.disconnect()
 
 

@@ -225,6 +225,40 @@ async def test_a_failed_send_is_logged_and_the_pump_keeps_pushing(
     await comm.disconnect()
 
 
+async def test_the_render_thread_checks_its_connection_once_a_second_not_per_fragment(
+    monkeypatch,
+):
+    checks = []
+    monkeypatch.setattr(live, "close_old_connections", lambda: checks.append(time.monotonic()))
+    monkeypatch.setattr(live, "_checked", float("-inf"))
+
+    for n in range(4):  # one push's fragments
+        assert await live._once(("test", n), lambda: n) == n
+    monkeypatch.setattr(live, "_checked", live._checked - live.CHECK_CONNECTIONS_S)
+    await live._once(("test", "later"), lambda: None)
+
+    assert len(checks) == 2
+
+
+def _break_the_connection() -> None:
+    connections["default"].connection.close()  # as a restarted server or a dropped link would
+
+
+async def test_a_render_connection_that_broke_is_replaced_at_the_next_check(
+    user_with_role, monkeypatch
+):
+    await database_sync_to_async(two_venues)()
+    assert await live.rendered(spreads(), "BTC-USD", VIEW, time.time())  # connected
+    await asyncio.wrap_future(live._RENDERER.submit(_break_the_connection))
+
+    failed = await live.rendered(spreads(), "BTC-USD", VIEW, time.time())
+    monkeypatch.setattr(live, "_checked", float("-inf"))  # a second on: the next check is due
+    html = await live.rendered(spreads(), "BTC-USD", VIEW, time.time())
+
+    assert failed is None  # logged; the pages keep their fragment
+    assert 'id="spread-BTC-USD"' in html
+
+
 async def test_a_fragment_that_fails_to_render_is_skipped_and_the_page_stays(
     user_with_role, monkeypatch
 ):

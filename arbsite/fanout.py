@@ -18,7 +18,7 @@ from typing import Protocol
 
 from channels.layers import get_channel_layer
 
-from arbsite.channel_layer import unbundled
+from arbsite.channel_layer import BUNDLE, unbundled
 from markets import notices
 
 log = logging.getLogger(__name__)
@@ -27,8 +27,9 @@ log = logging.getLogger(__name__)
 # the process's one member renews its groups well before.
 RENEW_S = 3600.0
 RETRY_S = 1.0  # after the layer failed to deliver, before receiving again
-# After a notice, those that follow it within COLLECT_S of each other (up to COLLECT_MAX_S in
-# all) are delivered with it: a publisher's batch arrives one receive (a Redis round trip) apart.
+# After a single notice, those that follow it within COLLECT_S of each other (up to COLLECT_MAX_S
+# in all) are delivered with it: a publisher's notices sent one by one (a worker's, on commit)
+# arrive one receive (a Redis round trip) apart. A bundle is its publisher's whole batch.
 COLLECT_S = 0.001
 COLLECT_MAX_S = 0.005
 
@@ -55,6 +56,7 @@ class Fanout:
         self.channel: str | None = None
         self._tasks: list[asyncio.Task] = []
         self._pending: list[dict] = []  # received, not yet delivered
+        self._whole = False  # the last received was a bundle: nothing of its batch is to come
         self._arrived = asyncio.Event()
         # Joins and leaves one at a time: a group is added once and discarded once.
         self._lock = asyncio.Lock()
@@ -106,7 +108,8 @@ class Fanout:
                 await asyncio.sleep(RETRY_S)
                 await self._rejoin()  # a Redis that restarted has forgotten the groups
                 continue
-            self._pending += unbundled(notice)  # a publisher's batch comes in one message
+            self._pending += unbundled(notice)
+            self._whole = notice["type"] == BUNDLE  # the engine's batch, in one message
             self._arrived.set()
 
     async def _deliver_received(self) -> None:
@@ -115,7 +118,7 @@ class Fanout:
             await self._arrived.wait()
             # The rest of the publisher's batch: until a quiet COLLECT_S, at most COLLECT_MAX_S.
             until, seen = loop.time() + COLLECT_MAX_S, 0
-            while len(self._pending) > seen and loop.time() < until:
+            while not self._whole and len(self._pending) > seen and loop.time() < until:
                 seen = len(self._pending)
                 await asyncio.sleep(COLLECT_S)
             self._arrived.clear()

@@ -257,7 +257,10 @@ async def test_a_fragment_two_notices_re_render_comes_once_in_their_one_message(
 
 
 @pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs the Redis channel layer")
-async def test_a_bundle_over_redis_reaches_each_page_as_its_notices_in_one_call():
+async def test_a_bundle_over_redis_reaches_each_page_as_its_notices_in_one_call(monkeypatch):
+    # A bundle is its publisher's whole batch: not held back to collect more.
+    monkeypatch.setattr(fanout, "COLLECT_S", 60.0)
+    monkeypatch.setattr(fanout, "COLLECT_MAX_S", 120.0)
     layer = BlockingRedisChannelLayer(
         hosts=[{"address": os.environ["REDIS_URL"]}], prefix=f"test-{uuid.uuid4().hex[:8]}"
     )

@@ -233,7 +233,7 @@ async def test_the_render_thread_checks_its_connection_once_a_second_not_per_fra
     monkeypatch.setattr(live, "_checked", float("-inf"))
 
     for n in range(4):  # one push's fragments
-        assert await live._once(("test", n), lambda: n) == n
+        assert await live._once(("test", n), abs, n) == n
     monkeypatch.setattr(live, "_checked", live._checked - live.CHECK_CONNECTIONS_S)
     await live._once(("test", "later"), lambda: None)
 

@@ -5,12 +5,13 @@ import logging
 import time
 from collections import defaultdict
 
+import redis
 from channels_redis.core import RedisChannelLayer
 from redis.asyncio import BlockingConnectionPool
 
 log = logging.getLogger(__name__)
 
-# The type of a message that carries several: a member's share of `group_send_bundled`.
+# The type of a message that carries several: a member's share of `send_bundled`.
 BUNDLE = "layer.bundle"
 
 
@@ -51,14 +52,35 @@ class BlockingRedisChannelLayer(RedisChannelLayer):
         host = dict(self.hosts[index])
         return BlockingConnectionPool.from_url(host.pop("address"), **host)
 
-    async def group_send_bundled(self, messages: list[tuple[str, dict]]) -> None:
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._clients: dict[int, redis.Redis] = {}
+
+    def client(self, index: int) -> redis.Redis:
+        """A synchronous client of host `index`, for a sender on a thread of its own."""
+        found = self._clients.get(index)
+        if found is None:
+            host = dict(self.hosts[index])
+            pool = redis.BlockingConnectionPool.from_url(host.pop("address"), **host)
+            found = self._clients[index] = redis.Redis(connection_pool=pool)
+        return found
+
+    def close_clients(self) -> None:
+        for client in self._clients.values():
+            client.close()
+            client.connection_pool.disconnect()
+        self._clients = {}
+
+    def send_bundled(self, messages: list[tuple[str, dict]]) -> None:
         """Each (group, message) to every member of its group, as `group_send` would, but each
         member gets the messages of its groups in one message, a `BUNDLE` of them in order; in
-        two round trips per Redis host: the groups' members, then every bundle.
+        two round trips per Redis host (the groups' members, then every bundle), blocking.
 
         `group_send` makes four round trips per message, and a member receives one message per
         round trip: the web process heard a batch of six changes from the engine 20 ms after it
-        was sent, and its last change later than its first.
+        was sent, and its last change later than its first. Blocking, on the engine's sender
+        thread: each round trip is one wait for Redis and one for the interpreter lock, where
+        redis-py's asyncio client took a turn of the interpreter for each of its awaits.
         """
         now = int(time.time())
         by_host = defaultdict(list)
@@ -67,12 +89,12 @@ class BlockingRedisChannelLayer(RedisChannelLayer):
             by_host[self.consistent_hash(group)].append(group)
         members: dict[str, list[str]] = {}
         for index, groups in by_host.items():
-            pipe = self.connection(index).pipeline()
+            pipe = self.client(index).pipeline(transaction=False)
             for group in groups:
                 key = self._group_key(group)
                 pipe.zremrangebyscore(key, min=0, max=now - self.group_expiry)
                 pipe.zrange(key, 0, -1)
-            replies = await pipe.execute()
+            replies = pipe.execute()
             for group, names in zip(groups, replies[1::2], strict=True):
                 members[group] = [name.decode("utf8") for name in names]
         bundles: dict[str, list[dict]] = defaultdict(list)
@@ -89,11 +111,11 @@ class BlockingRedisChannelLayer(RedisChannelLayer):
                 payloads[index] += [payload[key] for key in channel_keys]
                 capacities[index] += [capacity[key] for key in channel_keys]
         for index, channel_keys in keys.items():
-            pipe = self.connection(index).pipeline()
+            pipe = self.client(index).pipeline(transaction=False)
             for key in dict.fromkeys(channel_keys):
                 pipe.zremrangebyscore(key, min=0, max=now - int(self.expiry))
             args = [*payloads[index], *capacities[index], time.time(), self.expiry]
             pipe.eval(_GROUP_SEND, len(channel_keys), *channel_keys, *args)
-            over = (await pipe.execute())[-1]
+            over = pipe.execute()[-1]
             if over:
                 log.info("%s of %s bundles over their channel's capacity", over, len(channel_keys))

@@ -13,9 +13,9 @@ import hashlib
 import logging
 import re
 import sys
-import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import async_to_sync
 from channels import DEFAULT_CHANNEL_LAYER
@@ -129,7 +129,7 @@ class Pump:
         layer = get_channel_layer()
         now = time.time()
         batch = [(group(kind, key), notice(kind, key, now)) for kind, key in marked]
-        if hasattr(layer, "group_send_bundled"):  # the Redis layer's (arbsite.channel_layer)
+        if hasattr(layer, "send_bundled"):  # the Redis layer's (arbsite.channel_layer)
             try:
                 await self._sender().send(batch)
             except Exception as error:
@@ -158,50 +158,31 @@ class Pump:
 
 
 class Sender:
-    """A thread with an event loop and a channel layer of its own, that sends the pump's batches.
+    """A thread of its own with a synchronous Redis client, that sends the pump's batches.
 
     On the engine's loop a Redis round trip of redis-py took six turns of the loop (each await
-    in the client's pool, write and read is one), 11 ms on a loop whose turns took 1.8 ms; on an
-    idle loop of its own it takes the time Redis takes, plus the wait for the interpreter lock.
+    in the client's pool, write and read is one), 11 ms on a loop whose turns took 1.8 ms. On a
+    thread, each blocking round trip waits for Redis and then for the interpreter lock.
 
     That wait is the switch interval: the engine's loop, busy with frames, holds the lock until
-    a thread has waited that long for it, and the sender waits again after each reply from
-    Redis. At Python's 5 ms a batch took 6 ms (p50) and 16 ms (p90) to leave, at SWITCH_S 5 ms
-    and 9 ms; the first sender sets it for its process (the engine's: its other threads, the
-    book publisher's and this one, want the lock only for short turns).
+    a thread has waited that long for it. At Python's 5 ms a batch took 6 ms (p50) and 16 ms
+    (p90) to leave; the first sender sets SWITCH_S for its process (the engine's: its other
+    threads, the book publisher's and this one, want the lock only for short turns).
     """
 
     def __init__(self) -> None:
         sys.setswitchinterval(SWITCH_S)
-        self.loop = asyncio.new_event_loop()
-        self.layer = None
-        self.thread = threading.Thread(target=self._run, name="live-notices", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        self.loop.run_forever()
-        # Closed on its own thread: channels_redis runs the closing of its connections on it.
-        self.loop.close()
+        self.layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-notices")
 
     async def send(self, batch: list[tuple[str, dict]]) -> None:
-        """`group_send_bundled` of `batch` on the sender's loop; raises what it raised."""
-        done = asyncio.run_coroutine_threadsafe(self._send(batch), self.loop)
-        await asyncio.wrap_future(done)
-
-    async def _send(self, batch: list[tuple[str, dict]]) -> None:
-        if self.layer is None:  # its Redis connections belong to this loop
-            self.layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
-        await self.layer.group_send_bundled(batch)
+        """`send_bundled` of `batch` on the sender's thread; raises what it raised."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self.thread, self.layer.send_bundled, batch)
 
     def close(self) -> None:
-        async def closed() -> None:
-            if self.layer is not None:
-                await self.layer.close_pools()
-
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(closed(), self.loop).result(timeout=5)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=5)
+        self.thread.shutdown(wait=True)
+        self.layer.close_clients()
 
 
 async def _first(*events: asyncio.Event) -> None:

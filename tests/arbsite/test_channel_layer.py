@@ -46,7 +46,7 @@ async def test_each_member_receives_the_messages_of_its_groups_in_one_bundle_in_
     await layer.group_add("desk", other)
     await layer.group_add("health", web)
 
-    await layer.group_send_bundled(
+    layer.send_bundled(
         [
             ("desk", {"type": "live.notice", "n": 1}),
             ("health", {"type": "live.notice", "n": 2}),
@@ -54,7 +54,7 @@ async def test_each_member_receives_the_messages_of_its_groups_in_one_bundle_in_
             ("desk", {"type": "live.notice", "n": 3}),
         ]
     )
-    await layer.group_send_bundled([("health", {"type": "live.notice", "n": 4})])
+    layer.send_bundled([("health", {"type": "live.notice", "n": 4})])
 
     assert await bundle(layer, web) == [1, 2, 3]
     assert await bundle(layer, other) == [1, 3]
@@ -66,11 +66,11 @@ async def test_a_channel_at_capacity_drops_a_bundle_as_group_send_drops_a_messag
     await layer.group_add("desk", web)
 
     for n in range(4):  # capacity 3: the fourth bundle does not fit
-        await layer.group_send_bundled([("desk", {"type": "live.notice", "n": n})] * 2)
+        layer.send_bundled([("desk", {"type": "live.notice", "n": n})] * 2)
     await layer.group_send("desk", {"type": "live.notice", "n": 9})  # full: dropped as well
 
     assert [await bundle(layer, web) for _ in range(3)] == [[0, 0], [1, 1], [2, 2]]
-    await layer.group_send_bundled([("desk", {"type": "live.notice", "n": 5})])
+    layer.send_bundled([("desk", {"type": "live.notice", "n": 5})])
     assert await bundle(layer, web) == [5]
 
 
@@ -81,7 +81,7 @@ async def test_a_member_past_the_group_expiry_hears_nothing(layer):
     connection = layer.connection(layer.consistent_hash("desk"))
     await connection.zadd(layer._group_key("desk"), {stale: 0})  # added in 1970
 
-    await layer.group_send_bundled([("desk", {"type": "live.notice", "n": 1})])
+    layer.send_bundled([("desk", {"type": "live.notice", "n": 1})])
 
     assert await bundle(layer, fresh) == [1]
     assert await connection.zrange(layer._group_key("desk"), 0, -1) == [fresh.encode()]
@@ -96,7 +96,7 @@ def switch_interval():
 
 
 def senders() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name == "live-notices"]
+    return [t.name for t in threading.enumerate() if t.name.startswith("live-notices")]
 
 
 async def test_the_pump_sends_a_batch_as_one_bundle_from_a_thread_of_its_own_and_stops_it(
@@ -118,6 +118,6 @@ async def test_the_pump_sends_a_batch_as_one_bundle_from_a_thread_of_its_own_and
 
     assert heard["type"] == last["type"] == BUNDLE
     assert [m["kind"] for m in heard["messages"] + last["messages"]] == [notices.HEALTH] * 2
-    assert during == ["live-notices"] and senders() == []
+    assert during == ["live-notices_0"] and senders() == []
     assert switch == notices.SWITCH_S  # its waits for the interpreter lock are short
     await layer.group_discard(notices.group(notices.HEALTH), channel)

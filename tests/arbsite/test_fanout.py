@@ -274,7 +274,7 @@ async def test_a_bundle_over_redis_reaches_each_page_as_its_notices_in_one_call(
     opened = notices.notice(notices.OPPORTUNITIES, published=published)
     beat = notices.notice(notices.HEALTH, published=published)
     try:
-        await layer.group_send_bundled([(OPPORTUNITIES, opened), (health_group, beat)])
+        layer.send_bundled([(OPPORTUNITIES, opened), (health_group, beat)])
 
         assert await heard(desk, 2) == [opened, beat] and desk.calls == 1
         assert await heard(health) == [beat] and health.calls == 1

@@ -199,16 +199,25 @@ async def test_a_failed_send_is_logged_and_the_pump_keeps_pushing(
     assert (await comm.connect())[0]
     # The Redis layer sends a batch at once, from the pump's own thread and layer instance
     # (markets.notices.Sender); the in-memory one singly: the class's method fails once.
-    layer = type(get_channel_layer())
-    name = "group_send_bundled" if hasattr(layer, "group_send_bundled") else "group_send"
-    send, failures = getattr(layer, name), ["redis went away"]
+    layer, failures = type(get_channel_layer()), ["redis went away"]
+    if hasattr(layer, "send_bundled"):  # blocking, on the sender's thread
+        send_bundled = layer.send_bundled
 
-    async def flaky_send(self, *args) -> None:
-        if failures:
-            raise ConnectionError(failures.pop())
-        await send(self, *args)
+        def flaky_bundle(self, *args) -> None:
+            if failures:
+                raise ConnectionError(failures.pop())
+            send_bundled(self, *args)
 
-    monkeypatch.setattr(layer, name, flaky_send)
+        monkeypatch.setattr(layer, "send_bundled", flaky_bundle)
+    else:
+        group_send = layer.group_send
+
+        async def flaky_send(self, *args) -> None:
+            if failures:
+                raise ConnectionError(failures.pop())
+            await group_send(self, *args)
+
+        monkeypatch.setattr(layer, "group_send", flaky_send)
     stop, pump = asyncio.Event(), notices.Pump(interval_s=0.1)
     running = asyncio.create_task(pump.run(stop))
     try:

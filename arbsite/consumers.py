@@ -4,6 +4,8 @@ Besides the fragments its page follows, every page hears the announcements (noti
 user may see.
 """
 
+import asyncio
+import logging
 import time
 from collections.abc import Awaitable
 from urllib.parse import parse_qs
@@ -13,6 +15,8 @@ from django.conf import settings
 
 from arbsite import fanout, live, twofactor
 from markets import notices
+
+log = logging.getLogger(__name__)
 
 MAX_TOPICS = 20
 # The close code a page takes as "log in again" (as for a socket refused at connect).
@@ -35,6 +39,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     follows: tuple  # what its pushes depend on besides the notices: pages alike share them
     accepted: bool = False
     recheck_at: float = 0.0
+    checking: asyncio.Future | None = None  # a push waiting for the login's re-check
     ended: bool = False
 
     async def connect(self) -> None:
@@ -91,8 +96,30 @@ class LiveConsumer(AsyncWebsocketConsumer):
         channels runs before every handler: a push never touches this thread's database
         connection (the fragments are rendered on `live`'s own thread).
         """
-        if not self.accepted or self.ended or not await self.login_holds():
+        if not self.accepted or self.ended:
             return
+        if self.checking is not None or time.monotonic() >= self.recheck_at:
+            # On a task of its own: the check is a trip to the database, and the process's other
+            # pages wait for each page the fanout hands a push to (200 pages opened together
+            # came due together, a few milliseconds each). A later push waits behind it.
+            self.checking = asyncio.ensure_future(self.push_checked(self.checking, heard))
+            return
+        await self.push(heard)
+
+    async def push_checked(self, before: asyncio.Future | None, heard: list[dict]) -> None:
+        """`push` of `heard` once the push before has gone and if the login still holds."""
+        try:
+            if before is not None:
+                await before
+            if not self.ended and await self.login_holds():
+                await self.push(heard)
+        except Exception:
+            log.debug("live push to a page failed", exc_info=True)  # as the fanout's own
+        finally:
+            if self.checking is asyncio.current_task():
+                self.checking = None
+
+    async def push(self, heard: list[dict]) -> None:
         # Pages that follow the same and hear the same get the same text: made once.
         heard_as = [(n["kind"], n["key"], n["published"], n.get("id")) for n in heard]
         html = await live.push_once((self.follows, *heard_as), self.push_of, heard)

@@ -1,6 +1,7 @@
 """An open live socket holds to its login: logged out, idle too long, past its age, the user
 deactivated or their role taken away, the next push closes it (4401) instead of reaching it."""
 
+import asyncio
 import time
 
 import pytest
@@ -123,3 +124,35 @@ async def test_a_user_whose_role_or_account_is_taken_away_is_cut_off(user_with_r
 
     assert not await push_reaches(comm)
     await comm.disconnect()
+
+
+async def test_a_page_whose_recheck_is_slow_holds_up_no_other_page_and_keeps_its_order(
+    user_with_role, monkeypatch
+):
+    _, first_client = await database_sync_to_async(logged_in)(user_with_role)
+    _, other_client = await database_sync_to_async(logged_in)(user_with_role)
+    slow, other = await socket(first_client), await socket(other_client)
+    slow_key = first_client.cookies["sessionid"].value
+    released, allowed = asyncio.Event(), consumers.live.login_still_allowed
+
+    async def held_for_one(session_key, user_id) -> bool:
+        if session_key == slow_key:
+            await released.wait()  # its trip to the database takes as long as the test says
+        return await allowed(session_key, user_id)
+
+    monkeypatch.setattr(consumers.live, "login_still_allowed", held_for_one)
+    layer = get_channel_layer()
+    first, second = notices.notice(notices.OPPORTUNITIES), notices.notice(notices.OPPORTUNITIES)
+    await layer.group_send(PUSH, first)
+    heard_meanwhile = await other.receive_from(timeout=5)
+    await layer.group_send(PUSH, second)  # while the slow page's check is still under way
+    heard_meanwhile += await other.receive_from(timeout=5)
+    assert await slow.receive_nothing(timeout=0.2)
+    released.set()
+    heard_late = [await slow.receive_from(timeout=5) for _ in range(2)]
+
+    assert heard_meanwhile.count('id="open-opportunities"') == 2
+    stamps = [html.split('data-published="', 1)[1].split('"', 1)[0] for html in heard_late]
+    assert stamps == [f"{first['published']:.6f}", f"{second['published']:.6f}"]
+    await slow.disconnect()
+    await other.disconnect()

@@ -17,6 +17,7 @@ frame is counted in `stats.malformed`, logged with the venue and leaves every bo
 """
 
 import logging
+import time
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -25,6 +26,7 @@ from markets.book import Book
 from markets.venues.events import Action, FeedStats, FetchSnapshot
 
 log = logging.getLogger(__name__)
+MALFORMED_LOG_S = 10.0
 
 NO_CHANGE: tuple[str, ...] = ()
 
@@ -65,6 +67,8 @@ class Feed:
             market: self.core.Book(venue, market, depth) for market in self.symbols
         }
         self.stats = FeedStats()
+        self._malformed_logged = 0  # stats.malformed when one was last logged
+        self._malformed_log_at = float("-inf")  # when the next may be (monotonic)
         self.actions: list[Action] = []
         # The smallest receive - venue time seen: the venue's clock offset plus the network's
         # fastest delay. A change that took longer than that lags by the difference.
@@ -133,9 +137,20 @@ class Feed:
         self.clock_offset = None
 
     def malformed(self, reason: str, text: str) -> tuple[str, ...]:
-        """Count and log a frame that could not be used; return 'no change'."""
+        """Count a frame that could not be used and log it (the first, then at most one every
+        MALFORMED_LOG_S with how many came since); return 'no change'.
+
+        A warning per frame was a flood: a replay of a recording holding markets the database
+        does not list logged 287,722 of them in 20 s, and spent the engine's time on it.
+        """
         self.stats.malformed += 1
-        log.warning("%s: malformed frame (%s): %.200s", self.venue, reason, text)
+        now = time.monotonic()
+        if now >= self._malformed_log_at:
+            unlogged = self.stats.malformed - self._malformed_logged - 1
+            since = f" (and {unlogged} more since the last one)" if unlogged else ""
+            log.warning("%s: malformed frame (%s): %.200s%s", self.venue, reason, text, since)
+            self._malformed_logged = self.stats.malformed
+            self._malformed_log_at = now + MALFORMED_LOG_S
         return NO_CHANGE
 
     def venue_error(self, text: str) -> tuple[str, ...]:

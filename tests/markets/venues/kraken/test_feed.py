@@ -213,3 +213,24 @@ def test_ping_message_is_the_application_ping():
     feed = KrakenFeed("kraken", "wss://x", {"BTC-USD": "BTC/USD"})
 
     assert json.loads(feed.ping_message())["method"] == "ping"
+
+
+def test_a_flood_of_malformed_frames_is_counted_whole_and_logged_now_and_then(caplog, monkeypatch):
+    from markets.venues import feed as feeds
+
+    feed = KrakenFeed("kraken", "wss://x", {"BTC-USD": "BTC/USD"})
+    unlisted = (
+        '{"channel":"book","type":"update","data":[{"symbol":"XDG/USD","bids":[],'
+        '"asks":[{"price":0.15,"qty":2.0}],"checksum":1,"timestamp":"2026-12-03T06:20:21Z"}]}'
+    )
+    with caplog.at_level("WARNING", logger="markets.venues.feed"):
+        for _ in range(1000):  # a replay of a market the database does not list
+            feed.handle(unlisted, 1.0)
+        logged_in_the_flood = len(caplog.records)
+        monkeypatch.setattr(feed, "_malformed_log_at", float("-inf"))  # MALFORMED_LOG_S on
+        feed.handle(unlisted, 1.0)
+
+    assert feed.stats.malformed == 1001
+    assert logged_in_the_flood == 1 and feeds.MALFORMED_LOG_S >= 1
+    assert "malformed frame (KeyError('XDG/USD'))" in caplog.records[0].getMessage()
+    assert caplog.records[1].getMessage().endswith("(and 999 more since the last one)")

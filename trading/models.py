@@ -212,18 +212,26 @@ class AckLatency:
 # Nearest-rank percentiles (the smallest time at or above that share of the window), so each
 # figure is one the venue really took, by PostgreSQL's window functions.
 _ACK_LATENCY_SQL = """
-SELECT COUNT(*),
-    MIN(CASE WHEN pos * 100 >= n * 50 THEN ack_ms END),
-    MIN(CASE WHEN pos * 100 >= n * 99 THEN ack_ms END)
-FROM (
-    SELECT ack_ms, ROW_NUMBER() OVER (ORDER BY ack_ms) AS pos, COUNT(*) OVER () AS n
+SELECT e.id, figures.*
+FROM {exchange} e
+CROSS JOIN LATERAL (
+    SELECT COUNT(*) AS orders,
+        MIN(CASE WHEN pos * 100 >= n * 50 THEN ack_ms END),
+        MIN(CASE WHEN pos * 100 >= n * 99 THEN ack_ms END)
     FROM (
-        SELECT o.ack_ms FROM {order} o JOIN {trade} t ON t.id = o.trade_id
-        WHERE o.exchange_id = %s AND t.mode = %s AND o.ack_ms IS NOT NULL
-            AND o.created_at > COALESCE(%s, '-infinity'::timestamptz)
-        ORDER BY o.created_at DESC, o.id DESC LIMIT %s
-    ) recent
-) ranked
+        SELECT ack_ms, ROW_NUMBER() OVER (ORDER BY ack_ms) AS pos, COUNT(*) OVER () AS n
+        FROM (
+            SELECT o.ack_ms FROM {order} o JOIN {trade} t ON t.id = o.trade_id
+            WHERE o.exchange_id = e.id AND t.mode = %s AND o.ack_ms IS NOT NULL
+                AND o.created_at > COALESCE(
+                    (SELECT since.at FROM unnest(%s::bigint[], %s::timestamptz[]) AS since (id, at)
+                     WHERE since.id = e.id),
+                    '-infinity'::timestamptz)
+            ORDER BY o.created_at DESC, o.id DESC LIMIT %s
+        ) recent
+    ) ranked
+) figures
+WHERE figures.orders > 0
 """
 
 
@@ -235,18 +243,19 @@ class OrderQuerySet(models.QuerySet):
         in `mode` (only those after `since[exchange id]` where given), by exchange id (venues
         without one left out); computed in the database.
 
-        One query per venue, each reading only its newest orders through their index.
+        One query, reading each venue's newest orders through their index (a lateral join per
+        venue): one round trip, where one per venue made the dashboard's venue health and the
+        execution desk's pause check wait for each in turn.
         """
         since = since or {}
-        sql = _ACK_LATENCY_SQL.format(order=Order._meta.db_table, trade=Trade._meta.db_table)
-        figures = {}
+        sql = _ACK_LATENCY_SQL.format(
+            exchange=Exchange._meta.db_table,
+            order=Order._meta.db_table,
+            trade=Trade._meta.db_table,
+        )
         with connection.cursor() as cursor:
-            for exchange_id in Exchange.objects.values_list("pk", flat=True):
-                cursor.execute(sql, [exchange_id, mode, since.get(exchange_id), window])
-                orders, p50, p99 = cursor.fetchone()
-                if orders:
-                    figures[exchange_id] = AckLatency(orders, p50, p99)
-        return figures
+            cursor.execute(sql, [mode, list(since), list(since.values()), window])
+            return {pk: AckLatency(orders, p50, p99) for pk, orders, p50, p99 in cursor.fetchall()}
 
 
 class Order(models.Model):

@@ -48,3 +48,18 @@ def test_only_the_modes_timed_orders_count_and_a_venue_without_any_is_left_out()
 
     assert live == {binance.pk: AckLatency(orders=1, p50_ms=12.0, p99_ms=12.0)}
     assert Order.objects.ack_latency(mode="paper", window=10)[binance.pk].p99_ms == 900.0
+
+
+def test_since_counts_only_a_venues_orders_after_it_and_leaves_the_others_whole():
+    binance, kraken = ExchangeFactory(slug="binance"), ExchangeFactory(slug="kraken")
+    start = timezone.now() - timedelta(hours=1)
+    timed_orders(binance, [2500.0, 2400.0, 40.0, 50.0], start=start)  # the slow ones paused it
+    timed_orders(kraken, [700.0, 30.0], start=start)
+    resumed = start + timedelta(seconds=1, milliseconds=500)  # after the first two
+
+    figures = Order.objects.ack_latency(mode="live", window=10, since={binance.pk: resumed})
+
+    assert figures[binance.pk] == AckLatency(orders=2, p50_ms=40.0, p99_ms=50.0)
+    assert figures[kraken.pk] == AckLatency(orders=2, p50_ms=30.0, p99_ms=700.0)
+    everything = Order.objects.ack_latency(mode="live", window=10, since={})
+    assert everything[binance.pk].orders == 4

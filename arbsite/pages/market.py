@@ -12,6 +12,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from arbsite.access import VIEW, desk_view
+from arbsite.pages import shared
 from arbsite.pages.desk import render_page
 from markets.bookcache import (
     BOOK_TTL_S,
@@ -50,11 +51,8 @@ def market_detail(request, symbol: str):
 
 
 def listings(symbol: str) -> list[Listing]:
-    return list(
-        Listing.objects.filter(market__symbol=symbol, enabled=True, exchange__enabled=True)
-        .select_related("exchange")
-        .order_by("exchange__slug")
-    )
+    """The enabled listings of `symbol` on enabled venues, by venue slug."""
+    return [listing for listing in shared.listings() if listing.market.symbol == symbol]
 
 
 def listed_books(symbol: str) -> tuple[list[tuple[Listing, dict | None]], bool]:

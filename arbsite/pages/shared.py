@@ -2,18 +2,18 @@
 
 The notices the engine sends together re-render the spread tables, the status bar, the open
 opportunities and the venue health at once, and each read the active risk profiles, the open
-opportunities and the venues: 21 queries for one push, most of them the same few, and the ORM's
-work per query was most of a render. Within one push (`snapshot`, entered for each fragment
-with the push's publish time) each such read is made once, by the first fragment that needs it,
-after the notices arrived, so it sees everything committed before they were sent; outside a
-push (a page request) each read is made afresh.
+opportunities, the listings and the venues: 21 queries for one push, most of them the same
+few, and the ORM's work per query was most of a render. Within one push (`snapshot`, entered
+for each fragment with the push's publish time) each such read is made once, by the first
+fragment that needs it, after the notices arrived, so it sees everything committed before they
+were sent; outside a push (a page request) each read is made afresh.
 """
 
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
 
-from markets.models import Exchange
+from markets.models import Exchange, Listing
 from portfolio.models import Mode
 from risk.models import RiskProfile
 from trading.models import Opportunity
@@ -66,6 +66,18 @@ def open_opportunities() -> list[Opportunity]:
             Opportunity.objects.filter(state=Opportunity.State.OPEN)
             .select_related("market", "buy_exchange", "sell_exchange")
             .order_by("-opened_at", "-id")
+        ),
+    )
+
+
+def listings() -> list[Listing]:
+    """The enabled listings on enabled venues, with their market and venue, by venue slug."""
+    return _shared(
+        "listings",
+        lambda: list(
+            Listing.objects.filter(enabled=True, exchange__enabled=True)
+            .select_related("exchange", "market")
+            .order_by("exchange__slug", "id")
         ),
     )
 

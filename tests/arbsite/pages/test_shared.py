@@ -74,13 +74,14 @@ def tables(captured: CaptureQueriesContext) -> list[str]:
     return [q["sql"].split(" FROM ", 1)[1].split()[0] for q in captured if " FROM " in q["sql"]]
 
 
-def test_one_push_reads_the_profiles_and_the_open_opportunities_once(desk):
+def test_one_push_reads_the_profiles_the_open_opportunities_and_the_listings_once(desk):
     with CaptureQueriesContext(connection) as captured:
         rendered(time.time())
 
     read = tables(captured)
     assert read.count('"risk_riskprofile"') == 1
     assert read.count('"trading_opportunity"') == 1
+    assert read.count('"markets_listing"') == 1  # both markets' spread tables
 
 
 def test_a_push_renders_what_a_page_request_renders(desk):

@@ -6,6 +6,7 @@ import time
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import FieldFetchBlocked
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -104,3 +105,12 @@ def test_the_next_push_sees_what_changed_after_the_last(desk):
     assert again == first  # the same push: its one snapshot
     assert second != first
     assert shared.open_opportunities() == []  # outside a push: read afresh
+
+
+def test_an_open_opportunity_field_the_pages_do_not_read_raises_instead_of_a_query_per_row(desk):
+    first = shared.open_opportunities()[0]
+
+    with CaptureQueriesContext(connection) as captured, pytest.raises(FieldFetchBlocked):
+        getattr(first, "levels_walked")  # noqa: B009 (the read is the test)
+
+    assert first.market.symbol in ("BTC-USD", "ETH-USD") and len(captured) == 0

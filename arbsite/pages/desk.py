@@ -6,7 +6,6 @@ from django.shortcuts import render
 from arbsite.access import OPERATE, VIEW, audience
 from arbsite.pages import shared
 from portfolio.models import Mode
-from risk.models import KillSwitch
 from trading.selectors import status_panel
 
 
@@ -30,7 +29,7 @@ def desk_context(key: str = "", *, audience: str = VIEW) -> dict:
 
 
 def _kill_switch_state() -> dict:
-    switch = KillSwitch.objects.filter(pk=KillSwitch.SINGLETON_PK).first()
+    switch = shared.kill_switch()
     if switch is None:
         return {"on": False, "reason": "", "changed_at": None, "automatic": False}
     return {

@@ -1,12 +1,12 @@
 """Reads that the fragments of one push share.
 
 The notices the engine sends together re-render the spread tables, the status bar, the open
-opportunities and the venue health at once, and each read the active risk profiles, the open
-opportunities, the listings and the venues: 21 queries for one push, most of them the same
-few, and the ORM's work per query was most of a render. Within one push (`snapshot`, entered
-for each fragment with the push's publish time) each such read is made once, by the first
-fragment that needs it, after the notices arrived, so it sees everything committed before they
-were sent; outside a push (a page request) each read is made afresh.
+opportunities and the venue health at once, and each read the active risk profiles, the kill
+switch, the open opportunities, the listings and the venues: 21 queries for one push, most of
+them the same few, and the ORM's work per query was most of a render. Within one push
+(`snapshot`, entered for each fragment with the push's publish time) each such read is made
+once, by the first fragment that needs it, after the notices arrived, so it sees everything
+committed before they were sent; outside a push (a page request) each read is made afresh.
 """
 
 import contextlib
@@ -17,7 +17,7 @@ from django.db import models
 
 from markets.models import Exchange, Listing
 from portfolio.models import Mode
-from risk.models import RiskProfile
+from risk.models import KillSwitch, RiskProfile
 from trading.models import Opportunity
 
 # What the spread tables, the status bar and the open opportunities read of one (the walk's
@@ -58,6 +58,11 @@ def _shared(name: str, read: Callable[[], object]):
 def active_profiles() -> dict[str, RiskProfile]:
     """The active risk profile of each mode that has one."""
     return _shared("profiles", RiskProfile.objects.actives)
+
+
+def kill_switch() -> KillSwitch | None:
+    """The kill switch's row (None before it was first thrown)."""
+    return _shared("kill switch", KillSwitch.objects.filter(pk=KillSwitch.SINGLETON_PK).first)
 
 
 def execution_mode() -> str:

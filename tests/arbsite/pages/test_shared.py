@@ -27,7 +27,10 @@ from trading.models import Opportunity
 pytestmark = pytest.mark.django_db
 
 # What one batch of the engine's notices re-renders on the dashboard.
-PUSH = [("spreads", "BTC-USD"), ("spreads", "ETH-USD"), ("desk", ""), ("opportunities", "")]
+PUSH = [
+    *(("spreads", "BTC-USD"), ("spreads", "ETH-USD"), ("desk", ""), ("opportunities", "")),
+    ("controls", ""),  # the dashboard's own switches: the status bar's reads again
+]
 
 
 def fragment(topic: str) -> Fragment:
@@ -83,6 +86,7 @@ def test_one_push_reads_the_profiles_the_open_opportunities_and_the_listings_onc
     assert read.count('"risk_riskprofile"') == 1
     assert read.count('"trading_opportunity"') == 1
     assert read.count('"markets_listing"') == 1  # both markets' spread tables
+    assert read.count('"risk_killswitch"') == 1  # the status bar's and the controls'
 
 
 def test_a_push_renders_what_a_page_request_renders(desk):

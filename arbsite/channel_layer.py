@@ -48,20 +48,25 @@ class BlockingRedisChannelLayer(RedisChannelLayer):
     makes such a command wait up to `timeout` seconds for a free connection instead.
     """
 
-    def create_pool(self, index: int) -> BlockingConnectionPool:
-        host = dict(self.hosts[index])
-        return BlockingConnectionPool.from_url(host.pop("address"), **host)
-
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._clients: dict[int, redis.Redis] = {}
+
+    def _host(self, index: int) -> tuple[str, dict]:
+        """Host `index`'s address and its pool's options (max_connections, timeout)."""
+        host = dict(self.hosts[index])
+        return host.pop("address"), host
+
+    def create_pool(self, index: int) -> BlockingConnectionPool:
+        address, options = self._host(index)
+        return BlockingConnectionPool.from_url(address, **options)
 
     def client(self, index: int) -> redis.Redis:
         """A synchronous client of host `index`, for a sender on a thread of its own."""
         found = self._clients.get(index)
         if found is None:
-            host = dict(self.hosts[index])
-            pool = redis.BlockingConnectionPool.from_url(host.pop("address"), **host)
+            address, options = self._host(index)
+            pool = redis.BlockingConnectionPool.from_url(address, **options)
             found = self._clients[index] = redis.Redis(connection_pool=pool)
         return found
 

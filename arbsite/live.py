@@ -172,7 +172,7 @@ def _once(ident: tuple, function, *args) -> Awaitable:
     None when it failed (logged once).
     """
     loop = asyncio.get_running_loop()
-    return _shared(
+    return _one_job(
         ident,
         lambda: _logged(ident, loop.run_in_executor(_RENDERER, _on_render_thread, function, *args)),
     )
@@ -182,10 +182,10 @@ def push_once(ident: tuple, make, *args) -> Awaitable:
     """`make(*args)` (a coroutine function) once for every consumer awaiting `ident` (in the
     process's first KEEP_RENDER_S of it): 200 pages alike each assembled the same push, a third
     of the loop's work per page besides sending it."""
-    return _shared(("push", *ident), lambda: make(*args))
+    return _one_job(("push", *ident), lambda: make(*args))
 
 
-def _shared(ident: tuple, start) -> Awaitable:
+def _one_job(ident: tuple, start) -> Awaitable:
     """The job `start()` begins, begun by the first to ask for `ident` and shared by the rest."""
     job = _renders.get(ident)
     if job is None:

@@ -1,6 +1,7 @@
 """Risk profiles (the limits a risk manager sets, one active per mode), the kill switch, and the
 venues paused for slow order acknowledgements."""
 
+from collections.abc import Container
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -35,6 +36,12 @@ def _tolerances_error(tolerances: object) -> str:
     return ""
 
 
+def execution_mode_of(active_modes: Container[str]) -> str:
+    """The mode the desk executes in, of the modes that have an active profile: live while a
+    live profile is active, paper otherwise."""
+    return Mode.LIVE if Mode.LIVE in active_modes else Mode.PAPER
+
+
 class RiskProfileQuerySet(models.QuerySet):
     def active(self, mode: str) -> "RiskProfile | None":
         """The active profile for `mode`: the one answer every process uses (one per mode)."""
@@ -45,8 +52,8 @@ class RiskProfileQuerySet(models.QuerySet):
         return {profile.mode: profile for profile in self.filter(is_active=True)}
 
     def execution_mode(self) -> str:
-        """The mode the desk executes in: live while a live profile is active, paper otherwise."""
-        return Mode.LIVE if self.filter(mode=Mode.LIVE, is_active=True).exists() else Mode.PAPER
+        """The mode the desk executes in (`execution_mode_of`), in one query."""
+        return execution_mode_of(set(self.filter(is_active=True).values_list("mode", flat=True)))
 
 
 class RiskProfile(models.Model):

@@ -16,7 +16,6 @@ from arbsite.pages.trades import recent_trades_context
 from markets.heartbeat import engine_heartbeat
 from markets.models import Listing, Market
 from markets.money import net_bps
-from portfolio.models import Mode
 from risk.checks import profit_refusals
 from risk.models import VenuePause
 from trading.models import Opportunity, Order
@@ -56,8 +55,7 @@ def spread_context(symbol: str, *, audience: str = VIEW) -> dict:
     now = time.time()
     books, unavailable = listed_books(symbol)
     rows = [_venue_row(listing, book, now) for listing, book in books]
-    actives = shared.active_profiles()
-    profile = actives.get(Mode.LIVE) or actives.get(Mode.PAPER)  # the mode the desk executes in
+    profile = shared.active_profiles().get(shared.execution_mode())
     for row in rows:
         # The engine leaves a book this late by its venue's clock out of every cross.
         row["lagging"] = profile is not None and row["lag_s"] * 1000 > profile.max_lag_ms

@@ -16,8 +16,7 @@ from collections.abc import Callable, Iterator
 from django.db import models
 
 from markets.models import Exchange, Listing
-from portfolio.models import Mode
-from risk.models import KillSwitch, RiskProfile
+from risk.models import KillSwitch, RiskProfile, execution_mode_of
 from trading.models import Opportunity
 
 # What the spread tables, the status bar and the open opportunities read of one (the walk's
@@ -66,8 +65,8 @@ def kill_switch() -> KillSwitch | None:
 
 
 def execution_mode() -> str:
-    """The mode the desk executes in (`RiskProfile.objects.execution_mode`)."""
-    return Mode.LIVE if Mode.LIVE in active_profiles() else Mode.PAPER
+    """The mode the desk executes in (`risk.models.execution_mode_of`)."""
+    return execution_mode_of(active_profiles())
 
 
 def open_opportunities() -> list[Opportunity]:

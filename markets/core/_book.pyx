@@ -17,9 +17,10 @@ books' integers, and the venues' frame handlers (`CoinbaseWire`, `KrakenWire`, `
 """
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
-from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_FromStringAndSize
+from cpython.ref cimport PyObject, Py_XDECREF, Py_XINCREF
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeASCII
 from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memcmp, memmove
+from libc.string cimport memcmp, memcpy, memmove
 
 from decimal import Decimal
 
@@ -57,17 +58,7 @@ cdef int DECIMALS = 18
 cdef int MAX_INT_DIGITS = 16
 
 
-cdef bint _fixed(object text, i128 *out, int *places):
-    """Plain decimal text -> fixed point; False for anything else (sign, exponent, spaces...)."""
-    cdef Py_ssize_t n
-    cdef const char *s
-    if type(text) is not str:
-        return False
-    s = PyUnicode_AsUTF8AndSize(text, &n)
-    return _fixed_chars(s, n, out, places)
-
-
-cdef bint _fixed_chars(const char *s, Py_ssize_t n, i128 *out, int *places):
+cdef bint _fixed_chars(const char *s, Py_ssize_t n, i128 *out, int *places) noexcept:
     """`_fixed` on UTF-8 text."""
     cdef Py_ssize_t i = 0
     cdef i128 whole = 0, frac = 0
@@ -108,14 +99,54 @@ cdef bint _fixed_chars(const char *s, Py_ssize_t n, i128 *out, int *places):
     return True
 
 
+cdef enum:
+    # The longest number text a level keeps: 16 integer digits, '.', 18 decimals.
+    TEXT_MOST = 35
+
+
+cdef struct Text:
+    unsigned char n
+    char s[TEXT_MOST]
+
+
+cdef struct Wire:
+    # One level's wire price and size text (size 0: a removal, its text is never read).
+    Text price
+    Text size
+
+
+cdef inline void _keep(Text *out, const char *s, Py_ssize_t n) noexcept:
+    """A validated number's text, less its integer part's leading zeros: neither its `Decimal`
+    nor its checksum fragment depends on them, and what is left always fits."""
+    while n > 1 and s[0] == 48 and s[1] != 46:
+        s += 1
+        n -= 1
+    out.n = <unsigned char> n
+    memcpy(out.s, s, n)
+
+
+cdef inline str _text(const Text *t):
+    return PyUnicode_DecodeASCII(t.s, t.n, NULL)
+
+
+cdef int _resize(void **block, Py_ssize_t count, size_t item) except -1:
+    cdef void *p = realloc(block[0], count * item)
+    if p == NULL:
+        raise MemoryError()
+    block[0] = p
+    return 0
+
+
 cdef class Levels:
-    """One side's validated levels of a frame, in wire order: fixed-point numbers and wire text."""
+    """One side's validated levels of a frame, in wire order: fixed-point numbers and wire text.
+
+    The text is copied in, so a `Levels` owns all it holds (a buffered update outlives its
+    frame) and holds no Python object per level."""
 
     cdef i128 *price
     cdef i128 *size
+    cdef Wire *text
     cdef Py_ssize_t n, cap
-    cdef list price_text
-    cdef list size_text
     # The Decimal pairs, when the levels came as Decimals (`_as_levels`); else None.
     cdef list pairs
     # The most decimals any price / size text had (the walk's fixed point, `Side.places`).
@@ -123,83 +154,68 @@ cdef class Levels:
 
     def __cinit__(self):
         self.price_places = self.size_places = 0
-        self.n = 0
-        self.cap = 0
-        self.price = NULL
-        self.size = NULL
-        self.price_text = []
-        self.size_text = []
+        self.n = self.cap = 0
+        self.price = self.size = NULL
+        self.text = NULL
         self.pairs = None
 
     def __dealloc__(self):
         free(self.price)
         free(self.size)
+        free(self.text)
 
     def __len__(self):
         return self.n
 
+    cdef inline void reset(self) noexcept:
+        self.n = 0
+        self.price_places = self.size_places = 0
+
     cdef int add(self, object price, object size) except -1:
-        cdef i128 p, q
-        cdef Py_ssize_t cap
-        cdef int pp, qp
-        if not _fixed(price, &p, &pp) or not _fixed(size, &q, &qp):
+        cdef Py_ssize_t pn, sn
+        cdef const char *ps
+        cdef const char *ss
+        if type(price) is not str or type(size) is not str:
             raise ValueError(f"not a plain number {price!r} {size!r}")
-        if not (0 < p < MAX_PRICE and 0 <= q < MAX_SIZE):
+        ps = PyUnicode_AsUTF8AndSize(price, &pn)
+        ss = PyUnicode_AsUTF8AndSize(size, &sn)
+        status = self.put(ps, pn, ss, sn)
+        if status == 1:
+            raise ValueError(f"not a plain number {price!r} {size!r}")
+        if status == 2:
             raise ValueError(f"absurd level {price!r} {size!r}")
-        if self.n == self.cap:
-            cap = 8 if self.cap == 0 else self.cap * 2
-            _grow(&self.price, &self.size, cap)
-            self.cap = cap
-        self.price[self.n] = p
-        self.size[self.n] = q
-        self.n += 1
-        if pp > self.price_places:
-            self.price_places = pp
-        if qp > self.size_places:
-            self.size_places = qp
-        self.price_text.append(price)
-        self.size_text.append(size)
         return 0
 
     cdef bint add_chars(self, const char *price, Py_ssize_t pn, const char *size, Py_ssize_t sn) except -1:
         """`add` from a frame's UTF-8 text; False (nothing added) where `add` would raise."""
+        return self.put(price, pn, size, sn) == 0
+
+    cdef int put(self, const char *price, Py_ssize_t pn, const char *size, Py_ssize_t sn) except -1:
+        """Add one level: 0, or 1 when a number is not plain decimal text, 2 when absurd."""
         cdef i128 p, q
         cdef Py_ssize_t cap
         cdef int pp, qp
         if not _fixed_chars(price, pn, &p, &pp) or not _fixed_chars(size, sn, &q, &qp):
-            return False
+            return 1
         if not (0 < p < MAX_PRICE and 0 <= q < MAX_SIZE):
-            return False
+            return 2
         if self.n == self.cap:
             cap = 8 if self.cap == 0 else self.cap * 2
-            _grow(&self.price, &self.size, cap)
+            _resize(<void **> &self.price, cap, sizeof(i128))
+            _resize(<void **> &self.size, cap, sizeof(i128))
+            _resize(<void **> &self.text, cap, sizeof(Wire))
             self.cap = cap
         self.price[self.n] = p
         self.size[self.n] = q
+        if q:  # a removal: the side never reads its text
+            _keep(&self.text[self.n].price, price, pn)
+            _keep(&self.text[self.n].size, size, sn)
         self.n += 1
         if pp > self.price_places:
             self.price_places = pp
         if qp > self.size_places:
             self.size_places = qp
-        if q:
-            self.price_text.append(PyUnicode_FromStringAndSize(price, pn))
-            self.size_text.append(PyUnicode_FromStringAndSize(size, sn))
-        else:  # a removal: the side never reads its text
-            self.price_text.append(None)
-            self.size_text.append(None)
-        return True
-
-
-cdef int _grow(i128 **price, i128 **size, Py_ssize_t cap) except -1:
-    cdef i128 *p = <i128 *> realloc(price[0], cap * sizeof(i128))
-    if p == NULL:
-        raise MemoryError()
-    price[0] = p
-    p = <i128 *> realloc(size[0], cap * sizeof(i128))
-    if p == NULL:
-        raise MemoryError()
-    size[0] = p
-    return 0
+        return 0
 
 
 def parse_pairs(levels) -> Levels:
@@ -249,19 +265,19 @@ cdef int _fixed_or_raise(object price, object size) except -1:
 
 cdef class Side:
     """One side, sorted ascending by key with the best level last (bids: key = price; asks:
-    key = -price), so most changes, near the top, move few entries."""
+    key = -price), so most changes, near the top, move few entries. No Python object per level
+    but the cached `Decimal` pair, built on first read."""
 
     cdef i128 *key
     cdef i128 *size
-    cdef Py_ssize_t n, cap
-    cdef int sign
     # Per level: the text the price was first set with (its Decimal, as the reference's dict key
     # keeps the first key), the latest wire price and size text (the checksum's), the cached
-    # Decimal pair or None.
-    cdef list key_text
-    cdef list wire_price
-    cdef list wire_size
-    cdef list decimals
+    # Decimal pair or NULL (a reference owned here).
+    cdef Text *key_text
+    cdef Wire *wire
+    cdef PyObject **decimals
+    cdef Py_ssize_t n, cap
+    cdef int sign
     # The most decimals a price / size ever set here had, never lowered: every level is a whole
     # number at 10^-places, the scale the walk computes in.
     cdef int price_places, size_places
@@ -271,16 +287,19 @@ cdef class Side:
         self.sign = sign
         self.n = self.cap = 0
         self.key = self.size = NULL
-        self.key_text = []
-        self.wire_price = []
-        self.wire_size = []
-        self.decimals = []
+        self.key_text = NULL
+        self.wire = NULL
+        self.decimals = NULL
 
     def __dealloc__(self):
+        self.clear()
         free(self.key)
         free(self.size)
+        free(self.key_text)
+        free(self.wire)
+        free(self.decimals)
 
-    cdef Py_ssize_t find(self, i128 k):
+    cdef Py_ssize_t find(self, i128 k) noexcept:
         """The first index whose key is >= k."""
         cdef Py_ssize_t lo = 0, hi = self.n, mid
         # Most changes land at the top: check the last few entries before bisecting.
@@ -294,15 +313,17 @@ cdef class Side:
                 hi = mid
         return lo
 
-    cdef int set(self, i128 price, i128 size, object ptext, object stext, object pair) except -1:
+    cdef int set(self, i128 price, i128 size, const Wire *text, object pair) except -1:
         cdef i128 k = price if self.sign > 0 else -price
-        cdef Py_ssize_t i = self.find(k), cap
+        cdef Py_ssize_t i = self.find(k), cap, rest
+        cdef PyObject *cached = NULL if pair is None else <PyObject *> pair
         if i < self.n and self.key[i] == k:
             if size:
                 self.size[i] = size
-                self.wire_price[i] = ptext
-                self.wire_size[i] = stext
-                self.decimals[i] = pair
+                self.wire[i] = text[0]
+                Py_XINCREF(cached)
+                Py_XDECREF(self.decimals[i])
+                self.decimals[i] = cached
             else:
                 self.remove(i, 1)
             return 0
@@ -310,61 +331,68 @@ cdef class Side:
             return 0  # removing an unknown level is normal (Binance beyond the snapshot)
         if self.n == self.cap:
             cap = 32 if self.cap == 0 else self.cap * 2
-            _grow(&self.key, &self.size, cap)
+            _resize(<void **> &self.key, cap, sizeof(i128))
+            _resize(<void **> &self.size, cap, sizeof(i128))
+            _resize(<void **> &self.key_text, cap, sizeof(Text))
+            _resize(<void **> &self.wire, cap, sizeof(Wire))
+            _resize(<void **> &self.decimals, cap, sizeof(PyObject *))
             self.cap = cap
-        if i < self.n:
-            memmove(&self.key[i + 1], &self.key[i], (self.n - i) * sizeof(i128))
-            memmove(&self.size[i + 1], &self.size[i], (self.n - i) * sizeof(i128))
+        rest = self.n - i
+        if rest:
+            memmove(&self.key[i + 1], &self.key[i], rest * sizeof(i128))
+            memmove(&self.size[i + 1], &self.size[i], rest * sizeof(i128))
+            memmove(&self.key_text[i + 1], &self.key_text[i], rest * sizeof(Text))
+            memmove(&self.wire[i + 1], &self.wire[i], rest * sizeof(Wire))
+            memmove(&self.decimals[i + 1], &self.decimals[i], rest * sizeof(PyObject *))
         self.key[i] = k
         self.size[i] = size
+        self.key_text[i] = text.price
+        self.wire[i] = text[0]
+        Py_XINCREF(cached)
+        self.decimals[i] = cached
         self.n += 1
-        self.key_text.insert(i, ptext)
-        self.wire_price.insert(i, ptext)
-        self.wire_size.insert(i, stext)
-        self.decimals.insert(i, pair)
         return 0
 
-    cdef void remove(self, Py_ssize_t i, Py_ssize_t count):
+    cdef void remove(self, Py_ssize_t i, Py_ssize_t count) noexcept:
         """Drop `count` entries from index i."""
-        cdef Py_ssize_t rest = self.n - i - count
+        cdef Py_ssize_t rest = self.n - i - count, j
+        for j in range(i, i + count):
+            Py_XDECREF(self.decimals[j])
         if rest > 0:
             memmove(&self.key[i], &self.key[i + count], rest * sizeof(i128))
             memmove(&self.size[i], &self.size[i + count], rest * sizeof(i128))
+            memmove(&self.key_text[i], &self.key_text[i + count], rest * sizeof(Text))
+            memmove(&self.wire[i], &self.wire[i + count], rest * sizeof(Wire))
+            memmove(&self.decimals[i], &self.decimals[i + count], rest * sizeof(PyObject *))
         self.n -= count
-        del self.key_text[i:i + count]
-        del self.wire_price[i:i + count]
-        del self.wire_size[i:i + count]
-        del self.decimals[i:i + count]
 
-    cdef void clear(self):
-        self.n = 0
-        del self.key_text[:]
-        del self.wire_price[:]
-        del self.wire_size[:]
-        del self.decimals[:]
+    cdef void clear(self) noexcept:
+        self.remove(0, self.n)
 
     cdef object level(self, Py_ssize_t rank):
         """The (price, size) Decimals of the `rank`-th best level, built once from the text."""
         cdef Py_ssize_t i = self.n - 1 - rank
-        cached = self.decimals[i]
-        if cached is None:
-            cached = (Decimal(self.key_text[i]), Decimal(self.wire_size[i]))
-            self.decimals[i] = cached
-        return cached
+        cdef PyObject *cached = self.decimals[i]
+        if cached != NULL:
+            return <object> cached
+        pair = (Decimal(_text(&self.key_text[i])), Decimal(_text(&self.wire[i].size)))
+        Py_XINCREF(<PyObject *> pair)
+        self.decimals[i] = <PyObject *> pair
+        return pair
 
-    cdef uint32_t crc(self, uint32_t crc, Py_ssize_t count):
+    cdef uint32_t crc(self, uint32_t crc, Py_ssize_t count) noexcept:
         """Feed the best `count` levels' checksum text (wire digits, leading zeros cut) to crc."""
         cdef Py_ssize_t i, stop = self.n - count if self.n > count else 0
         for i in range(self.n - 1, stop - 1, -1):
-            crc = _crc_text(crc, self.wire_price[i])
-            crc = _crc_text(crc, self.wire_size[i])
+            crc = _crc_text(crc, &self.wire[i].price)
+            crc = _crc_text(crc, &self.wire[i].size)
         return crc
 
 
-cdef uint32_t _crc_text(uint32_t crc, str text):
+cdef uint32_t _crc_text(uint32_t crc, const Text *text) noexcept:
     """Kraken's fragment of one number: its wire text without '.' and leading zeros."""
-    cdef Py_ssize_t n, i = 0, start
-    cdef const char *s = PyUnicode_AsUTF8AndSize(text, &n)
+    cdef Py_ssize_t n = text.n, i = 0, start
+    cdef const char *s = <const char *> text.s
     while i < n and (s[i] == 48 or s[i] == 46):
         i += 1
     start = i
@@ -452,13 +480,13 @@ cdef class Book:
         self.updates += 1
         return 0
 
-    cdef void cut(self, Py_ssize_t depth):
+    cdef void cut(self, Py_ssize_t depth) noexcept:
         if self._bids.n > depth:
             self._bids.remove(0, self._bids.n - depth)
         if self._asks.n > depth:
             self._asks.remove(0, self._asks.n - depth)
 
-    cdef bint is_crossed(self):
+    cdef bint is_crossed(self) noexcept:
         cdef Side b = self._bids, a = self._asks
         return b.n and a.n and b.key[b.n - 1] >= -a.key[a.n - 1]
 
@@ -561,8 +589,7 @@ cdef int _apply(Side side, object changes) except -1:
         side.set(
             levels.price[i],
             levels.size[i],
-            levels.price_text[i],
-            levels.size_text[i],
+            &levels.text[i],
             None if levels.pairs is None else levels.pairs[i],
         )
     return 0
@@ -830,7 +857,7 @@ cdef class TopGate:
                 and not (has_lag and book.lag > lag_limit)
             )
 
-    cdef bint passes(self, Py_ssize_t i, Py_ssize_t j):
+    cdef bint passes(self, Py_ssize_t i, Py_ssize_t j) noexcept:
         """Whether buying on book i and selling on book j passes the prefilter."""
         cdef Side asks = (<Book> self.books[i])._asks, bids = (<Book> self.books[j])._bids
         return asks.n and bids.n and core_ge_scaled(
@@ -962,7 +989,7 @@ cdef struct Cur:
     Py_ssize_t n
 
 
-cdef inline void _ws(Cur *c):
+cdef inline void _ws(Cur *c) noexcept:
     cdef char ch
     while c.i < c.n:
         ch = c.s[c.i]
@@ -971,7 +998,7 @@ cdef inline void _ws(Cur *c):
         c.i += 1
 
 
-cdef inline bint _lit(Cur *c, char ch):
+cdef inline bint _lit(Cur *c, char ch) noexcept:
     _ws(c)
     if c.i < c.n and c.s[c.i] == ch:
         c.i += 1
@@ -979,7 +1006,7 @@ cdef inline bint _lit(Cur *c, char ch):
     return False
 
 
-cdef bint _string(Cur *c, Py_ssize_t *start, Py_ssize_t *length):
+cdef bint _string(Cur *c, Py_ssize_t *start, Py_ssize_t *length) noexcept:
     """A string without escapes or control characters; its bytes are s[start:start+length]."""
     cdef unsigned char ch
     _ws(c)
@@ -999,14 +1026,14 @@ cdef bint _string(Cur *c, Py_ssize_t *start, Py_ssize_t *length):
     return False
 
 
-cdef inline bint _digits(Cur *c):
+cdef inline bint _digits(Cur *c) noexcept:
     cdef Py_ssize_t start = c.i
     while c.i < c.n and 48 <= c.s[c.i] <= 57:
         c.i += 1
     return c.i > start
 
 
-cdef bint _number(Cur *c, Py_ssize_t *start, Py_ssize_t *length):
+cdef bint _number(Cur *c, Py_ssize_t *start, Py_ssize_t *length) noexcept:
     """A JSON number (RFC 8259's grammar); its text is s[start:start+length]."""
     _ws(c)
     start[0] = c.i
@@ -1030,14 +1057,14 @@ cdef bint _number(Cur *c, Py_ssize_t *start, Py_ssize_t *length):
     return True
 
 
-cdef bint _word(Cur *c, const char *word, Py_ssize_t n):
+cdef bint _word(Cur *c, const char *word, Py_ssize_t n) noexcept:
     if c.i + n <= c.n and memcmp(c.s + c.i, word, n) == 0:
         c.i += n
         return True
     return False
 
 
-cdef bint _skip(Cur *c, int depth):
+cdef bint _skip(Cur *c, int depth) noexcept:
     """Any JSON value of the subset, checked and passed over."""
     cdef Py_ssize_t a, b
     cdef char ch
@@ -1078,17 +1105,17 @@ cdef bint _skip(Cur *c, int depth):
     return _number(c, &a, &b)
 
 
-cdef inline bint _is(Cur *c, Py_ssize_t start, Py_ssize_t n, const char *name, Py_ssize_t m):
+cdef inline bint _is(Cur *c, Py_ssize_t start, Py_ssize_t n, const char *name, Py_ssize_t m) noexcept:
     return n == m and memcmp(c.s + start, name, m) == 0
 
 
-cdef inline bint _end(Cur *c):
+cdef inline bint _end(Cur *c) noexcept:
     """Nothing but whitespace after the frame's value."""
     _ws(c)
     return c.i == c.n
 
 
-cdef bint _uint(Cur *c, Py_ssize_t start, Py_ssize_t n, long long *out):
+cdef bint _uint(Cur *c, Py_ssize_t start, Py_ssize_t n, long long *out) noexcept:
     """A number's text as a non-negative integer of at most 18 digits."""
     cdef long long v = 0
     cdef Py_ssize_t i
@@ -1102,13 +1129,13 @@ cdef bint _uint(Cur *c, Py_ssize_t start, Py_ssize_t n, long long *out):
     return True
 
 
-cdef inline int _two(const char *s, Py_ssize_t i):
+cdef inline int _two(const char *s, Py_ssize_t i) noexcept:
     if not (48 <= s[i] <= 57 and 48 <= s[i + 1] <= 57):
         return -1
     return (s[i] - 48) * 10 + s[i + 1] - 48
 
 
-cdef bint _rfc3339(const char *s, Py_ssize_t n, double *out):
+cdef bint _rfc3339(const char *s, Py_ssize_t n, double *out) noexcept:
     """`markets.venues.feed.exchange_time` of "YYYY-MM-DDTHH:MM:SS[.fraction]Z", 1-9 fraction
     digits cut to microseconds as `datetime.fromisoformat` does; False for any other text."""
     cdef int year, month, day, hour, minute, second, yy, era, yoe, doy, doe, mp, k
@@ -1152,7 +1179,7 @@ cdef bint _rfc3339(const char *s, Py_ssize_t n, double *out):
     return True
 
 
-cdef int _month_days(int year, int month):
+cdef int _month_days(int year, int month) noexcept:
     if month == 2:
         return 29 if (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)) else 28
     return 30 if month in (4, 6, 9, 11) else 31
@@ -1173,6 +1200,9 @@ cdef class _Wire:
     cdef object reference
     cdef object stats
     cdef list symbols
+    # Scratch `Levels` for one frame's sides, reused from frame to frame (`levels`).
+    cdef list pool
+    cdef Py_ssize_t used
 
     def __init__(self, feed, reference):
         """`reference`: the feed's own `handle`, which takes every frame this one does not."""
@@ -1181,12 +1211,27 @@ cdef class _Wire:
         self.reference = reference
         self.stats = feed.stats
         self.symbols = []
+        self.pool = []
+        self.used = 0
         for symbol, market in feed.markets.items():
             entry = _Market.__new__(_Market)
             entry.symbol = symbol.encode()
             entry.market = market
             entry.book = feed.books[market]
             self.symbols.append(entry)
+
+    cdef Levels levels(self):
+        """An empty scratch `Levels` for the frame being read (the handlers start each frame
+        at `used = 0`): they only pass the books what it holds, which copy it."""
+        cdef Levels out
+        if self.used < len(self.pool):
+            out = <Levels> self.pool[self.used]
+            out.reset()
+        else:
+            out = Levels()
+            self.pool.append(out)
+        self.used += 1
+        return out
 
     cdef _Market lookup(self, Cur *c, Py_ssize_t start, Py_ssize_t n):
         cdef _Market entry
@@ -1214,11 +1259,6 @@ cdef class _Wire:
         return 0
 
 
-cdef bint _levels_end(Cur *c):
-    """After a level: a comma (True, another follows) or the array's end (False)."""
-    return _lit(c, 44)
-
-
 cdef class CoinbaseWire(_Wire):
     """`CoinbaseFeed.handle` for its `l2_data` frames in sequence."""
 
@@ -1231,6 +1271,7 @@ cdef class CoinbaseWire(_Wire):
         c.s = PyUnicode_AsUTF8AndSize(text, &n)
         c.i = 0
         c.n = n
+        self.used = 0
         if not _lit(&c, 123) or _lit(&c, 125):
             return self.reference(text, received_ts)
         while True:
@@ -1336,7 +1377,7 @@ cdef class CoinbaseWire(_Wire):
                 elif _is(c, a, b, "updates", 7):
                     if bids is not None:
                         return False
-                    bids, asks = Levels(), Levels()
+                    bids, asks = self.levels(), self.levels()
                     if not _coinbase_updates(c, bids, asks):
                         return False
                 elif not _skip(c, 3):
@@ -1401,7 +1442,7 @@ cdef bint _coinbase_updates(Cur *c, Levels bids, Levels asks) except -1:
         return _lit(c, 93)
 
 
-cdef uint32_t _checksum(Book book):
+cdef uint32_t _checksum(Book book) noexcept:
     cdef uint32_t crc = 0xFFFFFFFF
     crc = book._asks.crc(crc, 10)
     crc = book._bids.crc(crc, 10)
@@ -1420,6 +1461,7 @@ cdef class KrakenWire(_Wire):
         c.s = PyUnicode_AsUTF8AndSize(text, &n)
         c.i = 0
         c.n = n
+        self.used = 0
         if not _lit(&c, 123) or _lit(&c, 125):
             return self.reference(text, received_ts)
         while True:
@@ -1516,13 +1558,13 @@ cdef class KrakenWire(_Wire):
                 elif _is(c, a, b, "bids", 4):
                     if bids is not None:
                         return False
-                    bids = Levels()
+                    bids = self.levels()
                     if not _kraken_levels(c, bids):
                         return False
                 elif _is(c, a, b, "asks", 4):
                     if asks is not None:
                         return False
-                    asks = Levels()
+                    asks = self.levels()
                     if not _kraken_levels(c, asks):
                         return False
                 elif _is(c, a, b, "checksum", 8):
@@ -1548,8 +1590,8 @@ cdef class KrakenWire(_Wire):
                 exchange_ts = ts
             items.append((
                 entry,
-                Levels() if bids is None else bids,
-                Levels() if asks is None else asks,
+                self.levels() if bids is None else bids,
+                self.levels() if asks is None else asks,
                 checksum,
                 exchange_ts,
             ))
@@ -1606,6 +1648,7 @@ cdef class BinanceWire(_Wire):
         c.s = PyUnicode_AsUTF8AndSize(text, &n)
         c.i = 0
         c.n = n
+        self.used = 0
         if not _lit(&c, 123) or _lit(&c, 125):
             return self.reference(text, received_ts)
         while True:
@@ -1640,13 +1683,13 @@ cdef class BinanceWire(_Wire):
                     elif _is(&c, a, b, "b", 1):
                         if bids is not None:
                             return self.reference(text, received_ts)
-                        bids = Levels()
+                        bids = self.levels()
                         if not _pairs(&c, bids):
                             return self.reference(text, received_ts)
                     elif _is(&c, a, b, "a", 1):
                         if asks is not None:
                             return self.reference(text, received_ts)
-                        asks = Levels()
+                        asks = self.levels()
                         if not _pairs(&c, asks):
                             return self.reference(text, received_ts)
                     elif not _skip(&c, 2):

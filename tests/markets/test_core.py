@@ -116,6 +116,21 @@ def test_documentation_checksum_on_both_cores():
         assert book.checksum() == 3310070434
 
 
+@pytest.mark.parametrize("which", CORES, ids=lambda c: c.name)
+def test_leading_zeros_change_neither_the_decimal_nor_the_checksum(which):
+    plain, padded = which.Book("kraken", "X"), which.Book("kraken", "X")
+    plain.load(which.parse_kraken(as_kraken([("100.50", "0.10")])), which.parse_kraken([]))
+    padded.load(which.parse_kraken(as_kraken([("000100.50", "00.10")])), which.parse_kraken([]))
+    padded.apply(which.parse_kraken(as_kraken([("0000000000000000099.5", "0001")])), [])
+
+    assert [tuple(map(str, level)) for level in padded.bids()] == [
+        ("100.50", "0.10"),
+        ("99.5", "1"),
+    ]
+    plain.apply(which.parse_kraken(as_kraken([("99.5", "1")])), [])
+    assert padded.checksum() == plain.checksum()
+
+
 BAD = [
     "1e5",
     "1E-8",
@@ -184,7 +199,11 @@ size_text = st.one_of(
     st.just("0.00000000"),
     st.decimals(min_value=0, max_value=10**6, places=8).map(lambda d: format(d, "f")),
 )
-level = st.tuples(price_text, size_text)
+# Now and then with leading zeros: neither the Decimal nor the checksum fragment keeps them.
+padded = st.sampled_from(["", "", "", "00"])
+level = st.tuples(
+    st.builds(str.__add__, padded, price_text), st.builds(str.__add__, padded, size_text)
+)
 frames = st.lists(st.tuples(st.lists(level, max_size=6), st.lists(level, max_size=6)), max_size=30)
 
 

@@ -365,9 +365,7 @@ def _pair_scan(
     max_notional: Decimal | None,
     memo: dict,
 ) -> object | None:
-    """The compiled `find_opportunities` of these books and inputs (`markets.core.PairScan`),
-    kept in `memo` while they are the same; None when a book is not compiled or a number does
-    not fit it (the `Decimal` loop below then runs)."""
+    """`pair_scan` of these books and inputs, kept in `memo` while they are the same."""
     books = tuple(books_by_venue.values())
     if not all(type(book) is _COMPILED_BOOK for book in books):
         return None  # (checked first: the reference's books compare by value, levels and all)
@@ -382,44 +380,66 @@ def _pair_scan(
     known = memo.get(_SCAN)
     if known is not None and known[0] == inputs:
         return known[1]
-    scan = None
-    fees, lots = inputs[1:3]
-    factors = None
-    if None not in fees and None not in lots and len(books) <= 16:
-        factors = top_factors(fees, min_profit_bps)
-    if factors is not None:
-        pairs = [(i, j) for i in range(len(venues)) for j in range(len(venues))]
-        keys = [OpportunityKey(market, venues[i], venues[j]) for i, j in pairs]
-        args = []
-        for i, j in pairs:
-            ask_factor, bid_factor = _price_factors(fees[i], fees[j], min_profit_bps)
-            lot = common_lot(lots[i], lots[j])
-            caps = _notional_caps(max_notional, None, fees[i])
-            args.append(_walk_args(ask_factor, bid_factor, caps, None, lot))
-
-        def finish(pair: int, walked: tuple | None, latest: BookView, now: float) -> Cross | None:
-            i, j = pairs[pair]
-            stamps = latest.exchange_ts, latest.received_ts, now
-            if walked is None:  # a number the integers cannot hold: the `Decimal` walk
-                return best_cross(
-                    books[i].asks(),
-                    books[j].bids(),
-                    buy_fee=fees[i],
-                    sell_fee=fees[j],
-                    min_profit_bps=min_profit_bps,
-                    buy_lot=lots[i],
-                    sell_lot=lots[j],
-                    exchange_ts=stamps[0],
-                    received_ts=stamps[1],
-                    detected_ts=now,
-                    max_notional=max_notional,
-                )
-            size = _mul(Decimal(walked[0]), common_lot(lots[i], lots[j]))
-            return _cross_of(size, walked[1], walked[2], fees[i], fees[j], *stamps)
-
-        scan = PairScan(list(books), factors, keys, args, finish, _restamp)
+    scan = pair_scan(
+        market, books_by_venue, fees_by_venue, lots_by_venue, min_profit_bps, max_notional
+    )
     memo[_SCAN] = (inputs, scan)
     return scan
+
+
+def pair_scan(
+    market: str,
+    books_by_venue: Mapping[str, BookView],
+    fees_by_venue: Mapping[str, Decimal],
+    lots_by_venue: Mapping[str, Decimal],
+    min_profit_bps: Decimal,
+    max_notional: Decimal | None,
+) -> object | None:
+    """The compiled `find_opportunities` of these books and inputs without balances
+    (`markets.core.PairScan`: `scan(now, max_book_age, max_lag)` gives the same crosses, and
+    keeps its own walk memo); None when a book is not compiled or a number does not fit it.
+    The caller builds it again when a fee, lot or limit changes."""
+    books = tuple(books_by_venue.values())
+    if not all(type(book) is _COMPILED_BOOK for book in books):
+        return None
+    venues = tuple(books_by_venue)
+    fees = tuple(map(fees_by_venue.get, venues))
+    lots = tuple(map(lots_by_venue.get, venues))
+    if None in fees or None in lots or len(books) > 16:
+        return None
+    factors = top_factors(fees, min_profit_bps)
+    if factors is None:
+        return None
+    pairs = [(i, j) for i in range(len(venues)) for j in range(len(venues))]
+    keys = [OpportunityKey(market, venues[i], venues[j]) for i, j in pairs]
+    args = []
+    for i, j in pairs:
+        ask_factor, bid_factor = _price_factors(fees[i], fees[j], min_profit_bps)
+        lot = common_lot(lots[i], lots[j])
+        caps = _notional_caps(max_notional, None, fees[i])
+        args.append(_walk_args(ask_factor, bid_factor, caps, None, lot))
+
+    def finish(pair: int, walked: tuple | None, latest: BookView, now: float) -> Cross | None:
+        i, j = pairs[pair]
+        stamps = latest.exchange_ts, latest.received_ts, now
+        if walked is None:  # a number the integers cannot hold: the `Decimal` walk
+            return best_cross(
+                books[i].asks(),
+                books[j].bids(),
+                buy_fee=fees[i],
+                sell_fee=fees[j],
+                min_profit_bps=min_profit_bps,
+                buy_lot=lots[i],
+                sell_lot=lots[j],
+                exchange_ts=stamps[0],
+                received_ts=stamps[1],
+                detected_ts=now,
+                max_notional=max_notional,
+            )
+        size = _mul(Decimal(walked[0]), common_lot(lots[i], lots[j]))
+        return _cross_of(size, walked[1], walked[2], fees[i], fees[j], *stamps)
+
+    return PairScan(list(books), factors, keys, args, finish, Cross)
 
 
 def _restamp(cross: Cross, latest: BookView, now: float) -> Cross:

@@ -899,32 +899,104 @@ cdef tuple _top_bytes(Side side, Py_ssize_t k):
     )
 
 
+cdef extern from *:
+    """
+    #include <string.h>
+    /* The offsets of a slots class's object slots (its `__slots__`), in declaration order. */
+    static Py_ssize_t core_slots(PyObject *type, Py_ssize_t *out, Py_ssize_t most) {
+        PyMemberDef *m = ((PyTypeObject *)type)->tp_members;
+        Py_ssize_t n = 0;
+        for (; m != NULL && m->name != NULL; m++) {
+            if (m->type != Py_T_OBJECT_EX) continue;
+            if (n == most) return -1;
+            out[n++] = m->offset;
+        }
+        return n;
+    }
+    static Py_ssize_t core_slot(PyObject *type, const char *name) {
+        PyMemberDef *m = ((PyTypeObject *)type)->tp_members;
+        for (; m != NULL && m->name != NULL; m++)
+            if (m->type == Py_T_OBJECT_EX && strcmp(m->name, name) == 0) return m->offset;
+        return -1;
+    }
+    /* A new instance of source's type holding the same objects in every slot (no __init__). */
+    static PyObject *core_copy_slots(PyObject *source, const Py_ssize_t *offsets, Py_ssize_t n) {
+        PyTypeObject *t = Py_TYPE(source);
+        PyObject *o = t->tp_alloc(t, 0);
+        if (o == NULL) return NULL;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *v = *(PyObject **)((char *)source + offsets[i]);
+            Py_XINCREF(v);
+            *(PyObject **)((char *)o + offsets[i]) = v;
+        }
+        return o;
+    }
+    static void core_put_slot(PyObject *o, Py_ssize_t offset, PyObject *v) {
+        PyObject **p = (PyObject **)((char *)o + offset);
+        PyObject *old = *p;
+        Py_INCREF(v);
+        *p = v;
+        Py_XDECREF(old);
+    }
+    """
+    Py_ssize_t core_slots(object type, Py_ssize_t *out, Py_ssize_t most)
+    Py_ssize_t core_slot(object type, const char *name)
+    object core_copy_slots(object source, const Py_ssize_t *offsets, Py_ssize_t n)
+    void core_put_slot(object o, Py_ssize_t offset, object v)
+
+cdef enum:
+    SLOTS_MOST = 32
+
+
 cdef class PairScan(TopGate):
     """`trading.detector.find_opportunities` over one market's compiled books, its walk memo
     kept on the books' integers: a pair whose books start with the levels its last walk read
-    gets that walk's cross back (restamped) with no `Decimal` work.
+    gets that walk's cross back, restamped, with no `Decimal` work.
 
-    The detector supplies, per ordered pair (i, j) (index i * n + j): its key, the walk's
-    arguments (see `walk`) and three functions, `finish(pair, walked, latest, now)` (the
-    cross of a walk's result, `None` walked for the `Decimal` walk), `restamp(cross, latest,
-    now)`; the books' order is the venues' order of the answer.
+    The detector supplies, per ordered pair (i, j) (index i * n + j): its key and the walk's
+    arguments (see `walk`); `finish(pair, walked, latest, now)`, the cross of a walk's result
+    (`None` walked for the `Decimal` walk); and the type of the crosses, a slots class with
+    `exchange_ts`, `received_ts` and `detected_ts`: a restamped cross is a copy of the last one
+    made here, every slot the same object but those three (the latest book's two stamps and
+    `now`), as the frozen dataclass would be built with them. The books' order is the venues'
+    order of the answer.
     """
 
     cdef list keys
     cdef list args
     cdef list memo
     cdef object finish
-    cdef object restamp
+    cdef object cross_type
+    cdef Py_ssize_t slots[SLOTS_MOST]
+    cdef Py_ssize_t nslots
+    cdef Py_ssize_t stamp_at[3]
 
-    def __init__(self, list books, list factors, list keys, list args, finish, restamp):
+    def __init__(self, list books, list factors, list keys, list args, finish, cross_type):
+        cdef int k
         TopGate.__init__(self, books, factors)
         if len(keys) != self.n * self.n or len(args) != self.n * self.n:
             raise ValueError("one key and one walk per ordered pair")
+        if not isinstance(cross_type, type):
+            raise TypeError("cross_type must be a class")
+        self.nslots = core_slots(cross_type, self.slots, SLOTS_MOST)
+        for k, name in enumerate((b"exchange_ts", b"received_ts", b"detected_ts")):
+            self.stamp_at[k] = core_slot(cross_type, name)
+            if self.stamp_at[k] < 0 or self.nslots <= 0:
+                raise TypeError(f"{cross_type!r} is not a slots class with {name.decode()}")
         self.keys = keys
         self.args = args
         self.memo = [None] * (self.n * self.n)
         self.finish = finish
-        self.restamp = restamp
+        self.cross_type = cross_type
+
+    cdef object restamped(self, object cross, Book latest, object now):
+        if type(cross) is not self.cross_type:
+            raise TypeError(f"not a {self.cross_type!r}: {cross!r}")
+        fresh = core_copy_slots(cross, self.slots, self.nslots)
+        core_put_slot(fresh, self.stamp_at[0], latest.exchange_ts)
+        core_put_slot(fresh, self.stamp_at[1], latest.received_ts)
+        core_put_slot(fresh, self.stamp_at[2], now)
+        return fresh
 
     def scan(self, double now, double max_age, object max_lag) -> dict:
         """The cross of every ordered pair of fresh books that pays, keyed by pair."""
@@ -934,6 +1006,7 @@ cdef class PairScan(TopGate):
         cdef dict crosses = {}
         cdef tuple last, walked
         cdef LevelIter asks, bids
+        cdef object at = None
         self.fresh(now, max_age, max_lag, fresh)
         for i in range(self.n):
             if not fresh[i]:
@@ -944,6 +1017,8 @@ cdef class PairScan(TopGate):
                     continue
                 sell = <Book> self.books[j]
                 latest = sell if <double> sell.received_ts > <double> buy.received_ts else buy
+                if at is None:
+                    at = now
                 p = i * self.n + j
                 last = self.memo[p]
                 if (
@@ -952,12 +1027,12 @@ cdef class PairScan(TopGate):
                     and _same_top(sell._bids, last[3], last[4], last[5])
                 ):
                     if last[6] is not None:
-                        crosses[self.keys[p]] = self.restamp(last[6], latest, now)
+                        crosses[self.keys[p]] = self.restamped(last[6], latest, at)
                     continue
                 asks = buy.asks()
                 bids = sell.bids()
                 walked = walk(asks, bids, *self.args[p])
-                cross = self.finish(p, walked, latest, now)
+                cross = self.finish(p, walked, latest, at)
                 if walked is None:
                     self.memo[p] = None  # the Decimal walk: nothing to compare next time
                 else:

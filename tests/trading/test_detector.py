@@ -569,3 +569,31 @@ def test_memo_gives_exactly_what_a_fresh_detection_gives(book_type, steps):
         assert remembered == find(books, now=now)
     scans = [kept[1] for kept in memo.values() if type(kept) is tuple and len(kept) == 2]
     assert any(type(scan) is core.PairScan for scan in scans) is (book_type is not Book)
+
+
+def test_a_restamped_cross_from_the_compiled_scan_is_a_whole_frozen_cross():
+    """The scan copies its last cross in C: the same fields but the three stamps, and still the
+    frozen dataclass (equal, hashable, immutable) that `_restamp` would have built."""
+    from dataclasses import FrozenInstanceError
+
+    from trading.detector import _restamp, pair_scan
+
+    books = {venue: core.COMPILED.Book(venue, "BTC-USD") for venue in ("kraken", "coinbase")}
+    books["kraken"].load([(D(99), D(1), None)], [(D(100), D(1), None)])
+    books["coinbase"].load([(D(102), D("0.5"), None)], [(D(103), D(1), None)])
+    books["kraken"].stamp(10.0, 10.1)
+    books["coinbase"].stamp(10.2, 10.3)
+    scan = pair_scan("BTC-USD", books, FEES, LOTS, D(10), None)
+    key = OpportunityKey("BTC-USD", "kraken", "coinbase")
+    walked = scan.scan(10.5, 1.0, None)[key]
+    books["kraken"].stamp(10.6, 10.7)  # a frame that changes no level the walk read
+
+    again = scan.scan(10.8, 1.0, None)[key]
+
+    assert type(again) is Cross and again is not walked
+    assert again == _restamp(walked, books["kraken"], 10.8)
+    assert (again.exchange_ts, again.received_ts, again.detected_ts) == (10.6, 10.7, 10.8)
+    assert again.asks_taken is walked.asks_taken and again.net_profit is walked.net_profit
+    assert hash(again) == hash(_restamp(walked, books["kraken"], 10.8))
+    with pytest.raises(FrozenInstanceError):
+        again.size = D(2)

@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from markets.book import Book
-from markets.core import COMPILED, TopGate
 from markets.venues import VenueConfig, make_feed
 from markets.venues.feed import Feed
-from trading.detector import find_opportunities, top_factors
+from trading.detector import find_opportunities, pair_scan
 from trading.lifecycle import OpportunityEvent, OpportunityTracker
 
 
@@ -47,64 +46,69 @@ class Pipeline:
         self.memos: dict[str, dict] = {market: {} for market in self.books}
         # Markets whose last detection found a cross: the only ones with lifecycles open.
         self.crossing: set[str] = set()
-        # Per market on compiled books: its top-of-book gate and the limits it was built for.
-        self.gates: dict[str, tuple[Limits, object]] = {}
+        # Per market: its compiled pair scan (or None) and the limits it was built for.
+        self.scans: dict[str, tuple[Limits, object | None]] = {}
 
     def detect(
         self, markets: Iterable[str], now: float, venue: str | None = None
     ) -> list[OpportunityEvent]:
         """Run the detector on `markets` and return lifecycle events.
 
-        A market with no cross open whose compiled gate says no pair passes the top-of-book
-        prefilter is skipped: `find_opportunities` would return nothing and close nothing.
-        (`venue`, the venue of the frame, is accepted for the callers; the gate reads every
-        book.)
+        On compiled books a market's compiled pair scan runs (`trading.detector.pair_scan`:
+        the top-of-book prefilter, the walks, each pair's walk memo); a market where it finds
+        nothing and no cross is open has nothing to close and is done. (`venue`, the venue of
+        the frame, is accepted for the callers; the scan reads every book.)
         """
         events: list[OpportunityEvent] = []
         limits = self.limits
+        crossing = self.crossing
         for market in markets:
-            books = self.books[market]
-            if len(books) < 2:
-                continue  # a market on one venue only: its book is kept, nothing to cross
-            if market not in self.crossing:
-                gate = self._gate(market, limits)
-                if gate is not None and not gate.crossable(
-                    now, limits.max_book_age_s, limits.max_lag_s
-                ):
+            kept = self.scans.get(market)
+            scan = kept[1] if kept is not None and kept[0] is limits else self._scan(market, limits)
+            if scan is not None:
+                crosses = scan.scan(now, limits.max_book_age_s, limits.max_lag_s)
+                if not crosses and market not in crossing:
                     continue
-            crosses = find_opportunities(
+            else:
+                books = self.books[market]
+                if len(books) < 2:
+                    continue  # a market on one venue only: its book is kept, nothing to cross
+                crosses = find_opportunities(
+                    market,
+                    books,
+                    self.fees,
+                    self.lots[market],
+                    min_profit_bps=limits.min_profit_bps,
+                    max_book_age=limits.max_book_age_s,
+                    now=now,
+                    max_notional=limits.max_notional,
+                    max_lag=limits.max_lag_s,
+                    memo=self.memos[market],
+                )
+            events += self.tracker.observe_market(market, crosses, now)
+            if crosses:
+                crossing.add(market)
+            else:
+                crossing.discard(market)
+        return events
+
+    def _scan(self, market: str, limits: Limits) -> object | None:
+        """`market`'s compiled pair scan under `limits`, kept until they change; None when its
+        books are not all compiled, it is on one venue, or a number does not fit the scan
+        (`find_opportunities` then runs, with its `Decimal` prefilter and memo)."""
+        books = self.books[market]
+        scan = None
+        if len(books) >= 2:
+            scan = pair_scan(
                 market,
                 books,
                 self.fees,
                 self.lots[market],
-                min_profit_bps=limits.min_profit_bps,
-                max_book_age=limits.max_book_age_s,
-                now=now,
-                max_notional=limits.max_notional,
-                max_lag=limits.max_lag_s,
-                memo=self.memos[market],
+                limits.min_profit_bps,
+                limits.max_notional,
             )
-            events += self.tracker.observe_market(market, crosses, now)
-            if crosses:
-                self.crossing.add(market)
-            else:
-                self.crossing.discard(market)
-        return events
-
-    def _gate(self, market: str, limits: Limits) -> object | None:
-        """`market`'s compiled top-of-book gate under `limits`; None when its books are not all
-        compiled or a factor does not fit the gate (the detector's own prefilter then runs)."""
-        kept = self.gates.get(market)
-        if kept is not None and kept[0] is limits:
-            return kept[1]
-        gate = None
-        books = self.books[market]
-        if TopGate is not None and all(type(book) is COMPILED.Book for book in books.values()):
-            factors = top_factors([self.fees[v] for v in books], limits.min_profit_bps)
-            if factors is not None:
-                gate = TopGate(list(books.values()), factors)
-        self.gates[market] = (limits, gate)
-        return gate
+        self.scans[market] = (limits, scan)
+        return scan
 
     def sweep(self, now: float) -> list[OpportunityEvent]:
         """Re-run every market so books that went stale without a frame close their crosses."""

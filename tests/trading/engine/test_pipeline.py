@@ -1,4 +1,4 @@
-"""The pipeline's top-of-book gate never hides a cross that detection would find."""
+"""The pipeline's compiled pair scan never hides a cross that detection would find."""
 
 from decimal import Decimal as D
 
@@ -45,8 +45,8 @@ def test_a_top_that_pays_at_prices_but_not_in_size_is_walked_again_on_a_size_cha
 def test_a_moved_top_is_checked_against_the_other_venues(pipeline):
     put(pipeline, "coinbase", [("99", "1")], [("103", "1")], 1.0)
     put(pipeline, "kraken", [("98", "1")], [("100", "1")], 1.1)
-    gate = pipeline._gate(MARKET, pipeline.limits)
-    assert gate is None or not gate.crossable(1.1, 2.0, None)  # nothing pays at the top
+    scan = pipeline._scan(MARKET, pipeline.limits)
+    assert scan is None or not scan.crossable(1.1, 2.0, None)  # nothing pays at the top
 
     # Kraken's top moves, still below Coinbase's bid on the buy side and above its ask.
     assert put(pipeline, "kraken", [("98.5", "1")], [("99.5", "1")], 1.2) == []

@@ -159,26 +159,34 @@ def test_a_file_that_is_not_a_recording_is_refused(tmp_path):
 
 
 def test_gated_markets_skipped_and_walks_carried_over_change_no_event(tmp_path):
-    """The engine's shortcuts (the compiled top-of-book gate, reuse of an unchanged walk)
-    against none at all. On the benchmark's generated feed: three venues, five markets,
-    dislocations that cross."""
+    """The engine's shortcuts (the compiled pair scan: its top-of-book prefilter, reuse of an
+    unchanged walk) against none at all. On the benchmark's generated feed: three venues, five
+    markets, dislocations that cross."""
     path = tmp_path / "feed.jsonl"
     hot_path.generate(path, 6000, seed=3)
     records = list(read_records(path))
     fast, plain = (Replay(hot_path.venue_configs(), hot_path.LIMITS) for _ in range(2))
     answers = []
-    gate_of = fast.pipeline._gate
+    scan_of = fast.pipeline._scan
 
     class Counted:
-        def __init__(self, gate):
-            self.gate = gate
+        def __init__(self, scan):
+            self.inner = scan
 
-        def crossable(self, *args):
-            answers.append(self.gate.crossable(*args))
-            return answers[-1]
+        def scan(self, *args):
+            crosses = self.inner.scan(*args)
+            answers.append(bool(crosses))
+            return crosses
 
-    fast.pipeline._gate = lambda *args: None if (g := gate_of(*args)) is None else Counted(g)
-    plain.pipeline._gate = lambda *args: None
+    def counted_scan(market, limits):
+        scan = scan_of(market, limits)
+        if scan is not None:
+            scan = Counted(scan)
+            fast.pipeline.scans[market] = (limits, scan)
+        return scan
+
+    fast.pipeline._scan = counted_scan
+    plain.pipeline._scan = lambda *args: None
     plain.pipeline.memos = defaultdict(lambda: None)
     fast_events, plain_events = [], []
 

@@ -58,44 +58,47 @@ cdef int DECIMALS = 18
 cdef int MAX_INT_DIGITS = 16
 
 
+cdef unsigned long long POW10_64[19]
+POW10_64[0] = 1
+for _i in range(1, 19):
+    POW10_64[_i] = POW10_64[_i - 1] * 10
+
+
 cdef bint _fixed_chars(const char *s, Py_ssize_t n, i128 *out, int *places) noexcept:
-    """`_fixed` on UTF-8 text."""
-    cdef Py_ssize_t i = 0
-    cdef i128 whole = 0, frac = 0
-    cdef int digits = 0, decimals = 0
-    cdef char c
-    while i < n:
-        c = s[i]
-        if c < 48 or c > 57:
-            break
-        if digits or c != 48:
-            digits += 1
-            if digits > MAX_INT_DIGITS:
-                return False
-        whole = whole * 10 + (c - 48)
+    """Plain decimal text (digits, then '.' and 1 to 18 digits) -> fixed point at 18 decimals;
+    False for anything else (sign, exponent, spaces, more than 16 integer digits...)."""
+    cdef Py_ssize_t i = 0, lead, start
+    # At most 16 significant integer digits and 18 decimals are kept: both fit 64 bits (the
+    # unsigned sums only wrap on text refused below).
+    cdef unsigned long long whole = 0, frac = 0
+    cdef unsigned char c
+    while i < n and s[i] == 48:
         i += 1
-    if i == 0:
+    lead = i
+    while i < n:
+        c = <unsigned char> s[i] - 48
+        if c > 9:
+            break
+        whole = whole * 10 + c
+        i += 1
+    if i == 0 or i - lead > MAX_INT_DIGITS:
         return False
+    places[0] = 0
     if i < n:
         if s[i] != 46:  # '.'
             return False
         i += 1
-        if i == n:
+        start = i
+        if i == n or n - start > DECIMALS:
             return False
         while i < n:
-            c = s[i]
-            if c < 48 or c > 57:
+            c = <unsigned char> s[i] - 48
+            if c > 9:
                 return False
-            decimals += 1
-            if decimals > DECIMALS:
-                return False
-            frac = frac * 10 + (c - 48)
+            frac = frac * 10 + c
             i += 1
-    places[0] = decimals
-    while decimals < DECIMALS:
-        frac *= 10
-        decimals += 1
-    out[0] = whole * SCALE + frac
+        places[0] = <int> (n - start)
+    out[0] = <i128> whole * SCALE + <i128> (frac * POW10_64[DECIMALS - places[0]])
     return True
 
 
@@ -106,6 +109,9 @@ cdef enum:
 
 cdef struct Text:
     unsigned char n
+    # Where Kraken's checksum fragment starts (its first digit that is not a leading zero,
+    # '.' aside) and where the '.' is (n when there is none).
+    unsigned char lead, dot
     char s[TEXT_MOST]
 
 
@@ -118,11 +124,19 @@ cdef struct Wire:
 cdef inline void _keep(Text *out, const char *s, Py_ssize_t n) noexcept:
     """A validated number's text, less its integer part's leading zeros: neither its `Decimal`
     nor its checksum fragment depends on them, and what is left always fits."""
+    cdef Py_ssize_t i = 0
     while n > 1 and s[0] == 48 and s[1] != 46:
         s += 1
         n -= 1
     out.n = <unsigned char> n
     memcpy(out.s, s, n)
+    while i < n and s[i] != 46:
+        i += 1
+    out.dot = <unsigned char> i
+    i = 0
+    while i < n and (s[i] == 48 or s[i] == 46):
+        i += 1
+    out.lead = <unsigned char> i
 
 
 cdef inline str _text(const Text *t):
@@ -389,19 +403,12 @@ cdef class Side:
         return crc
 
 
-cdef uint32_t _crc_text(uint32_t crc, const Text *text) noexcept:
+cdef inline uint32_t _crc_text(uint32_t crc, const Text *text) noexcept:
     """Kraken's fragment of one number: its wire text without '.' and leading zeros."""
-    cdef Py_ssize_t n = text.n, i = 0, start
-    cdef const char *s = <const char *> text.s
-    while i < n and (s[i] == 48 or s[i] == 46):
-        i += 1
-    start = i
-    while i < n:
-        if s[i] == 46:
-            crc = core_crc_update(crc, s + start, i - start)
-            start = i + 1
-        i += 1
-    return core_crc_update(crc, s + start, n - start)
+    if text.lead < text.dot:
+        crc = core_crc_update(crc, text.s + text.lead, text.dot - text.lead)
+        return core_crc_update(crc, text.s + text.dot + 1, text.n - text.dot - 1) if text.dot < text.n else crc
+    return core_crc_update(crc, text.s + text.lead, text.n - text.lead)
 
 
 cdef class LevelIter:
@@ -1081,23 +1088,31 @@ cdef inline bint _lit(Cur *c, char ch) noexcept:
     return False
 
 
+# What ends a run of a string's plain bytes: its closing quote, a backslash, a control
+# character (NUL among them: a str's UTF-8 text always ends in one, so a scan needs no bound).
+cdef unsigned char STRING_STOP[256]
+for _i in range(32):
+    STRING_STOP[_i] = 1
+STRING_STOP[34] = STRING_STOP[92] = 1
+
+
 cdef bint _string(Cur *c, Py_ssize_t *start, Py_ssize_t *length) noexcept:
-    """A string without escapes or control characters; its bytes are s[start:start+length]."""
-    cdef unsigned char ch
+    """A string without escapes or control characters; its bytes are s[start:start+length].
+    `c.s` is a str's UTF-8 text (`PyUnicode_AsUTF8AndSize`), NUL-terminated."""
+    cdef const unsigned char *s = <const unsigned char *> c.s
+    cdef Py_ssize_t i
     _ws(c)
-    if c.i >= c.n or c.s[c.i] != 34:
+    if c.i >= c.n or s[c.i] != 34:
         return False
-    c.i += 1
-    start[0] = c.i
-    while c.i < c.n:
-        ch = <unsigned char> c.s[c.i]
-        if ch == 34:
-            length[0] = c.i - start[0]
-            c.i += 1
-            return True
-        if ch == 92 or ch < 32:
-            return False
-        c.i += 1
+    i = c.i + 1
+    start[0] = i
+    while not STRING_STOP[s[i]]:
+        i += 1
+    if i < c.n and s[i] == 34:
+        length[0] = i - start[0]
+        c.i = i + 1
+        return True
+    c.i = i
     return False
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
+from markets.core import new_of
 from trading.detector import Cross, OpportunityKey
 
 
@@ -32,6 +33,10 @@ class OpportunityEvent:
     close_reason: str = ""
 
 
+# `OpportunityEvent(...)` from its 9 values in field order, in C when the core is built.
+_new_event = new_of(OpportunityEvent)
+
+
 @dataclass(slots=True)
 class _Life:
     opened_at: float
@@ -42,16 +47,16 @@ class _Life:
     def event(
         self, kind: EventKind, key: OpportunityKey, now: float, reason: str = ""
     ) -> OpportunityEvent:
-        return OpportunityEvent(
-            kind=kind,
-            key=key,
-            cross=self.cross,
-            opened_at=self.opened_at,
-            closed_at=now if kind is EventKind.CLOSE else None,
-            duration=now - self.opened_at,
-            peak_net_profit=self.peak_net_profit,
-            updates=self.updates,
-            close_reason=reason,
+        return _new_event(
+            kind,
+            key,
+            self.cross,
+            self.opened_at,
+            now if kind is EventKind.CLOSE else None,  # closed_at
+            now - self.opened_at,  # duration
+            self.peak_net_profit,
+            self.updates,
+            reason,  # close_reason
         )
 
 

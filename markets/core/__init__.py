@@ -17,7 +17,7 @@ compiler, and stops with what to install when there is none).
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import ModuleType, SimpleNamespace
 
@@ -46,6 +46,7 @@ except ImportError:  # not built: `make setup` builds it
     WALK = None
     TopGate = None
     PairScan = None
+    SlotsNew = None
 else:
     COMPILED = _core("compiled", _book)
     # The detector's depth walk on two compiled books' integers: (level iterator type, walk).
@@ -54,6 +55,8 @@ else:
     TopGate = _book.TopGate
     # The detector's pair loop and walk memo over one market's compiled books.
     PairScan = _book.PairScan
+    # Frozen slots dataclasses built in C (see `new_of`).
+    SlotsNew = _book.SlotsNew
 
 _active = REFERENCE if COMPILED is None or os.environ.get("ARB_PURE_CORE") == "1" else COMPILED
 if COMPILED is None:
@@ -61,6 +64,12 @@ if COMPILED is None:
         "markets.core: the compiled core is not built; running on the plain-Python "
         "reference (run `make setup` to build it)"
     )
+
+
+def new_of[T](cls: type[T]) -> Callable[..., T]:
+    """A builder of `cls` (a frozen slots dataclass whose `__init__` only stores its fields)
+    from every field's value, positionally: the compiled `SlotsNew` when built, else `cls`."""
+    return cls if SlotsNew is None else SlotsNew(cls)
 
 
 def active() -> SimpleNamespace:

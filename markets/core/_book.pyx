@@ -955,6 +955,59 @@ cdef enum:
     SLOTS_MOST = 32
 
 
+cdef extern from *:
+    """
+    /* A new instance of `type` holding values[i] in its i-th object slot (no __init__). */
+    static PyObject *core_new_slots(PyObject *type, const Py_ssize_t *offsets, PyObject *values) {
+        PyTypeObject *t = (PyTypeObject *)type;
+        PyObject *o = t->tp_alloc(t, 0);
+        if (o == NULL) return NULL;
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(values); i++) {
+            PyObject *v = PyTuple_GET_ITEM(values, i);
+            Py_INCREF(v);
+            *(PyObject **)((char *)o + offsets[i]) = v;
+        }
+        return o;
+    }
+    """
+    object core_new_slots(object type, const Py_ssize_t *offsets, tuple values)
+
+
+cdef class SlotsNew:
+    """Builds instances of a frozen slots dataclass from every field's value, in declaration
+    order, in C: what its `__init__` stores, without the `object.__setattr__` per field (1.4 us
+    for the detector's 14-field `Cross`, against about 0.1 here). For dataclasses whose
+    `__init__` only stores its arguments (no `__post_init__`, no `InitVar`), every field given."""
+
+    cdef object cls
+    cdef Py_ssize_t offsets[SLOTS_MOST]
+    cdef Py_ssize_t n
+
+    def __init__(self, cls):
+        if not isinstance(cls, type) or hasattr(cls, "__post_init__"):
+            raise TypeError(f"{cls!r} is not a slots class whose __init__ only stores fields")
+        cdef Py_ssize_t i
+        cdef Py_ssize_t held[SLOTS_MOST]
+        names = getattr(cls, "__dataclass_fields__", None)
+        slots = getattr(cls, "__slots__", None)
+        # The fields in declaration order (`__slots__` keeps it; the type's members are sorted).
+        if not names or type(slots) is not tuple or tuple(names) != slots:
+            raise TypeError(f"{cls!r} is not a slots dataclass")
+        if core_slots(cls, held, SLOTS_MOST) != len(slots):
+            raise TypeError(f"{cls!r} has slots besides its fields")
+        self.n = len(slots)
+        for i in range(self.n):
+            self.offsets[i] = core_slot(cls, slots[i].encode())
+            if self.offsets[i] < 0:
+                raise TypeError(f"{cls!r} has no object slot {slots[i]!r}")
+        self.cls = cls
+
+    def __call__(self, *values):
+        if len(values) != self.n:
+            raise TypeError(f"{self.cls.__name__} takes {self.n} values, {len(values)} given")
+        return core_new_slots(self.cls, self.offsets, values)
+
+
 cdef class PairScan(TopGate):
     """`trading.detector.find_opportunities` over one market's compiled books, its walk memo
     kept on the books' integers: a pair whose books start with the levels its last walk read

@@ -501,3 +501,50 @@ def test_the_gate_answers_as_the_detectors_prefilter(tops, min_bps, max_lag):
     gate = core.TopGate(books, top_factors([t[2] for t in tops], min_bps))
 
     assert gate.crossable(now, max_age, max_lag) is expected
+
+
+# -- frozen slots dataclasses built in C -------------------------------------------------------
+
+
+def test_slots_new_builds_what_the_dataclass_builds_and_refuses_what_it_cannot():
+    from dataclasses import FrozenInstanceError, dataclass, fields
+
+    from trading.detector import OpportunityKey
+    from trading.lifecycle import EventKind, OpportunityEvent
+
+    make = core.SlotsNew(OpportunityEvent)
+    values = (
+        EventKind.OPEN,
+        OpportunityKey("X", "a", "b"),
+        None,
+        1.0,
+        None,
+        0.0,
+        Decimal(1),
+        0,
+        "",
+    )
+    built = make(*values)
+
+    assert type(built) is OpportunityEvent
+    assert built == OpportunityEvent(*values) and hash(built) == hash(OpportunityEvent(*values))
+    assert [getattr(built, f.name) for f in fields(built)] == list(values)
+    with pytest.raises(FrozenInstanceError):
+        built.kind = EventKind.CLOSE
+    with pytest.raises(TypeError, match="takes 9 values, 8 given"):
+        make(*values[:-1])
+
+    @dataclass(frozen=True)
+    class NoSlots:
+        a: int
+
+    @dataclass(frozen=True, slots=True)
+    class Checked:
+        a: int
+
+        def __post_init__(self):
+            assert self.a > 0
+
+    for cls in (NoSlots, Checked, int):
+        with pytest.raises(TypeError):
+            core.SlotsNew(cls)

@@ -144,6 +144,10 @@ class Pump:
         return len(batch)
 
     async def run(self, stop: asyncio.Event) -> None:
+        # From the start, not the first send: the process's other threads (the book publisher's,
+        # the sender's) want the interpreter lock for short turns while its loop is busy with
+        # frames, and the first notice waits for the first books to be published (see Sender).
+        sys.setswitchinterval(SWITCH_S)
         while not stop.is_set():
             await _first(self._marked, stop)
             self._marked.clear()
@@ -166,12 +170,11 @@ class Sender:
 
     That wait is the switch interval: the engine's loop, busy with frames, holds the lock until
     a thread has waited that long for it. At Python's 5 ms a batch took 6 ms (p50) and 16 ms
-    (p90) to leave; the first sender sets SWITCH_S for its process (the engine's: its other
-    threads, the book publisher's and this one, want the lock only for short turns).
+    (p90) to leave; the pump that runs it sets SWITCH_S for its process (the engine's: its
+    other threads, the book publisher's and this one, want the lock only for short turns).
     """
 
     def __init__(self) -> None:
-        sys.setswitchinterval(SWITCH_S)
         self.layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-notices")
 

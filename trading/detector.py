@@ -444,7 +444,10 @@ def pair_scan(
         size = _mul(Decimal(walked[0]), common_lot(lots[i], lots[j]))
         return _cross_of(size, walked[1], walked[2], fees[i], fees[j], *stamps)
 
-    return PairScan(list(books), factors, keys, args, finish, Cross)
+    # The fill and report of a walk that ran are done in C on exact integers (`finish` when a
+    # number does not fit them): each pair's fees and common lot, the quotient's context.
+    fills = [(fees[i], fees[j], common_lot(lots[i], lots[j])) for i, j in pairs]
+    return PairScan(list(books), factors, keys, args, finish, Cross, fills, QUOTIENT.divide, BPS)
 
 
 def _restamp(cross: Cross, latest: BookView, now: float) -> Cross:

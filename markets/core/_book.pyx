@@ -1003,9 +1003,160 @@ cdef class SlotsNew:
         self.cls = cls
 
     def __call__(self, *values):
+        return self.make(values)
+
+    cdef object make(self, tuple values):
         if len(values) != self.n:
             raise TypeError(f"{self.cls.__name__} takes {self.n} values, {len(values)} given")
         return core_new_slots(self.cls, self.offsets, values)
+
+
+# -- a walk's fill and report in exact integers ------------------------------------------------
+#
+# `trading.detector._fill` and `_report` over `Decimal`s, done on (coefficient, exponent) pairs:
+# each sum, difference and product is exact in Decimal's EXACT context, and so is it here, with
+# the exponent Decimal gives it (a sum's is the smaller, a product's the sum), so every number
+# comes out as the same `Decimal`, digits, exponent and all. An i128 holds 38 digits, fewer than
+# EXACT's 60: a result that would not fit makes the caller run the `Decimal` code instead.
+
+cdef struct Dec:
+    i128 coef
+    int exp
+
+
+cdef bint _d_align(Dec *a, int exp) noexcept:
+    """`a` at the smaller exponent `exp`; False when the coefficient would not fit."""
+    cdef int k = a.exp - exp
+    if k == 0 or a.coef == 0:
+        a.exp = exp
+        return True
+    if k > 38:
+        return False
+    if core_mul(a.coef, POW10[k], &a.coef):
+        return False
+    a.exp = exp
+    return True
+
+
+cdef bint _d_add(Dec a, Dec b, Dec *out) noexcept:
+    cdef int e = a.exp if a.exp < b.exp else b.exp
+    if not _d_align(&a, e) or not _d_align(&b, e) or core_add(a.coef, b.coef, &out.coef):
+        return False
+    out.exp = e
+    return True
+
+
+cdef bint _d_sub(Dec a, Dec b, Dec *out) noexcept:
+    b.coef = -b.coef
+    return _d_add(a, b, out)
+
+
+cdef bint _d_mul(Dec a, Dec b, Dec *out) noexcept:
+    if core_mul(a.coef, b.coef, &out.coef):
+        return False
+    out.exp = a.exp + b.exp
+    return True
+
+
+cdef int _d_cmp(Dec a, Dec b, bint *less) noexcept:
+    """`a < b` into `less`; 0, or -1 when aligning them would overflow."""
+    cdef int e = a.exp if a.exp < b.exp else b.exp
+    if not _d_align(&a, e) or not _d_align(&b, e):
+        return -1
+    less[0] = a.coef < b.coef
+    return 0
+
+
+cdef object _d_py(Dec d):
+    """The `Decimal` of `d`, coefficient and exponent as they are (from "<coef>E<exp>")."""
+    cdef char buf[64]
+    cdef char digits[48]
+    cdef Py_ssize_t n = 0, k = 0
+    cdef u128 v = <u128> (-d.coef if d.coef < 0 else d.coef)
+    cdef int e = d.exp
+    if d.coef < 0:
+        buf[n] = 45
+        n += 1
+    while True:
+        digits[k] = <char> (48 + <int> (v % 10))
+        k += 1
+        v //= 10
+        if not v:
+            break
+    while k:
+        k -= 1
+        buf[n] = digits[k]
+        n += 1
+    buf[n] = 69  # 'E'
+    n += 1
+    if e < 0:
+        buf[n] = 45
+        n += 1
+        e = -e
+    k = 0
+    while True:
+        digits[k] = <char> (48 + e % 10)
+        k += 1
+        e //= 10
+        if not e:
+            break
+    while k:
+        k -= 1
+        buf[n] = digits[k]
+        n += 1
+    return Decimal(PyUnicode_DecodeASCII(buf, n, NULL))
+
+
+cdef bint _d_of(object value, Dec *out) except -1:
+    """A finite `Decimal` as a coefficient and exponent; False when it does not fit."""
+    sign, digits, exp = value.as_tuple()
+    if type(exp) is not int or len(digits) > 38:
+        return False
+    coef = int("".join(map(str, digits)) or "0")
+    if not _big(-coef if sign else coef, &out.coef):
+        return False
+    out.exp = exp
+    return True
+
+
+cdef inline int _decimals(const Text *t) noexcept:
+    return t.n - t.dot - 1 if t.dot < t.n else 0
+
+
+cdef int _fill(Side side, Py_ssize_t count, Dec size, Dec *notional, list taken) except -1:
+    """`trading.detector._fill` of the side's best `count` levels: 1, or 0 on overflow."""
+    cdef Dec left = size, price, avail, q, t
+    cdef Py_ssize_t rank, i
+    cdef bint less
+    cdef int dp, ds
+    notional.coef = 0
+    notional.exp = 0
+    for rank in range(count):
+        i = side.n - 1 - rank
+        if not side.size[i]:
+            continue
+        dp = _decimals(&side.key_text[i])
+        ds = _decimals(&side.wire[i].size)
+        price.coef = (side.key[i] if side.sign > 0 else -side.key[i]) // POW10[DECIMALS - dp]
+        price.exp = -dp
+        avail.coef = side.size[i] // POW10[DECIMALS - ds]
+        avail.exp = -ds
+        if _d_cmp(avail, left, &less) < 0:
+            return 0
+        pair = side.level(rank)
+        if less:  # the level's own size: its (price, size) pair as it is
+            q = avail
+            taken.append(pair)
+        else:
+            q = left
+            taken.append((pair[0], _d_py(left)))
+        if not _d_mul(price, q, &t) or not _d_add(notional[0], t, notional):
+            return 0
+        if not _d_sub(left, q, &left):
+            return 0
+        if not left.coef:
+            break
+    return 1
 
 
 cdef class PairScan(TopGate):
@@ -1030,9 +1181,20 @@ cdef class PairScan(TopGate):
     cdef Py_ssize_t slots[SLOTS_MOST]
     cdef Py_ssize_t nslots
     cdef Py_ssize_t stamp_at[3]
+    cdef list fills
+    cdef object divide
+    cdef SlotsNew new_cross
+    cdef Dec *fee_a
+    cdef Dec *fee_b
+    cdef Dec *lot
+    cdef Dec bps
 
-    def __init__(self, list books, list factors, list keys, list args, finish, cross_type):
+    def __init__(
+        self, list books, list factors, list keys, list args, finish, cross_type,
+        list fills=None, divide=None, bps=None,
+    ):
         cdef int k
+        cdef Py_ssize_t p
         TopGate.__init__(self, books, factors)
         if len(keys) != self.n * self.n or len(args) != self.n * self.n:
             raise ValueError("one key and one walk per ordered pair")
@@ -1048,6 +1210,75 @@ cdef class PairScan(TopGate):
         self.memo = [None] * (self.n * self.n)
         self.finish = finish
         self.cross_type = cross_type
+        # The fill and report in integers: per pair (buy fee, sell fee, lot) as exact decimals,
+        # the quotient's context `divide` and the basis point; without them, `finish` does it.
+        self.fills = None
+        if fills is not None:
+            if len(fills) != self.n * self.n or divide is None or bps is None:
+                raise ValueError("one fill per ordered pair, with divide and bps")
+            self.new_cross = SlotsNew(cross_type)
+            if self.new_cross.n != 14:
+                raise TypeError(f"{cross_type!r} is not the detector's Cross")
+            self.fee_a = <Dec *> malloc(self.n * self.n * sizeof(Dec))
+            self.fee_b = <Dec *> malloc(self.n * self.n * sizeof(Dec))
+            self.lot = <Dec *> malloc(self.n * self.n * sizeof(Dec))
+            if self.fee_a == NULL or self.fee_b == NULL or self.lot == NULL:
+                raise MemoryError()
+            for p in range(self.n * self.n):
+                fee_a, fee_b, lot = fills[p]
+                if not (
+                    _d_of(fee_a, &self.fee_a[p]) and _d_of(fee_b, &self.fee_b[p])
+                    and _d_of(lot, &self.lot[p]) and _d_of(bps, &self.bps)
+                ):
+                    return  # a number the integers cannot hold: `finish` for every pair
+            self.fills = fills
+            self.divide = divide
+
+    def __dealloc__(self):
+        free(self.fee_a)
+        free(self.fee_b)
+        free(self.lot)
+
+    cdef object cross_of(self, Py_ssize_t p, tuple walked, Book buy, Book sell, Book latest, object at):
+        """`finish` for a walk on the integers: the cross in exact integers, `Decimal` only for
+        its fields; `finish` itself when a number does not fit them."""
+        cdef Dec size, buy_n, sell_n, gross, fees, net, t, u
+        cdef list asks_taken = [], bids_taken = []
+        size.exp = 0
+        if not _big(walked[0], &size.coef) or not _d_mul(size, self.lot[p], &size):
+            return self.finish(p, walked, latest, at)
+        size.exp = self.lot[p].exp
+        if size.coef <= 0:
+            return None
+        if (
+            not _fill(buy._asks, len(walked[1]), size, &buy_n, asks_taken)
+            or not _fill(sell._bids, len(walked[2]), size, &sell_n, bids_taken)
+            or not _d_sub(sell_n, buy_n, &gross)
+            or not _d_mul(self.fee_a[p], buy_n, &t)
+            or not _d_mul(self.fee_b[p], sell_n, &u)
+            or not _d_add(t, u, &fees)
+            or not _d_sub(gross, fees, &net)
+            or not _d_mul(net, self.bps, &t)
+        ):
+            return self.finish(p, walked, latest, at)
+        size_o, buy_o, sell_o = _d_py(size), _d_py(buy_n), _d_py(sell_n)
+        divide = self.divide
+        return self.new_cross.make((
+            size_o,
+            divide(buy_o, size_o),
+            divide(sell_o, size_o),
+            buy_o,
+            sell_o,
+            _d_py(gross),
+            _d_py(fees),
+            _d_py(net),
+            divide(_d_py(t), buy_o),
+            tuple(asks_taken),
+            tuple(bids_taken),
+            latest.exchange_ts,
+            latest.received_ts,
+            at,
+        ))
 
     cdef object restamped(self, object cross, Book latest, object now):
         if type(cross) is not self.cross_type:
@@ -1092,7 +1323,10 @@ cdef class PairScan(TopGate):
                 asks = buy.asks()
                 bids = sell.bids()
                 walked = walk(asks, bids, *self.args[p])
-                cross = self.finish(p, walked, latest, at)
+                if walked is not None and self.fills is not None:
+                    cross = self.cross_of(p, walked, buy, sell, latest, at)
+                else:
+                    cross = self.finish(p, walked, latest, at)
                 if walked is None:
                     self.memo[p] = None  # the Decimal walk: nothing to compare next time
                 else:

@@ -89,7 +89,7 @@ async def test_a_member_past_the_group_expiry_hears_nothing(layer):
 
 @pytest.fixture
 def switch_interval():
-    """The interpreter's switch interval as it was before the test (a sender sets its own)."""
+    """The interpreter's switch interval as it was before the test (a running pump sets its own)."""
     before = sys.getswitchinterval()
     yield
     sys.setswitchinterval(before)
@@ -119,5 +119,5 @@ async def test_the_pump_sends_a_batch_as_one_bundle_from_a_thread_of_its_own_and
     assert heard["type"] == last["type"] == BUNDLE
     assert [m["kind"] for m in heard["messages"] + last["messages"]] == [notices.HEALTH] * 2
     assert during == ["live-notices_0"] and senders() == []
-    assert switch == notices.SWITCH_S  # its waits for the interpreter lock are short
+    assert switch == notices.SWITCH_S  # the threads' waits for the interpreter lock are short
     await layer.group_discard(notices.group(notices.HEALTH), channel)

@@ -16,6 +16,7 @@ from markets.recording import apply_record, read_records
 from markets.venues import make_feed
 from tests.markets.test_book import CRYPTOFEED, DOC_ASKS, DOC_BIDS, read_kraken_v1
 from tests.recordings import REPLAY_SMALL
+from tests.trading.test_detector import cross_text
 from trading.engine.replay import Replay, build_venues, recorded_venues
 
 CORES = (core.REFERENCE, core.COMPILED)
@@ -78,6 +79,7 @@ def test_generated_benchmark_feed_replays_identically(tmp_path):
     (events, summary, books), compiled = replay_both(hot_path.venue_configs, records)
 
     assert compiled[0] == events  # every lifecycle event, crosses exact
+    assert [cross_text(e.cross) for e in compiled[0]] == [cross_text(e.cross) for e in events]
     assert compiled[1] == summary
     assert compiled[2] == books
     assert sum(event.kind == "open" for event in events) > 0

@@ -536,6 +536,25 @@ change_steps = st.lists(
 )
 
 
+def cross_text(cross: Cross) -> tuple:
+    """Every number of a cross as its text: equal crosses can still differ in exponent."""
+    return (
+        *(str(getattr(cross, name)) for name in NUMBERS),
+        *((str(price), str(size)) for price, size in cross.asks_taken + cross.bids_taken),
+    )
+
+
+NUMBERS = (
+    "size",
+    "buy_vwap",
+    "sell_vwap",
+    "buy_notional",
+    "sell_notional",
+    "gross_profit",
+    "fees",
+    "net_profit",
+    "margin_bps",
+)
 BOOK_TYPES = [Book] + ([] if core.COMPILED is None else [core.COMPILED.Book])
 
 
@@ -565,8 +584,13 @@ def test_memo_gives_exactly_what_a_fresh_detection_gives(book_type, steps):
         if kind != "age":
             book.stamp(now, now)
         remembered = find(books, now=now, memo=memo)
+        fresh = find(books, now=now)
 
-        assert remembered == find(books, now=now)
+        assert remembered == fresh
+        # Digit for digit too: the compiled scan's fill and report are done in integers.
+        assert {k: cross_text(c) for k, c in remembered.items()} == {
+            k: cross_text(c) for k, c in fresh.items()
+        }
     scans = [kept[1] for kept in memo.values() if type(kept) is tuple and len(kept) == 2]
     assert any(type(scan) is core.PairScan for scan in scans) is (book_type is not Book)
 
@@ -597,3 +621,28 @@ def test_a_restamped_cross_from_the_compiled_scan_is_a_whole_frozen_cross():
     assert hash(again) == hash(_restamp(walked, books["kraken"], 10.8))
     with pytest.raises(FrozenInstanceError):
         again.size = D(2)
+
+
+def test_a_fill_beyond_the_integers_is_reported_by_the_decimal_code_alike():
+    """Fees on a notional of 37 digits do not fit 128 bits: the compiled scan hands that walk
+    to the `Decimal` report, and the cross is the one the `Decimal` loop gives, digit for
+    digit."""
+    from trading.detector import pair_scan
+
+    books = {venue: core.COMPILED.Book(venue, "X") for venue in ("kraken", "coinbase")}
+    size = "99999999.99999999999"
+    books["kraken"].load([], [(D("999999999.999999999"), D(size), None)])
+    books["coinbase"].load([(D("1999999999.999999999"), D(size), None)], [])
+    for book in books.values():
+        book.stamp(None, 10.0)
+    fees = {"kraken": D("0.0026"), "coinbase": D("0.0026")}
+    lots = {"kraken": D("1E-11"), "coinbase": D("1E-11")}
+    key = OpportunityKey("X", "kraken", "coinbase")
+
+    scanned = pair_scan("X", books, fees, lots, D(0), None).scan(10.0, 1.0, None)[key]
+    plain = find_opportunities(
+        "X", books, fees, lots, min_profit_bps=D(0), max_book_age=1.0, now=10.0
+    )[key]
+
+    assert scanned == plain and cross_text(scanned) == cross_text(plain)
+    assert len(str(scanned.buy_notional).replace(".", "")) >= 37

@@ -68,5 +68,6 @@ def apply_record(feed: Feed, kind: str | None, frame: str, url: str, ts: float) 
         changed = feed.handle_snapshot(market, frame, ts) if market else NO_CHANGE
     else:
         return NO_CHANGE
-    feed.actions.clear()
+    if feed.actions:
+        feed.actions.clear()
     return changed

@@ -1073,15 +1073,25 @@ cdef object _d_py(Dec d):
     cdef char digits[48]
     cdef Py_ssize_t n = 0, k = 0
     cdef u128 v = <u128> (-d.coef if d.coef < 0 else d.coef)
-    cdef int e = d.exp
+    cdef unsigned long long low
+    cdef int e = d.exp, j
     if d.coef < 0:
         buf[n] = 45
         n += 1
+    # 19 digits at a time in 64 bits: one 128-bit division per chunk, not per digit.
+    while v >= <u128> 10000000000000000000ULL:
+        low = <unsigned long long> (v % <u128> 10000000000000000000ULL)
+        v //= <u128> 10000000000000000000ULL
+        for j in range(19):
+            digits[k] = <char> (48 + <int> (low % 10))
+            k += 1
+            low //= 10
+    low = <unsigned long long> v
     while True:
-        digits[k] = <char> (48 + <int> (v % 10))
+        digits[k] = <char> (48 + <int> (low % 10))
         k += 1
-        v //= 10
-        if not v:
+        low //= 10
+        if not low:
             break
     while k:
         k -= 1
@@ -1562,6 +1572,33 @@ cdef int _month_days(int year, int month) noexcept:
     return 30 if month in (4, 6, 9, 11) else 31
 
 
+cdef extern from *:
+    """
+    /* counter += 1 for the int held in an object slot (a FeedStats counter). */
+    static int core_bump(PyObject *o, Py_ssize_t offset) {
+        PyObject **p = (PyObject **)((char *)o + offset);
+        PyObject *old = *p, *fresh;
+        long long v;
+        if (old == NULL || !PyLong_CheckExact(old)) {
+            PyErr_SetString(PyExc_TypeError, "a feed counter is not an int");
+            return -1;
+        }
+        v = PyLong_AsLongLong(old);
+        if (v == -1 && PyErr_Occurred()) return -1;
+        fresh = PyLong_FromLongLong(v + 1);
+        if (fresh == NULL) return -1;
+        *p = fresh;
+        Py_DECREF(old);
+        return 0;
+    }
+    """
+    int core_bump(object o, Py_ssize_t offset) except -1
+
+
+cdef enum:
+    FRAMES, BOOK_UPDATES, CHECKSUM_OK, CHECKSUM_FAILED
+
+
 cdef class _Market:
     """One subscribed symbol of a feed: its wire bytes, canonical market and book."""
 
@@ -1576,6 +1613,7 @@ cdef class _Wire:
     cdef object feed
     cdef object reference
     cdef object stats
+    cdef Py_ssize_t counter[4]  # FRAMES, BOOK_UPDATES, CHECKSUM_OK, CHECKSUM_FAILED
     cdef list symbols
     # Scratch `Levels` for one frame's sides, reused from frame to frame (`levels`).
     cdef list pool
@@ -1587,6 +1625,12 @@ cdef class _Wire:
         self.feed = feed
         self.reference = reference
         self.stats = feed.stats
+        # The counters the handlers add to, by their slots in the (slots) `FeedStats`: an
+        # attribute read and write each from C cost several times the addition.
+        for k, name in enumerate((b"frames", b"book_updates", b"checksum_ok", b"checksum_failed")):
+            self.counter[k] = core_slot(type(self.stats), name)
+            if self.counter[k] < 0:
+                raise TypeError(f"{type(self.stats)!r} has no {name.decode()} slot")
         self.symbols = []
         self.pool = []
         self.used = 0
@@ -1696,8 +1740,7 @@ cdef class CoinbaseWire(_Wire):
             if not _rfc3339(c.s + ts_start, ts_n, &ts):
                 return self.reference(text, received_ts)
             exchange_ts = ts
-        stats = self.stats
-        stats.frames += 1
+        core_bump(self.stats, self.counter[FRAMES])
         feed.last_seq = seq
         sequence = seq
         for event in events:
@@ -1710,7 +1753,7 @@ cdef class CoinbaseWire(_Wire):
                 book.sequence = sequence
             else:
                 continue  # updates before the fresh snapshot belong to the dropped book
-            stats.book_updates += 1
+            core_bump(self.stats, self.counter[BOOK_UPDATES])
             self.stamp(book, exchange_ts, received_ts)
             if entry.market not in changed:
                 changed.append(entry.market)
@@ -1880,8 +1923,7 @@ cdef class KrakenWire(_Wire):
         cdef list changed = []
         cdef long long checksum
         feed = self.feed
-        stats = self.stats
-        stats.frames += 1
+        core_bump(self.stats, self.counter[FRAMES])
         for entry, bids, asks, checksum, exchange_ts in items:
             book = entry.book
             if snapshot:
@@ -1891,14 +1933,14 @@ cdef class KrakenWire(_Wire):
                 book.apply_levels(bids, asks)
             else:
                 continue  # waiting for the snapshot of a resubscription
-            stats.book_updates += 1
+            core_bump(self.stats, self.counter[BOOK_UPDATES])
             self.stamp(book, exchange_ts, received_ts)
             changed.append(entry.market)
             if _checksum(book) != checksum:
-                stats.checksum_failed += 1
+                core_bump(self.stats, self.counter[CHECKSUM_FAILED])
                 feed._resync(entry.market, "checksum mismatch")
                 continue
-            stats.checksum_ok += 1
+            core_bump(self.stats, self.counter[CHECKSUM_OK])
             if book.is_crossed():
                 feed._resync(entry.market, "crossed")
         return changed
@@ -2094,11 +2136,11 @@ cdef class BinanceWire(_Wire):
             return self.reference(text, received_ts)  # buffered until its snapshot
         if last > sequence and first > sequence + 1:
             return self.reference(text, received_ts)  # a gap: the feed resyncs
-        self.stats.frames += 1
+        core_bump(self.stats, self.counter[FRAMES])
         if last > sequence:
             book.apply_levels(bids, asks)
             book.sequence = last
-            self.stats.book_updates += 1
+            core_bump(self.stats, self.counter[BOOK_UPDATES])
         self.stamp(book, <double> event_ms / 1000.0, received_ts)
         if book.is_crossed():
             return self.feed._check_crossed(entry.market)

@@ -623,16 +623,23 @@ def test_a_restamped_cross_from_the_compiled_scan_is_a_whole_frozen_cross():
         again.size = D(2)
 
 
-def test_a_fill_beyond_the_integers_is_reported_by_the_decimal_code_alike():
-    """Fees on a notional of 37 digits do not fit 128 bits: the compiled scan hands that walk
-    to the `Decimal` report, and the cross is the one the `Decimal` loop gives, digit for
-    digit."""
+@pytest.mark.parametrize(
+    ("ask", "bid", "size", "digits"),
+    [
+        # A notional of 28 digits: more than 64 bits, reported in integers.
+        ("12345.123456789", "12445.123456789", "1234.12345678901", 28),
+        # Fees on a notional of 37 digits do not fit 128 bits: the `Decimal` report does it.
+        ("999999999.999999999", "1999999999.999999999", "99999999.99999999999", 37),
+    ],
+)
+def test_long_numbers_are_reported_alike_in_integers_or_by_the_decimal_code(ask, bid, size, digits):
+    """The compiled scan's cross is the one the `Decimal` loop gives, digit for digit, where
+    its integers hold the numbers and where they do not."""
     from trading.detector import pair_scan
 
     books = {venue: core.COMPILED.Book(venue, "X") for venue in ("kraken", "coinbase")}
-    size = "99999999.99999999999"
-    books["kraken"].load([], [(D("999999999.999999999"), D(size), None)])
-    books["coinbase"].load([(D("1999999999.999999999"), D(size), None)], [])
+    books["kraken"].load([], [(D(ask), D(size), None)])
+    books["coinbase"].load([(D(bid), D(size), None)], [])
     for book in books.values():
         book.stamp(None, 10.0)
     fees = {"kraken": D("0.0026"), "coinbase": D("0.0026")}
@@ -645,4 +652,4 @@ def test_a_fill_beyond_the_integers_is_reported_by_the_decimal_code_alike():
     )[key]
 
     assert scanned == plain and cross_text(scanned) == cross_text(plain)
-    assert len(str(scanned.buy_notional).replace(".", "")) >= 37
+    assert len(str(scanned.buy_notional).replace(".", "")) == digits

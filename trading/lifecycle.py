@@ -95,20 +95,9 @@ class OpportunityTracker:
         self, market: str, crosses: Mapping[OpportunityKey, Cross], now: float
     ) -> list[OpportunityEvent]:
         """Observe each cross found for `market`; close its open pairs that are not among them."""
-        events = []
-        lives = self._open
-        for key, cross in crosses.items():
-            life = lives.get(key)
-            if life is not None and cross.size > 0:
-                last = life.cross
-                if cross.size == last.size and cross.net_profit == last.net_profit:
-                    life.cross = cross  # `observe`'s silent replacement, its most common answer
-                    continue
-            if (event := self.observe(key, cross, now)) is not None:
-                events.append(event)
-        for key in [k for k in lives if k.market == market and k not in crosses]:
-            events.append(self._close(key, now, "gone"))
-        return events
+        events = [e for key, cross in crosses.items() if (e := self.observe(key, cross, now))]
+        gone = [k for k in self._open if k.market == market and k not in crosses]
+        return events + [self._close(key, now, "gone") for key in gone]
 
     def open_crosses(self) -> dict[OpportunityKey, Cross]:
         """Return the last cross of every open lifecycle."""

@@ -250,20 +250,9 @@ def find_opportunities(
     last depth walk with the levels it read. A pair whose walk inputs are equal and whose books
     still start with exactly those levels is not walked again: the walk reads nothing else, so
     the same cross comes back, stamped with the current books' times and `detected_ts=now`.
-    Over compiled books without balances, the memo holds the compiled pair scan instead
-    (`_pair_scan`): the same loop with the prefilter and the memo's check on the integers.
+    Over compiled books without balances, `pair_scan` gives the same loop in C, its prefilter
+    and memo on the books' integers (the engine's pipeline uses it).
     """
-    first = next(iter(books_by_venue.values()), None)
-    if (
-        type(first) is _COMPILED_BOOK
-        and memo is not None
-        and base_by_venue is quote_by_venue is None
-    ):
-        scan = _pair_scan(
-            market, books_by_venue, fees_by_venue, lots_by_venue, min_profit_bps, max_notional, memo
-        )
-        if scan is not None:
-            return scan.scan(now, max_book_age, max_lag)
     # The top-of-book prefilter, per venue rather than per pair: `pays_at_top(a, b, ...)` is
     # `b * bid_factor(fee_b) >= a * ask_factor(fee_a)`, so each venue's two products are enough.
     fresh: dict[str, BookView] = {}
@@ -356,40 +345,8 @@ def find_opportunities(
     return crosses
 
 
-_SCAN = object()  # `memo`'s key for the compiled pair scan of the market's books
 # The compiled book type when the pair scan is built (None, which no type is, otherwise).
 _COMPILED_BOOK = COMPILED.Book if COMPILED is not None and PairScan is not None else None
-
-
-def _pair_scan(
-    market: str,
-    books_by_venue: Mapping[str, BookView],
-    fees_by_venue: Mapping[str, Decimal],
-    lots_by_venue: Mapping[str, Decimal],
-    min_profit_bps: Decimal,
-    max_notional: Decimal | None,
-    memo: dict,
-) -> object | None:
-    """`pair_scan` of these books and inputs, kept in `memo` while they are the same."""
-    books = tuple(books_by_venue.values())
-    if not all(type(book) is _COMPILED_BOOK for book in books):
-        return None  # (checked first: the reference's books compare by value, levels and all)
-    venues = tuple(books_by_venue)
-    inputs = (
-        books,
-        tuple(map(fees_by_venue.get, venues)),
-        tuple(map(lots_by_venue.get, venues)),
-        min_profit_bps,
-        max_notional,
-    )
-    known = memo.get(_SCAN)
-    if known is not None and known[0] == inputs:
-        return known[1]
-    scan = pair_scan(
-        market, books_by_venue, fees_by_venue, lots_by_venue, min_profit_bps, max_notional
-    )
-    memo[_SCAN] = (inputs, scan)
-    return scan
 
 
 def pair_scan(

@@ -1067,53 +1067,45 @@ cdef int _d_cmp(Dec a, Dec b, bint *less) noexcept:
     return 0
 
 
+cdef Py_ssize_t _put_digits(char *out, unsigned long long v, int width) noexcept:
+    """`v`'s decimal digits at `out`, zero-padded to at least `width`; how many were written."""
+    cdef char rev[20]
+    cdef int k = 0, i
+    while v or k < width:
+        rev[k] = <char> (48 + <int> (v % 10))
+        v //= 10
+        k += 1
+    for i in range(k):
+        out[i] = rev[k - 1 - i]
+    return k
+
+
 cdef object _d_py(Dec d):
     """The `Decimal` of `d`, coefficient and exponent as they are (from "<coef>E<exp>")."""
     cdef char buf[64]
-    cdef char digits[48]
-    cdef Py_ssize_t n = 0, k = 0
+    cdef unsigned long long chunk[2]
+    cdef int chunks = 0, e = d.exp
+    cdef Py_ssize_t n = 0
     cdef u128 v = <u128> (-d.coef if d.coef < 0 else d.coef)
-    cdef unsigned long long low
-    cdef int e = d.exp, j
     if d.coef < 0:
-        buf[n] = 45
+        buf[n] = 45  # '-'
         n += 1
     # 19 digits at a time in 64 bits: one 128-bit division per chunk, not per digit.
     while v >= <u128> 10000000000000000000ULL:
-        low = <unsigned long long> (v % <u128> 10000000000000000000ULL)
+        chunk[chunks] = <unsigned long long> (v % <u128> 10000000000000000000ULL)
         v //= <u128> 10000000000000000000ULL
-        for j in range(19):
-            digits[k] = <char> (48 + <int> (low % 10))
-            k += 1
-            low //= 10
-    low = <unsigned long long> v
-    while True:
-        digits[k] = <char> (48 + <int> (low % 10))
-        k += 1
-        low //= 10
-        if not low:
-            break
-    while k:
-        k -= 1
-        buf[n] = digits[k]
-        n += 1
+        chunks += 1
+    n += _put_digits(buf + n, <unsigned long long> v, 1)
+    while chunks:
+        chunks -= 1
+        n += _put_digits(buf + n, chunk[chunks], 19)
     buf[n] = 69  # 'E'
     n += 1
     if e < 0:
         buf[n] = 45
         n += 1
         e = -e
-    k = 0
-    while True:
-        digits[k] = <char> (48 + e % 10)
-        k += 1
-        e //= 10
-        if not e:
-            break
-    while k:
-        k -= 1
-        buf[n] = digits[k]
-        n += 1
+    n += _put_digits(buf + n, <unsigned long long> e, 1)
     return Decimal(PyUnicode_DecodeASCII(buf, n, NULL))
 
 

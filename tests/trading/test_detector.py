@@ -562,13 +562,18 @@ BOOK_TYPES = [Book] + ([] if core.COMPILED is None else [core.COMPILED.Book])
 @settings(max_examples=200)
 @given(steps=change_steps)
 def test_memo_gives_exactly_what_a_fresh_detection_gives(book_type, steps):
-    """Every step changes one real book; with and without the memo the crosses are equal.
-    On compiled books the memo holds the compiled pair scan, held here to the `Decimal` loop."""
+    """Every step changes one real book; with and without the memo the crosses are equal. On
+    compiled books the compiled pair scan (its own memo, its fill and report in integers) is
+    held to the `Decimal` loop as well, digit for digit."""
+    from trading.detector import pair_scan
+
     books = {venue: book_type(venue, "BTC-USD") for venue in VENUES}
     for offset, book in enumerate(books.values()):
         book.load([(D(995 + offset), D(1), None)], [(D(1000 + offset), D(1), None)])
         book.stamp(1.0, 100.0)
     memo: dict = {}
+    scan = pair_scan("BTC-USD", books, FEES, LOTS, D(10), None)
+    assert (scan is None) is (book_type is Book)
     now = 100.0
     for venue, kind, price, size in steps:
         book = books[venue]
@@ -583,16 +588,15 @@ def test_memo_gives_exactly_what_a_fresh_detection_gives(book_type, steps):
             book.load([(price - 6, size or D(1), None)], [(price, D(1), None)])
         if kind != "age":
             book.stamp(now, now)
-        remembered = find(books, now=now, memo=memo)
         fresh = find(books, now=now)
 
-        assert remembered == fresh
-        # Digit for digit too: the compiled scan's fill and report are done in integers.
-        assert {k: cross_text(c) for k, c in remembered.items()} == {
-            k: cross_text(c) for k, c in fresh.items()
-        }
-    scans = [kept[1] for kept in memo.values() if type(kept) is tuple and len(kept) == 2]
-    assert any(type(scan) is core.PairScan for scan in scans) is (book_type is not Book)
+        assert find(books, now=now, memo=memo) == fresh
+        if scan is not None:
+            scanned = scan.scan(now, 1.0, None)
+            assert scanned == fresh
+            assert {k: cross_text(c) for k, c in scanned.items()} == {
+                k: cross_text(c) for k, c in fresh.items()
+            }
 
 
 def test_a_restamped_cross_from_the_compiled_scan_is_a_whole_frozen_cross():

@@ -6,8 +6,9 @@ same core's `Book.load`/`apply`. The books read the same either way (exact `Deci
 best first); the differential tests (`tests/markets/test_core.py`) hold the two to that. The
 compiled core also offers `CoinbaseWire`, `KrakenWire` and `BinanceWire` (a venue's usual frames
 from their text into the books, every other frame handed to the feed's own `handle`; None on the
-reference), `TopGate`, the detector's top-of-book prefilter over one market's books, and
-`PairScan`, the detector's pair loop and walk memo over them.
+reference), `TopGate`, the detector's top-of-book prefilter over one market's books,
+`PairScan`, the detector's pair loop, walk memo, fill and report over them, and `SlotsNew`, the
+frozen slots dataclasses (`Cross`, the lifecycle events) built in C (`new_of`).
 
 A feed takes the core that is active when it is built (`active()`): the compiled one when the
 extension is built, unless `ARB_PURE_CORE=1`. A checkout whose extension was never built runs on

@@ -12,8 +12,10 @@ level (ValueError), never rounded: the same rule `markets.book.parse_level` appl
 Each level keeps its wire text: the `Decimal` pair a reader asks for is built from it once and
 cached (Decimal only at the edge), and Kraken's checksum is computed from it in C.
 
-Also here: the detector's depth walk (`walk`) and top-of-book prefilter (`TopGate`) on the
-books' integers, and the venues' frame handlers (`CoinbaseWire`, `KrakenWire`, `BinanceWire`).
+Also here: the detector's depth walk (`walk`), top-of-book prefilter (`TopGate`) and pair scan
+(`PairScan`: the pair loop, the walk memo, a walk's fill and report in exact integers) on the
+books' integers; `SlotsNew`, frozen slots dataclasses built without their `__init__`; and the
+venues' frame handlers (`CoinbaseWire`, `KrakenWire`, `BinanceWire`).
 """
 
 from cpython.bytes cimport PyBytes_FromStringAndSize

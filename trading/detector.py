@@ -404,7 +404,7 @@ def pair_scan(
     # The fill and report of a walk that ran are done in C on exact integers (`finish` when a
     # number does not fit them): each pair's fees and common lot, the quotient's context.
     fills = [(fees[i], fees[j], common_lot(lots[i], lots[j])) for i, j in pairs]
-    return PairScan(list(books), factors, keys, args, finish, Cross, fills, QUOTIENT.divide, BPS)
+    return PairScan(list(books), factors, keys, args, fills, finish, QUOTIENT.divide, BPS, Cross)
 
 
 def _restamp(cross: Cross, latest: BookView, now: float) -> Cross:

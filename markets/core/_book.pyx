@@ -928,30 +928,9 @@ cdef extern from *:
             if (m->type == Py_T_OBJECT_EX && strcmp(m->name, name) == 0) return m->offset;
         return -1;
     }
-    /* A new instance of source's type holding the same objects in every slot (no __init__). */
-    static PyObject *core_copy_slots(PyObject *source, const Py_ssize_t *offsets, Py_ssize_t n) {
-        PyTypeObject *t = Py_TYPE(source);
-        PyObject *o = t->tp_alloc(t, 0);
-        if (o == NULL) return NULL;
-        for (Py_ssize_t i = 0; i < n; i++) {
-            PyObject *v = *(PyObject **)((char *)source + offsets[i]);
-            Py_XINCREF(v);
-            *(PyObject **)((char *)o + offsets[i]) = v;
-        }
-        return o;
-    }
-    static void core_put_slot(PyObject *o, Py_ssize_t offset, PyObject *v) {
-        PyObject **p = (PyObject **)((char *)o + offset);
-        PyObject *old = *p;
-        Py_INCREF(v);
-        *p = v;
-        Py_XDECREF(old);
-    }
     """
     Py_ssize_t core_slots(object type, Py_ssize_t *out, Py_ssize_t most)
     Py_ssize_t core_slot(object type, const char *name)
-    object core_copy_slots(object source, const Py_ssize_t *offsets, Py_ssize_t n)
-    void core_put_slot(object o, Py_ssize_t offset, object v)
 
 cdef enum:
     SLOTS_MOST = 32
@@ -959,20 +938,28 @@ cdef enum:
 
 cdef extern from *:
     """
-    /* A new instance of `type` holding values[i] in its i-th object slot (no __init__). */
-    static PyObject *core_new_slots(PyObject *type, const Py_ssize_t *offsets, PyObject *values) {
+    /* A new instance of `type` (no __init__): its last len(values) slots hold `values`, the
+       ones before them what `source`'s hold (source is not read when values fill them all). */
+    static PyObject *core_fill_slots(
+        PyObject *type, const Py_ssize_t *offsets, Py_ssize_t n, PyObject *source,
+        PyObject *values
+    ) {
         PyTypeObject *t = (PyTypeObject *)type;
+        Py_ssize_t first = n - PyTuple_GET_SIZE(values);
         PyObject *o = t->tp_alloc(t, 0);
         if (o == NULL) return NULL;
-        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(values); i++) {
-            PyObject *v = PyTuple_GET_ITEM(values, i);
-            Py_INCREF(v);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *v = i < first ? *(PyObject **)((char *)source + offsets[i])
+                                    : PyTuple_GET_ITEM(values, i - first);
+            Py_XINCREF(v);
             *(PyObject **)((char *)o + offsets[i]) = v;
         }
         return o;
     }
     """
-    object core_new_slots(object type, const Py_ssize_t *offsets, tuple values)
+    object core_fill_slots(
+        object type, const Py_ssize_t *offsets, Py_ssize_t n, object source, tuple values
+    )
 
 
 cdef class SlotsNew:
@@ -1010,7 +997,13 @@ cdef class SlotsNew:
     cdef object make(self, tuple values):
         if len(values) != self.n:
             raise TypeError(f"{self.cls.__name__} takes {self.n} values, {len(values)} given")
-        return core_new_slots(self.cls, self.offsets, values)
+        return core_fill_slots(self.cls, self.offsets, self.n, None, values)
+
+    cdef object replace_last(self, object source, tuple values):
+        """A copy of `source` whose last fields are `values` (every other slot the same object)."""
+        if type(source) is not self.cls or len(values) > self.n:
+            raise TypeError(f"not a {self.cls.__name__} with {len(values)} fields to replace")
+        return core_fill_slots(self.cls, self.offsets, self.n, source, values)
 
 
 # -- a walk's fill and report in exact integers ------------------------------------------------
@@ -1168,75 +1161,60 @@ cdef class PairScan(TopGate):
     kept on the books' integers: a pair whose books start with the levels its last walk read
     gets that walk's cross back, restamped, with no `Decimal` work.
 
-    The detector supplies, per ordered pair (i, j) (index i * n + j): its key and the walk's
-    arguments (see `walk`); `finish(pair, walked, latest, now)`, the cross of a walk's result
-    (`None` walked for the `Decimal` walk); and the type of the crosses, a slots class with
-    `exchange_ts`, `received_ts` and `detected_ts`: a restamped cross is a copy of the last one
-    made here, every slot the same object but those three (the latest book's two stamps and
-    `now`), as the frozen dataclass would be built with them. The books' order is the venues'
-    order of the answer.
+    The detector supplies, per ordered pair (i, j) (index i * n + j): its key, the walk's
+    arguments (see `walk`) and its fill's (buy fee, sell fee, common lot); `finish(pair, walked,
+    latest, now)`, the cross of a walk's result by the `Decimal` code (`None` walked for the
+    `Decimal` walk), for what the integers cannot hold; the quotient context's `divide` and the
+    basis point `bps`; and the crosses' frozen slots dataclass, whose last three fields are
+    `exchange_ts`, `received_ts` and `detected_ts`: a restamped cross is a copy of the last one,
+    every other field the same object. The books' order is the venues' order of the answer.
     """
 
     cdef list keys
     cdef list args
     cdef list memo
     cdef object finish
-    cdef object cross_type
-    cdef Py_ssize_t slots[SLOTS_MOST]
-    cdef Py_ssize_t nslots
-    cdef Py_ssize_t stamp_at[3]
-    cdef list fills
-    cdef object divide
     cdef SlotsNew new_cross
+    # The fill and report in integers: per pair the buy fee, sell fee and lot as exact
+    # decimals, and the basis point; `exact` False when one does not fit (`finish` does it).
+    cdef bint exact
+    cdef object divide
     cdef Dec *fee_a
     cdef Dec *fee_b
     cdef Dec *lot
     cdef Dec bps
 
     def __init__(
-        self, list books, list factors, list keys, list args, finish, cross_type,
-        list fills=None, divide=None, bps=None,
+        self, list books, list factors, list keys, list args, list fills, finish, divide, bps,
+        cross_type,
     ):
-        cdef int k
-        cdef Py_ssize_t p
+        cdef Py_ssize_t p, pairs
         TopGate.__init__(self, books, factors)
-        if len(keys) != self.n * self.n or len(args) != self.n * self.n:
-            raise ValueError("one key and one walk per ordered pair")
-        if not isinstance(cross_type, type):
-            raise TypeError("cross_type must be a class")
-        self.nslots = core_slots(cross_type, self.slots, SLOTS_MOST)
-        for k, name in enumerate((b"exchange_ts", b"received_ts", b"detected_ts")):
-            self.stamp_at[k] = core_slot(cross_type, name)
-            if self.stamp_at[k] < 0 or self.nslots <= 0:
-                raise TypeError(f"{cross_type!r} is not a slots class with {name.decode()}")
+        pairs = self.n * self.n
+        if len(keys) != pairs or len(args) != pairs or len(fills) != pairs:
+            raise ValueError("one key, one walk and one fill per ordered pair")
+        self.new_cross = SlotsNew(cross_type)
+        fields = cross_type.__slots__  # in declaration order (SlotsNew checked it)
+        if fields[len(fields) - 3:] != ("exchange_ts", "received_ts", "detected_ts"):
+            raise TypeError(f"{cross_type!r} does not end with the three stamps")
         self.keys = keys
         self.args = args
-        self.memo = [None] * (self.n * self.n)
+        self.memo = [None] * pairs
         self.finish = finish
-        self.cross_type = cross_type
-        # The fill and report in integers: per pair (buy fee, sell fee, lot) as exact decimals,
-        # the quotient's context `divide` and the basis point; without them, `finish` does it.
-        self.fills = None
-        if fills is not None:
-            if len(fills) != self.n * self.n or divide is None or bps is None:
-                raise ValueError("one fill per ordered pair, with divide and bps")
-            self.new_cross = SlotsNew(cross_type)
-            if self.new_cross.n != 14:
-                raise TypeError(f"{cross_type!r} is not the detector's Cross")
-            self.fee_a = <Dec *> malloc(self.n * self.n * sizeof(Dec))
-            self.fee_b = <Dec *> malloc(self.n * self.n * sizeof(Dec))
-            self.lot = <Dec *> malloc(self.n * self.n * sizeof(Dec))
-            if self.fee_a == NULL or self.fee_b == NULL or self.lot == NULL:
-                raise MemoryError()
-            for p in range(self.n * self.n):
-                fee_a, fee_b, lot = fills[p]
-                if not (
-                    _d_of(fee_a, &self.fee_a[p]) and _d_of(fee_b, &self.fee_b[p])
-                    and _d_of(lot, &self.lot[p]) and _d_of(bps, &self.bps)
-                ):
-                    return  # a number the integers cannot hold: `finish` for every pair
-            self.fills = fills
-            self.divide = divide
+        self.divide = divide
+        self.fee_a = <Dec *> malloc(pairs * sizeof(Dec))
+        self.fee_b = <Dec *> malloc(pairs * sizeof(Dec))
+        self.lot = <Dec *> malloc(pairs * sizeof(Dec))
+        if self.fee_a == NULL or self.fee_b == NULL or self.lot == NULL:
+            raise MemoryError()
+        self.exact = _d_of(bps, &self.bps)
+        for p in range(pairs):
+            fee_a, fee_b, lot = fills[p]
+            self.exact = self.exact and (
+                _d_of(fee_a, &self.fee_a[p])
+                and _d_of(fee_b, &self.fee_b[p])
+                and _d_of(lot, &self.lot[p])
+            )
 
     def __dealloc__(self):
         free(self.fee_a)
@@ -1284,15 +1262,6 @@ cdef class PairScan(TopGate):
             at,
         ))
 
-    cdef object restamped(self, object cross, Book latest, object now):
-        if type(cross) is not self.cross_type:
-            raise TypeError(f"not a {self.cross_type!r}: {cross!r}")
-        fresh = core_copy_slots(cross, self.slots, self.nslots)
-        core_put_slot(fresh, self.stamp_at[0], latest.exchange_ts)
-        core_put_slot(fresh, self.stamp_at[1], latest.received_ts)
-        core_put_slot(fresh, self.stamp_at[2], now)
-        return fresh
-
     def scan(self, double now, double max_age, object max_lag) -> dict:
         """The cross of every ordered pair of fresh books that pays, keyed by pair."""
         cdef bint fresh[GATE_MOST]
@@ -1322,12 +1291,14 @@ cdef class PairScan(TopGate):
                     and _same_top(sell._bids, last[3], last[4], last[5])
                 ):
                     if last[6] is not None:
-                        crosses[self.keys[p]] = self.restamped(last[6], latest, at)
+                        crosses[self.keys[p]] = self.new_cross.replace_last(
+                            last[6], (latest.exchange_ts, latest.received_ts, at)
+                        )
                     continue
                 asks = buy.asks()
                 bids = sell.bids()
                 walked = walk(asks, bids, *self.args[p])
-                if walked is not None and self.fills is not None:
+                if walked is not None and self.exact:
                     cross = self.cross_of(p, walked, buy, sell, latest, at)
                 else:
                     cross = self.finish(p, walked, latest, at)

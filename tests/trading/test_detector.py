@@ -627,6 +627,20 @@ def test_a_restamped_cross_from_the_compiled_scan_is_a_whole_frozen_cross():
         again.size = D(2)
 
 
+def test_a_pair_scan_refuses_a_cross_type_that_does_not_end_with_its_stamps():
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True, slots=True)
+    class Unstamped:
+        size: D
+        detected_ts: float
+
+    books = [core.COMPILED.Book(venue, "X") for venue in ("a", "b")]
+    pairs = [None] * 4
+    with pytest.raises(TypeError, match="does not end with the three stamps"):
+        core.PairScan(books, [(1, 1), (1, 1)], pairs, pairs, pairs, None, None, D(1), Unstamped)
+
+
 @pytest.mark.parametrize(
     ("ask", "bid", "size", "digits"),
     [

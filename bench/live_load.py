@@ -204,6 +204,7 @@ class Clients:
         self.origin = f"http://127.0.0.1:{port}"
         self.headers = {"Cookie": f"sessionid={cookie}"}
         self.latencies: list[float] = []
+        self.batches: set[str] = set()  # the publish stamps heard: one per batch of notices
         self.counting = False
         self.connected = 0
         self.failed: list[str] = []
@@ -242,18 +243,27 @@ class Clients:
             async with ws:
                 self.connected += 1
                 self._settle()
-                while not self.stop.is_set():
-                    try:
-                        message = await asyncio.wait_for(ws.recv(), 0.5)
-                    except TimeoutError:
-                        continue
-                    received = time.time()
-                    if self.counting:
-                        for stamp in PUBLISHED.findall(message):
-                            self.latencies.append(received - float(stamp))
+                # One receiving task, cancelled at the end: a timed wait around each receive
+                # cost the clients, on daphne's CPU, a timer per message.
+                receiving = asyncio.ensure_future(self._receive(ws))
+                stopping = asyncio.ensure_future(self.stop.wait())
+                await asyncio.wait({receiving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                stopping.cancel()
+                if receiving.done():
+                    receiving.result()  # the socket closed before the end: its error reported
+                receiving.cancel()
         except Exception as exc:  # a refused or dropped client is reported, not fatal
             self.failed.append(f"{type(exc).__name__}: {exc}")
             self._settle()
+
+    async def _receive(self, ws) -> None:
+        while True:
+            message = await ws.recv()
+            received = time.time()
+            if self.counting:
+                for stamp in PUBLISHED.findall(message):
+                    self.latencies.append(received - float(stamp))
+                    self.batches.add(stamp)
 
     def _settle(self) -> None:
         if self.connected + len(self.failed) == CLIENTS:
@@ -276,25 +286,29 @@ def _machine_busy_s() -> float:
 
 @dataclass
 class Phase:
-    """One measured phase: the engine's frames/s and the CPU cores each side used."""
+    """One measured phase: the engine's frames/s and the CPU cores each side used (the clients:
+    this process), over `seconds`."""
 
     frames_per_s: float
     engine_cores: float
     web_cores: float
     machine_cores: float
+    clients_cores: float
+    seconds: float
 
 
 async def _phase(metrics_url: str, engine: int, web: int, seconds: float) -> Phase:
     def sample() -> tuple[float, ...]:
         frames = _engine_frames(metrics_url)
         now = time.perf_counter()
-        return now, frames, _cpu_s(engine), _cpu_s(web), _machine_busy_s()
+        return now, frames, _cpu_s(engine), _cpu_s(web), _machine_busy_s(), time.process_time()
 
     first = await asyncio.to_thread(sample)
     await asyncio.sleep(seconds)
     last = await asyncio.to_thread(sample)
     elapsed = last[0] - first[0]
-    return Phase(*((b - a) / elapsed for a, b in zip(first[1:], last[1:], strict=True)))
+    rates = ((b - a) / elapsed for a, b in zip(first[1:], last[1:], strict=True))
+    return Phase(*rates, seconds=elapsed)
 
 
 async def _measure(port: int, metrics_url: str, engine: int, web: int, cookie: str) -> dict:
@@ -307,6 +321,7 @@ async def _measure(port: int, metrics_url: str, engine: int, web: int, cookie: s
     phase_s = FRAMES / warm_up.frames_per_s
     alone, loaded, connected, failed, opened, retries = [], [], [], [], [], []
     latencies: list[float] = []
+    batches: list[int] = []  # distinct publish stamps the clients heard in each loaded phase
     for _ in range(ROUNDS):
         alone.append(await _phase(metrics_url, engine, web, phase_s))
         clients = Clients(port, cookie)
@@ -324,6 +339,7 @@ async def _measure(port: int, metrics_url: str, engine: int, web: int, cookie: s
         retries.append(clients.retries)
         failed += clients.failed
         latencies += clients.latencies
+        batches.append(len(clients.batches))
         await asyncio.sleep(SETTLE_S)
     return {
         "phase_s": phase_s,
@@ -334,6 +350,7 @@ async def _measure(port: int, metrics_url: str, engine: int, web: int, cookie: s
         "opened_s": opened,
         "retries": retries,
         "latencies": latencies,
+        "batches": batches,
     }
 
 
@@ -350,11 +367,13 @@ def main() -> dict:
     env = _environment()
     _reset_services(create=True)
     before = _load()
+    reference = reference_ms()
     try:
         result = _summarise(_run(env, recording))
     finally:
         _reset_services(create=False)
     result["load"] = (before, _load())
+    result["reference_ms"] = reference
     _report(result)
     return result
 
@@ -427,7 +446,29 @@ def _summarise(result: dict) -> dict:
         "alone_fps": alone,
         "loaded_fps": loaded,
         "ratio": loaded / alone,
+        # CPU per batch of notices heard (renders and 200 sends; 200 clients reading them).
+        "web_ms_per_batch": _per_batch(result, "web_cores"),
+        "clients_ms_per_batch": _per_batch(result, "clients_cores"),
     }
+
+
+def _per_batch(result: dict, cores: str) -> float | None:
+    """The median over the rounds of the CPU milliseconds per batch of one side, loaded."""
+    pairs = zip(result["loaded"], result["batches"], strict=True)
+    each = [getattr(p, cores) * p.seconds * 1000 / n for p, n in pairs if n]
+    return statistics.median(each) if each else None
+
+
+def reference_ms() -> float:
+    """A fixed pure-Python loop's milliseconds (median of 5): how fast this machine runs Python
+    today, for comparing latencies between machines and days (they scale with it)."""
+    times = []
+    for _ in range(5):
+        start, total = time.perf_counter(), 0
+        for i in range(1_000_000):
+            total += i
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
 
 
 def _report(result: dict) -> None:
@@ -438,7 +479,8 @@ def _report(result: dict) -> None:
         f"daphne and the clients on the others\n"
         f"  {CLIENTS} WebSocket clients logged in as the trader, topics {TOPICS}, "
         f"opening {OPENING} at a time\n"
-        f"  load average (1, 5, 15 min) before and after: {' / '.join(result['load'])}\n"
+        f"  load average (1, 5, 15 min) before and after: {' / '.join(result['load'])}; "
+        f"a fixed Python loop (bench.live_load.reference_ms) {result['reference_ms']:.0f} ms\n"
         f"  connected in each round: {', '.join(map(str, result['connected']))} of {CLIENTS}, "
         f"in {', '.join(f'{s:.1f}' for s in result['opened_s'])} s, handshakes tried again: "
         f"{', '.join(map(str, result['retries']))}"
@@ -452,7 +494,10 @@ def _report(result: dict) -> None:
             f"  push latency (publish -> receive): p50 {result['p50_ms']:.0f} ms, "
             f"p95 {result['p95_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms "
             f"over {result['fragments']:,} fragments "
-            f"({result['fragments_per_s_per_client']:.1f}/s per client)"
+            f"({result['fragments_per_s_per_client']:.1f}/s per client)\n"
+            f"  CPU per batch of notices: daphne {result['web_ms_per_batch']:.1f} ms, the "
+            f"{CLIENTS} clients {result['clients_ms_per_batch']:.1f} ms "
+            f"({', '.join(map(str, result['batches']))} batches in the rounds)"
         )
     else:
         print("  no pushes received")

@@ -23,8 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidMessage
+from bench import lean_ws
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE_URL = os.environ.get(
@@ -38,7 +37,8 @@ OPENING = int(os.environ.get("LIVE_BENCH_OPENING", "20"))  # handshakes under wa
 SETTLE_S = 3.0  # after the clients connect or leave, before a phase is measured
 FRAMES = 200_000
 TOPICS = "desk,health,opportunities,spreads:BTC-USD,spreads:ETH-USD"
-PUBLISHED = re.compile(r'data-published="([0-9.]+)"')
+PUBLISHED = re.compile(rb'data-published="([0-9.]+)"')
+OPEN_TIMEOUT_S = 60
 FRAMES_METRIC = re.compile(r"^arb_feed_frames_total\{[^}]*\} ([0-9.e+]+)$", re.M)
 
 
@@ -201,10 +201,9 @@ class Clients:
 
     def __init__(self, port: int, cookie: str) -> None:
         self.url = f"ws://127.0.0.1:{port}/ws/live/?topics={TOPICS}"
-        self.origin = f"http://127.0.0.1:{port}"
-        self.headers = {"Cookie": f"sessionid={cookie}"}
+        self.headers = {"Origin": f"http://127.0.0.1:{port}", "Cookie": f"sessionid={cookie}"}
         self.latencies: list[float] = []
-        self.batches: set[str] = set()  # the publish stamps heard: one per batch of notices
+        self.batches: set[bytes] = set()  # the publish stamps heard: one per batch of notices
         self.counting = False
         self.connected = 0
         self.failed: list[str] = []
@@ -218,52 +217,47 @@ class Clients:
     async def run(self) -> None:
         await asyncio.gather(*(self._client() for _ in range(CLIENTS)))
 
-    async def _open(self):
+    async def _open(self) -> lean_ws.LeanSocket:
         """The socket, opened as a page's htmx does: a handshake the server drops (daphne gives
         up on one its application has not accepted in 5 s) is tried again after a pause."""
         for attempt in range(CONNECT_TRIES):
             try:
-                return await connect(
-                    self.url,
-                    origin=self.origin,
-                    additional_headers=self.headers,
-                    max_queue=None,
-                    open_timeout=60,  # a browser waits for a busy server, not only 10 s
+                # A browser waits for a busy server, not only 10 s.
+                return await asyncio.wait_for(
+                    lean_ws.connect(self.url, self.headers, self._heard), OPEN_TIMEOUT_S
                 )
-            except InvalidMessage:
+            except lean_ws.Dropped:
                 if attempt == CONNECT_TRIES - 1:
                     raise
                 self.retries += 1
                 await asyncio.sleep(random.uniform(0.5, 2.0))
+        raise AssertionError("unreachable")
 
     async def _client(self) -> None:
         try:
             async with self.opening:
-                ws = await self._open()
-            async with ws:
-                self.connected += 1
-                self._settle()
-                # One receiving task, cancelled at the end: a timed wait around each receive
-                # cost the clients, on daphne's CPU, a timer per message.
-                receiving = asyncio.ensure_future(self._receive(ws))
-                stopping = asyncio.ensure_future(self.stop.wait())
-                await asyncio.wait({receiving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                stopping.cancel()
-                if receiving.done():
-                    receiving.result()  # the socket closed before the end: its error reported
-                receiving.cancel()
+                page = await self._open()
+            self.connected += 1
+            self._settle()
+            ended = asyncio.ensure_future(asyncio.shield(page.closed))
+            stopping = asyncio.ensure_future(self.stop.wait())
+            await asyncio.wait({ended, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if not ended.done():
+                page.close()
+            reason = await page.closed
+            if reason is not None and not self.stop.is_set():
+                raise reason  # the socket closed before the end: its error reported
         except Exception as exc:  # a refused or dropped client is reported, not fatal
             self.failed.append(f"{type(exc).__name__}: {exc}")
             self._settle()
 
-    async def _receive(self, ws) -> None:
-        while True:
-            message = await ws.recv()
-            received = time.time()
-            if self.counting:
-                for stamp in PUBLISHED.findall(message):
-                    self.latencies.append(received - float(stamp))
-                    self.batches.add(stamp)
+    def _heard(self, message: bytes, received: float) -> None:
+        """A push read whole at `received` (time.time()), in the loop's call that read it."""
+        if self.counting:
+            for stamp in PUBLISHED.findall(message):
+                self.latencies.append(received - float(stamp))
+                self.batches.add(stamp)
 
     def _settle(self) -> None:
         if self.connected + len(self.failed) == CLIENTS:

@@ -1,6 +1,6 @@
 """Run every benchmark in turn and print its figures: `make bench`, or `python -m bench`.
 
-`python -m bench peers` (or `hot_path`, `live_load`, `reports`) runs those parts alone, and
+`python -m bench peers` (or `hot_path`, `live_load`, `daphne_floor`, `reports`) runs those parts alone, and
 `--frames N` sets the recording's size for the hot path and the peers (default 1,000,000),
 `--runs N` their rounds (default 3).
 """
@@ -11,7 +11,7 @@ import sys
 
 import django
 
-PARTS = ("hot_path", "peers", "live_load", "reports")
+PARTS = ("hot_path", "peers", "live_load", "daphne_floor", "reports")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     # The simulated venues' order code imports the models: Django first.
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arbsite.settings")
     django.setup()
-    from bench import hot_path, live_load, peers, reports
+    from bench import daphne_floor, hot_path, live_load, peers, reports
 
     for part in args.parts or PARTS:
         if part == "hot_path":
@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
             peers.main(frames=args.frames, runs=args.runs)
         elif part == "live_load":
             live_load.main()
+        elif part == "daphne_floor":
+            daphne_floor.main()
         else:
             reports.main()
     return 0

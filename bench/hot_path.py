@@ -252,7 +252,9 @@ def recording(frames: int, seed: int) -> Path:
     path = CACHE / f"feed-{frames}-seed{seed}-v1.jsonl"
     if not path.exists():
         started = time.perf_counter()
-        partial = path.with_suffix(".partial")
+        # Its own partial file: two runs generating at once each write theirs and rename it over
+        # the same (deterministic) recording, where one shared partial file was written by both.
+        partial = path.with_suffix(f".{os.getpid()}.partial")
         generate(partial, frames, seed)
         partial.rename(path)
         print(f"generated {path} in {time.perf_counter() - started:.0f} s", flush=True)

@@ -478,6 +478,9 @@ class RollupDay(models.Model):
 
     day = models.DateField(unique=True)
     computed_at = models.DateTimeField(default=timezone.now)
+    # The figures its trades' rollups were computed with (trading.reports.rollups
+    # TRADES_ROLLUP_VERSION); a day of older figures is rolled up again after `migrate`.
+    trades_version = models.PositiveSmallIntegerField(default=0)
 
     def __str__(self) -> str:
         return str(self.day)

@@ -32,6 +32,11 @@ from trading.reports.queries import (
 
 log = logging.getLogger(__name__)
 
+# The figures `roll_up_trades` computes. Raise it with any change to them: the days rolled up with
+# older figures (RollupDay.trades_version) are rolled up again after `migrate` (trading.apps), by
+# the code and on the schema that are current then, not by a migration's copy of the code.
+TRADES_ROLLUP_VERSION = 1
+
 
 def roll_up(first: date, last: date) -> int:
     """Recompute the rollups of the whole UTC days `first`..`last` (before today) from the raw
@@ -66,7 +71,9 @@ def roll_up(first: date, last: date) -> int:
         DailyOpportunityRollup.objects.filter(day__gte=first, day__lte=last).delete()
         DailyOpportunityRollup.objects.bulk_create(opportunity_rows, batch_size=1000)
         RollupDay.objects.filter(day__gte=first, day__lte=last).delete()
-        RollupDay.objects.bulk_create(RollupDay(day=day) for day in period.days)
+        RollupDay.objects.bulk_create(
+            RollupDay(day=day, trades_version=TRADES_ROLLUP_VERSION) for day in period.days
+        )
     return trade_rows + len(opportunity_rows)
 
 
@@ -148,6 +155,21 @@ def _drawdown_rows(trades: QuerySet) -> Iterator[DailyDrawdown]:
                 high_at=run.high_at,
                 **points,
             )
+
+
+def roll_up_stale_trades() -> list[date]:
+    """Roll the trades of each rolled-up day whose figures are older than TRADES_ROLLUP_VERSION
+    up again, a day per transaction (the opportunities' rollups stay: their raw rows may be
+    gone); return those days."""
+    stale = RollupDay.objects.filter(trades_version__lt=TRADES_ROLLUP_VERSION).order_by("day")
+    days = list(stale.values_list("day", flat=True))
+    for day in days:
+        with transaction.atomic():
+            roll_up_trades(Period(day, day))
+            RollupDay.objects.filter(day=day).update(trades_version=TRADES_ROLLUP_VERSION)
+    if days:
+        log.info("rollups: the trades of %d days rolled up again, current figures", len(days))
+    return days
 
 
 def roll_up_missing(today: date | None = None) -> list[date]:

@@ -3,6 +3,8 @@
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
+from django.core.management import call_command
+from django.core.management.sql import emit_post_migrate_signal
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
@@ -122,3 +124,54 @@ def test_the_report_jobs_are_in_the_database_schedule():
     assert jobs["trading-retention"] == "trading.tasks.apply_retention"
     rollup = PeriodicTask.objects.get(name="trading-daily-rollup").crontab
     assert (rollup.hour, rollup.minute, str(rollup.timezone)) == ("0", "5", "UTC")
+
+
+def test_roll_up_marks_the_day_with_the_current_figures():
+    day = _days_ago(2)
+    report_history(day)
+
+    rollups.roll_up(day, day)
+
+    assert RollupDay.objects.get(day=day).trades_version == rollups.TRADES_ROLLUP_VERSION
+
+
+def _rolled_up_with_older_figures(day) -> dict:
+    """Roll `day` up, then make it look as rolled up before `won` and `lost` existed: the
+    figures it should have, by rollup key."""
+    report_history(day)
+    rollups.roll_up(day, day)
+    fields = ("market_id", "mode", "won", "lost", "net_profit")
+    right = {row[:2]: row for row in DailyRollup.objects.values_list(*fields)}
+    assert any(row[2] or row[3] for row in right.values())  # something to lose
+    DailyRollup.objects.filter(day=day).update(won=0, lost=0)
+    RollupDay.objects.filter(day=day).update(trades_version=0)
+    return right
+
+
+def test_migrate_rolls_up_again_the_days_of_older_figures_with_the_current_code():
+    day = _days_ago(3)
+    right = _rolled_up_with_older_figures(day)
+    current = _days_ago(2)
+    report_history(current)
+    rollups.roll_up(current, current)
+    computed = RollupDay.objects.get(day=current).computed_at
+
+    call_command("migrate", verbosity=0)  # nothing to apply: the newest schema, so it runs
+
+    fields = ("market_id", "mode", "won", "lost", "net_profit")
+    again = {row[:2]: row for row in DailyRollup.objects.filter(day=day).values_list(*fields)}
+    assert again == right
+    assert RollupDay.objects.get(day=day).trades_version == rollups.TRADES_ROLLUP_VERSION
+    # A day of the current figures is left as it was.
+    assert RollupDay.objects.get(day=current).computed_at == computed
+
+
+def test_a_flush_rolls_nothing_up():
+    day = _days_ago(3)
+    _rolled_up_with_older_figures(day)
+
+    # What `flush` sends after emptying the tables: no plan (trading.apps skips it).
+    emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
+
+    assert RollupDay.objects.get(day=day).trades_version == 0
+    assert not DailyRollup.objects.filter(day=day).exclude(won=0).exists()

@@ -1,8 +1,8 @@
 """Run every benchmark in turn and print its figures: `make bench`, or `python -m bench`.
 
-`python -m bench peers` (or `hot_path`, `live_load`, `daphne_floor`, `reports`) runs those parts alone, and
-`--frames N` sets the recording's size for the hot path and the peers (default 1,000,000),
-`--runs N` their rounds (default 3).
+`python -m bench peers` (or `hot_path`, `live_load`, `daphne_floor`, `reports`) runs those parts
+alone, and `--frames N` sets the recording's size for the hot path and the peers (default
+1,000,000), `--runs N` their rounds (default 3).
 """
 
 import argparse

@@ -5,12 +5,14 @@ of the tests' PostgreSQL server (the embedded one by default), and drives Debian
 /usr/bin/chromium through Playwright.
 """
 
+import contextlib
 import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -405,6 +407,85 @@ def test_logging_out_in_another_tab_sends_the_open_page_to_the_login(browser, de
     other.get_by_role("button", name="Log out").click()
 
     expect(page).to_have_url(re.compile(r"/login/"), timeout=20_000)  # at the next push
+    expect(page.get_by_label("Username")).to_be_visible()
+
+
+class Link:
+    """A TCP relay to the desk that can go down as a network does: its connections cut with no
+    close frame, new ones refused, until it comes back up."""
+
+    def __init__(self, desk: str) -> None:
+        self.target = ("127.0.0.1", int(desk.rsplit(":", 1)[1]))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.base = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.up = True
+        self.open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:  # closed
+                return
+            if not self.up:
+                client.close()
+                continue
+            server = socket.create_connection(self.target)
+            self.open += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def go_down(self) -> None:
+        self.up = False
+        for sock in self.open:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self.open = []
+
+    def close(self) -> None:
+        self.go_down()
+        self.listener.close()
+
+
+def test_a_page_whose_socket_dropped_while_its_login_ended_goes_to_the_login(browser, desk):
+    """The socket drops without the 4401 close (the network went away) and the login ends
+    meanwhile: the reconnect's handshake is refused, which the browser sees as no close code at
+    all, so desk.js asks for the page itself and follows the redirect to the login."""
+    link = Link(desk)
+    try:
+        _dropped_while_logged_out(browser, desk, link)
+    finally:
+        link.close()
+
+
+def _dropped_while_logged_out(browser: Browser, desk: str, link: Link) -> None:
+    page = logged_in(browser, link.base, "viewer")
+    expect(page.locator("#live-status")).to_have_text(re.compile(r"^Live"))
+    token = page.locator("form[action='/logout/'] input[name=csrfmiddlewaretoken]")
+    token = token.get_attribute("value")
+
+    link.go_down()
+    expect(page.locator("#live-status")).to_have_text(re.compile(r"reconnecting|Connecting"))
+    # Logged out past the relay (the session cookie is the host's, whatever the port).
+    answer = page.context.request.post(
+        f"{desk}/logout/",
+        form={"csrfmiddlewaretoken": token},
+        headers={"Referer": f"{desk}/"},
+        max_redirects=0,
+    )
+    assert answer.status == 302
+    link.up = True
+
+    expect(page).to_have_url(re.compile(r"/login/"), timeout=30_000)
     expect(page.get_by_label("Username")).to_be_visible()
 
 

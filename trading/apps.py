@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.db.models.signals import post_migrate
 
@@ -15,9 +15,10 @@ def roll_up_stale_trades(using: str, plan=None, **kwargs) -> None:
     """After `migrate`, the days whose trades were rolled up with older figures, again.
 
     Only on the newest schema, which the current code needs: not after a partial or backward
-    `migrate`, nor after a `flush` (which sends no plan, and leaves nothing to roll up).
+    `migrate`, nor after a `flush` (which sends no plan, and leaves nothing to roll up); only
+    for the database the rollups are read from.
     """
-    if plan is None:
+    if plan is None or using != DEFAULT_DB_ALIAS:
         return
     executor = MigrationExecutor(connections[using])
     if executor.migration_plan(executor.loader.graph.leaf_nodes()):

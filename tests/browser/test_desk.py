@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 from tests.databases import fresh_database
 
@@ -28,6 +29,9 @@ CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "demo-desk-2026"
 ARTIFACTS = ROOT / "artifacts"
 NO_PRICE = "\u2013"  # the en dash a venue without a book shows
+# As the pages' own default (`logged_in`): on a loaded CI machine an htmx swap or a push took
+# longer than expect's 5 s.
+expect.set_options(timeout=20_000)
 # A user who may see the desk but not its trades: no trade notification may reach their page.
 # And limits the demo desk does not stop itself at while the pages are driven (a run of hedged
 # trades on a loaded machine would trip the kill switch under the tests' feet).
@@ -144,6 +148,17 @@ def logged_in(browser: Browser, desk: str, username: str) -> Page:
     page.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(f"{desk}/")
     return page
+
+
+def screenshot(element, path: Path) -> None:
+    """`element`'s screenshot; a live push that replaces it meanwhile gets the new one shot."""
+    for attempt in range(3):
+        try:
+            element.screenshot(path=str(path))
+            return
+        except PlaywrightError:
+            if attempt == 2:
+                raise
 
 
 def spread_prices(page: Page) -> str:
@@ -320,7 +335,7 @@ def test_the_venue_table_shows_order_ack_figures_once_the_desk_has_traded(browse
 
     assert page.evaluate("window.notReloaded") is True
     ARTIFACTS.mkdir(exist_ok=True)
-    table.screenshot(path=str(ARTIFACTS / "venue-ack.png"))
+    screenshot(table, ARTIFACTS / "venue-ack.png")
 
 
 def test_an_error_notification_stays_until_dismissed_and_the_list_reopens(browser, desk):
@@ -469,12 +484,13 @@ def test_a_page_whose_socket_dropped_while_its_login_ended_goes_to_the_login(bro
 
 def _dropped_while_logged_out(browser: Browser, desk: str, link: Link) -> None:
     page = logged_in(browser, link.base, "viewer")
-    expect(page.locator("#live-status")).to_have_text(re.compile(r"^Live"))
+    expect(page.locator("#live-status")).to_have_text(re.compile(r"^Live"), timeout=20_000)
     token = page.locator("form[action='/logout/'] input[name=csrfmiddlewaretoken]")
     token = token.get_attribute("value")
 
     link.go_down()
-    expect(page.locator("#live-status")).to_have_text(re.compile(r"reconnecting|Connecting"))
+    status = page.locator("#live-status")
+    expect(status).to_have_text(re.compile(r"reconnecting|Connecting"), timeout=20_000)
     # Logged out past the relay (the session cookie is the host's, whatever the port).
     answer = page.context.request.post(
         f"{desk}/logout/",

@@ -220,18 +220,19 @@ class Clients:
     async def _open(self) -> lean_ws.LeanSocket:
         """The socket, opened as a page's htmx does: a handshake the server drops (daphne gives
         up on one its application has not accepted in 5 s) is tried again after a pause."""
-        for attempt in range(CONNECT_TRIES):
+        tries = 0
+        while True:
             try:
                 # A browser waits for a busy server, not only 10 s.
                 return await asyncio.wait_for(
                     lean_ws.connect(self.url, self.headers, self._heard), OPEN_TIMEOUT_S
                 )
             except lean_ws.Dropped:
-                if attempt == CONNECT_TRIES - 1:
+                tries += 1
+                if tries == CONNECT_TRIES:
                     raise
                 self.retries += 1
                 await asyncio.sleep(random.uniform(0.5, 2.0))
-        raise AssertionError("unreachable")
 
     async def _client(self) -> None:
         try:
@@ -239,11 +240,10 @@ class Clients:
                 page = await self._open()
             self.connected += 1
             self._settle()
-            ended = asyncio.ensure_future(asyncio.shield(page.closed))
             stopping = asyncio.ensure_future(self.stop.wait())
-            await asyncio.wait({ended, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({page.closed, stopping}, return_when=asyncio.FIRST_COMPLETED)
             stopping.cancel()
-            if not ended.done():
+            if not page.closed.done():
                 page.close()
             reason = await page.closed
             if reason is not None and not self.stop.is_set():

@@ -19,13 +19,14 @@ from tests.browser.test_desk import (
     CHROMIUM,
     ROOT,
     browser,
+    chromium,
     logged_in,
     reset_if_tripped,
     serve_desk,
 )
 from tests.databases import fresh_database
 
-__all__ = ["browser"]  # the module's Chromium, shared with test_desk's fixtures
+__all__ = ["browser", "chromium"]  # the module's Chromium, shared with test_desk's fixtures
 
 pytestmark = pytest.mark.skipif(
     not os.path.exists(CHROMIUM) and not os.environ.get("CI"),

@@ -126,14 +126,24 @@ def wait_until_serving(base: str, process: subprocess.Popen, log) -> None:
 
 
 @pytest.fixture(scope="module")
-def browser():
+def chromium():
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
+        launched = playwright.chromium.launch(
             executable_path=CHROMIUM,
             args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
-        yield chromium
-        chromium.close()
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def browser(chromium):
+    """The module's Chromium; the pages a test opened are closed after it. Left open, every
+    earlier test's live dashboards kept rendering pushes, and by the module's end fifteen of them
+    starved the page under test (a select that stayed unanswered for 20 s on a loaded CI)."""
+    yield chromium
+    for context in chromium.contexts:
+        context.close()
 
 
 def logged_in(browser: Browser, desk: str, username: str) -> Page:

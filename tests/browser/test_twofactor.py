@@ -13,7 +13,7 @@ from test_desk import PASSWORD
 
 pytestmark = test_desk.pytestmark
 # test_desk's fixtures: a running desk (migrated, seeded) and Chromium, one of each per module.
-desk, browser = test_desk.desk, test_desk.browser
+desk, chromium, browser = test_desk.desk, test_desk.chromium, test_desk.browser
 
 # username -> the authenticator key set up in this module's desk (a desk starts with none).
 KEYS: dict[str, str] = {}

@@ -5,6 +5,9 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from django.core.management import call_command
 from django.core.management.sql import emit_post_migrate_signal
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
@@ -172,6 +175,19 @@ def test_a_flush_rolls_nothing_up():
 
     # What `flush` sends after emptying the tables: no plan (trading.apps skips it).
     emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
+
+    assert RollupDay.objects.get(day=day).trades_version == 0
+    assert not DailyRollup.objects.filter(day=day).exclude(won=0).exists()
+
+
+def test_a_migrate_that_stops_short_of_the_newest_schema_rolls_nothing_up():
+    day = _days_ago(3)
+    _rolled_up_with_older_figures(day)
+    # As after `migrate trading 0010`: the newest migration not applied (undone with the test).
+    newest = MigrationExecutor(connection).loader.graph.leaf_nodes("trading")[0]
+    MigrationRecorder(connection).record_unapplied(*newest)
+
+    emit_post_migrate_signal(verbosity=0, interactive=False, db="default", plan=[])
 
     assert RollupDay.objects.get(day=day).trades_version == 0
     assert not DailyRollup.objects.filter(day=day).exclude(won=0).exists()

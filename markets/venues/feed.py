@@ -53,16 +53,16 @@ class Feed:
     max_clock_offset: float = 0.25
     ping_interval: float | None = None
     max_size: int | None = 2**20
-    # A feed that parses with `self.core`'s functions sets this: it then runs on the compiled
-    # core when built (`markets.core`). Others keep the reference `Book` fed `WireLevel`s.
-    uses_core: bool = False
 
     def __init__(self, venue: str, url: str, symbols: Mapping[str, str], depth: int | None = None):
         self.venue = venue
         self.url = url
         self.symbols = dict(symbols)
         self.markets = {venue_symbol: market for market, venue_symbol in self.symbols.items()}
-        self.core = core.active() if self.uses_core else core.REFERENCE
+        # The books are the active core's (`markets.core`): the compiled one when built. A feed
+        # parses with `self.core`'s functions, or hands the books `markets.book` `WireLevel`s
+        # (KuCoin, OKX), which either core's `Book` takes.
+        self.core = core.active()
         self.books: dict[str, Book] = {
             market: self.core.Book(venue, market, depth) for market in self.symbols
         }

@@ -14,8 +14,12 @@ from bench import hot_path
 from markets import core
 from markets.recording import apply_record, read_records
 from markets.venues import make_feed
+from markets.venues.kucoin.feed import KucoinFeed
+from markets.venues.okx.feed import OkxFeed
 from tests.markets.test_book import CRYPTOFEED, DOC_ASKS, DOC_BIDS, read_kraken_v1
-from tests.recordings import REPLAY_SMALL
+from tests.markets.venues.kucoin import test_feed as kucoin_test
+from tests.markets.venues.okx import test_feed as okx_test
+from tests.recordings import REPLAY_SMALL, received
 from tests.trading.test_detector import cross_text
 from trading.engine.replay import Replay, build_venues, recorded_venues
 
@@ -84,6 +88,39 @@ def test_generated_benchmark_feed_replays_identically(tmp_path):
     assert compiled[2] == books
     assert sum(event.kind == "open" for event in events) > 0
     assert summary["checksum_ok"] > 1000 and summary["checksum_failed"] == 0
+
+
+def okx_recording() -> OkxFeed:
+    feed = OkxFeed("okx", "wss://x", okx_test.RECORDED)
+    for ts, text in received("OKX.ws.1.0"):
+        feed.handle(text, ts)
+    return feed
+
+
+def kucoin_recording() -> KucoinFeed:
+    feed = kucoin_test.recording_feed()
+    kucoin_test.play_recording(feed)
+    return feed
+
+
+@pytest.mark.parametrize("play", [okx_recording, kucoin_recording], ids=["okx", "kucoin"])
+def test_okx_and_kucoin_recordings_keep_identical_books_on_both_cores(play):
+    """Their feeds parse in Python and hand `WireLevel`s to the active core's `Book`."""
+    feeds = []
+    for which in CORES:
+        with core.using(which):
+            feeds.append(play())
+    reference, compiled = feeds
+
+    assert {type(book) for book in compiled.books.values()} == {core.COMPILED.Book}
+    assert compiled.stats == reference.stats
+    assert compiled.stats.book_updates > 250 and compiled.stats.malformed == 0
+    for market, book in reference.books.items():
+        assert book_state(compiled.books[market]) == book_state(book)
+        # The levels' text too (OKX's checksum is over it): exponents kept, "2.00" not "2".
+        for side in ("bids", "asks"):
+            texts = [[str(n) for n in level] for level in getattr(book, side)()]
+            assert [[str(n) for n in lv] for lv in getattr(compiled.books[market], side)()] == texts
 
 
 def test_kraken_v1_recording_checksums_and_books_identically():

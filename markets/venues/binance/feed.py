@@ -11,7 +11,6 @@ class BinanceFeed(SnapshotFeed):
     """One combined-stream connection; each book follows the documented U/u sync procedure."""
 
     idle_timeout = 30.0
-    uses_core = True
 
     def __init__(
         self,

@@ -14,7 +14,6 @@ class CoinbaseFeed(Feed):
     idle_timeout = 5.0  # heartbeats arrive every second
     freeze_after = 2.5
     max_size = 10 * 2**20  # level2 snapshots run to several MB
-    uses_core = True
 
     def __init__(self, venue: str, url: str, symbols: dict[str, str]) -> None:
         super().__init__(venue, url, symbols)

@@ -24,7 +24,6 @@ class KrakenFeed(Feed):
 
     idle_timeout = 10.0  # heartbeats every second when no book data flows
     ping_interval = 5.0
-    uses_core = True
 
     def __init__(
         self,

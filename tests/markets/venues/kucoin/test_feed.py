@@ -24,6 +24,27 @@ def recorded_snapshots(feed: KucoinFeed) -> dict[str, tuple[float, str]]:
     return snapshots
 
 
+def recording_feed() -> KucoinFeed:
+    """A feed of the recording's symbols, synced to full snapshots as the recording's were."""
+    symbols = {s: s for s in RECORDED}
+    return KucoinFeed("kucoin", "wss://x", symbols, "https://api.kucoin.com", snapshot_depth=None)
+
+
+def play_recording(feed: KucoinFeed) -> tuple[set[str], int]:
+    """Feed KUCOIN.ws.1.0 to `feed`, each snapshot at its recorded time: the markets loaded,
+    and how many times a book read crossed after a frame."""
+    snapshots = recorded_snapshots(feed)
+    loaded, crossed = set(), 0
+    for ts, text in received("KUCOIN.ws.1.0"):
+        feed.handle(text, ts)
+        for market, (stamp, body) in snapshots.items():
+            if market not in loaded and stamp <= ts:  # each snapshot as the recording got it
+                loaded.add(market)
+                feed.handle_snapshot(market, body, stamp)
+        crossed += sum(book.crossed for book in feed.books.values())
+    return loaded, crossed
+
+
 def message(first: int, last: int, bids=(), asks=(), symbol: str = "BTC-USDT") -> str:
     data = {
         "sequenceStart": first,
@@ -57,19 +78,8 @@ def synced(feed) -> KucoinFeed:
 
 
 def test_the_recording_syncs_every_symbol_with_no_gap_and_is_never_crossed():
-    feed = KucoinFeed(
-        "kucoin", "wss://x", {s: s for s in RECORDED}, "https://api.kucoin.com", snapshot_depth=None
-    )
-    snapshots = recorded_snapshots(feed)
-    loaded, crossed = set(), 0
-
-    for ts, text in received("KUCOIN.ws.1.0"):
-        feed.handle(text, ts)
-        for market, (stamp, body) in snapshots.items():
-            if market not in loaded and stamp <= ts:  # each snapshot as the recording got it
-                loaded.add(market)
-                feed.handle_snapshot(market, body, stamp)
-        crossed += sum(book.crossed for book in feed.books.values())
+    feed = recording_feed()
+    loaded, crossed = play_recording(feed)
 
     assert loaded == set(RECORDED)
     assert all(book.valid for book in feed.books.values())

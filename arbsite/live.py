@@ -16,7 +16,7 @@ from channels.db import database_sync_to_async
 from django.db import close_old_connections
 from django.template.loader import render_to_string
 
-from arbsite.access import OPERATE, OPERATE_PERM, VIEW, VIEW_PERM
+from arbsite.access import OPERATE, OPERATE_PERM, TRADES_PERM, VIEW, VIEW_PERM
 from arbsite.notifications import FeedWatch, feed_announcement
 from arbsite.pages import shared
 from arbsite.pages.fragments import TOPICS, Fragment
@@ -42,7 +42,7 @@ _checked = float("-inf")  # when the render thread last checked its connections 
 _TOPIC = re.compile(r"[a-z][a-z-]{0,30}(:[A-Za-z0-9_.-]{1,40})?")
 # Who hears each category of announcement: the permission that shows its subject on the pages.
 ANNOUNCED_TO = {
-    notices.TRADE_EVENTS: "trading.view_trade",
+    notices.TRADE_EVENTS: TRADES_PERM,
     notices.KILL_SWITCH: VIEW_PERM,
     notices.FEEDS: "markets.view_exchange",
     notices.LIMITS: "risk.view_riskprofile",

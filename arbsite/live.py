@@ -158,12 +158,26 @@ def _feed_changes() -> str:
     )
 
 
-async def login_still_allowed(session_key: str | None, user_id: int) -> bool:
-    """`sessions.socket_still_allowed` for a page's login, on the render thread: the fanout's
-    task that asks carries the thread context of whichever page joined first, perhaps long gone,
-    so a thread-sensitive trip from it would wait on a closed executor."""
+def perms_behind(audience: str, wanted: Subscriptions, announced: list[str]) -> frozenset[str]:
+    """The permissions a page's groups (`page_groups`) were joined on: without any one of them
+    the page would not hear all it does."""
+    topics = {fragment.perm for its in wanted.values() for fragment, _ in its}
+    alerts = {
+        perm
+        for category, perm in ANNOUNCED_TO.items()
+        if notices.group(notices.ALERT, category) in announced
+    }
+    controls = {OPERATE_PERM} if audience == OPERATE else set()
+    return frozenset({VIEW_PERM, *topics, *alerts, *controls})
+
+
+async def login_still_allowed(session_key: str | None, user_id: int, perms: frozenset[str]) -> bool:
+    """`sessions.socket_still_allowed` for a page's login and `perms` (`perms_behind`), on the
+    render thread: the fanout's task that asks carries the thread context of whichever page
+    joined first, perhaps long gone, so a thread-sensitive trip from it would wait on a closed
+    executor."""
     run = database_sync_to_async(socket_still_allowed, thread_sensitive=False, executor=_RENDERER)
-    return await run(session_key, user_id, VIEW_PERM)
+    return await run(session_key, user_id, *sorted(perms))
 
 
 def _once(ident: tuple, function, *args) -> Awaitable:

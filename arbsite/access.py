@@ -7,6 +7,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 
 VIEW_PERM, OPERATE_PERM = "arbsite.view_desk", "arbsite.operate_desk"
+# Who sees the desk's trades, one by one (pages, exports, pushes, notifications); totals and PnL
+# go with the desk itself.
+TRADES_PERM = "trading.view_trade"
 # The two audiences a page or push is rendered for: the controls show only to the second.
 VIEW, OPERATE = "view", "operate"
 
@@ -27,6 +30,7 @@ def require_permission(perm: str) -> Callable:
 
 
 desk_view = require_permission(VIEW_PERM)
+trades_view = require_permission(TRADES_PERM)
 
 
 def audience(user) -> str:

@@ -37,6 +37,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     announced: list[str]
     hears_feeds: bool
     follows: tuple  # what its pushes depend on besides the notices: pages alike share them
+    needs: frozenset[str]  # the permissions its groups were joined on, re-checked with its login
     accepted: bool = False
     recheck_at: float = 0.0
     checking: asyncio.Future | None = None  # a push waiting for the login's re-check
@@ -57,6 +58,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.close(code=4403)
             return
         self.audience, self.wanted, self.announced = groups
+        self.needs = live.perms_behind(*groups)
         self.hears_feeds = notices.group(notices.ALERT, notices.FEEDS) in self.announced
         self.follows = (
             self.audience,
@@ -158,15 +160,17 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def login_holds(self) -> bool:
         """Re-check the login (SOCKET_RECHECK_S: at most that late, one query) before a push: a
-        login logged out, past its age, idle too long, or whose user was deactivated or lost the
-        role, closes the socket (the page then reloads to the login page) and hears nothing
-        more. Its groups are left by its disconnect, on its own task: this runs on the fanout's,
-        which the last page leaving would stop under its own feet."""
+        login logged out, past its age, idle too long, made before a password change or a second
+        factor reset, or whose user was deactivated or lost a permission its groups were joined
+        on, closes the socket (the page then reloads to the login page, which sends a user still
+        logged in back to the page, now without what they lost) and hears nothing more. Its
+        groups are left by its disconnect, on its own task: this runs on the fanout's, which the
+        last page leaving would stop under its own feet."""
         if time.monotonic() < self.recheck_at:
             return True
         session = self.scope.get("session")
         allowed = await live.login_still_allowed(
-            getattr(session, "session_key", None), self.scope["user"].pk
+            getattr(session, "session_key", None), self.scope["user"].pk, self.needs
         )
         if allowed:
             self.recheck_at = time.monotonic() + settings.SOCKET_RECHECK_S

@@ -16,7 +16,7 @@ from channels.db import database_sync_to_async
 from django.db import close_old_connections
 from django.template.loader import render_to_string
 
-from arbsite.access import OPERATE, OPERATE_PERM, VIEW, VIEW_PERM
+from arbsite.access import OPERATE, OPERATE_PERM, TRADES_PERM, VIEW, VIEW_PERM
 from arbsite.notifications import FeedWatch, feed_announcement
 from arbsite.pages import shared
 from arbsite.pages.fragments import TOPICS, Fragment
@@ -42,7 +42,7 @@ _checked = float("-inf")  # when the render thread last checked its connections 
 _TOPIC = re.compile(r"[a-z][a-z-]{0,30}(:[A-Za-z0-9_.-]{1,40})?")
 # Who hears each category of announcement: the permission that shows its subject on the pages.
 ANNOUNCED_TO = {
-    notices.TRADE_EVENTS: "trading.view_trade",
+    notices.TRADE_EVENTS: TRADES_PERM,
     notices.KILL_SWITCH: VIEW_PERM,
     notices.FEEDS: "markets.view_exchange",
     notices.LIMITS: "risk.view_riskprofile",
@@ -158,12 +158,26 @@ def _feed_changes() -> str:
     )
 
 
-async def login_still_allowed(session_key: str | None, user_id: int) -> bool:
-    """`sessions.socket_still_allowed` for a page's login, on the render thread: the fanout's
-    task that asks carries the thread context of whichever page joined first, perhaps long gone,
-    so a thread-sensitive trip from it would wait on a closed executor."""
+def perms_behind(audience: str, wanted: Subscriptions, announced: list[str]) -> frozenset[str]:
+    """The permissions a page's groups (`page_groups`) were joined on: without any one of them
+    the page would not hear all it does."""
+    topics = {fragment.perm for its in wanted.values() for fragment, _ in its}
+    alerts = {
+        perm
+        for category, perm in ANNOUNCED_TO.items()
+        if notices.group(notices.ALERT, category) in announced
+    }
+    controls = {OPERATE_PERM} if audience == OPERATE else set()
+    return frozenset({VIEW_PERM, *topics, *alerts, *controls})
+
+
+async def login_still_allowed(session_key: str | None, user_id: int, perms: frozenset[str]) -> bool:
+    """`sessions.socket_still_allowed` for a page's login and `perms` (`perms_behind`), on the
+    render thread: the fanout's task that asks carries the thread context of whichever page
+    joined first, perhaps long gone, so a thread-sensitive trip from it would wait on a closed
+    executor."""
     run = database_sync_to_async(socket_still_allowed, thread_sensitive=False, executor=_RENDERER)
-    return await run(session_key, user_id, VIEW_PERM)
+    return await run(session_key, user_id, *sorted(perms))
 
 
 def _once(ident: tuple, function, *args) -> Awaitable:

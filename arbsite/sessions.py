@@ -7,8 +7,17 @@ from datetime import timedelta
 from importlib import import_module
 
 from django.conf import settings
-from django.contrib.auth import BACKEND_SESSION_KEY, SESSION_KEY, get_user_model, logout
+from django.contrib.auth import (
+    BACKEND_SESSION_KEY,
+    HASH_SESSION_KEY,
+    SESSION_KEY,
+    get_user_model,
+    logout,
+)
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
+
+from arbsite import twofactor
 
 LAST_SEEN = "last_seen"
 # Stamping every request would save the session on every request; the idle timeout can be a
@@ -42,10 +51,12 @@ def idle_too_long(session) -> bool:
     return False
 
 
-def socket_still_allowed(session_key: str | None, user_id: int, perm: str) -> bool:
+def socket_still_allowed(session_key: str | None, user_id: int, *perms: str) -> bool:
     """Whether a WebSocket opened by `user_id` on `session_key` may go on hearing pushes: the
-    login is still there (not logged out, not past its age, not idle too long), its user still
-    active and still holding `perm` (read afresh, not from the socket's cached user)."""
+    login is still there (not logged out, not past its age, not idle too long), made with the
+    user's current password, verified by a device the user still has where they need a code,
+    and its user still active and holding every one of `perms` (read afresh, not from the
+    socket's cached user)."""
     if not session_key:
         return False
     store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
@@ -56,4 +67,15 @@ def socket_still_allowed(session_key: str | None, user_id: int, perm: str) -> bo
     if last is not None and time.time() - last > settings.SESSION_IDLE_TIMEOUT_S:
         return False
     user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
-    return user is not None and user.has_perm(perm)
+    if user is None or not password_unchanged(data.get(HASH_SESSION_KEY), user):
+        return False
+    return twofactor.session_passed(user, data) and all(user.has_perm(p) for p in perms)
+
+
+def password_unchanged(session_hash: str | None, user) -> bool:
+    """Whether a login's auth hash is the user's, as `django.contrib.auth.get_user` checks it
+    (a hash of a fallback secret key included): a password change ends every other login."""
+    if not session_hash:
+        return False
+    hashes = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
+    return any(constant_time_compare(session_hash, h) for h in hashes)

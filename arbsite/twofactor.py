@@ -52,6 +52,12 @@ def _socket_passed(user, session) -> bool:
     return passed(user)
 
 
+def session_passed(user, session) -> bool:
+    """`passed` for the login held in `session` (a session or its loaded data), its device read
+    afresh: a second factor reset since ends a login that needs a code."""
+    return _session_device(user, session) is not None or not needs_code(user)
+
+
 def _session_device(user, session) -> Device | None:
     persistent_id = session.get(DEVICE_ID_SESSION_KEY) if session is not None else None
     device = Device.from_persistent_id(persistent_id) if persistent_id else None

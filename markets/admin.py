@@ -84,11 +84,18 @@ class MarketAdmin(admin.ModelAdmin):
 class ExchangeCredentialForm(forms.ModelForm):
     """Keys are write-only: the form never shows a stored value back. Changing a credential, the
     keys left blank stay as stored (to write an override without typing them again); new keys
-    drop the old key's withdrawal override unless the same change writes one for them."""
+    drop the old key's withdrawal override unless the same change writes one for them.
 
-    api_key = forms.CharField(widget=forms.PasswordInput(render_value=False))
-    secret = forms.CharField(widget=forms.PasswordInput(render_value=False))
-    passphrase = forms.CharField(widget=forms.PasswordInput(render_value=False), required=False)
+    The key fields are named after nothing on the credential: the admin renders a field it may
+    not edit by reading that name off the object, and `api_key` there is the decrypted key."""
+
+    KEY_FIELDS = ("new_api_key", "new_secret", "new_passphrase")
+
+    new_api_key = forms.CharField(label="API key", widget=forms.PasswordInput(render_value=False))
+    new_secret = forms.CharField(label="Secret", widget=forms.PasswordInput(render_value=False))
+    new_passphrase = forms.CharField(
+        label="Passphrase", widget=forms.PasswordInput(render_value=False), required=False
+    )
 
     class Meta:
         model = ExchangeCredential
@@ -97,22 +104,22 @@ class ExchangeCredentialForm(forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk is not None:
-            for name in ("api_key", "secret"):
+            for name in ("new_api_key", "new_secret"):
                 self.fields[name].required = False
                 self.fields[name].help_text = "Leave blank to keep the stored key."
 
     def clean(self) -> dict:
         """Encrypt the keys now, so a missing or bad CREDENTIALS_KEY is a form error, not a 500."""
         cleaned = super().clean()
-        given = [name for name in ("api_key", "secret") if cleaned.get(name)]
+        given = [name for name in ("new_api_key", "new_secret") if cleaned.get(name)]
         if len(given) == 1:
             raise forms.ValidationError("Give the API key and the secret together, or neither.")
         if len(given) == 2:
             try:
                 self.instance.set_keys(
-                    api_key=cleaned["api_key"],
-                    secret=cleaned["secret"],
-                    passphrase=cleaned.get("passphrase", ""),
+                    api_key=cleaned["new_api_key"],
+                    secret=cleaned["new_secret"],
+                    passphrase=cleaned.get("new_passphrase", ""),
                 )
             except ImproperlyConfigured as exc:
                 raise forms.ValidationError(str(exc)) from exc
@@ -127,6 +134,13 @@ class ExchangeCredentialAdmin(admin.ModelAdmin):
     form = ExchangeCredentialForm
     list_display = ["exchange", "updated_at", "withdrawal_override_by"]
     readonly_fields = ["withdrawal_override_by", "withdrawal_override_at"]
+
+    def get_fields(self, request, obj=None) -> list[str]:
+        """A credential's view-only page has no keys to type, so it lists no key field at all."""
+        fields = super().get_fields(request, obj)
+        if obj is not None and not self.has_change_permission(request, obj):
+            return [name for name in fields if name not in ExchangeCredentialForm.KEY_FIELDS]
+        return fields
 
     def save_model(self, request, obj, form, change) -> None:
         if "withdrawal_override" in form.changed_data:

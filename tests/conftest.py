@@ -75,6 +75,13 @@ def fast_password_hashing(request):
 
 
 @pytest.fixture
+def debug_desk(settings):
+    """The desk as `make run` serves it (DJANGO_DEBUG=1), which pytest-django turns off: only
+    there does seed_demo give the demo users the published password."""
+    settings.DEBUG = True
+
+
+@pytest.fixture
 def fresh_cache(db):
     """Redis outlives a test's transaction: start each test with no cached switch or alert."""
     from django.core.cache import cache, caches

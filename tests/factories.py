@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 
 from markets.models import Exchange, Listing, Market
 
@@ -20,6 +21,14 @@ class UserFactory(factory.django.DjangoModelFactory):
     def save_password(self, create, extracted, **kwargs):
         if create:
             self.save()
+
+
+def desk_user_without_trades():
+    """A user whose role shows the desk but not its trades (view_desk only): every desk role
+    holds trading.view_trade, so only a user granted the desk alone is one."""
+    user = UserFactory()
+    user.user_permissions.add(Permission.objects.get(codename="view_desk"))
+    return user
 
 
 class ExchangeFactory(factory.django.DjangoModelFactory):

@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from arbsite.access import OPERATE, VIEW, desk_view
+from arbsite.access import OPERATE, TRADES_PERM, VIEW, desk_view
 from arbsite.pages import shared
 from arbsite.pages.desk import desk_context, render_page
 from arbsite.pages.market import levels_on_grid, listed_books
@@ -35,15 +35,18 @@ FEED_STATES = {
 def dashboard(request):
     symbols = list(Market.objects.values_list("symbol", flat=True))
     audience = OPERATE if request.user.has_perm("arbsite.operate_desk") else VIEW
+    sees_trades = request.user.has_perm(TRADES_PERM)
 
     context = {
         "spreads": [spread_context(symbol)["spread"] for symbol in symbols],
         **open_opportunities_context(audience=audience),
         **health_context(),
         **controls_context(audience=audience),
-        **recent_trades_context(),
+        **(recent_trades_context() if sees_trades else {}),
+        "sees_trades": sees_trades,
         **pnl_context(),
-        "topics": ["desk", "health", "controls", "opportunities", "trades", "pnl"]
+        "topics": ["desk", "health", "controls", "opportunities", "pnl"]
+        + (["trades"] if sees_trades else [])
         + [f"spreads:{symbol}" for symbol in symbols],
     }
     return render_page(request, "dashboard.html", context)

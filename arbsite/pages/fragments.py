@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from django.template.loader import render_to_string
 
-from arbsite.access import VIEW, VIEW_PERM
+from arbsite.access import TRADES_PERM, VIEW, VIEW_PERM
 from arbsite.pages import dashboard, market, opportunities, portfolio, trades
 from arbsite.pages.desk import desk_context, risk_status_context
 from markets import notices
@@ -59,7 +59,9 @@ FRAGMENTS: dict[str, list[Fragment]] = {
         ),
     ],
     notices.TRADES: [
-        Fragment("trades", "dashboard.html#recent-trades", trades.recent_trades_context),
+        Fragment(
+            "trades", "dashboard.html#recent-trades", trades.recent_trades_context, perm=TRADES_PERM
+        ),
         Fragment("pnl", "dashboard.html#pnl", portfolio.pnl_context),
         # A trade's own market: the chart's marks (Trade.publish_change).
         Fragment(
@@ -67,7 +69,7 @@ FRAGMENTS: dict[str, list[Fragment]] = {
             "market_detail.html#trade-marks",
             market.trade_marks_context,
             keyed=True,
-            perm=market.TRADES_PERM,
+            perm=TRADES_PERM,
         ),
     ],
     notices.PORTFOLIO: [

@@ -11,7 +11,7 @@ from django.db.models import Prefetch
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from arbsite.access import VIEW, desk_view
+from arbsite.access import TRADES_PERM, VIEW, desk_view
 from arbsite.pages import shared
 from arbsite.pages.desk import render_page
 from markets.bookcache import (
@@ -27,7 +27,6 @@ from markets.money import BPS, amount_text, on_grid, plain
 from trading.models import Order, Trade
 
 DEPTH_LEVELS = 10
-TRADES_PERM = "trading.view_trade"  # who sees the desk's trades marked on the chart
 SPREAD_PLACES = Decimal("0.0001")
 
 

@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from arbsite.access import OPERATE, VIEW, desk_view, require_permission
+from arbsite.access import OPERATE, TRADES_PERM, VIEW, desk_view, require_permission
 from arbsite.audit import record
 from arbsite.pages import shared
 from arbsite.pages.desk import render_page
@@ -31,10 +31,14 @@ def opportunity_detail(request, pk: int):
     opportunity = get_object_or_404(
         Opportunity.objects.select_related("market", "buy_exchange", "sell_exchange"), pk=pk
     )
-    trades = with_legs(Trade.objects.filter(opportunity=opportunity))
+    taken = Trade.objects.filter(opportunity=opportunity)
+    sees_trades = request.user.has_perm(TRADES_PERM)
     context = {
         "opportunity": opportunity,
-        "trades": trades,
+        # Whether it was taken is the opportunity's own story; the trade's legs are trades.
+        "taken": taken.exists(),
+        "trades": with_legs(taken) if sees_trades else [],
+        "sees_trades": sees_trades,
         "refusals": sorted(opportunity.refusals.items(), key=lambda item: -item[1]),
         "age": timezone.now() - opportunity.opened_at,
         "topics": ["desk"],

@@ -3,13 +3,14 @@
 import json
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
-from arbsite.access import desk_view
+from arbsite.access import TRADES_PERM, desk_view, trades_view
 from arbsite.pages.desk import render_page
 from trading.models import Export
 from trading.reports import exports
@@ -55,6 +56,7 @@ def reports(request):
 
 
 @desk_view
+@trades_view
 @require_GET
 def trades_csv(request):
     """Stream the filtered trades as CSV when they are few; otherwise send to the export form."""
@@ -83,12 +85,20 @@ def create_export(request):
     kind, fmt = request.POST.get("kind"), request.POST.get("format")
     if not form.is_valid() or kind not in Export.Kind.values or fmt not in Export.Format.values:
         return HttpResponse("The export request is not valid.", status=400)
+    _may_read(request, kind)
     export = exports.create_export(user=request.user, kind=kind, fmt=fmt, form=form)
     build_export.delay_on_commit(export.pk)
     if request.htmx:
         return render(request, "reports.html#export", {"export": export})
     messages.success(request, f"Export {export.pk} started; it appears below when ready.")
     return redirect(f"{reverse('reports')}?{_query(request.POST)}")
+
+
+def _may_read(request, kind: str) -> None:
+    """An export of trades lists them one by one: for those who may see trades (403 otherwise);
+    a summary holds only the totals the reports page shows."""
+    if kind == Export.Kind.TRADES and not request.user.has_perm(TRADES_PERM):
+        raise PermissionDenied(f"Your role does not include {TRADES_PERM}.")
 
 
 def _visible(request, pk: int) -> Export:
@@ -110,6 +120,7 @@ def export_status(request, pk: int):
 @require_GET
 def export_download(request, pk: int):
     export = _visible(request, pk)
+    _may_read(request, export.kind)
     if export.is_expired:
         return HttpResponse("This export has expired; export it again.", status=410)
     if export.state != Export.State.DONE or not export.file:

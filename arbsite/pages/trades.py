@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods
 
-from arbsite.access import OPERATE_PERM, VIEW, desk_view, require_permission
+from arbsite.access import OPERATE_PERM, VIEW, desk_view, require_permission, trades_view
 from arbsite.audit import record
 from arbsite.pages.desk import render_page
 from markets.money import plain
@@ -22,6 +22,7 @@ RECENT_TRADES = 10
 
 
 @desk_view
+@trades_view
 def trades(request):
     form, qs = filtered_trades(request.GET)
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))

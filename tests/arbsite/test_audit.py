@@ -330,7 +330,11 @@ def credentials_key(settings):
     settings.CREDENTIALS_KEY = Fernet.generate_key().decode()
 
 
-KEYS = {"api_key": "live-key-ABC123", "secret": "live-secret-XYZ789", "passphrase": ""}
+KEYS = {
+    "new_api_key": "live-key-ABC123",
+    "new_secret": "live-secret-XYZ789",
+    "new_passphrase": "",
+}
 
 
 def test_adding_a_credential_records_which_keys_were_set_never_their_values(
@@ -368,7 +372,11 @@ def test_changing_a_credential_records_that_the_keys_changed_never_a_value(
     credential = ExchangeCredential(exchange=ExchangeFactory(slug="binance"))
     credential.set_keys(api_key="old-key", secret="old-secret")
     credential.save()
-    new = {"exchange": credential.exchange_id, "api_key": "new-key-1", "secret": "new-secret-1"}
+    new = {
+        "exchange": credential.exchange_id,
+        "new_api_key": "new-key-1",
+        "new_secret": "new-secret-1",
+    }
 
     client.post(reverse("admin:markets_exchangecredential_change", args=[credential.pk]), new)
 

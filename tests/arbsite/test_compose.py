@@ -31,6 +31,7 @@ def test_the_engine_starts_once_the_simulated_venues_answer():
 def test_seeded_exchanges_point_at_the_simulator_service_and_pass_validation(monkeypatch):
     from arbsite.management.commands import seed_demo
 
+    monkeypatch.setenv("DEMO_PASSWORD", "the-stack-owners-own")  # .env's, as the stack needs
     url = SERVICES["migrate"]["environment"]["SIMULATOR_URL"]
     monkeypatch.setattr(seed_demo, "EXCHANGES", seed_demo.exchanges_at(url))
 

@@ -18,7 +18,13 @@ from arbsite.pages.fragments import TOPICS, Fragment
 from arbsite.roles import TRADER, VIEWER
 from markets import notices
 from markets.bookcache import publish_book
-from tests.factories import ExchangeFactory, ListingFactory, MarketFactory, OpportunityFactory
+from tests.factories import (
+    ExchangeFactory,
+    ListingFactory,
+    MarketFactory,
+    OpportunityFactory,
+    desk_user_without_trades,
+)
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
@@ -346,6 +352,21 @@ def _publish_in_a_transaction(comm: WebsocketCommunicator) -> bool:
     with transaction.atomic():
         notices.publish(notices.TRADES)
         return async_to_sync(comm.receive_nothing)(timeout=0.2)
+
+
+async def test_a_page_that_may_not_see_trades_asks_for_them_and_hears_only_the_pnl(
+    user_with_role,
+):
+    blind = await database_sync_to_async(desk_user_without_trades)()
+    comm = communicator(blind, "trades,pnl")
+    assert (await comm.connect())[0]
+
+    await database_sync_to_async(notices.publish)(notices.TRADES)
+
+    messages = await drain(comm, 1.0)
+    assert messages and all('id="pnl"' in html for html in messages)
+    assert not any('id="recent-trades"' in html for html in messages)
+    await comm.disconnect()
 
 
 async def test_throwing_the_kill_switch_pushes_the_desk_status_to_open_pages(user_with_role):

@@ -6,7 +6,6 @@ from decimal import Decimal
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from django.db import connections, transaction
 
@@ -17,7 +16,7 @@ from arbsite.roles import TRADER, VIEWER
 from markets import notices
 from markets.heartbeat import ENGINE_HEARTBEAT_KEY
 from risk import alerts, services
-from tests.factories import ExchangeFactory, TradeFactory, UserFactory
+from tests.factories import ExchangeFactory, TradeFactory, UserFactory, desk_user_without_trades
 from trading.models import Trade
 
 D = Decimal
@@ -169,13 +168,6 @@ def communicator(user) -> WebsocketCommunicator:
 def close_render_thread():
     yield
     live._RENDERER.submit(connections.close_all).result()
-
-
-def desk_user_without_trades():
-    """A user whose role shows the desk but not its trades (view_desk only)."""
-    user = UserFactory()
-    user.user_permissions.add(Permission.objects.get(codename="view_desk"))
-    return user
 
 
 @pytest.mark.asyncio

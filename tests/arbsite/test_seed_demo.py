@@ -3,10 +3,11 @@
 import asyncio
 from decimal import Decimal
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from arbsite.roles import ROLE_PERMISSIONS
 from markets.models import Exchange, ExchangeCredential, Listing, Market
@@ -16,6 +17,9 @@ from portfolio.models import Account
 from portfolio.reconciliation import drifts_of
 from risk.models import RiskProfile
 from trading.reconciliation import live_accounts, reconcile
+
+# Seeded as `make run` seeds them; the refusal outside debug is tested below with debug off.
+pytestmark = pytest.mark.usefixtures("debug_desk")
 
 
 def seed() -> str:
@@ -63,6 +67,44 @@ def test_demo_user_can_log_in_with_the_demo_password(client):
 
     assert response.status_code == 302
     assert client.get("/").status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("password", [None, "", "demo-desk-2026"])
+def test_seed_demo_outside_debug_refuses_the_published_password_and_creates_nobody(
+    settings, monkeypatch, password
+):
+    # The first comer to log in as this admin would enrol their own second factor and keep it.
+    settings.DEBUG = False
+    if password is None:
+        monkeypatch.delenv("DEMO_PASSWORD", raising=False)
+    else:
+        monkeypatch.setenv("DEMO_PASSWORD", password)
+
+    with pytest.raises(CommandError, match="Set DEMO_PASSWORD to a password of your own"):
+        seed()
+
+    assert not get_user_model().objects.exists()
+
+
+@pytest.mark.django_db
+def test_seed_demo_outside_debug_gives_the_demo_users_the_password_set(
+    client, settings, monkeypatch
+):
+    settings.DEBUG = False
+    monkeypatch.setenv("DEMO_PASSWORD", "a-desk-of-our-own-7q")
+    seed()
+
+    published = client.post("/login/", {"username": "viewer", "password": "demo-desk-2026"})
+    own = client.post("/login/", {"username": "viewer", "password": "a-desk-of-our-own-7q"})
+
+    assert (published.status_code, own.status_code) == (200, 302)
+
+
+def test_the_env_example_does_not_carry_the_published_password():
+    lines = (Path(__file__).resolve().parents[2] / ".env.example").read_text().splitlines()
+
+    assert "DEMO_PASSWORD=" in lines  # empty: the full stack's owner sets one
 
 
 @pytest.mark.django_db

@@ -8,12 +8,12 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import reverse
 
-from arbsite import consumers
+from arbsite import consumers, twofactor
 from arbsite.asgi import application
 from arbsite.roles import TRADER, VIEWER
 from arbsite.sessions import LAST_SEEN
@@ -38,11 +38,11 @@ def logged_in(user_with_role, role: str = VIEWER):
     return user, client
 
 
-async def socket(client) -> WebsocketCommunicator:
+async def socket(client, topics: str = "opportunities") -> WebsocketCommunicator:
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
     comm = WebsocketCommunicator(
         application,
-        "/ws/live/?topics=opportunities",
+        f"/ws/live/?topics={topics}",
         headers=[(b"origin", b"http://testserver"), (b"cookie", cookie)],
     )
     assert (await comm.connect())[0]
@@ -126,6 +126,52 @@ async def test_a_user_whose_role_or_account_is_taken_away_is_cut_off(user_with_r
     await comm.disconnect()
 
 
+async def test_a_password_change_closes_the_socket_of_a_login_made_with_the_old_one(
+    user_with_role,
+):
+    user, client = await database_sync_to_async(logged_in)(user_with_role)
+    comm = await socket(client)
+    assert await push_reaches(comm)
+
+    def reset_password() -> None:  # e.g. an administrator resets a stolen account
+        user.set_password("a-brand-new-password-9x")
+        user.save()
+
+    await database_sync_to_async(reset_password)()
+
+    assert not await push_reaches(comm)
+    await comm.disconnect()
+
+
+async def test_a_second_factor_reset_closes_the_socket_of_the_login_it_verified(user_with_role):
+    user, client = await database_sync_to_async(logged_in)(user_with_role, TRADER)
+    comm = await socket(client)
+    assert await push_reaches(comm)
+
+    await database_sync_to_async(twofactor.reset)(user)
+
+    assert not await push_reaches(comm)
+    await comm.disconnect()
+
+
+async def test_losing_the_permission_behind_a_followed_topic_closes_the_socket(user_with_role):
+    user, client = await database_sync_to_async(logged_in)(user_with_role, None)
+
+    def permissions(*codenames: str) -> list[Permission]:
+        return list(Permission.objects.filter(codename__in=codenames))
+
+    desk_and_trades = await database_sync_to_async(permissions)("view_desk", "view_trade")
+    await database_sync_to_async(user.user_permissions.add)(*desk_and_trades)
+    comm = await socket(client, "opportunities,trades")
+    assert await push_reaches(comm)
+
+    view_trade = await database_sync_to_async(permissions)("view_trade")
+    await database_sync_to_async(user.user_permissions.remove)(*view_trade)
+
+    assert not await push_reaches(comm)  # view_desk alone would not have followed trades
+    await comm.disconnect()
+
+
 async def test_a_page_whose_recheck_is_slow_holds_up_no_other_page_and_keeps_its_order(
     user_with_role, monkeypatch
 ):
@@ -135,10 +181,10 @@ async def test_a_page_whose_recheck_is_slow_holds_up_no_other_page_and_keeps_its
     slow_key = first_client.cookies["sessionid"].value
     released, allowed = asyncio.Event(), consumers.live.login_still_allowed
 
-    async def held_for_one(session_key, user_id) -> bool:
+    async def held_for_one(session_key, user_id, perms) -> bool:
         if session_key == slow_key:
             await released.wait()  # its trip to the database takes as long as the test says
-        return await allowed(session_key, user_id)
+        return await allowed(session_key, user_id, perms)
 
     monkeypatch.setattr(consumers.live, "login_still_allowed", held_for_one)
     layer = get_channel_layer()

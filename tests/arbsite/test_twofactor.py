@@ -454,6 +454,7 @@ def test_an_administrator_resets_someones_second_factor_from_the_user_list(clien
     assert again.get("/", follow=True).redirect_chain[-1][0].startswith(ENROL_STEP)
 
 
+@pytest.mark.usefixtures("debug_desk")
 def test_the_demo_trader_is_led_to_enrol_and_seed_demo_says_so(client):
     out = StringIO()
     call_command("seed_demo", stdout=out)

@@ -7,7 +7,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from arbsite.roles import ADMINISTRATOR, RISK_MANAGER, STAFF_ROLES, TRADER, VIEWER
@@ -56,10 +56,13 @@ MARKETS = {
 # What each demo venue's paper account is funded with, by asset.
 PAPER_FUNDING = {"USD": Decimal(100_000), "BTC": Decimal(2), "ETH": Decimal(30)}
 LIVE_PROFILE = "Live on the simulated venues"
+# In the README for `make run`: anyone can log in with it, so only a debug desk may use it.
+PUBLISHED_PASSWORD = "demo-desk-2026"
 
 
 def demo_password() -> str:
-    return os.environ.get("DEMO_PASSWORD", "demo-desk-2026")
+    """DEMO_PASSWORD, or the published password when it is unset or empty."""
+    return os.environ.get("DEMO_PASSWORD") or PUBLISHED_PASSWORD
 
 
 def second_factor_note() -> str:
@@ -79,6 +82,15 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, **options) -> None:
+        # The first comer to log in as the demo admin with a known password would also set up
+        # its second factor, and keep it.
+        if not settings.DEBUG and demo_password() == PUBLISHED_PASSWORD:
+            raise CommandError(
+                "seed_demo: DJANGO_DEBUG is off and DEMO_PASSWORD is unset or the published demo "
+                "password, which would let anyone log in as the demo administrator. Set "
+                "DEMO_PASSWORD to a password of your own (in .env for docker compose), or run "
+                "with DJANGO_DEBUG=1 for a local demo."
+            )
         created = (
             self.seed_users()
             + self.seed_venues()

@@ -1,7 +1,9 @@
 """The dashboard: spreads from the published books and the engine's crosses, health, controls."""
 
+import re
 import time
 from decimal import Decimal
+from urllib.parse import unquote
 
 import pytest
 from django.urls import reverse
@@ -12,7 +14,13 @@ from markets.heartbeat import record_engine_heartbeat
 from markets.models import Exchange
 from portfolio.models import Mode
 from risk.models import KillSwitch, VenuePause
-from tests.factories import OpportunityFactory, RiskProfileFactory, timed_orders
+from tests.factories import (
+    OpportunityFactory,
+    RiskProfileFactory,
+    TradeFactory,
+    desk_user_without_trades,
+    timed_orders,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -250,3 +258,16 @@ def test_the_venue_table_shows_each_venues_ack_p50_and_p99_and_a_paused_venue_wi
     assert "20.0 / 40.0 ms (4 orders)" in rows["Cheap"] and "paused" not in rows["Cheap"]
     assert "812.4 / 812.4 ms (1 order)" in rows["Dear"]
     assert "automatic execution paused: p99 812.4 ms over the 500 ms limit" in rows["Dear"]
+
+
+def test_the_dashboard_lists_recent_trades_only_to_who_may_see_trades(client, viewer, venues):
+    trade = TradeFactory()
+    shown = viewer.get(reverse("dashboard")).content.decode()
+    client.force_login(desk_user_without_trades())
+
+    hidden = client.get(reverse("dashboard")).content.decode()
+
+    assert 'id="recent-trades"' in shown and f"#{trade.pk}</a>" in shown
+    assert 'id="recent-trades"' not in hidden and "No trades yet" not in hidden
+    topics = unquote(re.search(r"/ws/live/\?topics=([^\"]*)", hidden).group(1)).split(",")
+    assert "trades" not in topics and "pnl" in topics

@@ -15,6 +15,7 @@ from tests.factories import (
     ExchangeFactory,
     MarketFactory,
     OpportunityFactory,
+    desk_user_without_trades,
     paper_desk,
     publish_test_book,
     trade_with_legs,
@@ -147,6 +148,17 @@ def test_opportunity_detail_shows_lifecycle_and_what_was_done(viewer):
     assert "4.2000" in html
     assert "Legs and fills of trade" in html
     assert "max notional" in html
+
+
+def test_an_opportunitys_trade_legs_show_only_to_who_may_see_trades(client):
+    opportunity = OpportunityFactory(state="closed")
+    trade = trade_with_legs(opportunity)
+    client.force_login(desk_user_without_trades())
+
+    html = client.get(reverse("opportunity_detail", args=[opportunity.pk])).content.decode()
+
+    assert "Legs and fills of trade" not in html and f"Trade #{trade.pk}" not in html
+    assert "What was done" not in html and "Not taken." not in html  # nor a false "not taken"
 
 
 def test_viewer_may_not_execute_by_hand(viewer):

@@ -10,10 +10,12 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 from openpyxl import load_workbook
 
 from arbsite.roles import ADMINISTRATOR, RISK_MANAGER, TRADER, VIEWER
+from tests.factories import desk_user_without_trades
 from trading import tasks
 from trading.models import Export, Fill
 from trading.reports import exports
@@ -220,6 +222,41 @@ def test_the_daily_summary_is_downloadable_by_every_desk_role(client, viewer, hi
     assert response.status_code == 200
     sheet = load_workbook(io.BytesIO(b"".join(response.streaming_content)))["Summary"]
     assert ("total", None, "closed", 3) in list(sheet.values)  # an empty cell reads as None
+
+
+def test_a_desk_user_who_may_not_see_trades_reads_the_totals_but_no_trade_rows(
+    client, history, day, django_capture_on_commit_callbacks
+):
+    client.force_login(desk_user_without_trades())
+
+    page = client.get(f"/reports/?{_query(day)}")
+    streamed = client.get(f"/reports/trades.csv?{_query(day)}")
+    data = {"period": "custom", "since": day.isoformat(), "until": day.isoformat()}
+    exported = client.post("/reports/exports/", {**data, "kind": "trades", "format": "csv"})
+    summary = _post_export(
+        client, day, django_capture_on_commit_callbacks, kind="summary", format="csv"
+    )
+
+    assert page.status_code == 200
+    assert "trades.csv" not in page.content.decode()
+    assert 'value="trades"' not in page.content.decode()
+    assert (streamed.status_code, exported.status_code) == (403, 403)
+    assert list(Export.objects.all()) == [summary]  # the totals stay theirs to export
+
+
+def test_a_trades_export_is_not_downloaded_by_its_owner_once_trades_are_hidden(
+    client, viewer, history, day, django_capture_on_commit_callbacks
+):
+    user = viewer
+    export = _post_export(
+        client, day, django_capture_on_commit_callbacks, kind="trades", format="csv"
+    )
+    user.groups.clear()
+    user.user_permissions.add(Permission.objects.get(codename="view_desk"))
+
+    response = client.get(f"/reports/exports/{export.pk}/file")
+
+    assert response.status_code == 403
 
 
 def test_a_bad_export_request_is_refused(client, viewer, day):

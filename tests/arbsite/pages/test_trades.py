@@ -6,11 +6,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from arbsite.models import AuditEvent
-from arbsite.roles import TRADER, VIEWER
+from arbsite.roles import ADMINISTRATOR, RISK_MANAGER, TRADER, VIEWER
 from tests.factories import (
     ExchangeFactory,
     MarketFactory,
     OpportunityFactory,
+    desk_user_without_trades,
     partially_filled_trade,
     trade_with_legs,
 )
@@ -112,3 +113,24 @@ def test_a_trade_already_closed_says_so(trader):
     response = trader.post(reverse("trade_residual", args=[trade.pk]), {"note": "kept"})
 
     assert "is closed, not partially filled" in response.content.decode()
+
+
+@pytest.mark.parametrize("role", [VIEWER, TRADER, RISK_MANAGER, ADMINISTRATOR])
+def test_every_desk_role_reads_the_trades_page(client, user_with_role, role):
+    trade = trade_with_legs(OpportunityFactory())
+    client.force_login(user_with_role(role))
+
+    html = client.get(reverse("trades")).content.decode()
+
+    assert f"Trade #{trade.pk}" in html
+
+
+def test_a_desk_user_who_may_not_see_trades_is_refused_the_trades_page(client):
+    trade = trade_with_legs(OpportunityFactory())
+    client.force_login(desk_user_without_trades())
+
+    response = client.get(reverse("trades"))
+
+    assert response.status_code == 403
+    assert f"Trade #{trade.pk}" not in response.content.decode()
+    assert f'href="{reverse("trades")}"' not in client.get(reverse("dashboard")).content.decode()

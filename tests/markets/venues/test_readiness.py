@@ -414,8 +414,8 @@ def test_new_keys_drop_the_replaced_keys_override_though_the_form_still_showed_i
         reverse("admin:markets_exchangecredential_change", args=[credential.pk]),
         {
             "exchange": credential.exchange_id,
-            "api_key": new_key,
-            "secret": new_secret,
+            "new_api_key": new_key,
+            "new_secret": new_secret,
             "withdrawal_override": credential.withdrawal_override,
         },
     )
@@ -438,8 +438,8 @@ def test_new_keys_with_an_override_written_in_the_same_change_keep_it_signed(
         reverse("admin:markets_exchangecredential_change", args=[credential.pk]),
         {
             "exchange": credential.exchange_id,
-            "api_key": "new-kraken-key",
-            "secret": "c2VjcmV0",
+            "new_api_key": "new-kraken-key",
+            "new_secret": "c2VjcmV0",
             "withdrawal_override": "the new key sweeps to cold storage",
         },
     )
@@ -458,7 +458,7 @@ def test_a_key_without_its_secret_is_a_form_error_and_changes_nothing(
 
     response = client.post(
         reverse("admin:markets_exchangecredential_change", args=[credential.pk]),
-        {"exchange": credential.exchange_id, "api_key": "new-key", "withdrawal_override": "x"},
+        {"exchange": credential.exchange_id, "new_api_key": "new-key", "withdrawal_override": "x"},
     )
 
     assert response.status_code == 200

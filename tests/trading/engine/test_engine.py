@@ -187,6 +187,7 @@ async def wait_for_async(probe, timeout: float) -> bool:
 
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("debug_desk")
 async def test_engine_executes_paper_trades_at_the_prices_it_detected(monkeypatch):
     """The demo's promise: seeded desk, simulated venues, trades that realise what was expected."""
     from asgiref.sync import sync_to_async

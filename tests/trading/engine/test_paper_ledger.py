@@ -65,6 +65,7 @@ def balances_and_ledger_sums() -> list[tuple[Balance, Decimal | None]]:
 
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("debug_desk")
 async def test_automatic_paper_trades_leave_every_balance_equal_to_its_ledger_exactly(
     monkeypatch, settings
 ):
@@ -106,6 +107,7 @@ async def test_automatic_paper_trades_leave_every_balance_equal_to_its_ledger_ex
 
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("debug_desk")
 async def test_the_simulated_venues_restart_holding_what_the_live_ledger_says(
     monkeypatch, settings
 ):

@@ -74,6 +74,7 @@ async def test_each_pass_replays_every_frame_cleanly_and_applies_every_book_upda
 
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("debug_desk")
 async def test_the_engine_replaying_a_recording_writes_rows_and_pushes_to_the_pages():
     from trading.models import Opportunity
 

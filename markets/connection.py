@@ -229,15 +229,13 @@ class Connection:
         try:
             await self._apply_snapshot(ws, action)
         except Exception as exc:  # the reader task notices a dead socket; this task just ends
+            # A market left "requested" with no fetch under way would never ask again (its
+            # diffs only buffer): let the next diff ask.
+            self.feed.requested.discard(action.market)
             log.warning("%s: snapshot %s failed: %r", self.feed.venue, action.url, exc)
 
     async def _apply_snapshot(self, ws: ClientConnection, action: FetchSnapshot) -> None:
-        try:
-            body = await asyncio.to_thread(http_get, action.url, self.rest_timeout)
-        except OSError as exc:
-            log.warning("%s: snapshot %s failed: %r", self.feed.venue, action.url, exc)
-            await asyncio.sleep(self.backoff_base)
-            body = ""  # an unusable body makes the feed ask again
+        body = await self._download_snapshot(action.url)
         ts = time.time()
         if self.on_frame is not None:
             self.on_frame(self.feed.venue, body, ts, "rest", action.url)
@@ -246,6 +244,20 @@ class Connection:
             self.on_books_changed(self.feed.venue, changed)
         if self.feed.actions:
             await self._perform(ws, self.feed.take_actions())
+
+    async def _download_snapshot(self, url: str) -> str:
+        """The body at `url`, asked again after a pause for as long as the download fails.
+
+        Any failure: besides refusals and HTTP errors (OSError), a body cut short
+        (`http.client.IncompleteRead`) or not UTF-8 raise other errors, and the book waits
+        for this body whatever went wrong.
+        """
+        while True:
+            try:
+                return await asyncio.to_thread(http_get, url, self.rest_timeout)
+            except Exception as exc:
+                log.warning("%s: snapshot %s failed, asking again: %r", self.feed.venue, url, exc)
+            await asyncio.sleep(self.backoff_base)
 
     async def _send(self, ws: ClientConnection, text: str) -> None:
         if self.on_frame is not None:

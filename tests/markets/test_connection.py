@@ -8,6 +8,7 @@ import random
 import socket
 import threading
 import time
+import urllib.error
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -401,3 +402,59 @@ async def test_a_snapshot_fetch_that_ends_in_error_lets_the_next_diff_ask_again(
     conn.feed.handle(diff(12, 13), 2.0)
 
     assert [type(a) for a in conn.feed.take_actions()] == [FetchSnapshot]
+
+
+def rate_limited(retry_after: str) -> Answer:
+    return Answer(b'{"code":-1003,"msg":"Too many requests."}', 429, [("Retry-After", retry_after)])
+
+
+@pytest.mark.asyncio
+async def test_snapshot_retries_back_off_growing_and_wait_at_least_the_venues_retry_after(
+    snapshot_server, sleeps, ceiling
+):
+    url, script, asked = snapshot_server
+    script += [
+        rate_limited("3"),
+        rate_limited("3"),
+        Answer(
+            b'{"code":-1003,"msg":"Way too many requests; IP banned."}', 418, [("Retry-After", "7")]
+        ),
+        Answer(b"busy", 503),
+        rate_limited("soon"),  # not delay-seconds: the backoff alone
+        GOOD_SNAPSHOT,
+    ]
+    conn, action = binance_to(url, core.active())
+
+    await conn._fetch_snapshot(None, action)
+
+    # The ceilings of full jitter from 1 s are 1, 2, 4, 8, 16: below a Retry-After, it wins.
+    assert sleeps == [3, 3, 7, 8, 16]
+    assert len(asked) == 6 and conn.feed.books["BTC-USDT"].valid
+
+
+@pytest.mark.asyncio
+async def test_snapshot_backoff_starts_again_from_its_base_after_a_snapshot_came(
+    snapshot_server, sleeps, ceiling
+):
+    url, script, _ = snapshot_server
+    script += [Answer(b"busy", 503), Answer(b"busy", 503), GOOD_SNAPSHOT, Answer(b"busy", 503)]
+    script.append(GOOD_SNAPSHOT)
+    conn, action = binance_to(url, core.active())
+    await conn._fetch_snapshot(None, action)
+    conn.feed.handle(diff(20, 21), 2.0)  # a gap: the book asks for a new snapshot
+    (again,) = conn.feed.take_actions()
+
+    await conn._fetch_snapshot(None, again)
+
+    assert sleeps == [1, 2, 1]
+
+
+def test_snapshot_backoff_is_drawn_at_random_but_never_below_the_retry_after():
+    random.seed(5)
+    conn = connection_to(1, backoff_base=1.0, backoff_max=30.0)
+    error = urllib.error.HTTPError("http://x", 429, "Too Many Requests", {"Retry-After": "2"}, None)
+
+    delays = [conn.snapshot_delay(3, error) for _ in range(200)]
+
+    assert all(2 <= delay <= 8 for delay in delays)
+    assert min(delays) == 2 and max(delays) > 6

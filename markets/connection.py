@@ -26,6 +26,15 @@ class StaleConnection(Exception):
     """No frame (or no subscription confirmation) in time: the socket is treated as dead."""
 
 
+def retry_after(exc: Exception) -> float:
+    """The seconds an HTTP error's Retry-After asks to wait (Binance sends it with a 429 and
+    with the 418 of an IP ban), 0 when there is none. Only the delay-seconds form is read: an
+    HTTP date is left to the growing backoff."""
+    headers = getattr(exc, "headers", None)
+    value = headers.get("Retry-After", "").strip() if headers is not None else ""
+    return float(value) if value.isdecimal() else 0.0
+
+
 def http_get(url: str, timeout: float, method: str = "GET") -> str:
     """GET (or POST, empty) `url` and return the body text (run in a thread: urllib blocks)."""
     data = b"" if method == "POST" else None
@@ -229,15 +238,13 @@ class Connection:
         try:
             await self._apply_snapshot(ws, action)
         except Exception as exc:  # the reader task notices a dead socket; this task just ends
+            # A market left "requested" with no fetch under way would never ask again (its
+            # diffs only buffer): let the next diff ask.
+            self.feed.requested.discard(action.market)
             log.warning("%s: snapshot %s failed: %r", self.feed.venue, action.url, exc)
 
     async def _apply_snapshot(self, ws: ClientConnection, action: FetchSnapshot) -> None:
-        try:
-            body = await asyncio.to_thread(http_get, action.url, self.rest_timeout)
-        except OSError as exc:
-            log.warning("%s: snapshot %s failed: %r", self.feed.venue, action.url, exc)
-            await asyncio.sleep(self.backoff_base)
-            body = ""  # an unusable body makes the feed ask again
+        body = await self._download_snapshot(action.url)
         ts = time.time()
         if self.on_frame is not None:
             self.on_frame(self.feed.venue, body, ts, "rest", action.url)
@@ -246,6 +253,36 @@ class Connection:
             self.on_books_changed(self.feed.venue, changed)
         if self.feed.actions:
             await self._perform(ws, self.feed.take_actions())
+
+    async def _download_snapshot(self, url: str) -> str:
+        """The body at `url`, asked again after a pause for as long as the download fails.
+
+        Any failure: besides refusals and HTTP errors (OSError), a body cut short
+        (`http.client.IncompleteRead`) or not UTF-8 raise other errors, and the book waits
+        for this body whatever went wrong.
+        """
+        failures = 0  # in a row, for this market: a new fetch starts again from the base
+        while True:
+            try:
+                return await asyncio.to_thread(http_get, url, self.rest_timeout)
+            except Exception as exc:
+                delay = self.snapshot_delay(failures, exc)
+                log.warning(
+                    "%s: snapshot %s failed, asking again in %.1f s: %r",
+                    self.feed.venue,
+                    url,
+                    delay,
+                    exc,
+                )
+            failures += 1
+            await asyncio.sleep(delay)
+
+    def snapshot_delay(self, failures: int, exc: Exception) -> float:
+        """Seconds before asking again for a snapshot whose download just failed with `exc`,
+        after `failures` failures before it in a row: the connection's own jittered backoff,
+        and at least the venue's Retry-After (429s not waited out bring Binance's 418, an IP
+        ban)."""
+        return max(self.backoff(failures), retry_after(exc))
 
     async def _send(self, ws: ClientConnection, text: str) -> None:
         if self.on_frame is not None:
@@ -263,7 +300,11 @@ class Connection:
             log.error("%s: circuit open after %d failures", self.feed.venue, self.failures)
             return self.circuit_cooldown
         self.state = "backing_off"
-        return random.uniform(0, min(self.backoff_max, self.backoff_base * 2**self.failures))
+        return self.backoff(self.failures)
+
+    def backoff(self, failures: int) -> float:
+        """Full jitter: a random delay up to the base doubled per failure, at most the cap."""
+        return random.uniform(0, min(self.backoff_max, self.backoff_base * 2**failures))
 
     async def _wait_before_retry(self) -> None:
         with contextlib.suppress(TimeoutError):

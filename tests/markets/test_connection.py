@@ -6,14 +6,22 @@ import itertools
 import json
 import random
 import socket
+import threading
 import time
+import urllib.error
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import pytest_asyncio
 from websockets.asyncio.server import serve
 
+from markets import core
 from markets.connection import Connection
+from markets.venues.binance.feed import BinanceFeed
 from markets.venues.coinbase.feed import CoinbaseFeed
+from markets.venues.events import FetchSnapshot
+
+CORES = [which for which in (core.REFERENCE, core.COMPILED) if which is not None]
 
 
 class FakeCoinbase:
@@ -285,3 +293,168 @@ def test_only_a_live_connection_past_its_feeds_freeze_limit_reads_frozen(state, 
     conn.state = state
 
     assert conn.shown_state(age) == shown
+
+
+class Answer:
+    """One scripted answer of the snapshot server: status, headers, body, and whether the body
+    is cut short (fewer bytes sent than its Content-Length says, then the socket closed)."""
+
+    def __init__(self, body: bytes, status: int = 200, headers=(), cut_short: bool = False):
+        self.body, self.status, self.headers, self.cut_short = body, status, headers, cut_short
+
+
+GOOD_SNAPSHOT = Answer(b'{"lastUpdateId":10,"bids":[["99.0","1"]],"asks":[["101.0","2"]]}')
+
+
+@pytest.fixture
+def snapshot_server():
+    """A local HTTP server answering each GET with the next scripted `Answer` (the last one
+    again once the script runs out); yields (base URL, script, paths asked)."""
+    script: list[Answer] = []
+    asked: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            asked.append(self.path)
+            answer = script[min(len(asked), len(script)) - 1]
+            self.send_response(answer.status)
+            for name, value in answer.headers:
+                self.send_header(name, value)
+            length = len(answer.body) * (2 if answer.cut_short else 1)
+            self.send_header("Content-Length", str(length))
+            self.end_headers()
+            self.wfile.write(answer.body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", script, asked
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def sleeps(monkeypatch) -> list[float]:
+    """The pauses the code under test asks for, recorded instead of waited for."""
+    asked: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def record(delay: float) -> None:
+        asked.append(delay)
+        await real_sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", record)
+    return asked
+
+
+def diff(first: int, last: int) -> str:
+    data = {"e": "depthUpdate", "E": 1, "s": "BTCUSDT", "U": first, "u": last}
+    return json.dumps({"stream": "btcusdt@depth@100ms", "data": data | {"b": [], "a": []}})
+
+
+def binance_to(rest_url: str, which) -> tuple[Connection, FetchSnapshot]:
+    """A Binance connection on `which` core whose one book just asked for its snapshot."""
+    with core.using(which):
+        feed = BinanceFeed("binance", "wss://x", {"BTC-USDT": "BTCUSDT"}, rest_url=rest_url)
+    conn = Connection(feed, backoff_base=1.0, backoff_max=30.0)
+    feed.handle(diff(6, 11), 1.0)
+    (action,) = feed.take_actions()
+    return conn, action
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("which", CORES, ids=lambda c: c.name)
+async def test_a_snapshot_download_that_fails_any_way_is_asked_again_until_the_book_syncs(
+    which, snapshot_server, sleeps, caplog
+):
+    url, script, asked = snapshot_server
+    script += [Answer(b'{"lastUpdateId":', cut_short=True), Answer(b"\xff\xfe"), GOOD_SNAPSHOT]
+    conn, action = binance_to(url, which)
+
+    with caplog.at_level("WARNING", logger="markets"):
+        await conn._fetch_snapshot(None, action)
+
+    book = conn.feed.books["BTC-USDT"]
+    assert len(asked) == 3 and len(sleeps) == 2
+    assert book.valid and book.sequence == 11 and not conn.feed.requested
+    warnings = [record.getMessage() for record in caplog.records]
+    assert len(warnings) == 2
+    assert "IncompleteRead" in warnings[0] and "UnicodeDecodeError" in warnings[1]
+    assert conn.feed.stats.malformed == 0  # a failed download is not a frame of the venue's
+
+
+@pytest.mark.asyncio
+async def test_a_snapshot_fetch_that_ends_in_error_lets_the_next_diff_ask_again(
+    snapshot_server, monkeypatch
+):
+    url, script, _ = snapshot_server
+    script.append(GOOD_SNAPSHOT)
+    conn, action = binance_to(url, core.active())
+
+    def recorder_fails(*args):
+        raise RuntimeError("recorder full")
+
+    monkeypatch.setattr(conn, "on_frame", recorder_fails)
+    await conn._fetch_snapshot(None, action)
+    conn.feed.handle(diff(12, 13), 2.0)
+
+    assert [type(a) for a in conn.feed.take_actions()] == [FetchSnapshot]
+
+
+def rate_limited(retry_after: str) -> Answer:
+    return Answer(b'{"code":-1003,"msg":"Too many requests."}', 429, [("Retry-After", retry_after)])
+
+
+@pytest.mark.asyncio
+async def test_snapshot_retries_back_off_growing_and_wait_at_least_the_venues_retry_after(
+    snapshot_server, sleeps, ceiling
+):
+    url, script, asked = snapshot_server
+    script += [
+        rate_limited("3"),
+        rate_limited("3"),
+        Answer(
+            b'{"code":-1003,"msg":"Way too many requests; IP banned."}', 418, [("Retry-After", "7")]
+        ),
+        Answer(b"busy", 503),
+        rate_limited("soon"),  # not delay-seconds: the backoff alone
+        GOOD_SNAPSHOT,
+    ]
+    conn, action = binance_to(url, core.active())
+
+    await conn._fetch_snapshot(None, action)
+
+    # The ceilings of full jitter from 1 s are 1, 2, 4, 8, 16: below a Retry-After, it wins.
+    assert sleeps == [3, 3, 7, 8, 16]
+    assert len(asked) == 6 and conn.feed.books["BTC-USDT"].valid
+
+
+@pytest.mark.asyncio
+async def test_snapshot_backoff_starts_again_from_its_base_after_a_snapshot_came(
+    snapshot_server, sleeps, ceiling
+):
+    url, script, _ = snapshot_server
+    script += [Answer(b"busy", 503), Answer(b"busy", 503), GOOD_SNAPSHOT, Answer(b"busy", 503)]
+    script.append(GOOD_SNAPSHOT)
+    conn, action = binance_to(url, core.active())
+    await conn._fetch_snapshot(None, action)
+    conn.feed.handle(diff(20, 21), 2.0)  # a gap: the book asks for a new snapshot
+    (again,) = conn.feed.take_actions()
+
+    await conn._fetch_snapshot(None, again)
+
+    assert sleeps == [1, 2, 1]
+
+
+def test_snapshot_backoff_is_drawn_at_random_but_never_below_the_retry_after():
+    random.seed(5)
+    conn = connection_to(1, backoff_base=1.0, backoff_max=30.0)
+    error = urllib.error.HTTPError("http://x", 429, "Too Many Requests", {"Retry-After": "2"}, None)
+
+    delays = [conn.snapshot_delay(3, error) for _ in range(200)]
+
+    assert all(2 <= delay <= 8 for delay in delays)
+    assert min(delays) == 2 and max(delays) > 6

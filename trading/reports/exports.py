@@ -145,6 +145,11 @@ def csv_lines(header: list[str], rows: Iterable[tuple]) -> Iterator[str]:
 def _xlsx_cell(value):
     if isinstance(value, datetime):
         return value.astimezone(UTC).replace(tzinfo=None)
+    if isinstance(value, Decimal):
+        # Exact text, the CSV's: openpyxl writes a Decimal as "%.16g" (16 digits, exponent form
+        # for small ones) and a spreadsheet number is a double. Text even when a double would
+        # hold it: a column of numbers and text mixed would SUM the numbers alone, silently.
+        return f"{value:f}"
     return _text(value)
 
 

@@ -97,6 +97,9 @@ class CoinbaseFeed(Feed):
                     raise ValueError(f"unknown event type {kind!r}")
                 parsed.append((market, kind, *parse_updates(event["updates"])))
         except (KeyError, TypeError, ValueError) as exc:
+            # Its sequence_num is taken, so the next frame shows no gap, and Coinbase has no
+            # checksum to catch what the lost frame changed: resync as on a gap.
+            self._resync(list(self.markets), "malformed frame")
             return self.malformed(repr(exc), text)
         changed = []
         for market, kind, bids, asks in parsed:

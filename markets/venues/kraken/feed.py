@@ -110,6 +110,9 @@ class KrakenFeed(Feed):
                 for item in msg["data"]
             ]
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # The checksum covers only the top 10: a lost change deeper down would go unseen.
+            for market in self._named_markets(msg):
+                self._resync(market, "malformed frame")
             return self.malformed(repr(exc), text)
         changed = []
         for market, bids, asks, checksum, exchange_ts in parsed:
@@ -133,6 +136,14 @@ class KrakenFeed(Feed):
             if book.crossed:
                 self._resync(market, "crossed")
         return changed
+
+    def _named_markets(self, msg: dict) -> list[str]:
+        """The markets a book frame names; every market when its symbols cannot be read."""
+        try:
+            symbols = [item["symbol"] for item in msg["data"]]
+            return [self.markets[symbol] for symbol in symbols if symbol in self.markets]
+        except (KeyError, TypeError):
+            return list(self.symbols)
 
     def _resync(self, market: str, reason: str) -> None:
         """Invalidate one book and ask for a fresh snapshot: unsubscribe, then subscribe again."""

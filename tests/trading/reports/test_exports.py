@@ -162,16 +162,38 @@ def test_csv_numbers_stay_numbers_even_when_negative():
     assert lines[1] == "-1.5,-3,0.25\r\n"
 
 
-def test_excel_cells_are_never_formulas_and_negative_numbers_stay_numbers(tmp_path):
+def test_excel_cells_are_never_formulas_and_negative_integers_stay_numbers(tmp_path):
     path = tmp_path / "cells.xlsx"
-    row = (*FORMULAS, "plain", Decimal("-1.5"), -3)
+    row = (*FORMULAS, "plain", -3)
 
     exports.write_xlsx(path, [("Cells", ["cell"] * len(row), [row])])
 
     cells = next(load_workbook(path).active.iter_rows(min_row=2))
-    assert [c.data_type for c in cells] == ["s"] * (len(FORMULAS) + 1) + ["n", "n"]
+    assert [c.data_type for c in cells] == ["s"] * (len(FORMULAS) + 1) + ["n"]
     quoted = [f"'{text}".replace("\r", "\n") for text in FORMULAS]  # XML reads \r back as \n
-    assert [c.value for c in cells] == [*quoted, "plain", -1.5, -3]
+    assert [c.value for c in cells] == [*quoted, "plain", -3]
+
+
+MONEY = ["0", "0E-12", "0.00000100", "-0.000012345678", "1234567.891234567891", "-1.5"]
+
+
+def test_excel_money_cells_are_the_exact_digits_never_rounded_nor_in_exponent_form(tmp_path):
+    path = tmp_path / "money.xlsx"
+    row = tuple(Decimal(text) for text in MONEY)
+
+    exports.write_xlsx(path, [("Money", ["cell"] * len(row), [row])])
+
+    cells = next(load_workbook(path).active.iter_rows(min_row=2))
+    assert [c.value for c in cells] == [
+        "0",
+        "0.000000000000",
+        "0.00000100",
+        "-0.000012345678",
+        "1234567.891234567891",
+        "-1.5",
+    ]
+    _, csv_row = csv.reader(exports.csv_lines(["cell"] * len(row), [row]))
+    assert [c.value for c in cells] == csv_row  # the same text as the CSV export
 
 
 def test_a_venue_named_like_a_formula_exports_as_text_in_the_summary(tmp_path, history, day):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from markets import core
 from markets.book import Book, parse_level
 from markets.venues.coinbase.feed import CoinbaseFeed
 from markets.venues.events import Send
@@ -33,6 +34,8 @@ def l2(kind: str, product: str, *updates: tuple[str, str, str]) -> dict:
         ],
     }
 
+
+CORES = [which for which in (core.REFERENCE, core.COMPILED) if which is not None]
 
 SNAPSHOT = l2(
     "snapshot", "BTC-USD", ("bid", "100.0", "1"), ("bid", "99", "2"), ("offer", "101", "3")
@@ -113,11 +116,20 @@ def test_out_of_order_old_sequence_is_ignored(feed):
     assert feed.books["BTC-USD"].valid and feed.stats.gaps == 0
 
 
+@pytest.mark.parametrize("text", ["not json", "[1, 2]", '{"sequence_num": 2}'])
+def test_malformed_frames_without_a_sequence_leave_the_book_unchanged(feed, text):
+    before = feed.books["BTC-USD"].top(50)
+
+    changed = feed.handle(text, 2.0)
+
+    assert changed == ()
+    assert feed.stats.malformed == 1
+    assert feed.books["BTC-USD"].top(50) == before and feed.books["BTC-USD"].valid
+
+
 @pytest.mark.parametrize(
     "text",
     [
-        "not json",
-        "[1, 2]",
         frame(2, events=[l2("update", "BTC-USD", ("bid", "NaN", "1"))]),
         frame(2, events=[l2("update", "BTC-USD", ("bid", "-5", "1"))]),
         frame(2, events=[l2("update", "BTC-USD", ("bid", "1e30", "1"))]),
@@ -129,14 +141,58 @@ def test_out_of_order_old_sequence_is_ignored(feed):
         frame(2, events=[l2("update", "BTC-USD", ("bid", "100.1", "1"), ("bid", "x", "1"))]),
     ],
 )
-def test_malformed_frames_are_counted_and_leave_the_book_unchanged(feed, text):
-    before = feed.books["BTC-USD"].top(50)
+def test_malformed_l2_frames_are_counted_apply_nothing_and_resync(feed, text):
+    book = feed.books["BTC-USD"]
+    before = (list(book.bids()), list(book.asks()))
 
     changed = feed.handle(text, 2.0)
 
     assert changed == ()
     assert feed.stats.malformed == 1
-    assert feed.books["BTC-USD"].top(50) == before
+    assert (list(book.bids()), list(book.asks())) == before
+    assert not book.valid and len(feed.take_actions()) == 2
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ("offer", "105", "0.0000000000000000001"),  # more decimals than the parser takes
+        ("ask", "105", "1"),
+        ("offer", "1e30", "1"),
+    ],
+    ids=["number", "side", "exponent"],
+)
+@pytest.mark.parametrize("which", CORES, ids=lambda c: c.name)
+def test_a_malformed_frame_whose_sequence_was_taken_resyncs_every_book(which, bad):
+    with core.using(which):
+        feed = CoinbaseFeed("coinbase", "wss://x", {"BTC-USD": "BTC-USD", "ETH-USD": "ETH-USD"})
+    feed.handle(frame(0, "subscriptions", [{"subscriptions": {"level2": ["BTC-USD"]}}]), 1.0)
+    feed.handle(frame(1, events=[SNAPSHOT]), 1.0)
+    # The venue removes the 100.0 bid; the frame is lost, and the next one is in sequence.
+    lost = l2("update", "BTC-USD", ("bid", "100.0", "0"), ("bid", "98", "1"), bad)
+    feed.handle(frame(2, events=[lost]), 2.0)
+    feed.handle(frame(3, events=[l2("update", "BTC-USD", ("offer", "102", "1"))]), 3.0)
+
+    book = feed.books["BTC-USD"]
+    assert not book.valid and book.invalid_reason == "malformed frame"
+    assert (feed.stats.malformed, feed.stats.gaps) == (1, 0)
+    assert [json.loads(a.text) for a in feed.take_actions()] == [
+        {"type": "unsubscribe", "product_ids": ["BTC-USD", "ETH-USD"], "channel": "level2"},
+        {"type": "subscribe", "product_ids": ["BTC-USD", "ETH-USD"], "channel": "level2"},
+    ]
+
+
+@pytest.mark.parametrize("which", CORES, ids=lambda c: c.name)
+def test_an_unknown_product_among_a_frames_events_resyncs_every_book(which):
+    with core.using(which):
+        feed = CoinbaseFeed("coinbase", "wss://x", {"BTC-USD": "BTC-USD"})
+    feed.handle(frame(0, events=[SNAPSHOT]), 1.0)
+    known = l2("update", "BTC-USD", ("bid", "100.0", "0"))
+
+    feed.handle(frame(1, events=[known, l2("update", "DOGE-USD", ("bid", "1", "1"))]), 2.0)
+
+    assert not feed.books["BTC-USD"].valid
+    assert feed.stats.malformed == 1 and len(feed.take_actions()) == 2
 
 
 def test_crossed_book_after_a_message_is_invalidated_and_resubscribed(feed):

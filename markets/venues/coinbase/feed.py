@@ -82,7 +82,7 @@ class CoinbaseFeed(Feed):
         self.last_seq = seq
         if last is not None and seq != last + 1:
             self.stats.gaps += 1
-            self._resync(list(self.markets), f"sequence gap {last} -> {seq}")
+            self._resync(list(self.symbols), f"sequence gap {last} -> {seq}")
         return True
 
     def _handle_l2(self, msg: dict, text: str, received_ts: float) -> tuple[str, ...] | list[str]:
@@ -99,7 +99,7 @@ class CoinbaseFeed(Feed):
         except (KeyError, TypeError, ValueError) as exc:
             # Its sequence_num is taken, so the next frame shows no gap, and Coinbase has no
             # checksum to catch what the lost frame changed: resync as on a gap.
-            self._resync(list(self.markets), "malformed frame")
+            self._resync(list(self.symbols), "malformed frame")
             return self.malformed(repr(exc), text)
         changed = []
         for market, kind, bids, asks in parsed:

@@ -293,3 +293,21 @@ def test_a_reset_forgets_the_usual_delay_so_the_next_connection_learns_its_own()
     feed.reset("disconnected")
 
     assert feed.clock_offset is None
+
+
+@pytest.mark.parametrize("which", CORES, ids=lambda c: c.name)
+def test_a_gap_resyncs_a_market_listed_under_another_product_id(which):
+    """The desk's BTC-USD traded as Coinbase's BTC-USDC: the resync names the product."""
+    with core.using(which):
+        feed = CoinbaseFeed("coinbase", "wss://x", {"BTC-USD": "BTC-USDC"})
+    snapshot = l2("snapshot", "BTC-USDC", ("bid", "100", "1"), ("offer", "101", "3"))
+    feed.handle(frame(1, events=[snapshot]), 1.0)
+    assert feed.books["BTC-USD"].valid
+
+    feed.handle(frame(5, "heartbeats"), 2.0)
+
+    assert not feed.books["BTC-USD"].valid and feed.stats.gaps == 1
+    assert [json.loads(a.text) for a in feed.take_actions()] == [
+        {"type": "unsubscribe", "product_ids": ["BTC-USDC"], "channel": "level2"},
+        {"type": "subscribe", "product_ids": ["BTC-USDC"], "channel": "level2"},
+    ]

@@ -10,12 +10,20 @@ from trading.execution.settlement import imbalance
 from trading.execution.sizing import on_tick, slipped, under_minimum, whole_lots
 from trading.models import Order, Trade
 
+# An order the venue may have taken, its answer not recorded yet.
+IN_FLIGHT = [Order.State.NEW, Order.State.SUBMITTED]
+
 
 def balance_trade(*, trade: Trade, venue_for: VenueFor, profile: RiskProfile) -> Trade:
     """Close a partly filled trade's imbalance: first retry the short leg against the current
     book within the profile's max hedge slippage (hedge), then trade back what is left of the
     long leg within the same slippage (unwind). A remainder leaves the trade partially filled
-    for `recover_trades` to try again; it counts against exposure until then."""
+    for `recover_trades` to try again; it counts against exposure until then.
+
+    Nothing is sent while an order of the trade is in flight: the imbalance counts only what
+    is recorded filled, and an order whose answer was lost may have filled it already."""
+    if trade.orders.filter(state__in=IN_FLIGHT).exists():
+        return trade
     legs = {o.side: o for o in trade.orders.filter(purpose=Order.Purpose.LEG)}
     market = trade.opportunity.market
     slip = profile.max_hedge_slippage_bps

@@ -15,14 +15,13 @@ from markets.venues.live import NotTradable
 from portfolio.models import Balance
 from risk import alerts
 from risk.models import RiskProfile
-from trading.execution.hedging import balance_trade
+from trading.execution.hedging import IN_FLIGHT, balance_trade
 from trading.execution.orders import VenueFor, client_order_id, grid_in, place_orders, rule_of
 from trading.execution.settlement import close_trade, imbalance, realised_pnl
 from trading.execution.sizing import BUY, SELL, leg_limits, on_tick, trade_size, under_minimum
 from trading.models import Opportunity, Order, Trade
 
 State = Trade.State
-IN_FLIGHT = [Order.State.NEW, Order.State.SUBMITTED]
 
 
 def open_trade(

@@ -4,10 +4,12 @@ from decimal import Decimal
 
 import pytest
 
+from markets.venues.orders import OrderUnknown
 from portfolio.models import LedgerEntry
 from risk.models import RiskProfile
 from tests.factories import paper_desk
 from tests.trading.execution.books import FULL_SELL_BIDS, events, execute, publish_books
+from trading.execution.orders import client_order_id
 from trading.execution.paper import PaperVenue
 from trading.execution.recovery import recover_trades
 from trading.execution.trades import open_trade
@@ -66,3 +68,41 @@ def test_recent_trades_are_left_to_their_worker():
     open_trade(opportunity=opportunity, mode="paper", profile=RiskProfile.objects.get())
 
     assert recover_trades() == []
+
+
+class LosesHedgeAnswers(PaperVenue):
+    """Fills like paper, but a hedge's answer is lost and, once `lookups_fail`, so are the
+    lookups of the first hedge: the venue took (and filled) it, the desk cannot learn it yet."""
+
+    lookups_fail = False
+    hedges_sent: list[str] = []
+
+    async def place_ioc(self, request):
+        report = await super().place_ioc(request)
+        if "hedge" in request.client_order_id:
+            self.hedges_sent.append(request.client_order_id)
+            raise OrderUnknown("answer lost")
+        return report
+
+    async def find_order(self, request):
+        if request.client_order_id.endswith("hedge-1") and self.lookups_fail:
+            raise OrderUnknown("lookup timed out")
+        return await super().find_order(request)
+
+
+def test_recovery_sends_no_second_hedge_while_the_first_ones_fate_is_unknown():
+    opportunity = paper_desk()
+    publish_books([(D("102.5"), D("0.3")), (D("101.9"), D(2))])
+    LosesHedgeAnswers.hedges_sent, LosesHedgeAnswers.lookups_fail = [], False
+    venue_for = lambda e, m, p: LosesHedgeAnswers(max_book_age_s=5)  # noqa: E731
+    trade = execute(opportunity, venue_for=venue_for)
+    assert trade.state == Trade.State.PARTIALLY_FILLED
+    LosesHedgeAnswers.lookups_fail = True
+
+    recover_trades(older_than_s=0, venue_for=venue_for)
+
+    # hedge-1 filled the 0.7 at the venue: a hedge-2 would sell it again.
+    assert LosesHedgeAnswers.hedges_sent == [client_order_id(trade, "hedge-1")]
+    assert trade.orders.get(purpose=Order.Purpose.HEDGE).state == Order.State.SUBMITTED
+    trade.refresh_from_db()
+    assert trade.state == Trade.State.PARTIALLY_FILLED

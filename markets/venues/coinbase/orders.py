@@ -308,7 +308,8 @@ class LiveVenue(KeyedVenue):
         if order.get("status") not in DONE:
             # An IOC order is done at once; until the venue says so its fills may be incomplete.
             raise OrderUnknown(f"{request.client_order_id}: {order.get('status')} at the venue")
-        if not Decimal(order.get("filled_size") or 0):
+        filled = Decimal(order.get("filled_size") or 0)
+        if not filled:
             return OrderReport(order_id)
         try:
             fills = await self._pages(
@@ -317,7 +318,13 @@ class LiveVenue(KeyedVenue):
         except Unanswered as exc:
             # The venue has the order: it must not read as refused, so leave it for recovery.
             raise OrderUnknown(f"{request.client_order_id}: fills unread: {exc}") from exc
-        return OrderReport(order_id, fills=tuple(_fill_report(f) for f in fills))
+        report = OrderReport(order_id, fills=tuple(_fill_report(f) for f in fills))
+        if report.filled != filled:
+            # Fills not listed yet (or some missing): fills the ledger would not hold.
+            raise OrderUnknown(
+                f"{request.client_order_id}: fills short of the filled {plain(filled)}"
+            )
+        return report
 
     async def _pages(
         self, session: aiohttp.ClientSession, path: str, query: dict, key: str

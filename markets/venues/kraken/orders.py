@@ -269,7 +269,9 @@ async def _lookup(client: _Client, request: OrderRequest) -> OrderReport | None:
     fills = tuple(_fill_report(trades[t]) for t in trade_ids)
     if sum((f.amount for f in fills), Decimal(0)) != executed:
         # Trade ids not listed yet (or some missing): fills the ledger would not hold.
-        raise OrderUnknown(f"{request.client_order_id}: fills short of the executed {executed}")
+        raise OrderUnknown(
+            f"{request.client_order_id}: fills short of the executed {plain(executed)}"
+        )
     return OrderReport(txid, fills=fills)
 
 

@@ -233,6 +233,16 @@ def test_a_placed_order_whose_fills_cannot_be_read_is_unknown_not_refused(venues
         asyncio.run(venue.find_order(request()))
 
 
+def test_a_placed_order_whose_trades_fall_short_of_its_executed_qty_is_unknown(venues, urls, loop):
+    buy, _ = venues
+    venue = LiveVenue(api_key="buy-key", secret="buy-secret", api_url=urls[0])
+    place(venue, request())
+    on_loop(loop, buy.inject_rest_fault, "tradeless", route="GET /api/v3/myTrades")
+
+    with pytest.raises(OrderUnknown, match="t-1: fills short of the executed 1"):
+        asyncio.run(venue.find_order(request()))
+
+
 @pytest.mark.django_db
 def test_a_live_trade_fills_both_legs_and_moves_balances_exactly(desk, venues):
     buy, sell = venues

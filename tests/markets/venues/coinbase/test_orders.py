@@ -22,7 +22,7 @@ from markets.simulator.server import VenueSimulator
 from markets.simulator.specs import MarketSpec, SimListing, VenueProfile
 from markets.venues.coinbase import orders as live
 from markets.venues.coinbase.orders import LiveVenue, build_jwt
-from markets.venues.coinbase.sim import ORDERS_LIST
+from markets.venues.coinbase.sim import FILLS_LIST, ORDERS_LIST
 from markets.venues.live import live_venue
 from markets.venues.orders import FillReport, OrderRequest, OrderUnknown
 from tests.factories import ExchangeFactory
@@ -257,6 +257,18 @@ async def test_an_order_whose_lookups_also_fail_is_unknown_and_found_later(venue
     found = await venue_client.find_order(req)
     assert found is not None and found.filled == D(1)
     assert venue.posts == {req.client_order_id: 1}
+
+
+@pytest.mark.asyncio
+async def test_an_order_whose_fills_fall_short_of_its_filled_size_is_unknown(venue, api_url):
+    venue.inject_rest_fault("tradeless", route=FILLS_LIST)
+    req = request()
+
+    with pytest.raises(OrderUnknown, match="fills short of the filled 1"):
+        await client(api_url).place_ioc(req)
+
+    found = await client(api_url).find_order(req)  # once the venue lists them
+    assert found is not None and found.filled == D(1)
 
 
 @pytest.mark.asyncio

@@ -258,6 +258,7 @@ class LiveVenue(KeyedVenue):
         """The venue's record of an order whose answer was lost, or whose id it says it has;
         OrderUnknown if it cannot say."""
         log.warning("order %s: %s; looking it up", request.client_order_id, cause)
+        refusal = ""
         for attempt in range(LOOKUPS):
             if attempt:
                 await asyncio.sleep(PAUSE)
@@ -270,9 +271,14 @@ class LiveVenue(KeyedVenue):
                     found = await self._post(session, request)
             except Unanswered:
                 continue
+            if found is not None and not found.venue_order_id:
+                # A refused re-send is not the first order's fate: that one may have filled
+                # (and spent the funds the re-send lacks), or the refusal was a 429.
+                refusal = f"; the re-send refused: {found.error}"
+                continue
             if found is not None:
                 return found
-        raise OrderUnknown(f"{request.client_order_id}: {cause}; lookups failed")
+        raise OrderUnknown(f"{request.client_order_id}: {cause}; lookups failed{refusal}"[:200])
 
     async def _lookup(
         self, session: aiohttp.ClientSession, request: OrderRequest

@@ -1,6 +1,7 @@
 """The Coinbase live venue against the simulated Coinbase over loopback: fills, refusals, lost
 answers, and the ES256 JWTs both sides check."""
 
+import asyncio
 import base64
 import json
 import time
@@ -231,6 +232,32 @@ async def test_a_lost_answer_finds_the_order_and_the_venue_holds_exactly_one(
     assert report.venue_order_id == venue.orders[req.client_order_id]["order_id"]
     assert report.filled == D(1)
     assert sum(len(fills) for fills in venue.fills.values()) == 2
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("refused", [1, live.LOOKUPS])
+async def test_a_refused_resend_after_a_lost_answer_is_not_taken_as_the_orders_fate(
+    venue, api_url, monkeypatch, refused
+):
+    # The order is placed and fills, its answer is lost, the listing does not show it yet, and
+    # the re-sends of its client id are throttled: the order's fate is the venue's record of it
+    # (once a re-send gets an answer), or unknown, never the 429.
+    monkeypatch.setattr(live, "PAUSE", 0.05)
+    venue.listed_after = 30.0
+    venue.inject_rest_fault("timeout", delay=1.0)
+    req = request()
+    placing = asyncio.create_task(client(api_url, timeout_ms=FAST_MS).place_ioc(req))
+    while not venue.posts.get(req.client_order_id):
+        await asyncio.sleep(0.01)
+    venue.inject_rest_fault("rate_limit", times=refused)
+
+    if refused == live.LOOKUPS:
+        with pytest.raises(OrderUnknown, match="the re-send refused: HTTP 429"):
+            await placing
+    else:
+        report = await placing
+        assert (report.error, report.filled) == ("", D(1))
+    assert venue.orders[req.client_order_id]["filled_size"] == "1"
 
 
 @pytest.mark.asyncio

@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from markets.models import Exchange
 from markets.money import plain
+from portfolio.models import Balance
 from risk.models import RiskProfile
 from trading.execution.orders import VenueFor, client_order_id, grid_of, place_orders
 from trading.execution.settlement import imbalance
@@ -47,10 +48,16 @@ def balance_trade(*, trade: Trade, venue_for: VenueFor, profile: RiskProfile) ->
         # refuses a quantity off its step (Binance: LOT_SIZE). When the legs' venues trade in
         # different steps, the finer one takes what the coarser leaves.
         grid = grid_of(exchange, market)
-        amount = whole_lots(abs(net), grid.lot)
+        wanted = abs(net)
+        if side == Order.Side.SELL:
+            # No more than the account holds: a buy's commission taken from the base it
+            # delivered (Binance, KuCoin) leaves less than was bought, and the venue refuses a
+            # sell of more every time.
+            wanted = min(wanted, held(exchange, trade.mode, market.base))
+        amount = whole_lots(wanted, grid.lot)
         price = on_tick(price, grid.tick, side)
         if not amount:
-            held_back.append(f"{plain(abs(net))} {market.base} is under {exchange.slug}'s lot")
+            held_back.append(f"{plain(wanted)} {market.base} is under {exchange.slug}'s lot")
             continue
         reason = under_minimum(
             venue=exchange.slug,
@@ -87,6 +94,12 @@ def balance_trade(*, trade: Trade, venue_for: VenueFor, profile: RiskProfile) ->
         trade.failure_reason = reason
         trade.publish_change()
     return trade
+
+
+def held(exchange: Exchange, mode: str, asset: str) -> Decimal:
+    """What the ledger holds of `asset` on `exchange`'s account in `mode`."""
+    row = Balance.objects.filter(account__exchange=exchange, account__mode=mode, asset=asset)
+    return row.values_list("amount", flat=True).first() or Decimal(0)
 
 
 def _outcome(order: Order) -> str:

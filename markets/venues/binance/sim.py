@@ -402,15 +402,18 @@ class SimBinance(SimVenue):
         base, quote = _assets(book.symbol)
         order_id, now = next(self._ids), int(time.time() * 1000)
         fills, trades = [], []
+        # Without BNB Binance takes the commission from what the order receives: a buy's base,
+        # a sell's quote.
+        in_base = self.commission_in == "base" and side == "BUY"
         for ticks, lots in taken:
             price, qty = ticks * listing.tick, lots * listing.lot
-            charged = qty if self.commission_in == "base" else price * qty
+            charged = qty if in_base else price * qty
             commission = (charged * self.taker_fee_bps / 10_000).quantize(PLACES, ROUND_HALF_UP)
             fill = {
                 "price": _text(price),
                 "qty": _text(qty),
                 "commission": _text(commission),
-                "commissionAsset": base if self.commission_in == "base" else quote,
+                "commissionAsset": base if in_base else quote,
                 "tradeId": next(self._ids),
             }
             fills.append(fill)

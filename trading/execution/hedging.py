@@ -4,18 +4,27 @@ from decimal import Decimal
 
 from markets.models import Exchange
 from markets.money import plain
+from portfolio.models import Balance
 from risk.models import RiskProfile
 from trading.execution.orders import VenueFor, client_order_id, grid_of, place_orders
 from trading.execution.settlement import imbalance
 from trading.execution.sizing import on_tick, slipped, under_minimum, whole_lots
 from trading.models import Order, Trade
 
+# An order the venue may have taken, its answer not recorded yet.
+IN_FLIGHT = [Order.State.NEW, Order.State.SUBMITTED]
+
 
 def balance_trade(*, trade: Trade, venue_for: VenueFor, profile: RiskProfile) -> Trade:
     """Close a partly filled trade's imbalance: first retry the short leg against the current
     book within the profile's max hedge slippage (hedge), then trade back what is left of the
     long leg within the same slippage (unwind). A remainder leaves the trade partially filled
-    for `recover_trades` to try again; it counts against exposure until then."""
+    for `recover_trades` to try again; it counts against exposure until then.
+
+    Nothing is sent while an order of the trade is in flight: the imbalance counts only what
+    is recorded filled, and an order whose answer was lost may have filled it already."""
+    if trade.orders.filter(state__in=IN_FLIGHT).exists():
+        return trade
     legs = {o.side: o for o in trade.orders.filter(purpose=Order.Purpose.LEG)}
     market = trade.opportunity.market
     slip = profile.max_hedge_slippage_bps
@@ -39,10 +48,16 @@ def balance_trade(*, trade: Trade, venue_for: VenueFor, profile: RiskProfile) ->
         # refuses a quantity off its step (Binance: LOT_SIZE). When the legs' venues trade in
         # different steps, the finer one takes what the coarser leaves.
         grid = grid_of(exchange, market)
-        amount = whole_lots(abs(net), grid.lot)
+        wanted = abs(net)
+        if side == Order.Side.SELL:
+            # No more than the account holds: a buy's commission taken from the base it
+            # delivered (Binance, KuCoin) leaves less than was bought, and the venue refuses a
+            # sell of more every time.
+            wanted = min(wanted, held(exchange, trade.mode, market.base))
+        amount = whole_lots(wanted, grid.lot)
         price = on_tick(price, grid.tick, side)
         if not amount:
-            held_back.append(f"{plain(abs(net))} {market.base} is under {exchange.slug}'s lot")
+            held_back.append(f"{plain(wanted)} {market.base} is under {exchange.slug}'s lot")
             continue
         reason = under_minimum(
             venue=exchange.slug,
@@ -79,6 +94,12 @@ def balance_trade(*, trade: Trade, venue_for: VenueFor, profile: RiskProfile) ->
         trade.failure_reason = reason
         trade.publish_change()
     return trade
+
+
+def held(exchange: Exchange, mode: str, asset: str) -> Decimal:
+    """What the ledger holds of `asset` on `exchange`'s account in `mode`."""
+    row = Balance.objects.filter(account__exchange=exchange, account__mode=mode, asset=asset)
+    return row.values_list("amount", flat=True).first() or Decimal(0)
 
 
 def _outcome(order: Order) -> str:

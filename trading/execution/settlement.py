@@ -6,19 +6,24 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from markets.money import money
+from markets.money import money, plain
 from markets.venues.orders import OrderReport
 from portfolio.models import Account, LedgerEntry
 from portfolio.services import InsufficientBalance, Posting, post_entries
+from risk import alerts
 from trading.models import Fill, Order, Trade
 
 log = logging.getLogger(__name__)
+
+# The alert kind of a venue's fills that reached the order after it was recorded otherwise.
+UNBOOKED = "fills not booked"
 
 
 def record_order_report(*, order: Order, report: OrderReport | None, error: str = "") -> bool:
     """Record what the venue did with `order`: its fills, and their ledger entries on the
     account, in one transaction. None means the venue never got the order. False if the order
-    was already recorded (another run won)."""
+    was already recorded (another run won); when that record holds other fills than the venue
+    reports, the ledger is no longer the venue's, and the desk is alerted."""
     fills = report.fills if report else ()
     filled = sum((f.amount for f in fills), Decimal(0))
     notional = sum((f.price * f.amount for f in fills), Decimal(0))
@@ -42,6 +47,7 @@ def record_order_report(*, order: Order, report: OrderReport | None, error: str 
             updated_at=timezone.now(),
         )
         if not won:
+            _unbooked(order, filled)
             return False
         Fill.objects.bulk_create(
             Fill(order=order, price=f.price, amount=f.amount, fee=f.fee) for f in fills
@@ -65,6 +71,21 @@ def record_order_report(*, order: Order, report: OrderReport | None, error: str 
         trade.publish_change()
     order.refresh_from_db()
     return True
+
+
+def _unbooked(order: Order, filled: Decimal) -> None:
+    """Alert when a report of `filled` comes for `order` already recorded with other fills (a
+    lookup that found nothing while the order was on its way, then its real answer): the
+    difference is at the venue, not in the ledger, for a person to book."""
+    recorded = Order.objects.filter(pk=order.pk).values_list("state", "filled_amount").get()
+    if not filled or recorded[1] == filled:
+        return
+    message = (
+        f"order {order.client_order_id}: the venue reports {plain(filled)} filled, but it is "
+        f"recorded {recorded[0]} with {plain(recorded[1])}: the ledger misses the difference"
+    )
+    log.error(message)
+    alerts.notify(UNBOOKED, order.client_order_id, message)
 
 
 def record_or_flag(order: Order, report: OrderReport | None, error: str = "") -> None:

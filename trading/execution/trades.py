@@ -4,25 +4,20 @@ Each step is one transaction, or a sequence of them around the venue calls, neve
 open across the network; pushes go out via on_commit.
 """
 
-from decimal import Decimal
-
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from markets.models import Exchange
 from markets.money import money, plain, taker_fee
 from markets.venues.live import NotTradable
-from portfolio.models import Balance
 from risk import alerts
 from risk.models import RiskProfile
-from trading.execution.hedging import balance_trade
+from trading.execution.hedging import IN_FLIGHT, balance_trade, held
 from trading.execution.orders import VenueFor, client_order_id, grid_in, place_orders, rule_of
 from trading.execution.settlement import close_trade, imbalance, realised_pnl
 from trading.execution.sizing import BUY, SELL, leg_limits, on_tick, trade_size, under_minimum
 from trading.models import Opportunity, Order, Trade
 
 State = Trade.State
-IN_FLIGHT = [Order.State.NEW, Order.State.SUBMITTED]
 
 
 def open_trade(
@@ -50,8 +45,8 @@ def open_trade(
         max_notional=profile.max_notional,
         buy_limit=buy_limit,
         buy_fee=buy.taker_fee,
-        quote_available=_available(buy, mode, market.quote),
-        base_available=_available(sell, mode, market.base),
+        quote_available=held(buy, mode, market.quote),
+        base_available=held(sell, mode, market.base),
         buy_lot=buy_grid.lot,
         sell_lot=sell_grid.lot,
     )
@@ -106,11 +101,6 @@ def open_trade(
     except IntegrityError:
         return None
     return trade
-
-
-def _available(exchange: Exchange, mode: str, asset: str) -> Decimal:
-    row = Balance.objects.filter(account__exchange=exchange, account__mode=mode, asset=asset)
-    return row.values_list("amount", flat=True).first() or Decimal(0)
 
 
 def submit_trade(*, trade: Trade, venue_for: VenueFor, profile: RiskProfile) -> Trade:

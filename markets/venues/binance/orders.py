@@ -165,7 +165,8 @@ async def _lookup(client: ccxt.binance, request: OrderRequest) -> OrderReport | 
         )
     except ccxt.OrderNotFound:
         return None
-    if not Decimal(order["executedQty"]):
+    executed = Decimal(order["executedQty"])
+    if not executed:
         return _report(order, [], request)
     try:
         fills = await client.private_get_mytrades(
@@ -174,7 +175,13 @@ async def _lookup(client: ccxt.binance, request: OrderRequest) -> OrderReport | 
     except ccxt.BaseError as exc:
         # The venue has the order: it must not read as refused, so leave it for recovery.
         raise OrderUnknown(f"{request.client_order_id}: fills unread: {_message(exc)}") from exc
-    return _report(order, fills, request)
+    report = _report(order, fills, request)
+    if report.filled != executed:
+        # Trades not listed yet (or some missing): fills the ledger would not hold.
+        raise OrderUnknown(
+            f"{request.client_order_id}: fills short of the executed {plain(executed)}"
+        )
+    return report
 
 
 def _report(order: dict, fills: list[dict], request: OrderRequest) -> OrderReport:

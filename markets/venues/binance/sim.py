@@ -24,7 +24,7 @@ from markets.simulator.venue import RestAnswer, RestFault, RestRequest, Session,
 MAX_LIMIT = 5000
 ORDER_POST = "POST /api/v3/order"
 ORDER_GET = "GET /api/v3/order"
-REST_FAULTS = ("error", "timeout", "slow", "lost", "rate_limit")
+REST_FAULTS = ("error", "timeout", "slow", "lost", "rate_limit", "tradeless")
 RATE_LIMITED = (
     "Too many requests; current limit of IP(127.0.0.1) is 6000 requests per minute. Please use "
     "WebSocket Streams for live updates to avoid polling the API."
@@ -250,7 +250,8 @@ class SimBinance(SimVenue):
         `timeout`: the next `times` requests on `route` are served (an order is placed), then
         answered `delay` seconds late, after the client has given up. `slow`: the same, `delay`
         seconds late but within the client's timeout. `lost`: answered `delay` seconds late,
-        nothing done. `rate_limit`: answered 429 (code -1003), nothing done."""
+        nothing done. `rate_limit`: answered 429 (code -1003), nothing done. `tradeless` (on
+        GET /api/v3/myTrades): answered with no trades, as though not listed yet."""
         if fault not in REST_FAULTS:
             raise ValueError(f"unknown fault: {fault}")
         self.rest_faults.append(RestFault(fault, route, times, message, delay, code))
@@ -262,6 +263,8 @@ class SimBinance(SimVenue):
             return lost
         if self.take_rest_fault(route, "rate_limit") is not None:
             return RestAnswer(HTTPStatus.TOO_MANY_REQUESTS, {"code": -1003, "msg": RATE_LIMITED})
+        if self.take_rest_fault(route, "tradeless") is not None:
+            return RestAnswer(HTTPStatus.OK, [])
         fault = self.take_rest_fault(route, "timeout") or self.take_rest_fault(route, "slow")
         delay = fault.delay if fault else 0.0
         if route == "GET /api/v3/depth":
@@ -399,15 +402,18 @@ class SimBinance(SimVenue):
         base, quote = _assets(book.symbol)
         order_id, now = next(self._ids), int(time.time() * 1000)
         fills, trades = [], []
+        # Without BNB Binance takes the commission from what the order receives: a buy's base,
+        # a sell's quote.
+        in_base = self.commission_in == "base" and side == "BUY"
         for ticks, lots in taken:
             price, qty = ticks * listing.tick, lots * listing.lot
-            charged = qty if self.commission_in == "base" else price * qty
+            charged = qty if in_base else price * qty
             commission = (charged * self.taker_fee_bps / 10_000).quantize(PLACES, ROUND_HALF_UP)
             fill = {
                 "price": _text(price),
                 "qty": _text(qty),
                 "commission": _text(commission),
-                "commissionAsset": base if self.commission_in == "base" else quote,
+                "commissionAsset": base if in_base else quote,
                 "tradeId": next(self._ids),
             }
             fills.append(fill)

@@ -258,6 +258,7 @@ class LiveVenue(KeyedVenue):
         """The venue's record of an order whose answer was lost, or whose id it says it has;
         OrderUnknown if it cannot say."""
         log.warning("order %s: %s; looking it up", request.client_order_id, cause)
+        refusal = ""
         for attempt in range(LOOKUPS):
             if attempt:
                 await asyncio.sleep(PAUSE)
@@ -270,9 +271,14 @@ class LiveVenue(KeyedVenue):
                     found = await self._post(session, request)
             except Unanswered:
                 continue
+            if found is not None and not found.venue_order_id:
+                # A refused re-send is not the first order's fate: that one may have filled
+                # (and spent the funds the re-send lacks), or the refusal was a 429.
+                refusal = f"; the re-send refused: {found.error}"
+                continue
             if found is not None:
                 return found
-        raise OrderUnknown(f"{request.client_order_id}: {cause}; lookups failed")
+        raise OrderUnknown(f"{request.client_order_id}: {cause}; lookups failed{refusal}"[:200])
 
     async def _lookup(
         self, session: aiohttp.ClientSession, request: OrderRequest
@@ -308,7 +314,8 @@ class LiveVenue(KeyedVenue):
         if order.get("status") not in DONE:
             # An IOC order is done at once; until the venue says so its fills may be incomplete.
             raise OrderUnknown(f"{request.client_order_id}: {order.get('status')} at the venue")
-        if not Decimal(order.get("filled_size") or 0):
+        filled = Decimal(order.get("filled_size") or 0)
+        if not filled:
             return OrderReport(order_id)
         try:
             fills = await self._pages(
@@ -317,7 +324,13 @@ class LiveVenue(KeyedVenue):
         except Unanswered as exc:
             # The venue has the order: it must not read as refused, so leave it for recovery.
             raise OrderUnknown(f"{request.client_order_id}: fills unread: {exc}") from exc
-        return OrderReport(order_id, fills=tuple(_fill_report(f) for f in fills))
+        report = OrderReport(order_id, fills=tuple(_fill_report(f) for f in fills))
+        if report.filled != filled:
+            # Fills not listed yet (or some missing): fills the ledger would not hold.
+            raise OrderUnknown(
+                f"{request.client_order_id}: fills short of the filled {plain(filled)}"
+            )
+        return report
 
     async def _pages(
         self, session: aiohttp.ClientSession, path: str, query: dict, key: str

@@ -44,7 +44,7 @@ SERVER_TIME = f"GET {BROKERAGE}/time"
 PRODUCTS = f"GET {BROKERAGE}/market/products"
 FIAT = ("USD", "EUR", "GBP")
 ORDER_GET = f"GET {BROKERAGE}/orders/historical/"  # followed by the order id
-REST_FAULTS = ("timeout", "slow", "server_error", "lost", "rate_limit")
+REST_FAULTS = ("timeout", "slow", "server_error", "lost", "rate_limit", "tradeless")
 # Coinbase's 429 (docs.cdp.coinbase.com/coinbase-app/api-architecture/rate-limiting).
 RATE_LIMITED = {"errors": [{"id": "rate_limit_exceeded", "message": "Too many requests"}]}
 DUPLICATES = ("existing", "refuse")  # what a re-POST of a known client_order_id gets
@@ -268,7 +268,8 @@ class SimCoinbase(SimVenue):
         answered `delay` seconds late, after the client has given up. `slow`: the same, `delay`
         seconds late but within the client's timeout. `server_error`: they are
         served, then answered 503. `lost`: answered `delay` seconds late, nothing done.
-        `rate_limit`: answered 429, nothing done."""
+        `rate_limit`: answered 429, nothing done. `tradeless` (on the fills listing): answered
+        with no fills, as though not listed yet."""
         if fault not in REST_FAULTS:
             raise ValueError(f"unknown fault: {fault}")
         self.rest_faults.append(RestFault(fault, route, times, delay=delay))
@@ -297,6 +298,8 @@ class SimCoinbase(SimVenue):
             return lost
         if self.take_rest_fault(route, "rate_limit") is not None:
             return RestAnswer(HTTPStatus.TOO_MANY_REQUESTS, RATE_LIMITED)
+        if self.take_rest_fault(route, "tradeless") is not None:
+            return RestAnswer(HTTPStatus.OK, {"fills": [], "has_next": False, "cursor": ""})
         fault = self.take_rest_fault(route)
         try:
             status, body = HTTPStatus.OK, serve(self._verified(request), request)

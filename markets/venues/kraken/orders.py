@@ -39,6 +39,8 @@ CL_ORD_NAMESPACE = uuid.UUID("6f1c3d2e-8a4b-5c7d-9e0f-1a2b3c4d5e6f")
 # How far back ClosedOrders is searched: recovery runs within minutes of an order.
 LOOKBACK = timedelta(days=7)
 QUERY_TRADES_MAX = 20
+# The statuses of an order that is done: anything else (open, pending) may fill further.
+DONE = {"closed", "canceled", "expired"}
 # Kraken's REST pair names keep its legacy asset codes (XBTUSD, XDGUSD).
 REST_ASSETS = {"BTC": "XBT", "DOGE": "XDG"}
 # Its balance codes for assets it listed first (XXBT, ZUSD), by the desk's names. XTZ, XRP and
@@ -249,9 +251,13 @@ async def _lookup(client: _Client, request: OrderRequest) -> OrderReport | None:
     if not orders:
         return None
     txid, order = next(iter(orders.items()))
-    trade_ids = order.get("trades") or []
-    if not Decimal(order.get("vol_exec") or 0) or not trade_ids:
+    if order.get("status") not in DONE:
+        # An IOC order is done at once; one still open (or pending) has fills to come.
+        raise OrderUnknown(f"{request.client_order_id}: {order.get('status')} at the venue")
+    executed = Decimal(order.get("vol_exec") or 0)
+    if not executed:
         return OrderReport(txid)
+    trade_ids = order.get("trades") or []
     try:
         trades = {}
         for at in range(0, len(trade_ids), QUERY_TRADES_MAX):
@@ -260,7 +266,13 @@ async def _lookup(client: _Client, request: OrderRequest) -> OrderReport | None:
     except ccxt.BaseError as exc:
         # The venue has the order: it must not read as refused, so leave it for recovery.
         raise OrderUnknown(f"{request.client_order_id}: fills unread: {_message(exc)}") from exc
-    return OrderReport(txid, fills=tuple(_fill_report(trades[t]) for t in trade_ids))
+    fills = tuple(_fill_report(trades[t]) for t in trade_ids)
+    if sum((f.amount for f in fills), Decimal(0)) != executed:
+        # Trade ids not listed yet (or some missing): fills the ledger would not hold.
+        raise OrderUnknown(
+            f"{request.client_order_id}: fills short of the executed {plain(executed)}"
+        )
+    return OrderReport(txid, fills=fills)
 
 
 def _fill_report(trade: dict) -> FillReport:

@@ -35,7 +35,16 @@ from markets.venues.kraken.orders import BALANCE_CODES, DESK_ASSETS, REST_ASSETS
 DEPTHS = (10, 25, 100, 500, 1000)
 PRIVATE = "/0/private/"
 ADD_ORDER = "/0/private/AddOrder"
-REST_FAULTS = ("error", "timeout", "slow", "unavailable", "unreadable", "lost")
+REST_FAULTS = (
+    "error",
+    "timeout",
+    "slow",
+    "unavailable",
+    "unreadable",
+    "lost",
+    "resting",
+    "tradeless",
+)
 INSUFFICIENT = "EOrder:Insufficient funds"
 PLACES = Decimal("0.00000001")  # Kraken prints volumes, costs and fees with 8 decimals
 
@@ -287,7 +296,9 @@ class SimKraken(SimVenue):
         answered `delay` seconds late. `slow`: the same, within the client's timeout.
         `unreadable`: served, then answered with a body that is no Kraken envelope.
         `unavailable`: answered HTTP 503, nothing done. `lost`: answered `delay` seconds late,
-        nothing done."""
+        nothing done. `resting`: served, the order left open as though its IOC were not done
+        yet. `tradeless` (on a lookup's route): the orders listed without their trade ids, as
+        though the venue had not listed them yet."""
         if fault not in REST_FAULTS:
             raise ValueError(f"unknown fault: {fault}")
         self.rest_faults.append(RestFault(fault, route, times, message, delay))
@@ -317,6 +328,8 @@ class SimKraken(SimVenue):
                 raise Refusal(fault.message)
             key, params = self._verified(request)
             body = {"error": [], "result": method(key, params)}
+            if fault is not None and fault.kind in ("resting", "tradeless"):
+                self._withhold(fault.kind, body["result"])
         except Refusal as exc:
             body = {"error": list(exc.args), "result": {}}
         if fault is not None and fault.kind == "unreadable":
@@ -398,6 +411,16 @@ class SimKraken(SimVenue):
         self._hold(key, book.symbol, side, price, volume)
         txid = self._fill(key, book, params, price, volume)
         return {"descr": {"order": self.orders[txid]["descr"]["order"]}, "txid": [txid]}
+
+    def _withhold(self, kind: str, result: dict) -> None:
+        """`resting`: the order just placed stays open; `tradeless`: the orders listed show no
+        trade ids."""
+        if kind == "resting":
+            for txid in result["txid"]:
+                self.orders[txid]["status"] = "open"
+            return
+        for order in (result.get("open") or result.get("closed") or {}).values():
+            order["trades"] = []
 
     def _hold(self, key: str, symbol: str, side: str, price: Decimal, volume: Decimal) -> None:
         """Refuse an order the key's balances cannot cover (a key with none set is not checked)."""

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 # KuCoin takes letters, digits, "_" and "-", at most 40 of them; ours fit (checked before sending).
 CLIENT_OID = re.compile(r"\A[A-Za-z0-9_-]{1,40}\Z")
 FEE_SYMBOLS_MAX = 10  # GET /api/v1/trade-fees takes at most 10 symbols a call
+FILLS_PAGE = 100  # GET /api/v1/hf/fills gives 20 a page unless asked, at most 100
 DUPLICATE = "clientOidDuplicated"
 # KuCoin keeps a finished order findable by its clientOid for this long, and its fills too.
 RETENTION_S = 3 * 24 * 3600
@@ -219,19 +220,29 @@ async def _lookup(client: ccxt.kucoin, request: OrderRequest) -> OrderReport | N
     if not dealt:
         return OrderReport(str(order["id"]))
     try:
-        # The symbol's fills listing, narrowed to the order: the only source of each fill's fee.
-        fills = _data(
-            await client.private_get_hf_fills(
-                {"symbol": request.venue_symbol, "orderId": order["id"]}
-            )
-        )["items"]
-    except (ccxt.BaseError, KeyError, TypeError) as exc:
+        fills = await _fills(client, request.venue_symbol, str(order["id"]))
+    except (ccxt.BaseError, KeyError, TypeError, ValueError) as exc:
         # The venue has the order: it must not read as refused, so leave it for recovery.
         raise OrderUnknown(f"{request.client_order_id}: fills unread: {exc}") from exc
     reports = tuple(_fill_report(f, request) for f in fills)
     if sum((f.amount for f in reports), ZERO) != dealt:
         raise OrderUnknown(f"{request.client_order_id}: fills short of the dealt {dealt}")
     return OrderReport(str(order["id"]), fills=reports)
+
+
+async def _fills(client: ccxt.kucoin, symbol: str, order_id: str) -> list[dict]:
+    """Every fill of the order, oldest first: the symbol's fills listing narrowed to the order,
+    the only source of each fill's fee. KuCoin lists them newest first, FILLS_PAGE at most a
+    page, each page after the one ending at `lastId`."""
+    fills: list[dict] = []
+    query = {"symbol": symbol, "orderId": order_id, "limit": FILLS_PAGE}
+    while True:
+        page = _data(await client.private_get_hf_fills(query))
+        fills += page["items"]
+        last = page.get("lastId")
+        if len(page["items"]) < FILLS_PAGE or not last or last == query.get("lastId"):
+            return sorted(fills, key=lambda f: int(f["id"]))
+        query = {**query, "lastId": last}
 
 
 def _not_found(request: OrderRequest) -> None:

@@ -439,14 +439,26 @@ class SimKucoin(SimVenue):
         if symbol not in self.books:
             raise Refusal(HTTPStatus.OK, "400100", "symbol is required")
         order_id = query.get("orderId", [None])[0]
+        try:
+            limit = int(query.get("limit", ["20"])[0])
+            last_id = int(query.get("lastId", ["0"])[0])
+        except ValueError:
+            raise Refusal(HTTPStatus.OK, "400100", "Parameter error") from None
+        if not 1 <= limit <= 100:
+            raise Refusal(HTTPStatus.OK, "400100", "Parameter error")
         mine = {o["id"] for o in self.orders.values() if o["key"] == key}
-        items = [
-            f
-            for oid, fills in self.fills.items()
-            if oid in mine and (order_id is None or oid == order_id)
-            for f in fills
-            if f["symbol"] == symbol
-        ]
+        # Newest first, a page of `limit` (20 unless asked) older than `lastId`, as KuCoin pages.
+        items = sorted(
+            (
+                f
+                for oid, fills in self.fills.items()
+                if oid in mine and (order_id is None or oid == order_id)
+                for f in fills
+                if f["symbol"] == symbol and (not last_id or f["id"] < last_id)
+            ),
+            key=lambda f: f["id"],
+            reverse=True,
+        )[:limit]
         return {"items": items, "lastId": items[-1]["id"] if items else 0}
 
     def _symbols(self) -> list[dict]:

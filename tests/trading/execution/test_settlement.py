@@ -92,3 +92,35 @@ def test_realised_pnl_is_sells_less_buys_less_every_fee():
     )
 
     assert realised_pnl(order.trade) == D("102.5") - D(100) - D("0.3")
+
+
+def test_fills_reported_for_an_order_recorded_otherwise_alert_the_desk(
+    alerts_sent, django_capture_on_commit_callbacks
+):
+    order = submitted_buy()
+    assert record_order_report(order=order, report=None, error="the venue has no such order")
+    report = OrderReport("v-1", fills=(FillReport(D(100), D("0.5"), D("0.05")),))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert not record_order_report(order=order, report=report)
+
+    # The venue filled 0.5 the ledger does not hold: a person must book it.
+    assert alerts_sent == [
+        (
+            "Arbitrage desk: fills not booked",
+            f"order {order.client_order_id}: the venue reports 0.5 filled, but it is recorded "
+            "canceled with 0: the ledger misses the difference",
+        )
+    ]
+    assert not LedgerEntry.objects.filter(order=order).exists()
+
+
+def test_the_same_report_twice_books_once_and_alerts_nothing(alerts_sent):
+    order = submitted_buy()
+    report = OrderReport("v-1", fills=(FillReport(D(100), D("0.5"), D("0.05")),))
+    assert record_order_report(order=order, report=report)
+
+    assert not record_order_report(order=order, report=report)
+
+    assert alerts_sent == []
+    assert amount("buyv", "BTC") == D("0.5")

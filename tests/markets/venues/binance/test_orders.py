@@ -233,6 +233,16 @@ def test_a_placed_order_whose_fills_cannot_be_read_is_unknown_not_refused(venues
         asyncio.run(venue.find_order(request()))
 
 
+def test_a_placed_order_whose_trades_fall_short_of_its_executed_qty_is_unknown(venues, urls, loop):
+    buy, _ = venues
+    venue = LiveVenue(api_key="buy-key", secret="buy-secret", api_url=urls[0])
+    place(venue, request())
+    on_loop(loop, buy.inject_rest_fault, "tradeless", route="GET /api/v3/myTrades")
+
+    with pytest.raises(OrderUnknown, match="t-1: fills short of the executed 1"):
+        asyncio.run(venue.find_order(request()))
+
+
 @pytest.mark.django_db
 def test_a_live_trade_fills_both_legs_and_moves_balances_exactly(desk, venues):
     buy, sell = venues
@@ -324,6 +334,26 @@ def test_a_hedge_and_an_unwind_are_each_sized_to_their_venues_lot(desk, venues, 
     # The 0.005 left is below the sell venue's lot: the trade stays open for the next pass, whose
     # hedge on the finer venue can take it.
     assert (trade.state, imbalance(trade)) == ("partially_filled", D("-0.005"))
+
+
+@pytest.mark.django_db
+def test_an_unwind_sells_no_more_base_than_a_base_commission_left_on_the_account(
+    desk, venues, loop
+):
+    buy, sell = venues
+    buy.commission_in = "base"  # the buy leg's 1 BTC arrives less its 0.001 BTC commission
+    # The sell leg and its hedge find no bid; the unwind sells back on the buy venue at 99.4.
+    on_loop(loop, buy.set_book, "BTCUSDT", bids=[(D("99.4"), D(2))], asks=BUY_ASKS)
+    on_loop(loop, sell.set_book, "BTCUSDT", bids=[(D(90), D(5))], asks=[(D(103), D(1))])
+
+    trade = Trade.objects.get(pk=execute_opportunity(desk.pk))
+
+    # It sells the 0.999 the account holds, not a refused 1; the 0.001 left is a residual the
+    # venue holds none of, which stays open with why.
+    unwind = Order.objects.get(trade=trade, purpose="unwind")
+    assert (unwind.amount, unwind.state, unwind.filled_amount) == (D("0.999"), "filled", D("0.999"))
+    assert balances("livebuy")["BTC"] == 0
+    assert (trade.state, imbalance(trade)) == ("partially_filled", D("0.001"))
 
 
 @pytest.mark.django_db

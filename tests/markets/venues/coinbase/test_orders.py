@@ -1,6 +1,7 @@
 """The Coinbase live venue against the simulated Coinbase over loopback: fills, refusals, lost
 answers, and the ES256 JWTs both sides check."""
 
+import asyncio
 import base64
 import json
 import time
@@ -22,7 +23,7 @@ from markets.simulator.server import VenueSimulator
 from markets.simulator.specs import MarketSpec, SimListing, VenueProfile
 from markets.venues.coinbase import orders as live
 from markets.venues.coinbase.orders import LiveVenue, build_jwt
-from markets.venues.coinbase.sim import ORDERS_LIST
+from markets.venues.coinbase.sim import FILLS_LIST, ORDERS_LIST
 from markets.venues.live import live_venue
 from markets.venues.orders import FillReport, OrderRequest, OrderUnknown
 from tests.factories import ExchangeFactory
@@ -234,6 +235,32 @@ async def test_a_lost_answer_finds_the_order_and_the_venue_holds_exactly_one(
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("refused", [1, live.LOOKUPS])
+async def test_a_refused_resend_after_a_lost_answer_is_not_taken_as_the_orders_fate(
+    venue, api_url, monkeypatch, refused
+):
+    # The order is placed and fills, its answer is lost, the listing does not show it yet, and
+    # the re-sends of its client id are throttled: the order's fate is the venue's record of it
+    # (once a re-send gets an answer), or unknown, never the 429.
+    monkeypatch.setattr(live, "PAUSE", 0.05)
+    venue.listed_after = 30.0
+    venue.inject_rest_fault("timeout", delay=1.0)
+    req = request()
+    placing = asyncio.create_task(client(api_url, timeout_ms=FAST_MS).place_ioc(req))
+    while not venue.posts.get(req.client_order_id):
+        await asyncio.sleep(0.01)
+    venue.inject_rest_fault("rate_limit", times=refused)
+
+    if refused == live.LOOKUPS:
+        with pytest.raises(OrderUnknown, match="the re-send refused: HTTP 429"):
+            await placing
+    else:
+        report = await placing
+        assert (report.error, report.filled) == ("", D(1))
+    assert venue.orders[req.client_order_id]["filled_size"] == "1"
+
+
+@pytest.mark.asyncio
 async def test_a_server_error_after_the_order_executed_is_looked_up_not_resent(venue, api_url):
     venue.inject_rest_fault("server_error")
     req = request()
@@ -257,6 +284,18 @@ async def test_an_order_whose_lookups_also_fail_is_unknown_and_found_later(venue
     found = await venue_client.find_order(req)
     assert found is not None and found.filled == D(1)
     assert venue.posts == {req.client_order_id: 1}
+
+
+@pytest.mark.asyncio
+async def test_an_order_whose_fills_fall_short_of_its_filled_size_is_unknown(venue, api_url):
+    venue.inject_rest_fault("tradeless", route=FILLS_LIST)
+    req = request()
+
+    with pytest.raises(OrderUnknown, match="fills short of the filled 1"):
+        await client(api_url).place_ioc(req)
+
+    found = await client(api_url).find_order(req)  # once the venue lists them
+    assert found is not None and found.filled == D(1)
 
 
 @pytest.mark.asyncio

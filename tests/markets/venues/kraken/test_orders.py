@@ -187,6 +187,36 @@ async def test_a_lost_answer_whose_lookups_fail_raises_order_unknown(kraken, url
 
 
 @pytest.mark.asyncio
+async def test_an_order_still_open_at_the_venue_is_not_taken_as_settled(kraken, url):
+    r = request()
+    kraken.hold_order(
+        KEY, "BTC/USD", side="buy", price=D(100), amount=D(1), cid=cl_ord_id(r.client_order_id)
+    )
+
+    with pytest.raises(OrderUnknown, match="open at the venue"):
+        await venue(url).find_order(r)
+
+
+@pytest.mark.asyncio
+async def test_an_order_still_open_right_after_it_is_placed_is_left_for_recovery(kraken, url):
+    kraken.inject_rest_fault("resting")
+
+    with pytest.raises(OrderUnknown, match="open at the venue"):
+        await venue(url).place_ioc(request())
+
+    assert len(kraken.orders) == 1  # placed once: recovery finds it when it is done
+
+
+@pytest.mark.asyncio
+async def test_a_closed_order_listed_without_its_trades_is_not_taken_as_unfilled(kraken, url):
+    assert (await venue(url).place_ioc(request())).filled == 1
+    kraken.inject_rest_fault("tradeless", route="/0/private/ClosedOrders")
+
+    with pytest.raises(OrderUnknown, match="fills short of the executed 1"):
+        await venue(url).find_order(request())
+
+
+@pytest.mark.asyncio
 async def test_an_order_the_balance_cannot_cover_is_refused_and_nothing_trades(kraken, url):
     kraken.balances[KEY] = {"ZUSD": D(50), "XXBT": D(0)}
 

@@ -105,6 +105,20 @@ async def test_an_ioc_buy_fills_level_by_level_with_its_fee_in_quote_and_moves_b
 
 
 @pytest.mark.asyncio
+async def test_an_order_with_more_fills_than_a_page_reads_every_page_of_its_fills(kucoin, url):
+    # 150 asks of 0.001 BTC a tick apart: one IOC takes them all, 150 fills, two pages of 100.
+    levels = [(D(100) + D("0.1") * i, D("0.001")) for i in range(150)]
+    kucoin.set_book("BTC-USDT", bids=BIDS, asks=levels)
+
+    report = await venue(url).place_ioc(request(amount="0.15", limit="115"))
+
+    assert report.fills == tuple(
+        FillReport(price, size, (price * size / 1000).quantize(D("0.00000001")))
+        for price, size in levels
+    )
+
+
+@pytest.mark.asyncio
 async def test_an_order_priced_under_the_asks_takes_nothing_and_is_not_a_refusal(kucoin, url):
     report = await venue(url).place_ioc(request(limit="99"))
 

@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 COMMISSIONS = ("standardCommission", "specialCommission", "taxCommission")
 # The apiRestrictions switches that let a key move funds between accounts or to others.
 TRANSFERS = ("enableInternalTransfer", "permitsUniversalTransfer")
+# An order's statuses while it may still fill (the rest, FILLED, CANCELED, EXPIRED, REJECTED,
+# EXPIRED_IN_MATCH, are final).
+UNFINISHED = frozenset({"NEW", "PENDING_NEW", "PARTIALLY_FILLED", "PENDING_CANCEL"})
 
 
 class LiveVenue(KeyedVenue):
@@ -165,6 +168,9 @@ async def _lookup(client: ccxt.binance, request: OrderRequest) -> OrderReport | 
         )
     except ccxt.OrderNotFound:
         return None
+    if order["status"] in UNFINISHED:
+        # Its fills so far are not its fate: what is left may still fill.
+        raise OrderUnknown(f"{request.client_order_id}: still {order['status']} at the venue")
     executed = Decimal(order["executedQty"])
     if not executed:
         return _report(order, [], request)

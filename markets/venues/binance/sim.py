@@ -24,7 +24,7 @@ from markets.simulator.venue import RestAnswer, RestFault, RestRequest, Session,
 MAX_LIMIT = 5000
 ORDER_POST = "POST /api/v3/order"
 ORDER_GET = "GET /api/v3/order"
-REST_FAULTS = ("error", "timeout", "slow", "lost", "rate_limit", "tradeless")
+REST_FAULTS = ("error", "timeout", "slow", "lost", "rate_limit", "tradeless", "resting")
 RATE_LIMITED = (
     "Too many requests; current limit of IP(127.0.0.1) is 6000 requests per minute. Please use "
     "WebSocket Streams for live updates to avoid polling the API."
@@ -286,10 +286,18 @@ class SimBinance(SimVenue):
         }.get(route)
         if signed is None:
             return None
+        resting = self.take_rest_fault(route, "resting")
         try:
-            return RestAnswer(HTTPStatus.OK, signed(*self._verified(request)), delay)
+            body = signed(*self._verified(request))
         except Refusal as exc:
             return RestAnswer(exc.status, exc.body, delay)
+        if resting is not None:  # an order still in the matching engine, nothing executed yet
+            body |= {
+                "status": "NEW",
+                "executedQty": "0.00000000",
+                "cummulativeQuoteQty": "0.00000000",
+            }
+        return RestAnswer(HTTPStatus.OK, body, delay)
 
     def _exchange_info(self) -> dict:
         """GET /api/v3/exchangeInfo: each symbol's filters, as the order checks apply them."""

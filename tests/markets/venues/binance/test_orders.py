@@ -243,6 +243,18 @@ def test_a_placed_order_whose_trades_fall_short_of_its_executed_qty_is_unknown(v
         asyncio.run(venue.find_order(request()))
 
 
+def test_an_order_the_venue_still_holds_open_is_unknown_not_final(venues, urls, loop):
+    buy, _ = venues
+    venue = LiveVenue(api_key="buy-key", secret="buy-secret", api_url=urls[0])
+    place(venue, request())
+    on_loop(loop, buy.inject_rest_fault, "resting", route="GET /api/v3/order")
+
+    with pytest.raises(OrderUnknown, match="t-1: still NEW at the venue"):
+        asyncio.run(venue.find_order(request()))
+    # Once the venue has finished it, the lookup settles it.
+    assert asyncio.run(venue.find_order(request())).filled == D(1)
+
+
 @pytest.mark.django_db
 def test_a_live_trade_fills_both_legs_and_moves_balances_exactly(desk, venues):
     buy, sell = venues

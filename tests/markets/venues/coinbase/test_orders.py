@@ -39,7 +39,9 @@ PEM = PRIVATE.private_bytes(
 ).decode()
 ASKS = [(D("99.5"), D("0.4")), (D(100), D(1))]
 BIDS = [(D(99), D(1))]
-FAST_MS = 300  # the client's timeout in the lost-answer tests; the venue answers 1 s late
+FAST_MS = 600  # the client's timeout in the lost-answer tests (a lookup on a loaded machine
+# took longer than 300 ms); the venue answers LATE_S late
+LATE_S = 2.0
 # The venue's book holds still: only the orders and the tests move it.
 STILL = VenueProfile(3600.0, 0.0, 0.0, 0.2, 10, 25.0)
 
@@ -216,12 +218,12 @@ async def test_orders_and_fills_are_listed_page_by_page(venue, api_url):
 async def test_a_lost_answer_finds_the_order_and_the_venue_holds_exactly_one(
     venue, api_url, monkeypatch, duplicates
 ):
-    # The listing shows an order only 0.6 s after it was made: the lookup right after the lost
-    # answer (0.3 s) misses it, so the client sends the same client id again, which the venue
+    # The listing shows an order only 1.2 s after it was made: the lookup right after the lost
+    # answer (0.6 s) misses it, so the client sends the same client id again, which the venue
     # answers with the order it has, or by refusing the id (then the next lookup finds it).
-    monkeypatch.setattr(live, "PAUSE", 0.8)
-    venue.duplicates, venue.listed_after = duplicates, 0.6
-    venue.inject_rest_fault("timeout", delay=1.0)
+    monkeypatch.setattr(live, "PAUSE", 1.6)
+    venue.duplicates, venue.listed_after = duplicates, 2 * FAST_MS / 1000
+    venue.inject_rest_fault("timeout", delay=LATE_S)
     req = request()
 
     report = await client(api_url, timeout_ms=FAST_MS).place_ioc(req)
@@ -244,7 +246,7 @@ async def test_a_refused_resend_after_a_lost_answer_is_not_taken_as_the_orders_f
     # (once a re-send gets an answer), or unknown, never the 429.
     monkeypatch.setattr(live, "PAUSE", 0.05)
     venue.listed_after = 30.0
-    venue.inject_rest_fault("timeout", delay=1.0)
+    venue.inject_rest_fault("timeout", delay=LATE_S)
     req = request()
     placing = asyncio.create_task(client(api_url, timeout_ms=FAST_MS).place_ioc(req))
     while not venue.posts.get(req.client_order_id):
@@ -273,7 +275,7 @@ async def test_a_server_error_after_the_order_executed_is_looked_up_not_resent(v
 
 @pytest.mark.asyncio
 async def test_an_order_whose_lookups_also_fail_is_unknown_and_found_later(venue, api_url):
-    venue.inject_rest_fault("timeout", delay=1.0)
+    venue.inject_rest_fault("timeout", delay=LATE_S)
     venue.inject_rest_fault("server_error", route=ORDERS_LIST, times=live.LOOKUPS)
     req = request()
     venue_client = client(api_url, timeout_ms=FAST_MS)

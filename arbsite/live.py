@@ -20,7 +20,7 @@ from arbsite.access import OPERATE, OPERATE_PERM, TRADES_PERM, VIEW, VIEW_PERM
 from arbsite.notifications import FeedWatch, feed_announcement
 from arbsite.pages import shared
 from arbsite.pages.fragments import TOPICS, Fragment
-from arbsite.sessions import socket_still_allowed
+from arbsite.sessions import STAFF, socket_still_allowed
 from markets import notices
 from markets.heartbeat import engine_heartbeat
 from markets.models import Exchange
@@ -162,6 +162,8 @@ def perms_behind(audience: str, wanted: Subscriptions, announced: list[str]) -> 
     """The permissions a page's groups (`page_groups`) were joined on: without any one of them
     the page would not hear all it does."""
     topics = {fragment.perm for its in wanted.values() for fragment, _ in its}
+    if any(fragment.staff_only for its in wanted.values() for fragment, _ in its):
+        topics.add(STAFF)
     alerts = {
         perm
         for category, perm in ANNOUNCED_TO.items()

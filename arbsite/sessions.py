@@ -20,6 +20,8 @@ from django.utils.crypto import constant_time_compare
 from arbsite import twofactor
 
 LAST_SEEN = "last_seen"
+# Among `socket_still_allowed`'s perms: staff status (what a staff-only fragment needs).
+STAFF = "is_staff"
 # Stamping every request would save the session on every request; the idle timeout can be a
 # minute late instead.
 STAMP_EVERY_S = 60
@@ -55,8 +57,8 @@ def socket_still_allowed(session_key: str | None, user_id: int, *perms: str) -> 
     """Whether a WebSocket opened by `user_id` on `session_key` may go on hearing pushes: the
     login is still there (not logged out, not past its age, not idle too long), made with the
     user's current password, verified by a device the user still has where they need a code,
-    and its user still active and holding every one of `perms` (read afresh, not from the
-    socket's cached user)."""
+    and its user still active and holding every one of `perms` (`STAFF`: staff status; read
+    afresh, not from the socket's cached user)."""
     if not session_key:
         return False
     store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
@@ -69,7 +71,8 @@ def socket_still_allowed(session_key: str | None, user_id: int, *perms: str) -> 
     user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
     if user is None or not password_unchanged(data.get(HASH_SESSION_KEY), user):
         return False
-    return twofactor.session_passed(user, data) and all(user.has_perm(p) for p in perms)
+    held = (user.is_staff if perm == STAFF else user.has_perm(perm) for perm in perms)
+    return twofactor.session_passed(user, data) and all(held)
 
 
 def password_unchanged(session_hash: str | None, user) -> bool:

@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from arbsite import consumers, twofactor
 from arbsite.asgi import application
-from arbsite.roles import TRADER, VIEWER
+from arbsite.roles import RISK_MANAGER, TRADER, VIEWER
 from arbsite.sessions import LAST_SEEN
 from markets import notices
 
@@ -169,6 +169,29 @@ async def test_losing_the_permission_behind_a_followed_topic_closes_the_socket(u
     await database_sync_to_async(user.user_permissions.remove)(*view_trade)
 
     assert not await push_reaches(comm)  # view_desk alone would not have followed trades
+    await comm.disconnect()
+
+
+async def test_losing_staff_status_closes_a_socket_that_follows_a_staff_only_topic(
+    user_with_role,
+):
+    def staff_risk_manager(role: str):
+        user = user_with_role(role)
+        user.is_staff = True  # as seed_demo and the admin make a Risk Manager
+        user.save()
+        return user
+
+    user, client = await database_sync_to_async(logged_in)(staff_risk_manager, RISK_MANAGER)
+    comm = await socket(client, "opportunities,risk-status")
+    assert await push_reaches(comm)
+
+    def demote() -> None:  # the role's permissions kept, the admin taken away
+        user.is_staff = False
+        user.save()
+
+    await database_sync_to_async(demote)()
+
+    assert not await push_reaches(comm)
     await comm.disconnect()
 
 

@@ -83,6 +83,17 @@ class OrderUnknown(Exception):
     """The venue could not say whether it has the order: it stays submitted for recovery."""
 
 
+def whole(report: OrderReport, executed: Decimal, request: OrderRequest, field: str) -> OrderReport:
+    """`report`, when its fills add up to what the venue says the order executed (its `field`);
+    OrderUnknown when they do not (fills not listed yet, or some missing): the ledger would not
+    hold them, so the order is left for recovery."""
+    if report.filled != executed:
+        raise OrderUnknown(
+            f"{request.client_order_id}: fills short of the {field} {format(executed, 'f')}"
+        )
+    return report
+
+
 class VenueError(Exception):
     """The venue gave no readable answer about the account (its fees, its balances)."""
 

@@ -24,6 +24,7 @@ from markets.venues.orders import (
     OrderRequest,
     OrderUnknown,
     skew,
+    whole,
 )
 
 log = logging.getLogger(__name__)
@@ -181,13 +182,7 @@ async def _lookup(client: ccxt.binance, request: OrderRequest) -> OrderReport | 
     except ccxt.BaseError as exc:
         # The venue has the order: it must not read as refused, so leave it for recovery.
         raise OrderUnknown(f"{request.client_order_id}: fills unread: {_message(exc)}") from exc
-    report = _report(order, fills, request)
-    if report.filled != executed:
-        # Trades not listed yet (or some missing): fills the ledger would not hold.
-        raise OrderUnknown(
-            f"{request.client_order_id}: fills short of the executed {plain(executed)}"
-        )
-    return report
+    return whole(_report(order, fills, request), executed, request, "executed")
 
 
 def _report(order: dict, fills: list[dict], request: OrderRequest) -> OrderReport:

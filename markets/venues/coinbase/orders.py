@@ -34,6 +34,7 @@ from markets.venues.orders import (
     OrderUnknown,
     VenueError,
     skew,
+    whole,
 )
 
 log = logging.getLogger(__name__)
@@ -325,12 +326,7 @@ class LiveVenue(KeyedVenue):
             # The venue has the order: it must not read as refused, so leave it for recovery.
             raise OrderUnknown(f"{request.client_order_id}: fills unread: {exc}") from exc
         report = OrderReport(order_id, fills=tuple(_fill_report(f) for f in fills))
-        if report.filled != filled:
-            # Fills not listed yet (or some missing): fills the ledger would not hold.
-            raise OrderUnknown(
-                f"{request.client_order_id}: fills short of the filled {plain(filled)}"
-            )
-        return report
+        return whole(report, filled, request, "filled")
 
     async def _pages(
         self, session: aiohttp.ClientSession, path: str, query: dict, key: str

@@ -29,6 +29,7 @@ from markets.venues.orders import (
     OrderRequest,
     OrderUnknown,
     skew,
+    whole,
 )
 
 log = logging.getLogger(__name__)
@@ -266,13 +267,8 @@ async def _lookup(client: _Client, request: OrderRequest) -> OrderReport | None:
     except ccxt.BaseError as exc:
         # The venue has the order: it must not read as refused, so leave it for recovery.
         raise OrderUnknown(f"{request.client_order_id}: fills unread: {_message(exc)}") from exc
-    fills = tuple(_fill_report(trades[t]) for t in trade_ids)
-    if sum((f.amount for f in fills), Decimal(0)) != executed:
-        # Trade ids not listed yet (or some missing): fills the ledger would not hold.
-        raise OrderUnknown(
-            f"{request.client_order_id}: fills short of the executed {plain(executed)}"
-        )
-    return OrderReport(txid, fills=fills)
+    report = OrderReport(txid, fills=tuple(_fill_report(trades[t]) for t in trade_ids))
+    return whole(report, executed, request, "executed")
 
 
 def _fill_report(trade: dict) -> FillReport:

@@ -28,6 +28,7 @@ from markets.venues.orders import (
     OrderRequest,
     OrderUnknown,
     skew,
+    whole,
 )
 
 log = logging.getLogger(__name__)
@@ -224,10 +225,8 @@ async def _lookup(client: ccxt.kucoin, request: OrderRequest) -> OrderReport | N
     except (ccxt.BaseError, KeyError, TypeError, ValueError) as exc:
         # The venue has the order: it must not read as refused, so leave it for recovery.
         raise OrderUnknown(f"{request.client_order_id}: fills unread: {exc}") from exc
-    reports = tuple(_fill_report(f, request) for f in fills)
-    if sum((f.amount for f in reports), ZERO) != dealt:
-        raise OrderUnknown(f"{request.client_order_id}: fills short of the dealt {dealt}")
-    return OrderReport(str(order["id"]), fills=reports)
+    report = OrderReport(str(order["id"]), fills=tuple(_fill_report(f, request) for f in fills))
+    return whole(report, dealt, request, "dealt")
 
 
 async def _fills(client: ccxt.kucoin, symbol: str, order_id: str) -> list[dict]:

@@ -33,11 +33,12 @@ def opportunity_detail(request, pk: int):
     )
     taken = Trade.objects.filter(opportunity=opportunity)
     sees_trades = request.user.has_perm(TRADES_PERM)
+    trades = list(with_legs(taken)) if sees_trades else []
     context = {
         "opportunity": opportunity,
         # Whether it was taken is the opportunity's own story; the trade's legs are trades.
-        "taken": taken.exists(),
-        "trades": with_legs(taken) if sees_trades else [],
+        "taken": bool(trades) if sees_trades else taken.exists(),
+        "trades": trades,
         "sees_trades": sees_trades,
         "refusals": sorted(opportunity.refusals.items(), key=lambda item: -item[1]),
         "age": timezone.now() - opportunity.opened_at,

@@ -25,6 +25,13 @@ def publish_books(sell_bids: list) -> None:
     publish_test_book("sellv", "BTC-USD", bids=sell_bids, asks=SELL_ASKS)
 
 
+def publish_books_nothing_closes() -> None:
+    """sellv's bids fill 0.3 of a 1 BTC trade, and neither its hedge (a sell at 101.49 on
+    sellv) nor its unwind (a sell at 99.301 on buyv, whose bids are at 80) finds a bid."""
+    publish_books([(D("102.5"), D("0.3")), (D(90), D(5))])
+    publish_test_book("buyv", "BTC-USD", bids=[(D(80), D(1))], asks=BUY_ASKS)
+
+
 def forget_books_and_orders() -> None:
     """The books cache outlives a test's database: drop its books and its paper orders."""
     for venue in ("buyv", "sellv"):

@@ -4,8 +4,14 @@ from decimal import Decimal
 
 import pytest
 
-from tests.factories import paper_desk, publish_test_book
-from tests.trading.execution.books import BUY_ASKS, amount, events, execute, publish_books
+from tests.factories import paper_desk
+from tests.trading.execution.books import (
+    amount,
+    events,
+    execute,
+    publish_books,
+    publish_books_nothing_closes,
+)
 from trading.execution.orders import client_order_id
 from trading.models import Order, Trade
 from trading.selectors import open_imbalances
@@ -51,8 +57,7 @@ def test_when_the_hedge_finds_no_price_the_filled_leg_is_unwound():
 
 def test_an_imbalance_nothing_can_close_stays_open_and_counts_in_exposure():
     opportunity = paper_desk()
-    publish_books([(D("102.5"), D("0.3")), (D(90), D(5))])
-    publish_test_book("buyv", "BTC-USD", bids=[(D(80), D(1))], asks=BUY_ASKS)
+    publish_books_nothing_closes()
 
     trade = execute(opportunity)
 

@@ -13,14 +13,14 @@ from markets.venues.live import NotTradable
 from markets.venues.orders import OrderUnknown
 from portfolio.models import LedgerEntry
 from risk.models import RiskProfile
-from tests.factories import OpportunityFactory, paper_desk, publish_test_book
+from tests.factories import OpportunityFactory, paper_desk
 from tests.trading.execution.books import (
-    BUY_ASKS,
     FULL_SELL_BIDS,
     amount,
     events,
     execute,
     publish_books,
+    publish_books_nothing_closes,
 )
 from trading.execution.orders import client_order_id
 from trading.execution.paper import PaperVenue
@@ -148,9 +148,7 @@ class AnotherPassMeanwhile(PaperVenue):
 @pytest.mark.django_db(transaction=True)
 def test_a_second_recovery_pass_skips_a_trade_the_first_is_working():
     opportunity = paper_desk()
-    # The sell leg fills 0.3 of 1 and nothing closes the rest: partially filled, left open.
-    publish_books([(D("102.5"), D("0.3")), (D(90), D(5))])
-    publish_test_book("buyv", "BTC-USD", bids=[(D(80), D(1))], asks=BUY_ASKS)
+    publish_books_nothing_closes()
     trade = execute(opportunity)
     assert trade.state == Trade.State.PARTIALLY_FILLED
     publish_books([(D(102), D(5))])  # the market comes back: a hedge fills now

@@ -19,16 +19,15 @@ from tests.factories import (
     OpportunityFactory,
     RiskProfileFactory,
     paper_desk,
-    publish_test_book,
 )
 from tests.trading.execution.books import (
-    BUY_ASKS,
     FULL_SELL_BIDS,
     amount,
     events,
     execute,
     forget_books_and_orders,
     publish_books,
+    publish_books_nothing_closes,
 )
 from trading.execution.orders import default_venue
 from trading.execution.paper import PaperVenue
@@ -203,9 +202,7 @@ def test_a_trade_left_open_alerts_once_however_often_it_is_retried(
     alerts_sent, django_capture_on_commit_callbacks
 ):
     opportunity = paper_desk()
-    publish_books([(D("102.5"), D("0.3")), (D(90), D(5))])
-    # Neither the hedge (sell at 101.49) nor the unwind (sell at 99.301) finds a bid.
-    publish_test_book("buyv", "BTC-USD", bids=[(D(80), D(1))], asks=BUY_ASKS)
+    publish_books_nothing_closes()
 
     with django_capture_on_commit_callbacks(execute=True):
         trade = execute(opportunity)

@@ -15,7 +15,7 @@ from markets.venues.binance.orders import LiveVenue
 from markets.venues.binance.sim import ORDER_GET, SimBinance
 from markets.venues.ccxt_orders import LOOKUPS
 from markets.venues.live import ORDER_CLASSES
-from markets.venues.orders import FillReport, OrderRequest, OrderUnknown
+from markets.venues.orders import TIMEOUT_MS, FillReport, OrderRequest, OrderUnknown
 from portfolio.models import Account, Balance, LedgerEntry
 from tests.factories import live_desk, publish_test_book
 from tests.loops import on_loop
@@ -223,35 +223,30 @@ def test_an_unreachable_venue_is_a_clear_error_and_no_order():
     assert report.fills == ()
 
 
-def test_a_placed_order_whose_fills_cannot_be_read_is_unknown_not_refused(venues, urls, loop):
+@pytest.mark.parametrize(
+    ("fault", "route", "timeout_ms", "unknown"),
+    [
+        # Its fills answered after the client gave up.
+        ("timeout", "GET /api/v3/myTrades", FAST_MS, "fills unread"),
+        # Its trades not listed yet: fewer than its executedQty.
+        ("tradeless", "GET /api/v3/myTrades", TIMEOUT_MS, "fills short of the executed 1"),
+        # Still in the matching engine.
+        ("resting", "GET /api/v3/order", TIMEOUT_MS, "still NEW at the venue"),
+    ],
+)
+def test_a_placed_order_a_lookup_cannot_settle_is_unknown_until_one_can(
+    venues, urls, loop, fault, route, timeout_ms, unknown
+):
     buy, _ = venues
-    venue = LiveVenue(api_key="buy-key", secret="buy-secret", api_url=urls[0], timeout_ms=FAST_MS)
+    venue = LiveVenue(
+        api_key="buy-key", secret="buy-secret", api_url=urls[0], timeout_ms=timeout_ms
+    )
     place(venue, request())
-    on_loop(loop, buy.inject_rest_fault, "timeout", route="GET /api/v3/myTrades", delay=1.0)
+    on_loop(loop, buy.inject_rest_fault, fault, route=route, delay=1.0)
 
-    with pytest.raises(OrderUnknown, match="t-1: fills unread"):
+    with pytest.raises(OrderUnknown, match=f"t-1: {unknown}"):
         asyncio.run(venue.find_order(request()))
-
-
-def test_a_placed_order_whose_trades_fall_short_of_its_executed_qty_is_unknown(venues, urls, loop):
-    buy, _ = venues
-    venue = LiveVenue(api_key="buy-key", secret="buy-secret", api_url=urls[0])
-    place(venue, request())
-    on_loop(loop, buy.inject_rest_fault, "tradeless", route="GET /api/v3/myTrades")
-
-    with pytest.raises(OrderUnknown, match="t-1: fills short of the executed 1"):
-        asyncio.run(venue.find_order(request()))
-
-
-def test_an_order_the_venue_still_holds_open_is_unknown_not_final(venues, urls, loop):
-    buy, _ = venues
-    venue = LiveVenue(api_key="buy-key", secret="buy-secret", api_url=urls[0])
-    place(venue, request())
-    on_loop(loop, buy.inject_rest_fault, "resting", route="GET /api/v3/order")
-
-    with pytest.raises(OrderUnknown, match="t-1: still NEW at the venue"):
-        asyncio.run(venue.find_order(request()))
-    # Once the venue has finished it, the lookup settles it.
+    # Once the venue answers in full, the lookup settles it.
     assert asyncio.run(venue.find_order(request())).filled == D(1)
 
 
